@@ -1,0 +1,315 @@
+"""The one configuration tree of a run, validated once at load.
+
+Every field is documented where it is declared. Unknown keys are errors that name the field; relative paths are
+relative to the working directory the command runs in.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ray_eval.errors import ConfigError
+from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# ---- dataset ---------------------------------------------------------------------------------------------------------
+
+
+class DatasetConfig(_Strict):
+    path: Path = Field(description="Manifest (.jsonl/.parquet), seed suite (.json) or VLMEvalKit TSV (.tsv).")
+    format: Literal["auto", "manifest", "seed_json", "vlmeval_tsv"] = Field(
+        "auto", description="Reader to use; auto picks one from the file's extension and content."
+    )
+    root: Path | None = Field(None, description="Folder media paths are resolved in and may not leave; default the file's folder.")
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first N rows (smoke runs).")
+    invalid_rows: Literal["refuse", "error_row"] = Field(
+        "refuse",
+        description="refuse: a dataset with bad rows stops the run before anything is evaluated (exit 2); "
+        "error_row: bad rows become error rows of the results and the rest is evaluated.",
+    )
+    rows_per_read_task: int = Field(256, ge=1, description="Rows per Ray Data read task (the unit of streaming).")
+
+
+# ---- preprocess ------------------------------------------------------------------------------------------------------
+
+
+class VideoConfig(_Strict):
+    fps: float = Field(2.0, gt=0, description="Frames sampled per second of video (Qwen3-VL's default is 2).")
+    max_frames: int = Field(32, ge=1, description="Cap on sampled frames; longer videos are sampled evenly.")
+    max_pixels_per_frame: int = Field(200_704, ge=1024, description="Pixel budget of each frame after resizing.")
+    send_as: Literal["video_frames", "images"] = Field(
+        "video_frames",
+        description="video_frames: one video_url part holding the JPEG frames (vLLM's data:video/jpeg form); "
+        "images: one image_url part per frame (endpoints without video support).",
+    )
+
+
+class PromptConfig(_Strict):
+    system: str | None = Field(None, description="Optional system message sent before every question.")
+    mcq: str = Field(
+        "{{ question }}\n{% for letter, text in options %}{{ letter }}. {{ text }}\n{% endfor %}"
+        "Answer with the option's letter from the given choices directly.",
+        description="Jinja2 template of an MCQ prompt; variables: question, options (letter, text pairs).",
+    )
+    mcq_zh: str = Field(
+        "{{ question }}\n{% for letter, text in options %}{{ letter }}. {{ text }}\n{% endfor %}"
+        "请直接回答正确选项的字母。",
+        description="MCQ template for questions written in Chinese.",
+    )
+    format: str = Field(
+        "{{ question }}\nAnswer with a single JSON object{% if schema %} that follows this JSON Schema:\n"
+        "{{ schema }}{% endif %}",
+        description="Template of a format question; variables: question, schema (JSON text or empty).",
+    )
+    format_zh: str = Field(
+        "{{ question }}\n请只输出一个 JSON 对象{% if schema %}，并符合以下 JSON Schema：\n{{ schema }}{% endif %}",
+        description="Format template for questions written in Chinese.",
+    )
+    open: str = Field("{{ question }}\nAnswer briefly.", description="Template of an open question.")
+    open_zh: str = Field("{{ question }}\n请简要回答。", description="Open template for questions written in Chinese.")
+
+
+class PreprocessConfig(_Strict):
+    max_pixels: int = Field(602_112, ge=1024, description="Pixel budget per image (Ostrakon-VL trained at 602,112).")
+    jpeg_quality: int = Field(90, ge=1, le=100, description="Quality of re-encoded images and frames.")
+    thumbnail_px: int = Field(160, ge=0, description="Longest side of the report thumbnail kept per sample; 0 keeps none.")
+    max_image_pixels: int = Field(
+        100_000_000, ge=1, description="Images declaring more pixels are refused as decompression bombs."
+    )
+    batch_size: int = Field(8, ge=1, description="Samples per preprocessing batch.")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs reserved by each preprocessing task.")
+    video: VideoConfig = VideoConfig()
+    prompts: PromptConfig = PromptConfig()
+
+
+# ---- engine ----------------------------------------------------------------------------------------------------------
+
+
+class OpenAIEngineConfig(_Strict):
+    """Any OpenAI-compatible chat endpoint: vLLM's server, a Ray Serve OpenAI app, a production URL."""
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(description="Base URL ending in /v1, e.g. http://127.0.0.1:8000/v1.")
+    model: str = Field(description="Model name sent in each request (the server's served model name).")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
+    api_key_file: Path | None = Field(None, description="File holding the API key (a mounted secret).")
+    timeout_s: float = Field(120.0, gt=0, description="Timeout of one request, from sending to the full answer.")
+    connect_timeout_s: float = Field(10.0, gt=0, description="Timeout of opening a connection.")
+    max_retries: int = Field(3, ge=0, description="Retries after 429, 5xx, timeouts and connection errors.")
+    backoff_initial_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff (also caps a server's Retry-After).")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
+    )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> OpenAIEngineConfig:
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("set api_key_env or api_key_file, not both")
+        return self
+
+
+class ScriptedEngineConfig(_Strict):
+    """A scripted OpenAI-compatible server ray-eval starts on 127.0.0.1 for the run: a stand-in model for demos
+    and tests, answering from the dataset's own answers. Its scores say nothing about any real model."""
+
+    kind: Literal["scripted"] = "scripted"
+    policy: Literal["oracle", "random"] = Field(
+        "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a random letter."
+    )
+    accuracy: float = Field(0.8, ge=0, le=1, description="Share of questions the oracle answers correctly.")
+    seed: int = Field(0, description="Seed of the scripted answers.")
+    model: str = Field("scripted-model", description="Model name the server reports.")
+
+
+EngineConfig = Annotated[Union[OpenAIEngineConfig, ScriptedEngineConfig], Field(discriminator="kind")]
+
+
+class SamplingConfig(_Strict):
+    max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
+    temperature: float = Field(0.0, ge=0, description="0 is greedy decoding: the reproducible choice for a gate.")
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int | None = Field(0, description="Sampling seed sent to the engine (None sends none).")
+
+
+class InferenceConfig(_Strict):
+    actors: int = Field(2, ge=1, description="Inference actors; each holds one HTTP client.")
+    max_in_flight_per_actor: int = Field(16, ge=1, description="Requests each actor keeps in flight at once.")
+    batch_size: int = Field(8, ge=1, description="Samples per inference batch (several batches run at once per actor).")
+    num_cpus_per_actor: float = Field(0.25, gt=0, description="CPUs reserved per actor; they mostly wait on the network.")
+    sampling: SamplingConfig = SamplingConfig()
+
+
+# ---- scoring and gate ------------------------------------------------------------------------------------------------
+
+
+class ScoringConfig(_Strict):
+    scorers: dict[AnswerFormat, str] = Field(
+        default_factory=lambda: {AnswerFormat.MCQ: "choice", AnswerFormat.FORMAT: "structured", AnswerFormat.OPEN: "token_f1"},
+        description="Scorer (by registered name) for each answer format.",
+    )
+    format_pass_threshold: float = Field(1.0, ge=0, le=1, description="A format answer passes with this share of fields right.")
+    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this lexical score.")
+    batch_size: int = Field(64, ge=1, description="Samples per scoring batch.")
+
+
+class Thresholds(_Strict):
+    min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest sample-weighted pass rate (0-1).")
+    min_score: float | None = Field(None, ge=0, le=100, description="Lowest sample-weighted accuracy (0-100).")
+
+
+class GateConfig(Thresholds):
+    max_error_rate: float | None = Field(None, ge=0, le=1, description="Highest share of samples ending in an error.")
+    max_unparsed_rate: float | None = Field(None, ge=0, le=1, description="Highest share of answers no scorer could read.")
+    critical_min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest pass rate of critical samples.")
+    subsets: dict[Subset, Thresholds] = Field(default_factory=dict, description="Per-subset thresholds.")
+    formats: dict[AnswerFormat, Thresholds] = Field(default_factory=dict, description="Per-format thresholds.")
+    labels: dict[Literal["l1", "l2", "l3", "l4"], dict[str, Thresholds]] = Field(
+        default_factory=dict, description="Per-category thresholds by label level, e.g. {l2: {OCR: {min_pass_rate: 0.8}}}."
+    )
+    use_suite_thresholds: bool = Field(
+        True, description="Apply a seed suite's own thresholds (the config's values win for the same check)."
+    )
+
+
+# ---- run -------------------------------------------------------------------------------------------------------------
+
+
+class RunConfig(_Strict):
+    out_dir: Path = Field(Path("runs"), description="Folder in which each run gets its own directory.")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
+    model_label: str | None = Field(None, description="Checkpoint name shown in reports; default the engine's model.")
+    max_engine_error_rate: float = Field(
+        0.2, ge=0, le=1, description="Error budget: above this share of failed requests the run is incomplete (exit 3)."
+    )
+    abort_after_consecutive_failures: int = Field(
+        50, ge=1, description="Stop the run (exit 3) after this many requests in a row failed at the engine."
+    )
+    progress_interval_s: float = Field(10.0, gt=0, description="Seconds between progress lines.")
+
+
+class RayConfig(_Strict):
+    address: str | None = Field(None, description="Cluster to join; default RAY_ADDRESS, else a new local Ray.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started by the run.")
+    object_store_memory: int | None = Field(None, ge=78_643_200, description="Object store bytes of a local Ray.")
+
+
+class ReportConfig(_Strict):
+    max_samples: int = Field(500, ge=0, description="Samples detailed in report.html (failures first).")
+
+
+class EvalConfig(_Strict):
+    """A whole evaluation run."""
+
+    dataset: DatasetConfig
+    engine: EngineConfig
+    run: RunConfig = RunConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+    inference: InferenceConfig = InferenceConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    gate: GateConfig = GateConfig()
+    report: ReportConfig = ReportConfig()
+    ray: RayConfig = RayConfig()
+
+    def fingerprint(self) -> str:
+        """Hash of what decides the results (not where they are written)."""
+        data = self.model_dump(mode="json", exclude={"run": {"out_dir", "run_id", "progress_interval_s"}, "ray": True})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---- loading ---------------------------------------------------------------------------------------------------------
+
+
+def load_config(path: Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None) -> EvalConfig:
+    """Read a YAML file (or start from `base`), apply `dotted.key=value` overrides, validate."""
+    data: dict[str, Any] = dict(base or {})
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(loaded).__name__}")
+        data.update(loaded)
+    for override in overrides:
+        apply_override(data, override)
+    return validate_config(data, source=str(path) if path else "config")
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in nested dicts; the value is parsed as YAML (numbers, booleans, lists, null)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected dotted.key=value")
+    parts = key.strip().split(".")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML: {exc}") from None
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> EvalConfig:
+    try:
+        return EvalConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe_error(error) for error in exc.errors()]
+        raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines)) from None
+
+
+def _describe_error(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    # Pydantic adds the union member's tag ("openai") to paths inside a discriminated union: drop it.
+    if len(loc) > 1 and loc[0] == "engine" and loc[1] in ("openai", "scripted"):
+        loc.pop(1)
+    if loc and loc[-1] == "[key]":  # a bad dict key: name the key, not pydantic's marker
+        loc.pop()
+    where = ".".join(loc) or "(top)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown field{_suggestion(loc)}"
+    given = error.get("input")
+    shown = "" if error["type"] == "missing" or isinstance(given, dict) else f" (got {given!r})"
+    return f"{where}: {error['msg']}{shown}"
+
+
+def _suggestion(loc: list[str]) -> str:
+    """The closest known field name of the model the unknown key was found in."""
+    models: list[Any] = [EvalConfig]
+    for part in loc[:-1]:
+        fields = [m.model_fields[part] for m in models if part in m.model_fields]
+        models = [m for f in fields for m in _models_in(f.annotation)]
+        if not models:
+            return ""
+    known = {name for model in models for name in model.model_fields}
+    if loc[-1] in known:  # e.g. base_url given to engine.kind scripted
+        return f" for this {loc[-2]} kind"
+    close = difflib.get_close_matches(loc[-1], sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]

@@ -1,0 +1,63 @@
+"""Shared fixtures: small datasets written by the tests themselves (no downloads)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def jpeg_bytes(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def mp4_bytes(frames: int = 16, fps: int = 8, size=(64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for index in range(frames):
+            pixels = np.full((size[1], size[0], 3), index * 255 // max(frames - 1, 1), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False)) + "\n")
+    return path
+
+
+def mcq_row(sample_id: str, answer: str = "B", image: str = "media/a.jpg", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": sample_id, "subset": "ShopFront", "format": "mcq", "question": "What is the shop's name?",
+        "options": ["Lucky Mart", "Sun Bakery", "Green Grocer", "Blue Cafe"], "answer": answer,
+        "media": [{"type": "image", "path": image}],
+        "labels": {"l1": "Perception", "l2": "Fine-grained Single-instance", "l3": "OCR", "l4": "Shop Name"},
+        **extra,
+    }
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.jpg").write_bytes(jpeg_bytes("red"))
+    (tmp_path / "media" / "b.jpg").write_bytes(jpeg_bytes("blue"))
+    return tmp_path
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

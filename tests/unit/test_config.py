@@ -1,0 +1,86 @@
+"""One strict config tree: unknown keys and bad values are errors that name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ray_eval.config import OpenAIEngineConfig, ScriptedEngineConfig, load_config
+from ray_eval.errors import ConfigError
+
+MINIMAL = """
+dataset: {path: data/m.jsonl}
+engine: {kind: openai, base_url: "http://127.0.0.1:8000/v1", model: ostrakon-vl-8b}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "eval.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert isinstance(config.engine, OpenAIEngineConfig) and config.engine.model == "ostrakon-vl-8b"
+    assert config.preprocess.max_pixels == 602_112 and config.preprocess.video.fps == 2.0
+    assert config.inference.sampling.temperature == 0.0 and config.dataset.invalid_rows == "refuse"
+
+
+def test_overrides_parse_yaml_values_and_create_levels(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), [
+        "gate.min_pass_rate=0.9", "gate.subsets.Kitchen.min_score=55", "inference.sampling.seed=null",
+    ])
+    assert config.gate.min_pass_rate == 0.9 and config.gate.subsets["Kitchen"].min_score == 55
+    assert config.inference.sampling.seed is None
+    swapped = load_config(None, ["dataset.path=x.jsonl", "engine.kind=scripted", "engine.accuracy=0.5"])
+    assert isinstance(swapped.engine, ScriptedEngineConfig) and swapped.engine.accuracy == 0.5
+    with pytest.raises(ConfigError, match="engine.base_url: unknown field for this engine kind"):
+        load_config(write(tmp_path, MINIMAL), ["engine.kind=scripted"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("run: {outdir: x}", "run.outdir: unknown field (did you mean 'out_dir'?)"),
+        ("preprocess: {video: {fsp: 3}}", "preprocess.video.fsp: unknown field (did you mean 'fps'?)"),
+        ("gate: {min_pass_rate: 1.5}", "gate.min_pass_rate: Input should be less than or equal to 1 (got 1.5)"),
+        ("gate: {subsets: {Garage: {min_score: 1}}}", "gate.subsets.Garage: Input should be 'ShopFront'"),
+        ("inference: {actors: 0}", "inference.actors: Input should be greater than or equal to 1"),
+        ("scoring: {scorers: {essay: token_f1}}", "scoring.scorers.essay"),
+        ("run: {run_id: '../escape'}", "run.run_id: String should match pattern"),
+    ],
+)
+def test_bad_values_name_their_field(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, MINIMAL + extra))
+    assert message in str(info.value)
+
+
+def test_engine_fields_are_checked_per_kind(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "dataset: {path: x}\nengine: {kind: openai, model: m, timout_s: 3}\n"))
+    text = str(info.value)
+    assert "engine.base_url: Field required" in text and "engine.timout_s: unknown field (did you mean 'timeout_s'?)" in text
+    with pytest.raises(ConfigError, match="engine: Input tag 'grpc'"):
+        load_config(write(tmp_path, "dataset: {path: x}\nengine: {kind: grpc}\n"))
+
+
+def test_file_problems_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "dataset: [unclosed"))
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+    with pytest.raises(ConfigError, match="expected dotted.key=value"):
+        load_config(write(tmp_path, MINIMAL), ["gate.min_pass_rate"])
+    with pytest.raises(ConfigError, match="dataset.path is not a mapping"):
+        load_config(write(tmp_path, MINIMAL), ["dataset.path.x=1"])
+
+
+def test_fingerprint_ignores_where_results_go(tmp_path: Path) -> None:
+    base = load_config(write(tmp_path, MINIMAL))
+    assert base.fingerprint() == load_config(write(tmp_path, MINIMAL), ["run.out_dir=elsewhere", "run.run_id=r1"]).fingerprint()
+    assert base.fingerprint() != load_config(write(tmp_path, MINIMAL), ["inference.sampling.max_tokens=9"]).fingerprint()

@@ -1,0 +1,159 @@
+"""A dataset as the run sees it: one validating pass on the driver (counts, problems, fingerprint, chunk
+boundaries; constant memory but for the set of ids), then a Ray Data source that streams the rows."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pyarrow as pa
+from ray.data.block import BlockMetadata
+from ray.data.datasource import Datasource, ReadTask
+
+from ray_eval.errors import DatasetError, RowProblem
+from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
+from ray_eval.shopbench.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
+
+ROWS_PER_BLOCK = 32  # rows with inline images are large: keep each Arrow block small
+
+
+@dataclass
+class DatasetScan:
+    """What the validating pass learnt about a dataset file."""
+
+    path: Path
+    reader: Reader
+    rows: int
+    chunks: list[Chunk]
+    fingerprint: str  # sha256 of the file's bytes
+    problems: list[RowProblem] = field(default_factory=list)  # the first `max_problems` bad rows
+    problem_count: int = 0
+    duplicate_rows: dict[int, int] = field(default_factory=dict)  # row number -> row number of the first use
+    suite_thresholds: SuiteThresholds | None = None
+
+    @property
+    def format(self) -> str:
+        return self.reader.name
+
+
+def scan_dataset(
+    path: Path,
+    format: str = "auto",
+    root: Path | None = None,
+    rows_per_chunk: int = 256,
+    limit: int | None = None,
+    max_problems: int = 1000,
+) -> DatasetScan:
+    """Read every row once, validate it, find duplicate ids. Raises DatasetError when the file itself is unusable."""
+    reader = open_reader(path, format, root)
+    try:
+        chunks = _limit_chunks(reader.chunks(rows_per_chunk), limit)
+        thresholds = reader.suite_thresholds()
+    except (ValueError, OSError) as exc:
+        raise DatasetError(str(exc)) from None
+    scan = DatasetScan(path=reader.path, reader=reader, rows=0, chunks=chunks, fingerprint=_sha256(reader.path),
+                       suite_thresholds=thresholds)
+    first_use: dict[str, int] = {}
+    source = reader.path.name
+    for raw in iter_raw_rows(reader, chunks):
+        scan.rows += 1
+        problem = None
+        try:
+            sample = reader.to_sample(raw)
+        except SampleInvalid as exc:
+            problem = RowProblem(source, raw.row_number, raw.sample_id, exc.field, exc.reason, reader.row_word)
+        else:
+            if sample.id in first_use:
+                scan.duplicate_rows[raw.row_number] = first_use[sample.id]
+                problem = RowProblem(source, raw.row_number, sample.id, "id",
+                                     f"duplicate id, first used at {reader.row_word} {first_use[sample.id]}",
+                                     reader.row_word)
+            else:
+                first_use[sample.id] = raw.row_number
+        if problem is not None:
+            scan.problem_count += 1
+            if len(scan.problems) < max_problems:
+                scan.problems.append(problem)
+    return scan
+
+
+def iter_raw_rows(reader: Reader, chunks: list[Chunk]) -> Iterator:
+    for chunk in chunks:
+        yield from itertools.islice(reader.read_chunk(chunk), chunk.rows)
+
+
+def _limit_chunks(chunks: list[Chunk], limit: int | None) -> list[Chunk]:
+    if limit is None:
+        return chunks
+    kept, remaining = [], limit
+    for chunk in chunks:
+        if remaining <= 0:
+            break
+        kept.append(replace(chunk, rows=min(chunk.rows, remaining)))
+        remaining -= kept[-1].rows
+    return kept
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int]) -> Iterator[dict]:
+    """READ_SCHEMA rows of one chunk; a bad row becomes an error row, so every input row reaches the results."""
+    source = reader.path.name
+    for raw in itertools.islice(reader.read_chunk(chunk), chunk.rows):
+        if raw.row_number in duplicate_rows:
+            reason = f"id: duplicate id, first used at {reader.row_word} {duplicate_rows[raw.row_number]}"
+            yield invalid_row(source, raw.row_number, f"{raw.sample_id}#{reader.row_word}{raw.row_number}", reason)
+            continue
+        try:
+            yield sample_row(reader.to_sample(raw), source, raw.row_number)
+        except SampleInvalid as exc:
+            reason = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
+            yield invalid_row(source, raw.row_number, raw.sample_id, reason)
+
+
+class ShopBenchDatasource(Datasource):
+    """Streams a scanned dataset into Ray Data, one read task per chunk, rows in READ_SCHEMA."""
+
+    def __init__(self, scan: DatasetScan):
+        super().__init__()
+        self._reader = scan.reader
+        self._chunks = scan.chunks
+        self._duplicates = scan.duplicate_rows
+
+    def get_name(self) -> str:
+        return "ShopBench"
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None) -> list[ReadTask]:
+        tasks = []
+        for chunk in self._chunks:
+            metadata = BlockMetadata(num_rows=chunk.rows, size_bytes=None, exec_stats=None,
+                                     input_files=(str(self._reader.path),))
+            tasks.append(ReadTask(_ChunkRead(self._reader, chunk, self._duplicates), metadata, schema=READ_SCHEMA,
+                                  per_task_row_limit=per_task_row_limit))
+        return tasks
+
+
+class _ChunkRead:
+    """The read function of one task (a class, so that Ray pickles only what the chunk needs)."""
+
+    def __init__(self, reader: Reader, chunk: Chunk, duplicates: dict[int, int]):
+        self.reader, self.chunk = reader, chunk
+        self.duplicates = {row: first for row, first in duplicates.items()
+                           if chunk.first_row <= row}
+
+    def __call__(self) -> Iterator[pa.Table]:
+        rows = read_rows(self.reader, self.chunk, self.duplicates)
+        while batch := list(itertools.islice(rows, ROWS_PER_BLOCK)):
+            yield pa.Table.from_pylist(batch, schema=READ_SCHEMA)

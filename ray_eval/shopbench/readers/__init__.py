@@ -1,0 +1,46 @@
+"""Dataset readers, picked by name or by `format: auto` from the file itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ray_eval.errors import DatasetError
+from ray_eval.shopbench.readers.base import Chunk, RawRow, Reader, SampleInvalid, SuiteThresholds
+from ray_eval.shopbench.readers.manifest import JsonlManifestReader, ParquetManifestReader
+from ray_eval.shopbench.readers.seed_suite import SeedSuiteReader
+from ray_eval.shopbench.readers.vlmeval_tsv import VlmevalTsvReader
+
+READERS: dict[str, tuple[type[Reader], ...]] = {
+    "manifest": (JsonlManifestReader, ParquetManifestReader),
+    "seed_json": (SeedSuiteReader,),
+    "vlmeval_tsv": (VlmevalTsvReader,),
+}
+
+
+def open_reader(path: Path, format: str = "auto", root: Path | None = None) -> Reader:
+    """The reader for a dataset file; DatasetError when the file is missing, unrecognised or unreadable."""
+    path = Path(path).absolute()
+    if not path.is_file():
+        raise DatasetError(f"dataset file {path} does not exist")
+    if root is not None:
+        root = Path(root).absolute()
+        if not root.is_dir():
+            raise DatasetError(f"dataset root {root} is not a folder")
+    if format != "auto" and format not in READERS:
+        raise DatasetError(f"unknown dataset format {format!r}; known: auto, {', '.join(READERS)}")
+    candidates = READERS[format] if format != "auto" else tuple(c for group in READERS.values() for c in group)
+    chosen = [reader for reader in candidates if reader.sniff(path)]
+    if not chosen:
+        if format == "auto":
+            raise DatasetError(
+                f"cannot tell the format of {path}: expected .jsonl/.parquet (manifest), .json with test_cases "
+                "(seed suite) or .tsv (VLMEvalKit); set dataset.format"
+            )
+        raise DatasetError(f"{path} does not look like a {format} file (its extension or content)")
+    try:
+        return chosen[0](path, root)
+    except (ValueError, OSError) as exc:
+        raise DatasetError(str(exc)) from None
+
+
+__all__ = ["Chunk", "RawRow", "Reader", "SampleInvalid", "SuiteThresholds", "READERS", "open_reader"]

@@ -1,0 +1,191 @@
+"""Media in one place: fetch bytes, decode, resize to a pixel budget, sample video frames, encode, data URLs.
+
+Every function raises MediaError (a per-sample failure that becomes the row's error), never a bare PIL or
+FFmpeg exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes, urlparse
+
+import av
+import httpx
+from PIL import Image, ImageOps
+
+from ray_eval.records import Media
+
+EXIF_ORIENTATION = 0x0112
+PASS_THROUGH_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+class MediaError(ValueError):
+    """A media item could not be fetched or decoded; the message names it."""
+
+    kind = "MediaError"
+
+
+class DecompressionBomb(MediaError):
+    """An image declares more pixels than allowed."""
+
+    kind = "DecompressionBomb"
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+def fetch_bytes(media: Media, timeout_s: float = 30.0) -> bytes:
+    """The raw bytes of a media item: a local file, inline bytes, a data: URI, http(s) or an object store."""
+    try:
+        if media.data is not None:
+            data = media.data
+        elif media.path is not None:
+            with open(media.path, "rb") as handle:
+                data = handle.read()
+        else:
+            data = _fetch_uri(media.uri or "", timeout_s)
+    except OSError as exc:
+        raise MediaError(f"{media.ref}: cannot read ({exc.strerror or exc})") from None
+    except httpx.HTTPError as exc:
+        raise MediaError(f"{media.ref}: cannot fetch ({exc})") from None
+    if not data:
+        raise MediaError(f"{media.ref}: is empty (0 bytes)")
+    return data
+
+
+def _fetch_uri(uri: str, timeout_s: float) -> bytes:
+    parsed = urlparse(uri)
+    if parsed.scheme == "data":
+        header, _, payload = uri[5:].partition(",")
+        if header.endswith(";base64"):
+            try:
+                return base64.b64decode(payload, validate=True)
+            except ValueError:
+                raise MediaError(f"{uri[:40]}...: invalid base64 in data URI") from None
+        return unquote_to_bytes(payload)
+    if parsed.scheme in ("http", "https"):
+        response = httpx.get(uri, timeout=timeout_s, follow_redirects=True)
+        response.raise_for_status()
+        return response.content
+    import pyarrow.fs  # object stores (s3, gs, hdfs ...): pyarrow already knows them
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read()
+
+
+def open_image(data: bytes, ref: str, max_image_pixels: int) -> Image.Image:
+    """Decode an image fully (a truncated file fails here, not at the engine), refusing decompression bombs."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise DecompressionBomb(f"{ref}: {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(f"{ref}: not a readable image ({exc})") from None
+    width, height = image.size
+    if width * height > max_image_pixels:
+        raise DecompressionBomb(f"{ref}: declares {width}x{height} pixels, over the limit of {max_image_pixels}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{ref}: image data is corrupt or truncated ({exc})") from None
+    return image
+
+
+def fit_pixels(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The largest size with the same aspect ratio and at most max_pixels pixels (never upscaled)."""
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+
+
+def prepare_image(data: bytes, ref: str, *, max_pixels: int, quality: int, max_image_pixels: int) -> tuple[EncodedImage, Image.Image]:
+    """The image as the engine should get it, and the decoded picture (for a thumbnail).
+
+    Images already within the budget and in a format every engine reads are sent as they are: no second
+    lossy encode, no CPU spent.
+    """
+    image = open_image(data, ref, max_image_pixels)
+    upright = image.getexif().get(EXIF_ORIENTATION, 1) == 1
+    size = fit_pixels(image.width, image.height, max_pixels)
+    if upright and size == image.size and image.format in PASS_THROUGH_FORMATS:
+        return EncodedImage(data, PASS_THROUGH_FORMATS[image.format], *image.size), image
+    oriented = image if upright else ImageOps.exif_transpose(image)  # phone photos: the pixels the person saw
+    size = fit_pixels(oriented.width, oriented.height, max_pixels)
+    resized = oriented.convert("RGB").resize(size, Image.Resampling.BICUBIC) if size != oriented.size else oriented.convert("RGB")
+    return EncodedImage(encode_jpeg(resized, quality), "image/jpeg", *size), resized
+
+
+def encode_jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def thumbnail_jpeg(image: Image.Image, longest_side: int) -> bytes:
+    small = image.convert("RGB")
+    small.thumbnail((longest_side, longest_side), Image.Resampling.BILINEAR)
+    return encode_jpeg(small, 70)
+
+
+@dataclass(frozen=True)
+class SampledVideo:
+    frames: list[EncodedImage]
+    timestamps: list[float]  # seconds, of each sampled frame
+    duration_s: float
+    source_fps: float
+    first_frame: Image.Image
+
+
+def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixels: int, quality: int) -> SampledVideo:
+    """Frames at `fps` (evenly spread over the video when that would exceed `max_frames`), resized and JPEG-encoded."""
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise MediaError(f"{ref}: has no video stream")
+            stream = container.streams.video[0]
+            decoded = [(float(frame.time or 0.0), frame.to_image()) for frame in container.decode(stream)]
+            source_fps = float(stream.average_rate or 0.0)
+    except av.FFmpegError as exc:
+        raise MediaError(f"{ref}: not a readable video ({exc})") from None
+    if not decoded:
+        raise MediaError(f"{ref}: video has no frames")
+    step = 1.0 / source_fps if source_fps > 0 else 0.0
+    duration = decoded[-1][0] - decoded[0][0] + step
+    wanted = sampling_times(decoded[0][0], duration, fps, max_frames)
+    chosen = [min(decoded, key=lambda item: abs(item[0] - t)) for t in wanted]
+    frames = []
+    for _, image in chosen:
+        size = fit_pixels(image.width, image.height, max_pixels)
+        resized = image.resize(size, Image.Resampling.BICUBIC) if size != image.size else image
+        frames.append(EncodedImage(encode_jpeg(resized, quality), "image/jpeg", *size))
+    return SampledVideo(frames, [t for t, _ in chosen], duration, source_fps, chosen[0][1])
+
+
+def sampling_times(start: float, duration: float, fps: float, max_frames: int) -> list[float]:
+    """Timestamps at `fps` from start; when more than max_frames, max_frames evenly spread instead."""
+    count = max(1, math.floor(duration * fps + 1e-9))
+    if count <= max_frames:
+        return [start + i / fps for i in range(count)]
+    return [start + duration * (i + 0.5) / max_frames for i in range(max_frames)]
+
+
+def data_url(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def video_frames_url(frames: list[EncodedImage]) -> str:
+    """vLLM's form for pre-sampled frames: one data URL of type video/jpeg, frames' base64 joined by commas."""
+    return "data:video/jpeg;base64," + ",".join(base64.b64encode(f.data).decode("ascii") for f in frames)

@@ -1,0 +1,130 @@
+"""Media: decode, pixel budgets, pass-through, bombs and broken files, video frame sampling."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from ray_eval.media import (
+    DecompressionBomb,
+    MediaError,
+    data_url,
+    fetch_bytes,
+    fit_pixels,
+    prepare_image,
+    sample_video,
+    sampling_times,
+    video_frames_url,
+)
+from ray_eval.records import Media
+from tests.conftest import jpeg_bytes, mp4_bytes
+
+
+def png_bytes(size=(40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", size, (0, 255, 0, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def noisy_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("size", "budget", "expected"), [
+    ((100, 100), 20_000, (100, 100)),
+    ((4000, 3000), 602_112, (896, 672)),
+    ((10, 10_000), 1024, (1, 1011)),
+])
+def test_fit_pixels_keeps_aspect_and_budget(size, budget, expected) -> None:
+    width, height = fit_pixels(*size, budget)
+    assert (width, height) == expected
+    assert width * height <= budget or (width, height) == size
+
+
+def test_small_jpeg_and_png_pass_through_unchanged() -> None:
+    data = jpeg_bytes(size=(64, 48))
+    encoded, picture = prepare_image(data, "a.jpg", max_pixels=10_000, quality=90, max_image_pixels=10**8)
+    assert encoded.data == data and encoded.mime == "image/jpeg" and picture.size == (64, 48)
+    png = png_bytes()
+    encoded, _ = prepare_image(png, "a.png", max_pixels=10_000, quality=90, max_image_pixels=10**8)
+    assert encoded.data == png and encoded.mime == "image/png"
+
+
+def test_large_image_is_resized_into_the_budget() -> None:
+    data = jpeg_bytes(size=(1600, 1200))
+    encoded, _ = prepare_image(data, "big.jpg", max_pixels=120_000, quality=80, max_image_pixels=10**8)
+    assert encoded.mime == "image/jpeg" and encoded.width * encoded.height <= 120_000
+    assert Image.open(io.BytesIO(encoded.data)).size == (encoded.width, encoded.height) == (400, 300)
+
+
+def test_exif_rotated_photo_is_turned_upright() -> None:
+    image = Image.new("RGB", (60, 20), "white")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    encoded, _ = prepare_image(buffer.getvalue(), "phone.jpg", max_pixels=10_000, quality=90, max_image_pixels=10**8)
+    assert (encoded.width, encoded.height) == (20, 60)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "not a readable image"),
+    (b"this is not an image", "not a readable image"),
+    (jpeg_bytes(size=(200, 200))[:400], "not a readable image"),  # cut inside the header
+    (noisy_jpeg()[: len(noisy_jpeg()) // 2], "corrupt or truncated"),  # cut inside the pixels
+])
+def test_broken_images_are_media_errors(data: bytes, message: str) -> None:
+    with pytest.raises(MediaError, match=message):
+        prepare_image(data, "bad.jpg", max_pixels=10_000, quality=90, max_image_pixels=10**8)
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    with pytest.raises(DecompressionBomb, match="over the limit"):
+        prepare_image(png_bytes((3000, 3000)), "bomb.png", max_pixels=10_000, quality=90, max_image_pixels=1_000_000)
+
+
+def test_fetch_reads_paths_bytes_and_data_uris(tmp_path) -> None:
+    path = tmp_path / "x.jpg"
+    path.write_bytes(jpeg_bytes())
+    assert fetch_bytes(Media(kind="image", path=str(path))) == jpeg_bytes()
+    assert fetch_bytes(Media(kind="image", data=b"abc")) == b"abc"
+    assert fetch_bytes(Media(kind="image", uri=data_url(b"xyz", "image/png"))) == b"xyz"
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        fetch_bytes(Media(kind="image", path=str(empty)))
+    with pytest.raises(MediaError, match="cannot read"):
+        fetch_bytes(Media(kind="image", path=str(tmp_path / "gone.jpg")))
+
+
+def test_sampling_times_follow_fps_then_spread_under_the_cap() -> None:
+    assert sampling_times(0.0, 2.0, 2.0, 32) == [0.0, 0.5, 1.0, 1.5]
+    spread = sampling_times(0.0, 100.0, 2.0, 4)
+    assert spread == [12.5, 37.5, 62.5, 87.5]
+
+
+def test_video_frames_are_sampled_resized_and_encoded() -> None:
+    video = sample_video(mp4_bytes(frames=16, fps=8), "door.mp4", fps=2.0, max_frames=32, max_pixels=1024, quality=80)
+    assert video.duration_s == pytest.approx(2.0) and video.source_fps == pytest.approx(8.0)
+    assert video.timestamps == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    assert all(frame.width * frame.height <= 1024 for frame in video.frames)
+    brightness = [np.asarray(Image.open(io.BytesIO(f.data)).convert("L")).mean() for f in video.frames]
+    assert brightness == sorted(brightness) and brightness[-1] - brightness[0] > 100  # later frames are the brighter ones
+    capped = sample_video(mp4_bytes(frames=16, fps=8), "door.mp4", fps=8.0, max_frames=3, max_pixels=1024, quality=80)
+    assert len(capped.frames) == 3
+    url = video_frames_url(video.frames)
+    assert url.startswith("data:video/jpeg;base64,") and len(url.split(",")) == 1 + len(video.frames)
+    assert base64.b64decode(url.split(",")[1]) == video.frames[0].data
+
+
+@pytest.mark.parametrize("data", [b"", b"not a video at all", mp4_bytes()[:200]])
+def test_unreadable_videos_are_media_errors(data: bytes) -> None:
+    with pytest.raises(MediaError):
+        sample_video(data, "bad.mp4", fps=2.0, max_frames=8, max_pixels=1024, quality=80)

@@ -1,0 +1,71 @@
+"""Engines: how a prompt reaches a model. `build_engine` makes the client an inference actor holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from ray_eval.config import OpenAIEngineConfig
+from ray_eval.engines.base import (
+    ChatEngine,
+    ChatRequest,
+    ChatResponse,
+    EngineBadResponse,
+    EngineConnectionError,
+    EngineError,
+    EngineHTTPError,
+    EngineTimeout,
+)
+from ray_eval.engines.openai_http import OpenAIChatEngine
+from ray_eval.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything an inference actor needs to build its client; the key stays masked in any repr or log."""
+
+    config: OpenAIEngineConfig
+    api_key: SecretStr | None
+    max_in_flight: int
+
+
+def resolve_api_key(config: OpenAIEngineConfig, environ: dict[str, str]) -> SecretStr | None:
+    """The API key from the named environment variable or secret file (read at run start, never at import)."""
+    if config.api_key_env:
+        value = environ.get(config.api_key_env)
+        if not value:
+            raise ConfigError(f"engine.api_key_env: environment variable {config.api_key_env} is not set")
+        return SecretStr(value)
+    if config.api_key_file:
+        try:
+            value = Path(config.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"engine.api_key_file: cannot read {config.api_key_file}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"engine.api_key_file: {config.api_key_file} is empty")
+        return SecretStr(value)
+    return None
+
+
+def build_engine(spec: EngineSpec) -> ChatEngine:
+    config = spec.config
+    return OpenAIChatEngine(
+        config.base_url,
+        config.model,
+        api_key=spec.api_key.get_secret_value() if spec.api_key else None,
+        timeout_s=config.timeout_s,
+        connect_timeout_s=config.connect_timeout_s,
+        max_retries=config.max_retries,
+        backoff_initial_s=config.backoff_initial_s,
+        backoff_max_s=config.backoff_max_s,
+        max_in_flight=spec.max_in_flight,
+        extra_body=config.extra_body,
+    )
+
+
+__all__ = [
+    "ChatEngine", "ChatRequest", "ChatResponse", "EngineBadResponse", "EngineConnectionError", "EngineError",
+    "EngineHTTPError", "EngineSpec", "EngineTimeout", "OpenAIChatEngine", "build_engine", "resolve_api_key",
+]

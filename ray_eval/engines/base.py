@@ -1,0 +1,84 @@
+"""How a prompt reaches a model: one small interface, so the OpenAI HTTP client and (next) a Ray Serve handle
+are interchangeable in the inference stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    sample_id: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    temperature: float
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    text: str
+    finish_reason: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float  # of the attempt that answered
+    attempts: int
+
+
+class EngineError(Exception):
+    """A request failed for good (after its retries); the sample's row carries it."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, attempts: int = 1, latency_s: float | None = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.latency_s = latency_s
+
+    @property
+    def error_type(self) -> str:
+        return type(self).__name__
+
+
+class EngineTimeout(EngineError):
+    """The engine did not answer within the request timeout."""
+
+    retryable = True
+
+
+class EngineConnectionError(EngineError):
+    """The engine could not be reached or dropped the connection."""
+
+    retryable = True
+
+
+class EngineHTTPError(EngineError):
+    """The engine answered with an HTTP error status."""
+
+    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.status == 429 or self.status == 408 or self.status >= 500
+
+    @property
+    def error_type(self) -> str:
+        return f"HTTP {self.status}"
+
+
+class EngineBadResponse(EngineError):
+    """The engine answered 200 with a body that is not a chat completion."""
+
+
+class ChatEngine(Protocol):
+    """Sends one chat request; raises EngineError subclasses, never anything else for a failed request."""
+
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    async def aclose(self) -> None: ...

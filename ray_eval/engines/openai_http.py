@@ -1,0 +1,182 @@
+"""A client for any OpenAI-compatible chat endpoint (vLLM's server, a Ray Serve OpenAI app, a production URL).
+
+Concurrency is bounded per client; 429, 408, 5xx, timeouts and connection errors are retried with exponential
+backoff and jitter (a server's Retry-After is honoured, capped); other failures are final at once. The HTTP
+transport is injectable so tests can swap the network, not globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ray_eval.engines.base import (
+    ChatRequest,
+    ChatResponse,
+    EngineBadResponse,
+    EngineConnectionError,
+    EngineError,
+    EngineHTTPError,
+    EngineTimeout,
+)
+from ray_eval.errors import EngineUnavailable
+
+SAMPLE_HEADER = "X-Ray-Eval-Sample"  # lets servers' logs (and the scripted test server) tie a request to its sample
+
+
+class OpenAIChatEngine:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 10.0,
+        max_retries: int = 3,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_in_flight: int = 16,
+        extra_body: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.extra_body = dict(extra_body or {})
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
+            transport=transport,
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        body = {
+            "model": self.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            **({"seed": request.seed} if request.seed is not None else {}),
+            **self.extra_body,
+        }
+        attempts = 0
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: isinstance(exc, EngineError) and exc.retryable),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._backoff,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    return await self._attempt(body, request.sample_id, attempts)
+        except EngineError as exc:
+            exc.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def _backoff(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max_s)
+        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (state.attempt_number - 1))
+        return ceiling * random.uniform(0.5, 1.0)  # jitter: retries of many actors must not arrive together
+
+    async def _attempt(self, body: dict[str, Any], sample_id: str, attempt: int) -> ChatResponse:
+        async with self._in_flight:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    response = await self._client.post(
+                        "chat/completions", json=body, headers={SAMPLE_HEADER: sample_id}
+                    )
+            except (TimeoutError, httpx.TimeoutException):
+                raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=time.perf_counter() - started) from None
+            except httpx.TransportError as exc:
+                raise EngineConnectionError(f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - started) from None
+            latency = time.perf_counter() - started
+        if response.status_code != 200:
+            raise EngineHTTPError(
+                f"HTTP {response.status_code}: {_error_message(response)}",
+                status=response.status_code,
+                retry_after_s=_retry_after(response),
+                latency_s=latency,
+            )
+        return _parse_completion(response, latency, attempt)
+
+    async def check(self) -> list[str]:
+        """The models the endpoint serves; EngineUnavailable when it cannot be reached or lacks our model."""
+        try:
+            response = await self._client.get("models")
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(f"engine at {self._client.base_url} is unreachable: {exc}") from None
+        if response.status_code != 200:
+            raise EngineUnavailable(f"engine at {self._client.base_url} answered GET /models with HTTP {response.status_code}")
+        try:
+            served = [item["id"] for item in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise EngineUnavailable(f"engine at {self._client.base_url} gave a malformed /models answer") from None
+        if self.model not in served:
+            raise EngineUnavailable(f"engine at {self._client.base_url} does not serve model {self.model!r}; it serves {served}")
+        return served
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _parse_completion(response: httpx.Response, latency: float, attempts: int) -> ChatResponse:
+    try:
+        payload = response.json()
+        choice = payload["choices"][0]
+        text = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise EngineBadResponse(f"not a chat completion ({type(exc).__name__}: {exc}): {response.text[:200]!r}",
+                                latency_s=latency) from None
+    if not isinstance(text, str):
+        raise EngineBadResponse(f"message content is {type(text).__name__}, not text", latency_s=latency)
+    usage = payload.get("usage") or {}
+    return ChatResponse(
+        text=text,
+        finish_reason=choice.get("finish_reason"),
+        model=payload.get("model"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        latency_s=latency,
+        attempts=attempts,
+    )
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or response.text[:200] or response.reason_phrase)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def decode_messages(messages_json: str) -> list[dict[str, Any]]:
+    return json.loads(messages_json)

@@ -1,0 +1,25 @@
+"""Test helpers for ray-eval and for users' own tests of their evaluation setups."""
+
+from ray_eval.testing.scripted_server import (
+    MALFORMED_KINDS,
+    SAMPLE_HEADER,
+    ChatRequestInfo,
+    Policy,
+    Reply,
+    ScriptedOpenAIServer,
+    constant,
+    from_answers,
+    random_choice,
+)
+
+__all__ = [
+    "MALFORMED_KINDS",
+    "SAMPLE_HEADER",
+    "ChatRequestInfo",
+    "Policy",
+    "Reply",
+    "ScriptedOpenAIServer",
+    "constant",
+    "from_answers",
+    "random_choice",
+]

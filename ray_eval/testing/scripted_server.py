@@ -1,0 +1,524 @@
+"""A real, scripted OpenAI-compatible chat server for tests.
+
+It listens on 127.0.0.1 (a free port) in a background thread and answers
+`POST /v1/chat/completions` the way vLLM's OpenAI server does, so the client
+code under test runs its real HTTP path (pooling, timeouts, retries, parsing).
+What each request gets is decided per sample: the client names the sample in
+the `X-Ray-Eval-Sample` header, a script maps sample ids to `Reply` steps (one
+per attempt, the last repeating) and everything else goes to a default policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from typing import Any
+
+SAMPLE_HEADER = "X-Ray-Eval-Sample"
+MALFORMED_KINDS = ("not_json", "no_choices", "empty_choices", "null_content")
+
+_log = logging.getLogger(__name__)
+
+# OpenAI's error `type` per status, so clients that branch on it see the real names.
+_ERROR_TYPES = {
+    400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
+    404: "NotFoundError", 408: "APITimeoutError", 409: "ConflictError",
+    411: "BadRequestError", 422: "UnprocessableEntityError", 429: "RateLimitError",
+    500: "InternalServerError", 502: "BadGatewayError", 503: "ServiceUnavailableError",
+    504: "GatewayTimeoutError",
+}
+
+# An option line of a multiple-choice prompt: "A. red", "B) blue".
+_OPTION_LINE = re.compile(r"^\s*([A-Z])[.)]\s", re.MULTILINE)
+
+
+def _error_body(code: int, message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": _ERROR_TYPES.get(code, "APIError"),
+                      "param": None, "code": code}}
+
+
+def _rough_tokens(text: str) -> int:
+    # About four characters a token: close enough for tests of usage accounting.
+    return (len(text) + 3) // 4
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server does with one request. Build it with the class methods."""
+
+    kind: str  # "text" | "status" | "malformed" | "hang" | "disconnect"
+    content: str = ""
+    status_code: int = 200
+    body: Any = None
+    retry_after: str | None = None
+    delay_s: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str = "stop"
+    malformed_kind: str | None = None
+    then: Reply | None = None
+
+    def __post_init__(self) -> None:
+        if self.delay_s < 0:
+            raise ValueError(f"delay_s must be >= 0, got {self.delay_s}")
+
+    @classmethod
+    def text(cls, content: str, *, delay_s: float = 0.0, prompt_tokens: int | None = None,
+             completion_tokens: int | None = None, finish_reason: str = "stop") -> Reply:
+        """A normal chat.completion answering `content`; token counts default to a rough count."""
+        return cls("text", content=content, delay_s=delay_s, prompt_tokens=prompt_tokens,
+                   completion_tokens=completion_tokens, finish_reason=finish_reason)
+
+    @classmethod
+    def status(cls, code: int, *, body: dict[str, Any] | str | None = None,
+               retry_after: float | str | None = None, delay_s: float = 0.0,
+               message: str | None = None) -> Reply:
+        """An HTTP error with an OpenAI-style `{"error": {...}}` body (or `body` verbatim)."""
+        if not 100 <= code <= 599:
+            raise ValueError(f"not an HTTP status code: {code}")
+        if body is None:
+            body = _error_body(code, message or HTTPStatus(code).phrase)
+        if isinstance(retry_after, float) and retry_after.is_integer():
+            retry_after = int(retry_after)  # "Retry-After: 2", not "2.0"
+        return cls("status", status_code=code, body=body, delay_s=delay_s,
+                   retry_after=None if retry_after is None else str(retry_after))
+
+    @classmethod
+    def malformed(cls, kind: str, *, delay_s: float = 0.0) -> Reply:
+        """A 200 the client must refuse: "not_json", "no_choices", "empty_choices", "null_content"."""
+        if kind not in MALFORMED_KINDS:
+            raise ValueError(f"unknown malformed kind {kind!r}; expected one of {MALFORMED_KINDS}")
+        return cls("malformed", malformed_kind=kind, delay_s=delay_s)
+
+    @classmethod
+    def hang(cls, seconds: float, *, then: Reply | None = None) -> Reply:
+        """Wait `seconds` (to outlast a client timeout), then answer `then`, else the default policy.
+
+        Only this request's thread waits; stop() cuts the wait short and drops the connection.
+        """
+        return cls("hang", delay_s=seconds, then=then)
+
+    @classmethod
+    def disconnect(cls) -> Reply:
+        """Close the connection without sending any response."""
+        return cls("disconnect")
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    # A message's content is either a plain string or a list of typed parts.
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [part for part in content if isinstance(part, dict)] if isinstance(content, list) else []
+
+
+def _text(messages: list[Any], *roles: str) -> str:
+    return "\n".join(str(part.get("text", "")) for message in messages
+                     if isinstance(message, dict) and (not roles or message.get("role") in roles)
+                     for part in _parts(message.get("content")) if part.get("type") == "text")
+
+
+@dataclass(frozen=True)
+class ChatRequestInfo:
+    """One valid chat request as the server received it, with the fields tests ask about."""
+
+    sample_id: str | None
+    attempt: int  # 1 for the first request naming this sample id, 2 for its retry, ...
+    user_text: str  # the text parts of the user message(s), joined by newlines
+    image_count: int  # `image_url` parts over all messages
+    video_count: int  # `video_url` parts over all messages
+    model: str | None
+    max_tokens: int | None  # `max_tokens`, else `max_completion_tokens`
+    temperature: float | None
+    seed: int | None
+    body: dict[str, Any] = field(repr=False)  # kept out of repr: it holds base64 images
+    headers: dict[str, str] = field(repr=False)  # names lower-cased
+
+    @classmethod
+    def from_request(cls, sample_id: str | None, attempt: int, body: dict[str, Any],
+                     headers: dict[str, str]) -> ChatRequestInfo:
+        messages = body["messages"]
+        part_types = [part.get("type") for message in messages if isinstance(message, dict)
+                      for part in _parts(message.get("content"))]
+        return cls(sample_id=sample_id, attempt=attempt, user_text=_text(messages, "user"),
+                   image_count=part_types.count("image_url"),
+                   video_count=part_types.count("video_url"), model=body.get("model"),
+                   max_tokens=body.get("max_tokens", body.get("max_completion_tokens")),
+                   temperature=body.get("temperature"), seed=body.get("seed"),
+                   body=body, headers=headers)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+Policy = Callable[[ChatRequestInfo], Reply]
+
+
+def constant(text: str) -> Policy:
+    """Answer `text` to everything."""
+    return lambda info: Reply.text(text)
+
+
+def random_choice(seed: int = 0) -> Policy:
+    """Answer a random option letter found in the prompt ("A. ...", "B. ..."), else one of A-D.
+
+    The draw is seeded by (seed, sample id) -- or the prompt when there is no
+    sample id -- so a sample gets the same answer whatever the arrival order.
+    """
+    def policy(info: ChatRequestInfo) -> Reply:
+        letters = sorted(set(_OPTION_LINE.findall(info.user_text))) or ["A", "B", "C", "D"]
+        key = info.sample_id if info.sample_id is not None else info.user_text
+        return Reply.text(random.Random(f"{seed}|{key}").choice(letters))
+    return policy
+
+
+def from_answers(answers: Mapping[str, str], fallback: Reply | Policy | None = None) -> Policy:
+    """Answer each sample id its text from `answers`; others get `fallback` (default: a 400)."""
+    answers = dict(answers)
+
+    def policy(info: ChatRequestInfo) -> Reply:
+        if info.sample_id in answers:
+            return Reply.text(answers[info.sample_id])
+        if fallback is None:
+            return Reply.status(400, message=f"no answer scripted for sample {info.sample_id!r}")
+        return fallback(info) if callable(fallback) else fallback
+    return policy
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a hanging handler must never keep the process (or stop()) waiting
+    block_on_close = False
+    request_queue_size = 256  # the default 5 drops SYNs when a test opens many connections at once
+
+    def __init__(self, owner: ScriptedOpenAIServer):
+        self.owner = owner
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can stall in sandboxes.
+        TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the client went away (its timeout, or stop()): nothing to report
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so httpx's pool reuses connections
+    server_version = "ScriptedOpenAIServer/1"
+    sys_version = ""
+    # Headers and body leave in two writes; with Nagle on, delayed ACKs add ~40 ms per request.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection)
+
+    def finish(self) -> None:
+        self.server.owner._untrack(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, code: int, payload: bytes, content_type: str = "application/json",
+              headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_json(self, code: int, obj: Any, headers: Mapping[str, str] | None = None) -> None:
+        self._send(code, json.dumps(obj).encode(), headers=headers)
+
+    def _send_error(self, code: int, message: str) -> None:
+        self._send_json(code, _error_body(code, message))
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            self._send(200, b"", "text/plain")  # vLLM answers an empty 200
+        elif path == "/v1/models":
+            model = self.server.owner.model
+            self._send_json(200, {"object": "list", "data": [
+                {"id": model, "object": "model", "created": int(time.time()),
+                 "owned_by": "ray-eval-testing", "root": model, "parent": None}]})
+        else:
+            self._send_error(404, f"no route for GET {path}")
+
+    def do_POST(self) -> None:
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit():  # no body framing: answer, then close (we can't find the next request)
+            payload = json.dumps(_error_body(411, "Content-Length is required")).encode()
+            return self._send(411, payload, headers={"Connection": "close"})
+        raw = self.rfile.read(int(length))  # read it all, or keep-alive falls out of step
+        path = self.path.split("?", 1)[0]
+        if path != "/v1/chat/completions":
+            return self._send_error(404, f"no route for POST {path}")
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            return self._send_error(400, f"request body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return self._send_error(400, "request body must be a JSON object")
+        if not isinstance(body.get("messages"), list):
+            return self._send_error(400, "'messages' is required and must be a list")
+        if body.get("stream"):
+            return self._send_error(400, "ScriptedOpenAIServer does not implement streaming")
+        self._chat(body)
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        owner = self.server.owner
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        info, reply = owner._admit(headers.get(SAMPLE_HEADER.lower()), body, headers)
+        try:
+            if reply is None:
+                reply = owner._ask_default(info)
+            while True:
+                if reply.delay_s and owner._stop_requested.wait(reply.delay_s):
+                    self.close_connection = True  # stopping: drop it unanswered
+                    return
+                if reply.kind != "hang":
+                    break
+                reply = reply.then or owner._ask_default(info)
+            self._send_reply(reply, info)
+        finally:
+            owner._leave()
+
+    def _send_reply(self, reply: Reply, info: ChatRequestInfo) -> None:
+        if reply.kind == "disconnect":
+            self.close_connection = True  # socketserver closes the socket; nothing was written
+        elif reply.kind == "status":
+            headers = {} if reply.retry_after is None else {"Retry-After": reply.retry_after}
+            if isinstance(reply.body, (str, bytes)):
+                payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
+                self._send(reply.status_code, payload, "text/plain; charset=utf-8", headers)
+            else:
+                self._send_json(reply.status_code, reply.body, headers)
+        elif reply.malformed_kind == "not_json":
+            self._send(200, b"<html><body>upstream proxy error</body></html>")
+        else:
+            completion = self._completion(reply, info)
+            if reply.malformed_kind == "no_choices":
+                del completion["choices"]
+            elif reply.malformed_kind == "empty_choices":
+                completion["choices"] = []
+            elif reply.malformed_kind == "null_content":
+                completion["choices"][0]["message"]["content"] = None
+            self._send_json(200, completion)
+
+    def _completion(self, reply: Reply, info: ChatRequestInfo) -> dict[str, Any]:
+        prompt = reply.prompt_tokens
+        prompt = _rough_tokens(_text(info.body["messages"])) if prompt is None else prompt
+        completion = reply.completion_tokens
+        completion = _rough_tokens(reply.content) if completion is None else completion
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
+            "created": int(time.time()), "model": info.model or self.server.owner.model,
+            "choices": [{"index": 0, "logprobs": None, "finish_reason": reply.finish_reason,
+                         "message": {"role": "assistant", "content": reply.content,
+                                     "tool_calls": []}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion},
+        }
+
+
+class ScriptedOpenAIServer:
+    """An OpenAI-compatible chat server on 127.0.0.1 whose answers a test scripts.
+
+    Use it as a context manager; hand clients `base_url`. It lives in the test
+    process only: clients in other processes reach it over HTTP, so it refuses
+    to be pickled rather than fail obscurely on its locks and sockets.
+    `record_requests=False` keeps no request log (bodies carry base64 media:
+    a long run would hold them all in memory); counters still work.
+    """
+
+    def __init__(self, default: Policy | None = None,
+                 script: Mapping[str, list[Reply]] | None = None, model: str = "scripted-model",
+                 *, record_requests: bool = True):
+        self.model = model
+        self._record_requests = record_requests
+        self._received = 0
+        self._default = default or constant("A")
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._stop_requested = threading.Event()
+        self._scripts: dict[str, tuple[Reply, ...]] = {}
+        self._script_steps_used: dict[str, int] = {}
+        self._attempts: dict[str | None, int] = {}
+        self._requests: list[ChatRequestInfo] = []
+        self._policy_errors: list[BaseException] = []
+        self._connections: set[socket.socket] = set()
+        self._connection_count = 0
+        self._in_flight = 0
+        self._max_concurrent = 0
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        for sample_id, replies in (script or {}).items():
+            self.set_script(sample_id, replies)
+
+    def start(self) -> ScriptedOpenAIServer:
+        """Bind a free port and serve in a daemon thread. Calling it again while running is a no-op."""
+        if self._stop_requested.is_set():
+            raise RuntimeError("a stopped ScriptedOpenAIServer cannot be restarted; make a new one")
+        if self._httpd is None:
+            self._httpd = _HTTPServer(self)
+            self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                            name=f"scripted-openai-{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, drop open connections (hanging requests included), close the port."""
+        with self._lock:
+            if self._httpd is None or self._stop_requested.is_set():
+                return  # never started, or already stopped
+            # Set under the lock that _track takes: a connection either is in the
+            # snapshot below or sees the flag and closes itself.
+            self._stop_requested.set()
+            connections = list(self._connections)
+        self._httpd.shutdown()  # returns once serve_forever has left its loop
+        for connection in connections:  # wakes handlers waiting for a next keep-alive request
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._httpd.server_close()
+        assert self._thread is not None
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> ScriptedOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("ScriptedOpenAIServer lives in the test process; "
+                        "pass its base_url to other processes instead")
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("ScriptedOpenAIServer is not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def set_script(self, sample_id: str, replies: Iterable[Reply] | None) -> None:
+        """Script a sample's next attempts (last step repeats); None returns it to the default policy."""
+        if replies is None:
+            with self._lock:
+                self._scripts.pop(sample_id, None)
+            return
+        steps = tuple(replies)
+        if not steps or not all(isinstance(step, Reply) for step in steps):
+            raise ValueError("a script is a non-empty list of Reply; pass None to remove it")
+        with self._lock:
+            self._scripts[sample_id] = steps
+            self._script_steps_used[sample_id] = 0  # a new script starts at its first step
+
+    @property
+    def requests(self) -> list[ChatRequestInfo]:
+        """A snapshot of the valid chat requests received, in arrival order (empty unless recorded)."""
+        with self._lock:
+            return list(self._requests)
+
+    def attempts(self, sample_id: str | None) -> int:
+        """How many chat requests named this sample id (None: those without the header)."""
+        with self._lock:
+            return self._attempts.get(sample_id, 0)
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until `count` chat requests have arrived; False on timeout. Sleep-free test sync."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._received >= count, timeout)
+
+    @property
+    def max_concurrent(self) -> int:
+        """The most chat requests this server was processing at the same time."""
+        with self._lock:
+            return self._max_concurrent
+
+    @property
+    def connection_count(self) -> int:
+        """TCP connections accepted so far (keep-alive reuse keeps this low)."""
+        with self._lock:
+            return self._connection_count
+
+    @property
+    def policy_errors(self) -> list[BaseException]:
+        """Exceptions the default policy raised (each was answered with a 500)."""
+        with self._lock:
+            return list(self._policy_errors)
+
+    def _track(self, connection: socket.socket) -> None:
+        with self._lock:
+            if not self._stop_requested.is_set():
+                self._connections.add(connection)
+                self._connection_count += 1
+                return
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)  # accepted just as stop() began
+
+    def _untrack(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def _admit(self, sample_id: str | None, body: dict[str, Any],
+               headers: dict[str, str]) -> tuple[ChatRequestInfo, Reply | None]:
+        """Log the request and take its scripted step (None: ask the default policy)."""
+        with self._lock:
+            attempt = self._attempts.get(sample_id, 0) + 1
+            self._attempts[sample_id] = attempt
+            step = None
+            steps = self._scripts.get(sample_id) if sample_id is not None else None
+            if steps:
+                used = self._script_steps_used.get(sample_id, 0)
+                step = steps[min(used, len(steps) - 1)]
+                self._script_steps_used[sample_id] = used + 1
+            info = ChatRequestInfo.from_request(sample_id, attempt, body, headers)
+            self._received += 1
+            if self._record_requests:
+                self._requests.append(info)
+            self._in_flight += 1
+            self._max_concurrent = max(self._max_concurrent, self._in_flight)
+            self._arrived.notify_all()
+        return info, step
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _ask_default(self, info: ChatRequestInfo) -> Reply:
+        try:
+            reply = self._default(info)
+            if not isinstance(reply, Reply):
+                raise TypeError(f"default policy returned {type(reply).__name__}, not Reply")
+            return reply
+        except Exception as exc:  # a test bug: answer 500 and keep it for the test to see
+            with self._lock:
+                self._policy_errors.append(exc)
+            return Reply.status(500, message=f"default policy raised {exc!r}")
+
+
+__all__ = ["SAMPLE_HEADER", "MALFORMED_KINDS", "Reply", "ChatRequestInfo", "Policy",
+           "constant", "random_choice", "from_answers", "ScriptedOpenAIServer"]

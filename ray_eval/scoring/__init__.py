@@ -1,0 +1,43 @@
+"""Scoring: pure functions from (response, target) to a score in [0, 1], registered by name; no Ray needed.
+
+    from ray_eval.scoring import get_scorer, ScoringTarget, DEFAULT_SCORERS
+    result = get_scorer(DEFAULT_SCORERS["mcq"])("The answer is B.", ScoringTarget("mcq", ("x", "y"), "B"))
+
+Passing is not decided here: the pipeline compares `ScoreResult.score` with its configured threshold.
+"""
+
+from ray_eval.scoring.choice import ChoiceReading, extract_choice, read_choice
+from ray_eval.scoring.lexical import token_f1, token_recall, tokenize
+from ray_eval.scoring.registry import (
+    DEFAULT_SCORERS,
+    FORMATS,
+    SCORERS,
+    ScoreResult,
+    ScoringTarget,
+    UnknownScorerError,
+    get_scorer,
+    scorer,
+)
+from ray_eval.scoring.structured import StructuredScore, find_json_object, score_structured
+from ray_eval.scoring.text import strip_reasoning
+
+__all__ = [
+    "DEFAULT_SCORERS",
+    "FORMATS",
+    "SCORERS",
+    "ChoiceReading",
+    "ScoreResult",
+    "ScoringTarget",
+    "StructuredScore",
+    "UnknownScorerError",
+    "extract_choice",
+    "find_json_object",
+    "get_scorer",
+    "read_choice",
+    "score_structured",
+    "scorer",
+    "strip_reasoning",
+    "token_f1",
+    "token_recall",
+    "tokenize",
+]

@@ -1,0 +1,88 @@
+"""Results -> scores: sample-weighted accuracy (0-100, as ShopBench reports) and pass rate, overall and by subset,
+format, input type, each label level and the critical samples; counts of errors and unparsed answers.
+
+A sample that ended in an error counts as a wrong answer (score 0, not passed) in every score, and is counted
+as an error; error and unparsed rates are shares of samples (unweighted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
+
+AGGREGATE_COLUMNS = [
+    "sample_id", "subset", "format", "input_type", *LABEL_LEVELS, "weight", "critical", "status", "error_stage",
+    "error_type", "score", "passed", "unparsed", "latency_s", "prompt_tokens", "completion_tokens", "attempts",
+]
+
+
+def group_scores(frame: pd.DataFrame) -> dict[str, Any]:
+    """Scores of one group of result rows."""
+    n = len(frame)
+    if n == 0:
+        return {"n": 0, "weight": 0.0, "score": None, "pass_rate": None, "passed": 0, "errors": 0, "unparsed": 0,
+                "error_rate": None, "unparsed_rate": None}
+    weight = frame["weight"].to_numpy(dtype=float)
+    score = frame["score"].fillna(0.0).to_numpy(dtype=float)
+    passed = frame["passed"].fillna(False).to_numpy(dtype=bool)
+    errors = int((frame["status"] != "ok").sum())
+    unparsed = int(frame["unparsed"].fillna(False).sum())
+    total_weight = float(weight.sum())
+    return {
+        "n": n,
+        "weight": total_weight,
+        "score": round(100.0 * float(weight @ score) / total_weight, 4),
+        "pass_rate": round(float(weight @ passed) / total_weight, 6),
+        "passed": int(passed.sum()),
+        "errors": errors,
+        "unparsed": unparsed,
+        "error_rate": round(errors / n, 6),
+        "unparsed_rate": round(unparsed / n, 6),
+    }
+
+
+def _by(frame: pd.DataFrame, column: str, fill: str | None = None) -> dict[str, dict[str, Any]]:
+    keys = frame[column].fillna(fill) if fill is not None else frame[column]
+    return {str(key): group_scores(part) for key, part in frame.groupby(keys, sort=True, dropna=True)}
+
+
+def summarize(results: pd.DataFrame) -> dict[str, Any]:
+    """The `scores` section of summary.json."""
+    frame = results
+    latency = frame.loc[frame["status"] == "ok", "latency_s"].dropna().to_numpy(dtype=float)
+    return {
+        "overall": group_scores(frame),
+        "by_subset": _by(frame, "subset", fill=NO_SUBSET),
+        "by_format": _by(frame, "format"),
+        "by_input_type": _by(frame, "input_type"),
+        "by_label": {level: _by(frame, level) for level in LABEL_LEVELS if frame[level].notna().any()},
+        "critical": group_scores(frame[frame["critical"].fillna(False).astype(bool)]),
+        "errors": {
+            "total": int((frame["status"] != "ok").sum()),
+            "by_stage": _counts(frame.loc[frame["status"] != "ok", "error_stage"]),
+            "by_type": _counts(frame.loc[frame["status"] != "ok", "error_type"]),
+        },
+        "unparsed": int(frame["unparsed"].fillna(False).sum()),
+        "latency_s": _latency(latency),
+        "tokens": {
+            "prompt": int(frame["prompt_tokens"].fillna(0).sum()),
+            "completion": int(frame["completion_tokens"].fillna(0).sum()),
+        },
+        "retries": int((frame["attempts"].fillna(1) - 1).clip(lower=0).sum()),
+    }
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(key): int(value) for key, value in series.fillna("unknown").value_counts().sort_index().items()}
+
+
+def _latency(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"mean": round(float(values.mean()), 6), "p50": round(float(p50), 6), "p90": round(float(p90), 6),
+            "p99": round(float(p99), 6), "max": round(float(values.max()), 6)}

@@ -1,0 +1,130 @@
+"""`ray-eval`: thin subcommands, each calling one library function.
+
+Exit codes: 0 gate passed; 1 gate failed; 2 bad config, dataset or usage (nothing was evaluated);
+3 the run could not complete (engine unreachable, error budget exceeded, Ray failure).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from ray_eval.errors import RayEvalError, UsageError
+from ray_eval.gate import EXIT_BAD_INPUT, EXIT_INCOMPLETE
+
+config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a config value by dotted key, e.g. --set gate.min_pass_rate=0.9.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Evaluate a vision-language model on ShopBench-format data and gate its release."""
+
+
+@cli.command()
+@config_option
+@set_option
+@click.option("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a new local Ray).")
+def run(config_path: Path | None, overrides: tuple[str, ...], address: str | None) -> None:
+    """Run the evaluation and apply the gate."""
+    from ray_eval.config import load_config
+    from ray_eval.run import run_evaluation
+
+    outcome = run_evaluation(load_config(config_path, list(overrides)), address=address)
+    click.echo((outcome.run_dir / "summary.md").read_text(encoding="utf-8"))
+    click.echo(f"run directory: {outcome.run_dir}")
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@config_option
+@set_option
+def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+    """Re-apply thresholds to a finished run directory."""
+    from ray_eval.rundir import regate
+
+    decision = regate(run_dir, config_path, list(overrides))
+    click.echo((run_dir / "summary.md").read_text(encoding="utf-8"))
+    sys.exit(decision["exit_code"])
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report(run_dir: Path) -> None:
+    """Write summary.md, junit.xml and report.html of a run directory again."""
+    from ray_eval.rundir import rerender
+
+    rerender(run_dir)
+    click.echo(f"wrote {run_dir / 'report.html'}")
+
+
+@cli.group()
+def dataset() -> None:
+    """Make or check datasets."""
+
+
+@dataset.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write into.")
+@click.option("--n", "count", default=100, show_default=True, type=click.IntRange(min=1), help="Number of samples.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
+@click.option("--force", is_flag=True, help="Replace a manifest and media/ already in the folder.")
+def synth(out_dir: Path, count: int, seed: int, force: bool) -> None:
+    """Generate the synthetic ShopBench-format sample set (manifest.jsonl and media)."""
+    from ray_eval.shopbench.synth import synthesize
+
+    try:
+        result = synthesize(out_dir, count, seed, overwrite=force)
+    except FileExistsError as exc:
+        raise UsageError(f"{exc} (use --force)") from None
+    click.echo(f"wrote {result.n} samples to {out_dir / 'manifest.jsonl'}")
+
+
+@dataset.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--format", "format_name", default="auto", show_default=True,
+              type=click.Choice(["auto", "manifest", "seed_json", "vlmeval_tsv"]))
+@click.option("--root", type=click.Path(path_type=Path), help="Media root (default: the file's folder).")
+@click.option("--decode-media", is_flag=True, help="Also decode every image and video (slow, thorough).")
+def validate(path: Path, format_name: str, root: Path | None, decode_media: bool) -> None:
+    """List every bad row with its line or row number and the reason; exit 2 when there is one."""
+    from ray_eval.shopbench.validate import validate_dataset
+
+    report = validate_dataset(path, format_name, root, decode_media=decode_media)
+    for problem in report.problems:
+        click.echo(str(problem))
+    click.echo(report.summary_line())
+    sys.exit(0 if report.ok else EXIT_BAD_INPUT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    try:
+        cli.main(args=argv, prog_name="ray-eval", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        return EXIT_INCOMPLETE
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_INCOMPLETE
+    except RayEvalError as exc:
+        click.echo(f"ray-eval: {exc}", err=True)
+        return exc.exit_code
+    except Exception:  # noqa: BLE001 - anything else (a Ray failure, a bug) means the run could not complete
+        traceback.print_exc()
+        click.echo("ray-eval: the run could not complete (see the traceback above)", err=True)
+        return EXIT_INCOMPLETE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""report.html: one self-contained page a reviewer opens offline to see why the gate passed or failed, down to each
+sample's question, options, expected answer and full response.
+
+Everything from the dataset or the model is untrusted (a question or a response may hold markup). So the template
+is rendered with autoescape on, data only ever lands in element text (never in attributes, scripts or styles; the
+thumbnail data URL is built here from bytes), and a Content-Security-Policy admits no external resource and no
+script but our own (pinned by its hash): even a missed escape could neither run code nor call home.
+
+results.parquet can be large and its thumbnails heavy: it is read column by column, and the text and thumbnails of
+samples are read only for the few rows the report details.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from ray_eval.config import ReportConfig
+from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
+
+TEMPLATE = "report.html.j2"
+# Columns deciding which samples are detailed: small, read for every row.
+SELECTION_COLUMNS = ["sample_id", "source", "row_number", "status", "passed", "unparsed", "critical"]
+# Columns of a detailed sample: read only for the selected rows.
+DETAIL_COLUMNS = [
+    "sample_id", "source", "row_number", "subset", "format", "input_type", "question", "options", "answer",
+    "extracted", "response", "finish_reason", "score", "passed", "unparsed", "status", "error_stage", "error_type",
+    "error", *LABEL_LEVELS, "critical", "latency_s", "thumbnail",
+]
+LOWEST_CATEGORIES = 10  # rows of the "lowest pass rates" table
+WRONG_ANSWERS = 10  # rows of the "most common wrong MCQ answers" table
+ERROR_EXAMPLE_CHARS = 400  # an error message quoted in the error table is cut here (the sample shows it all)
+THUMBNAIL_MAX_BYTES = 256 * 1024  # a "thumbnail" bigger than this is not one; it would bloat the page
+JPEG_MAGIC = b"\xff\xd8\xff"
+OUTCOME_LABELS = {"wrong": "wrong answer", "unparsed": "unparsed", "error": "error", "passed": "passed"}
+# Detailed first: wrong answers (what the model got wrong), then errors (runs of the same infrastructure failure
+# would otherwise crowd them out; the error table summarises those), then passed samples if there is room.
+OUTCOME_ORDER = {"wrong": 0, "unparsed": 0, "error": 1, "passed": 2}
+VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "incomplete": "COULD NOT COMPLETE"}
+
+# The filter box of the samples section. It only reads the page's own text and the data-outcome attribute (a
+# value of OUTCOME_LABELS' keys), never data. Kept here rather than in the template so its hash for the CSP is
+# computed over exactly the text the page carries.
+FILTER_SCRIPT = """
+(function () {
+  var box = document.getElementById("sample-filter");
+  var outcome = document.getElementById("sample-outcome");
+  var shown = document.getElementById("sample-shown");
+  var cards = document.querySelectorAll("article.sample");
+  function apply() {
+    var text = box.value.toLowerCase();
+    var wanted = outcome.value;
+    var count = 0;
+    for (var i = 0; i < cards.length; i++) {
+      var card = cards[i];
+      var visible = (wanted === "all" || card.getAttribute("data-outcome") === wanted) &&
+        card.textContent.toLowerCase().indexOf(text) !== -1;
+      card.hidden = !visible;
+      if (visible) { count++; }
+    }
+    shown.textContent = String(count);
+  }
+  box.addEventListener("input", apply);
+  outcome.addEventListener("change", apply);
+})();
+"""
+
+
+def write_report(path: Path, summary: dict[str, Any], decision: dict[str, Any], run_dir: Path, config: ReportConfig) -> None:
+    results_path = Path(run_dir) / RESULTS_FILE
+    scores = summary["scores"]
+    analysis = analyse_results(results_path, config.max_samples) if results_path.exists() else None
+    page = _environment().get_template(TEMPLATE).render(
+        overview=overview(summary, decision),
+        checks=[check_view(check) for check in decision.get("checks", [])],
+        checks_note=decision.get("note") or "no gate checks were configured",
+        category_tables=category_tables(scores),
+        critical=scores.get("critical") or {"n": 0},
+        lowest_categories=lowest_categories(scores),
+        errors_by_stage=scores.get("errors", {}).get("by_stage", {}),
+        errors_by_type=scores.get("errors", {}).get("by_type", {}),
+        unparsed_by_format={name: group["unparsed"] for name, group in scores.get("by_format", {}).items()
+                            if group.get("unparsed")},
+        analysis=analysis,
+        max_samples=config.max_samples,
+        outcome_labels=OUTCOME_LABELS,
+        csp=content_security_policy(),
+        # Markup: our own constant, not data; escaping it would break the script (and its hash).
+        filter_script=Markup(FILTER_SCRIPT),
+    )
+    path.write_text(page, encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("ray_eval.outputs", "templates"),
+        autoescape=True,  # every value is escaped; the template never marks data |safe
+        undefined=StrictUndefined,  # a misspelt field fails the tests instead of rendering blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(score=format_score, pct=format_pct, bar_width=bar_width, duration=format_duration)
+    return environment
+
+
+def content_security_policy() -> str:
+    digest = base64.b64encode(hashlib.sha256(FILTER_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
+
+
+# ---- formatting (template filters) -----------------------------------------------------------------------------------
+
+
+def format_score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def format_pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def bar_width(score: float | None) -> str:
+    """A CSS width in percent for a 0-100 score: always a plain number, whatever the input, as it goes into a style."""
+    try:
+        number = float(score) if score is not None else 0.0
+    except (TypeError, ValueError):
+        number = 0.0
+    return f"{min(max(number, 0.0), 100.0) if number == number else 0.0:.1f}"  # NaN fails number == number
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# ---- views of summary.json and verdict.json ---------------------------------------------------------------------------
+
+
+def overview(summary: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """The first section's fields, each present (None where unknown), so the strict template never misses a key."""
+    model, dataset, counts = summary.get("model", {}), summary.get("dataset", {}), summary.get("counts", {})
+    engine, scores = summary.get("engine", {}), summary["scores"]
+    overall = scores["overall"]
+    status = decision["status"] if decision["status"] in VERDICT_BANNERS else "incomplete"
+    stand_in = bool(model.get("stand_in"))
+    dataset_path = dataset.get("path")
+    return {
+        "status": status,
+        "banner": VERDICT_BANNERS[status],
+        "reason": decision.get("reason"),
+        "failed_checks": decision.get("failed_checks", []),
+        "model_label": model.get("label") or engine.get("model") or "unknown model",
+        "served_as": model.get("served_as") or [],
+        "stand_in": stand_in,
+        "stand_in_note": (model.get("note") or "a scripted stand-in model answered: these scores say nothing about a model")
+        if stand_in else None,
+        "engine_kind": engine.get("kind"),
+        "engine_url": engine.get("base_url"),
+        "dataset_name": Path(dataset_path).name if dataset_path else None,
+        "dataset_path": dataset_path,
+        "dataset_format": dataset.get("format"),
+        "dataset_rows": dataset.get("rows", counts.get("samples")),
+        "dataset_fingerprint": dataset.get("fingerprint"),
+        "invalid_rows": dataset.get("invalid_rows") or 0,
+        "run_id": summary.get("run_id"),
+        "started_at": summary.get("started_at"),
+        "finished_at": summary.get("finished_at"),
+        "duration_s": summary.get("duration_s"),
+        "score": overall.get("score"),
+        "pass_rate": overall.get("pass_rate"),
+        "results": overall.get("n", 0),
+        "passed": overall.get("passed", 0),
+        "errors": counts.get("errors", overall.get("errors", 0)),
+        "unparsed": counts.get("unparsed", overall.get("unparsed", 0)),
+        "latency": scores.get("latency_s") or {},
+        "tokens": scores.get("tokens") or {},
+        "retries": scores.get("retries"),
+        "config_fingerprint": summary.get("config_fingerprint"),
+        "versions": {name: version for name, version in (summary.get("versions") or {}).items() if version},
+    }
+
+
+def check_view(check: dict[str, Any]) -> dict[str, Any]:
+    shown = format_score if check["metric"] == "score" else format_pct
+    return {
+        "name": check["name"],
+        "group": check["group"],
+        "value": shown(check["value"]) if check["value"] is not None else "–",
+        "threshold": f"{'≥' if check['comparison'] == '>=' else '≤'} {shown(check['threshold'])}",
+        "passed": bool(check["passed"]),
+        "source": check["source"],
+        "samples": check["samples"],
+        "note": check.get("note"),
+    }
+
+
+def category_tables(scores: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table per grouping present: subset, format, input type, then each label level."""
+    tables = [
+        {"title": "By subset", "column": "subset", "groups": scores.get("by_subset", {})},
+        {"title": "By answer format", "column": "format", "groups": scores.get("by_format", {})},
+        {"title": "By input type", "column": "input type", "groups": scores.get("by_input_type", {})},
+    ]
+    for level, groups in scores.get("by_label", {}).items():
+        tables.append({"title": f"By label {level.upper()}", "column": level.upper(), "groups": groups})
+    return [table for table in tables if table["groups"]]
+
+
+def lowest_categories(scores: dict[str, Any]) -> list[dict[str, Any]]:
+    """The label categories of every level with the lowest pass rates (ties: the larger group first)."""
+    rows = [{"level": level.upper(), "name": name, **group}
+            for level, groups in scores.get("by_label", {}).items()
+            for name, group in groups.items() if group.get("pass_rate") is not None]
+    rows.sort(key=lambda row: (row["pass_rate"], -row["n"], row["level"], row["name"]))
+    return rows[:LOWEST_CATEGORIES]
+
+
+# ---- results.parquet ------------------------------------------------------------------------------------------------
+
+
+def analyse_results(path: Path, max_samples: int) -> dict[str, Any]:
+    """What the report needs from the results: the detailed samples, error groups and MCQ answer counts."""
+    present = set(pq.read_schema(path).names)
+    selection = pq.read_table(path, columns=[c for c in SELECTION_COLUMNS if c in present]).to_pandas()
+    outcomes = sample_outcomes(selection)
+    positions = select_samples(selection, outcomes, max_samples)
+    rows = read_rows(path, positions, [c for c in DETAIL_COLUMNS if c in present])
+    return {
+        "total": len(selection),
+        "outcome_counts": {name: int((outcomes == name).sum()) for name in OUTCOME_LABELS},
+        "samples": [sample_view(row, outcomes.iloc[position]) for row, position in zip(rows, positions)],
+        "error_groups": error_groups(path, present),
+        "wrong_answers": wrong_mcq_answers(path, present),
+    }
+
+
+def sample_outcomes(selection: pd.DataFrame) -> pd.Series:
+    """wrong / unparsed / error / passed for each row, as aggregate.py counts them (a non-ok status is an error)."""
+    error = selection["status"] != "ok"
+    passed = selection["passed"].fillna(False).astype(bool) if "passed" in selection else False
+    unparsed = selection["unparsed"].fillna(False).astype(bool) if "unparsed" in selection else False
+    outcome = pd.Series("wrong", index=selection.index)
+    outcome[unparsed] = "unparsed"
+    outcome[passed] = "passed"
+    outcome[error] = "error"
+    return outcome
+
+
+def select_samples(selection: pd.DataFrame, outcomes: pd.Series, max_samples: int) -> list[int]:
+    """Row positions of the samples to detail: by OUTCOME_ORDER, critical first, then in dataset order."""
+    if max_samples <= 0 or selection.empty:
+        return []
+    order = pd.DataFrame({
+        "rank": outcomes.map(OUTCOME_ORDER),
+        "not_critical": ~selection["critical"].fillna(False).astype(bool) if "critical" in selection else True,
+        "source": selection["source"] if "source" in selection else "",
+        "row_number": selection["row_number"] if "row_number" in selection else 0,
+    })
+    # Results arrive in whatever order Ray finishes them; sorting by source row keeps the report stable across runs.
+    order = order.sort_values(["rank", "not_critical", "source", "row_number"], kind="stable", na_position="last")
+    return [int(position) for position in order.index[:max_samples]]
+
+
+def read_rows(path: Path, positions: list[int], columns: list[str]) -> list[dict[str, Any]]:
+    """The rows at these positions of the file, in that order, reading one row group at a time and keeping only
+    the wanted rows of it: a large run's thumbnails are never all in memory."""
+    wanted = sorted(set(positions))
+    if not wanted:
+        return []
+    parquet = pq.ParquetFile(path)
+    found: dict[int, dict[str, Any]] = {}
+    start, next_wanted = 0, 0
+    for group in range(parquet.metadata.num_row_groups):
+        end = start + parquet.metadata.row_group(group).num_rows
+        inside = []
+        while next_wanted < len(wanted) and wanted[next_wanted] < end:
+            inside.append(wanted[next_wanted])
+            next_wanted += 1
+        if inside:
+            table = parquet.read_row_group(group, columns=columns).take(pa.array([p - start for p in inside]))
+            found.update(zip(inside, table.to_pylist()))
+        start = end
+    return [found[position] for position in positions]
+
+
+def sample_view(row: dict[str, Any], outcome: str) -> dict[str, Any]:
+    answer_format, answer, extracted = row.get("format"), row.get("answer"), row.get("extracted")
+    options = []
+    for index, text in enumerate(row.get("options") or []):
+        letter = chr(ord("A") + index) if index < 26 else str(index + 1)
+        options.append({"letter": letter, "text": text, "expected": answer_format == "mcq" and letter == answer,
+                        "extracted": answer_format == "mcq" and letter == extracted})
+    error = None
+    if outcome == "error":
+        error = {"stage": row.get("error_stage") or "unknown", "type": row.get("error_type") or "unknown",
+                 "message": row.get("error")}
+    return {
+        "outcome": outcome,
+        "sample_id": row.get("sample_id"),
+        "source": row.get("source"),
+        "row_number": row.get("row_number"),
+        "subset": row.get("subset") or NO_SUBSET,
+        "format": answer_format,
+        "input_type": row.get("input_type"),
+        "labels": [(level.upper(), row[level]) for level in LABEL_LEVELS if row.get(level)],
+        "critical": bool(row.get("critical")),
+        "thumbnail_url": thumbnail_data_url(row.get("thumbnail")),
+        "question": row.get("question"),
+        "options": options,
+        "answer": answer,
+        "extracted": extracted,
+        "response": row.get("response"),
+        "finish_reason": row.get("finish_reason"),
+        "score": row.get("score"),
+        "latency_s": row.get("latency_s"),
+        "error": error,
+    }
+
+
+def thumbnail_data_url(blob: bytes | None) -> str | None:
+    """A data: URL for a JPEG thumbnail; None for anything else, so only base64 of real JPEG bytes reaches a src."""
+    if not blob or len(blob) > THUMBNAIL_MAX_BYTES or not blob.startswith(JPEG_MAGIC):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(blob).decode("ascii")
+
+
+def error_groups(path: Path, present: set[str]) -> list[dict[str, Any]]:
+    """Error rows by stage and type, most frequent first, each with its first message as an example."""
+    if not {"status", "error_stage", "error_type"} <= present:
+        return []
+    columns = ["error_stage", "error_type"] + (["error"] if "error" in present else [])
+    status = pc.field("status")
+    table = pq.read_table(path, columns=columns, filters=(status != "ok") | status.is_null())
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in table.to_pylist():
+        key = (row["error_stage"] or "unknown", row["error_type"] or "unknown")
+        group = groups.setdefault(key, {"stage": key[0], "type": key[1], "count": 0, "example": None})
+        group["count"] += 1
+        if group["example"] is None and row.get("error"):
+            message = row["error"]
+            group["example"] = message if len(message) <= ERROR_EXAMPLE_CHARS else message[:ERROR_EXAMPLE_CHARS] + "…"
+    return sorted(groups.values(), key=lambda group: (-group["count"], group["stage"], group["type"]))
+
+
+def wrong_mcq_answers(path: Path, present: set[str]) -> dict[str, Any]:
+    """The answers MCQ questions were most often wrongly given, next to how often each answer was given at all and
+    how often it is the right one: a letter picked far more often than it is right is a position bias."""
+    if not {"format", "answer", "extracted", "passed", "status"} <= present:
+        return {"questions": 0, "answered": 0, "rows": []}
+    table = pq.read_table(path, columns=["answer", "extracted", "passed", "status"],
+                          filters=pc.field("format") == "mcq")
+    expected, given, wrong = Counter(), Counter(), Counter()
+    answered = 0
+    for row in table.to_pylist():
+        if row["answer"] is not None:
+            expected[row["answer"]] += 1
+        if row["status"] != "ok" or row["extracted"] is None:
+            continue
+        answered += 1
+        given[row["extracted"]] += 1
+        if not row["passed"]:
+            wrong[row["extracted"]] += 1
+    rows = [{"answer": answer, "wrong": count,
+             "given_share": given[answer] / answered, "expected_share": expected[answer] / table.num_rows}
+            for answer, count in sorted(wrong.items(), key=lambda item: (-item[1], item[0]))[:WRONG_ANSWERS]]
+    return {"questions": table.num_rows, "answered": answered, "rows": rows}

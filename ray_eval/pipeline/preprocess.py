@@ -1,0 +1,75 @@
+"""Preprocess: fetch and decode media, resize to the pixel budget, sample video frames, build chat messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from ray_eval.config import PreprocessConfig
+from ray_eval.media import (
+    MediaError,
+    data_url,
+    fetch_bytes,
+    prepare_image,
+    sample_video,
+    thumbnail_jpeg,
+    video_frames_url,
+)
+from ray_eval.pipeline.stage import CARRIED, Stage, failed
+from ray_eval.records import PREPARED_SCHEMA, READ_SCHEMA, media_from_row
+from ray_eval.shopbench.prompts import build_messages, image_part, render_prompt, video_part
+from ray_eval.shopbench.taxonomy import MediaKind
+
+
+class PreprocessStage(Stage):
+    name = "preprocess"
+    input_columns = tuple(READ_SCHEMA.names)
+    output_schema = PREPARED_SCHEMA
+
+    def __init__(self, config: PreprocessConfig):
+        self.config = config
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.table([self.prepare(row) for row in self.rows(batch)])
+
+    def prepare(self, row: dict[str, Any]) -> dict[str, Any]:
+        carried = {name: row[name] for name in CARRIED}
+        if row["status"] != "ok":
+            return carried
+        try:
+            parts, first_picture = self._media_parts(row)
+            prompt = render_prompt(self.config.prompts, row["format"], row["question"], row["options"], row["answer_schema"])
+        except MediaError as exc:
+            return failed(carried, self.name, getattr(exc, "kind", "MediaError"), str(exc))
+        except Exception as exc:  # noqa: BLE001 - one odd sample must not stop the run; its row says what happened
+            return failed(carried, self.name, type(exc).__name__, f"{type(exc).__name__}: {exc}")
+        messages = build_messages(self.config.prompts.system, parts, prompt)
+        thumbnail = thumbnail_jpeg(first_picture, self.config.thumbnail_px) if self.config.thumbnail_px else None
+        return {**carried, "prompt": prompt, "thumbnail": thumbnail, "messages_json": json.dumps(messages, ensure_ascii=False)}
+
+    def _media_parts(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+        config = self.config
+        parts: list[dict[str, Any]] = []
+        first_picture = None
+        for media in media_from_row(row):
+            data = fetch_bytes(media)
+            if media.kind is MediaKind.IMAGE:
+                encoded, picture = prepare_image(
+                    data, media.ref, max_pixels=config.max_pixels, quality=config.jpeg_quality,
+                    max_image_pixels=config.max_image_pixels,
+                )
+                parts.append(image_part(data_url(encoded.data, encoded.mime)))
+            else:
+                video = sample_video(
+                    data, media.ref, fps=config.video.fps, max_frames=config.video.max_frames,
+                    max_pixels=config.video.max_pixels_per_frame, quality=config.jpeg_quality,
+                )
+                picture = video.first_frame
+                if config.video.send_as == "video_frames":
+                    parts.append(video_part(video_frames_url(video.frames)))
+                else:
+                    parts.extend(image_part(data_url(frame.data, frame.mime)) for frame in video.frames)
+            first_picture = first_picture if first_picture is not None else picture
+        return parts, first_picture

@@ -1,0 +1,58 @@
+"""Scoring: the registered scorer of each sample's format; passing decided from the score and the config."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from ray_eval.config import ScoringConfig
+from ray_eval.pipeline.stage import Stage, failed
+from ray_eval.records import INFERRED_SCHEMA, RESULT_SCHEMA
+from ray_eval.scoring import ScoringTarget, get_scorer
+from ray_eval.shopbench.taxonomy import AnswerFormat
+
+
+class ScoringStage(Stage):
+    name = "scoring"
+    input_columns = tuple(INFERRED_SCHEMA.names)
+    output_schema = RESULT_SCHEMA
+
+    def __init__(self, config: ScoringConfig):
+        self.config = config
+        self.scorers = {fmt.value: (name, get_scorer(name)) for fmt, name in config.scorers.items()}
+        self.pass_thresholds = {
+            AnswerFormat.MCQ.value: 1.0,
+            AnswerFormat.FORMAT.value: config.format_pass_threshold,
+            AnswerFormat.OPEN.value: config.open_pass_threshold,
+        }
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.table([self.score(row) for row in self.rows(batch)])
+
+    def score(self, row: dict[str, Any]) -> dict[str, Any]:
+        # Failed rows count as wrong answers (score 0), and are counted as errors, not as unparsed answers.
+        zero = {"score": 0.0, "passed": False, "unparsed": False}
+        if row["status"] != "ok":
+            return row | zero
+        name, scorer = self.scorers[row["format"]]
+        target = ScoringTarget(
+            format=row["format"],
+            options=tuple(row["options"] or ()),
+            answer=row["answer"],
+            answer_schema=json.loads(row["answer_schema"]) if row["answer_schema"] else None,
+        )
+        try:
+            result = scorer(row["response"], target)
+        except Exception as exc:  # noqa: BLE001 - a scorer bug on one answer is that row's error, not the run's end
+            return failed(row, self.name, type(exc).__name__, f"scorer {name}: {exc}") | zero | {"scorer": name}
+        passed = not result.unparsed and result.score >= self.pass_thresholds[row["format"]]
+        return row | {
+            "extracted": result.extracted,
+            "score": float(result.score),
+            "passed": passed,
+            "unparsed": result.unparsed,
+            "scorer": name,
+            "score_details": json.dumps(result.details, ensure_ascii=False, default=str),
+        }

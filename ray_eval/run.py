@@ -1,0 +1,179 @@
+"""One evaluation run, end to end: scan the dataset, reach the engine, stream the Ray Data pipeline into
+results.parquet, aggregate, apply the gate, write every output. The CLI and the job entrypoint call `run_evaluation`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.data
+from jinja2 import TemplateError
+
+from ray_eval.aggregate import AGGREGATE_COLUMNS, summarize
+from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig
+from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
+from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, UsageError
+from ray_eval.gate import evaluate_gate, verdict
+from ray_eval.outputs import write_outputs
+from ray_eval.outputs.results import ResultWriter, read_results
+from ray_eval.outputs.summary import build_summary
+from ray_eval.pipeline import build_pipeline
+from ray_eval.progress import EngineHealth, Progress
+from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
+from ray_eval.shopbench.prompts import render_prompt
+
+log = logging.getLogger("ray_eval")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    exit_code: int
+    summary: dict[str, Any]
+    verdict: dict[str, Any]
+
+
+def scan_or_refuse(config: EvalConfig) -> DatasetScan:
+    """The dataset's scan; DatasetError (nothing evaluated) when it has bad rows and the config refuses them."""
+    dataset = config.dataset
+    scan = scan_dataset(dataset.path, dataset.format, dataset.root, dataset.rows_per_read_task, dataset.limit)
+    if scan.rows == 0:
+        raise DatasetError(f"dataset {scan.path} has no samples")
+    if scan.problem_count and dataset.invalid_rows == "refuse":
+        listed = "\n  ".join(str(problem) for problem in scan.problems[:50])
+        more = f"\n  ... and {scan.problem_count - 50} more" if scan.problem_count > 50 else ""
+        raise DatasetError(
+            f"{scan.path}: {scan.problem_count} of {scan.rows} rows are invalid (set dataset.invalid_rows=error_row "
+            f"to evaluate the rest):\n  {listed}{more}",
+            problems=scan.problems,
+        )
+    return scan
+
+
+def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapping[str, str] | None = None) -> RunOutcome:
+    environ = os.environ if environ is None else environ
+    started_at, started = datetime.now(timezone.utc), time.monotonic()
+    scan = scan_or_refuse(config)
+    _check_templates(config)
+    run_dir = _planned_run_dir(config, started_at)
+    with _engine(config, scan, environ) as engine:
+        _preflight(engine)  # an unreachable engine fails here, before Ray starts or a run directory exists
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
+        with _ray_session(config, address):
+            health, incomplete_reason = _stream_results(scan, config, engine, run_dir)
+    results = read_results(run_dir, AGGREGATE_COLUMNS)
+    if incomplete_reason is None and len(results) != scan.rows:
+        incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
+    if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
+        incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
+                             f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
+    scores = summarize(results)
+    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds),
+                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason)
+    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
+                            duration_s=time.monotonic() - started, served_models=_served_models(run_dir))
+    write_outputs(run_dir, summary, decision, config.report)
+    return RunOutcome(run_dir, decision["exit_code"], summary, decision)
+
+
+def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, run_dir: Path) -> tuple[EngineHealth, str | None]:
+    """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
+    writer = ResultWriter(run_dir)
+    progress = Progress(scan.rows, config.run.progress_interval_s)
+    health = EngineHealth(config.run.abort_after_consecutive_failures)
+    try:
+        for batch in build_pipeline(scan, config, engine).iter_batches(batch_format="pyarrow", batch_size=None):
+            writer.write(batch)
+            progress.update(batch)
+            health.update(batch)
+    except EngineUnavailable as exc:
+        return health, str(exc)
+    finally:
+        writer.close()
+    return health, None
+
+
+def _check_templates(config: EvalConfig) -> None:
+    """Render each prompt template once, so a template mistake stops the run before it starts, naming the field."""
+    prompts = config.preprocess.prompts
+    for name in ("mcq", "mcq_zh", "format", "format_zh", "open", "open_zh"):
+        try:
+            render_prompt(prompts, name.removesuffix("_zh"), "问题" if name.endswith("_zh") else "question",
+                          ["a", "b"], '{"type": "object"}')
+        except TemplateError as exc:
+            raise ConfigError(f"preprocess.prompts.{name}: {exc}") from None
+
+
+def _planned_run_dir(config: EvalConfig, started_at: datetime) -> Path:
+    run_id = config.run.run_id or f"{started_at:%Y%m%d-%H%M%S}-{config.fingerprint()[:6]}"
+    run_dir = Path(config.run.out_dir) / run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"run directory {run_dir} already holds a run; choose another run.run_id")
+    return run_dir
+
+
+@contextlib.contextmanager
+def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -> Iterator[EngineSpec]:
+    engine = config.engine
+    max_in_flight = config.inference.max_in_flight_per_actor
+    if isinstance(engine, OpenAIEngineConfig):
+        yield EngineSpec(engine, resolve_api_key(engine, environ), max_in_flight)
+        return
+    assert isinstance(engine, ScriptedEngineConfig)
+    from ray_eval.testing.oracle import scripted_server_for  # test tooling: imported only when asked for
+
+    with scripted_server_for(engine, scan) as server:
+        stand_in = OpenAIEngineConfig(base_url=server.base_url, model=engine.model, timeout_s=30.0)
+        yield EngineSpec(stand_in, None, max_in_flight)
+
+
+def _preflight(engine: EngineSpec) -> None:
+    async def check() -> None:
+        client = OpenAIChatEngine(engine.config.base_url, engine.config.model,
+                                  api_key=engine.api_key.get_secret_value() if engine.api_key else None,
+                                  timeout_s=engine.config.connect_timeout_s + 10, max_in_flight=1)
+        try:
+            await client.check()
+        finally:
+            await client.aclose()
+
+    asyncio.run(check())
+
+
+@contextlib.contextmanager
+def _ray_session(config: EvalConfig, address: str | None) -> Iterator[None]:
+    """Join the cluster named by --address, the config or RAY_ADDRESS; else start a local Ray for this run."""
+    if ray.is_initialized():  # the caller (a test, a notebook, a Ray job driver) already connected
+        yield
+        return
+    target = address or config.ray.address or os.environ.get("RAY_ADDRESS") or "local"
+    local = target == "local"
+    ray.init(
+        address=target,
+        num_cpus=config.ray.num_cpus if local else None,
+        object_store_memory=config.ray.object_store_memory if local else None,
+        include_dashboard=False if local else None,
+        log_to_driver=True,
+        configure_logging=False,
+    )
+    try:
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # our own progress lines are what a CI log can show
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _served_models(run_dir: Path) -> list[str]:
+    models = read_results(run_dir, ["response_model"])["response_model"].dropna().unique()
+    return sorted(str(model) for model in models)

@@ -1,0 +1,64 @@
+"""The scripted stand-in model behind `engine.kind: scripted`: a ScriptedOpenAIServer that answers from the
+dataset's own reference answers, right with a set probability. It exercises the whole job (real Ray, real HTTP)
+where no model can run; its scores measure nothing but the pipeline."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+
+from ray_eval.config import ScriptedEngineConfig
+from ray_eval.records import Sample
+from ray_eval.shopbench.dataset import DatasetScan, iter_raw_rows
+from ray_eval.shopbench.readers import SampleInvalid
+from ray_eval.shopbench.taxonomy import AnswerFormat, option_letter
+from ray_eval.testing.scripted_server import ChatRequestInfo, Reply, ScriptedOpenAIServer, random_choice
+
+
+def _draw(seed: int, sample_id: str, purpose: str) -> float:
+    """A number in [0, 1) fixed by (seed, sample, purpose): the same run gives the same answers."""
+    digest = hashlib.sha256(f"{seed}:{purpose}:{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def oracle_answer(sample: Sample, correct: bool, seed: int) -> str:
+    """What the stand-in says: the reference answer, or a plausible wrong one."""
+    if sample.format is AnswerFormat.MCQ:
+        if correct:
+            return f"The answer is {sample.answer}."
+        wrong = [option_letter(i) for i in range(len(sample.options)) if option_letter(i) != sample.answer]
+        return wrong[int(_draw(seed, sample.id, "wrong") * len(wrong))]
+    if sample.format is AnswerFormat.FORMAT:
+        answer = dict(sample.answer)  # type: ignore[arg-type]
+        if not correct and answer:
+            first = sorted(answer)[0]
+            answer[first] = "unknown"
+        return "```json\n" + json.dumps(answer, ensure_ascii=False) + "\n```"
+    return str(sample.answer) if correct else "I cannot tell from the picture."
+
+
+def oracle_answers(scan: DatasetScan, accuracy: float, seed: int) -> dict[str, str]:
+    answers: dict[str, str] = {}
+    for raw in iter_raw_rows(scan.reader, scan.chunks):
+        try:
+            sample = scan.reader.to_sample(raw)
+        except SampleInvalid:
+            continue  # an invalid row never reaches the engine
+        answers[sample.id] = oracle_answer(sample, _draw(seed, sample.id, "correct") < accuracy, seed)
+    return answers
+
+
+@contextlib.contextmanager
+def scripted_server_for(config: ScriptedEngineConfig, scan: DatasetScan) -> Iterator[ScriptedOpenAIServer]:
+    if config.policy == "random":
+        policy = random_choice(config.seed)
+    else:
+        answers = oracle_answers(scan, config.accuracy, config.seed)
+
+        def policy(info: ChatRequestInfo) -> Reply:
+            return Reply.text(answers.get(info.sample_id or "", "I do not know this question."))
+
+    with ScriptedOpenAIServer(default=policy, model=config.model, record_requests=False) as server:
+        yield server

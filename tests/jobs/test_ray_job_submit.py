@@ -1,0 +1,112 @@
+"""The CI path: `ray job submit --working-dir . -- python jobs/run_eval.py ...` to a `ray start --head`
+cluster; the job's exit status is the gate's result."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from ray_eval.shopbench.synth import synthesize
+
+pytestmark = pytest.mark.jobs
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(url: str, token: str, process: subprocess.Popen, deadline_s: float = 120.0) -> None:
+    """Poll the dashboard until it answers (a readiness probe with a deadline, not a fixed sleep)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"ray start exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/api/version", timeout=2, headers={"Authorization": f"Bearer {token}"}).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the Ray dashboard at {url} did not come up in {deadline_s} s")
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    temp_dir = tmp_path_factory.mktemp("ray-head")
+    dashboard = f"http://127.0.0.1:{(dashboard_port := free_port())}"
+    # Ray's token authentication, with a token of this test's own: hermetic whatever ~/.ray holds.
+    token = secrets.token_hex(32)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RAY_ADDRESS": "",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    process = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", "--num-cpus=2",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--temp-dir={temp_dir}",
+         "--disable-usage-stats", "--object-store-memory=200000000"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_ready(dashboard, token, process)
+        yield dashboard, env
+    finally:
+        # Stop what this fixture started: its own process group, by id, and nothing else.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=30)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        leftovers = [p for p in psutil.process_iter(["cmdline"])
+                     if p.pid != os.getpid() and str(temp_dir) in " ".join(p.info["cmdline"] or [])]
+        for leftover in leftovers:
+            leftover.kill()
+        assert not leftovers, f"Ray processes outlived the head: {leftovers}"
+
+
+def submit(head, config: Path, *overrides: str) -> subprocess.CompletedProcess:
+    dashboard, env = head
+    command = [str(BIN / "ray"), "job", "submit", "--address", dashboard, "--working-dir", str(REPO), "--",
+               "python", "jobs/run_eval.py", "-c", str(config)]
+    for override in overrides:
+        command += ["--set", override]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_job_exit_status_follows_the_gate(head, tmp_path: Path) -> None:
+    synthesize(tmp_path / "data", 15, seed=1)
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        f"dataset: {{path: {tmp_path / 'data' / 'manifest.jsonl'}}}\n"
+        "engine: {kind: scripted, accuracy: 1.0}\n"
+        f"run: {{out_dir: {tmp_path / 'runs'}}}\n"
+        "gate: {min_pass_rate: 0.9}\n"
+    )
+    passed = submit(head, config, "run.run_id=pass")
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
+    assert "ShopBench gate: ✅ PASSED" in passed.stdout
+    summary = json.loads((tmp_path / "runs" / "pass" / "summary.json").read_text())
+    assert summary["counts"]["results"] == 15 and summary["verdict"]["status"] == "passed"
+
+    failed = submit(head, config, "run.run_id=fail", "engine.accuracy=0.0")
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    verdict = json.loads((tmp_path / "runs" / "fail" / "verdict.json").read_text())
+    assert verdict["status"] == "failed" and verdict["failed_checks"] == ["overall pass rate"]

@@ -14,7 +14,7 @@ from ray_eval.records import Sample
 from ray_eval.shopbench.dataset import DatasetScan, iter_raw_rows
 from ray_eval.shopbench.readers import SampleInvalid
 from ray_eval.shopbench.taxonomy import AnswerFormat, option_letter
-from ray_eval.testing.scripted_server import ChatRequestInfo, Reply, ScriptedOpenAIServer, random_choice
+from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer, random_choice
 
 
 def _draw(seed: int, sample_id: str, purpose: str) -> float:

@@ -20,6 +20,7 @@ demo: install $(SAMPLE)/manifest.jsonl
 	$(BIN)/ray-eval run -c configs/demo.yaml
 
 test: install
+	$(BIN)/ruff check ray_eval tests jobs
 	$(BIN)/python -m pytest -q
 
 test-fast: install

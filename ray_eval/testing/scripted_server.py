@@ -24,7 +24,6 @@ from socketserver import TCPServer
 from typing import Any
 
 from ray_eval.testing.replies import (
-    MALFORMED_KINDS,
     SAMPLE_HEADER,
     ChatRequestInfo,
     Policy,

@@ -100,7 +100,7 @@ class PreprocessConfig(_Strict):
 class OpenAIEngineConfig(_Strict):
     """Any OpenAI-compatible chat endpoint: vLLM's server, a Ray Serve OpenAI app, a production URL."""
 
-    kind: Literal["openai"] = "openai"
+    kind: Literal["openai"] = Field("openai", description="Selects this engine.")
     base_url: str = Field(description="Base URL ending in /v1, e.g. http://127.0.0.1:8000/v1.")
     model: str = Field(description="Model name sent in each request (the server's served model name).")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
@@ -125,7 +125,7 @@ class ScriptedEngineConfig(_Strict):
     """A scripted OpenAI-compatible server ray-eval starts on 127.0.0.1 for the run: a stand-in model for demos
     and tests, answering from the dataset's own answers. Its scores say nothing about any real model."""
 
-    kind: Literal["scripted"] = "scripted"
+    kind: Literal["scripted"] = Field("scripted", description="Selects this engine.")
     policy: Literal["oracle", "random"] = Field(
         "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a random letter."
     )
@@ -140,7 +140,7 @@ EngineConfig = Annotated[Union[OpenAIEngineConfig, ScriptedEngineConfig], Field(
 class SamplingConfig(_Strict):
     max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
     temperature: float = Field(0.0, ge=0, description="0 is greedy decoding: the reproducible choice for a gate.")
-    top_p: float = Field(1.0, gt=0, le=1)
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass; 1 keeps every token.")
     seed: int | None = Field(0, description="Sampling seed sent to the engine (None sends none).")
 
 

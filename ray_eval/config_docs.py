@@ -1,0 +1,90 @@
+"""The README's configuration reference, generated from the config tree so it cannot drift from the code.
+
+`python -m ray_eval.config_docs` prints it; a test checks the README holds exactly this text.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from ray_eval.config import EvalConfig
+
+BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
+    for prefix in ("ray_eval.config.", "ray_eval.shopbench.taxonomy."):
+        text = text.replace(prefix, "")
+    return "`" + text.replace("NoneType", "None").replace("|", "\\|") + "`"
+
+
+def _default(field: Any) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if isinstance(value, BaseModel):
+        return ""
+    try:
+        return f"`{json.dumps(value, default=lambda v: getattr(v, 'value', str(v)), ensure_ascii=False)}`"
+    except TypeError:
+        return f"`{value}`"
+
+
+def _placeholder(key_type: Any) -> str:
+    if isinstance(key_type, type) and issubclass(key_type, Enum):
+        return "|".join(member.value for member in key_type).replace("|", "\\|")
+    args = typing.get_args(key_type)
+    return "\\|".join(str(arg) for arg in args) if args else "name"
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models(arg)]
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows: list[str] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        if typing.get_origin(field.annotation) is dict:  # a mapping of thresholds: name the key, then its fields
+            key_type, value_type = typing.get_args(field.annotation)
+            if typing.get_origin(value_type) is dict:  # labels: level -> category -> thresholds
+                inner_key, inner_value = typing.get_args(value_type)
+                rows.append(f"| `{key}` | mapping | `{{}}` | {field.description or ''} |")
+                rows.extend(_rows(_models(inner_value)[0], f"{key}.<{_placeholder(key_type)}>.<category>."))
+                continue
+            if _models(value_type):
+                placeholder = "<" + _placeholder(key_type) + ">"
+                rows.append(f"| `{key}` | mapping | `{{}}` | {field.description or ''} |")
+                rows.extend(_rows(_models(value_type)[0], f"{key}.{placeholder}."))
+                continue
+        nested = _models(field.annotation)
+        if nested and len(nested) == 1:
+            rows.extend(_rows(nested[0], key + "."))
+            continue
+        if len(nested) > 1:  # a union of kinds (engine): one block per kind
+            for member in nested:
+                kind = member.model_fields["kind"].default
+                rows.append(f"| `{key}` (kind `{kind}`) | | | {(member.__doc__ or '').strip().splitlines()[0]} |")
+                rows.extend(_rows(member, f"{key}."))
+            continue
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+    return rows
+
+
+def config_reference() -> str:
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *_rows(EvalConfig, "")]
+    return "\n".join([BEGIN, *lines, END])
+
+
+if __name__ == "__main__":
+    print(config_reference())

@@ -11,6 +11,7 @@ from ray_eval.errors import UsageError
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, write_decision_outputs, write_json
 from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.outputs.summary import public_config
 from ray_eval.shopbench.readers import SuiteThresholds
 
 
@@ -42,7 +43,7 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
     checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds)
     complete = old["status"] != "incomplete"
     decision = verdict(checks, complete=complete, incomplete_reason=old.get("reason"))
-    summary["config"] = config.model_dump(mode="json")
+    summary["config"] = public_config(config)
     summary["verdict"] = {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")}
     write_json(run_dir / SUMMARY_FILE, summary)
     write_json(run_dir / VERDICT_FILE, decision)

@@ -34,6 +34,14 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def public_config(config: EvalConfig) -> dict[str, Any]:
+    """The config as stored in summary.json: an engine URL's user:password part removed."""
+    data = config.model_dump(mode="json")
+    if "base_url" in data["engine"]:
+        data["engine"]["base_url"] = _public_url(data["engine"]["base_url"])
+    return data
+
+
 def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any], decision: dict[str, Any], *,
                   run_dir: Path, started_at: datetime, duration_s: float, served_models: list[str]) -> dict[str, Any]:
     engine = config.engine
@@ -74,7 +82,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any],
         },
         "scores": scores,
         "verdict": {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")},
-        "config": config.model_dump(mode="json"),
+        "config": public_config(config),
         "config_fingerprint": config.fingerprint(),
         "versions": package_versions(),
     }

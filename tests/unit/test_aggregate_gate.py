@@ -84,3 +84,13 @@ def test_verdict_passes_incomplete_and_empty() -> None:
     incomplete = verdict([], complete=False, incomplete_reason="engine unreachable")
     assert incomplete["status"] == "incomplete" and incomplete["exit_code"] == EXIT_INCOMPLETE
     assert incomplete["reason"] == "engine unreachable" and not incomplete["passed"]
+
+
+def test_stored_config_drops_credentials_from_the_engine_url() -> None:
+    from ray_eval.config import load_config
+    from ray_eval.outputs.summary import public_config
+
+    config = load_config(None, ["dataset.path=x.jsonl", "engine.kind=openai", "engine.model=m",
+                                "engine.base_url=https://user:s3cret@llm.example.com:8443/v1"])
+    stored = public_config(config)
+    assert stored["engine"]["base_url"] == "https://llm.example.com:8443/v1" and "s3cret" not in str(stored)

@@ -33,10 +33,10 @@ def strip_reasoning(text: str) -> str:
     closes = list(_THINK_CLOSE.finditer(text))
     if closes:
         text = text[closes[-1].end():]
-    opened = _THINK_OPEN.search(text)
-    if opened:
-        # Truncated reasoning: what follows the tag is thinking, not an answer.
-        text = text[: opened.start()]
+    if _THINK_OPEN.match(text.lstrip()):
+        # Truncated reasoning: a response that opens a reasoning block and never closes it holds no answer.
+        # (An unclosed tag further in is text, e.g. a JSON key "<think>", not reasoning.)
+        return ""
     return text.strip()
 
 

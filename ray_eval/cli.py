@@ -102,6 +102,23 @@ def validate(path: Path, format_name: str, root: Path | None, decode_media: bool
     sys.exit(0 if report.ok else EXIT_BAD_INPUT)
 
 
+@cli.group()
+def model() -> None:
+    """Build models for smoke runs."""
+
+
+@model.command()
+@click.option("--arch", default="qwen3_vl", show_default=True, type=click.Choice(["qwen2_vl", "qwen3_vl"]),
+              help="Qwen-VL architecture (Ostrakon-VL-8B is a qwen3_vl).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write the model into.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same model.")
+def tiny(arch: str, out_dir: Path, seed: int) -> None:
+    """Build a tiny random-weight Qwen-VL model locally (no download) that vLLM can serve on CPU."""
+    from ray_eval.serving.tiny_model import build_tiny_model
+
+    click.echo(f"wrote {build_tiny_model(arch, out_dir, seed)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr, force=True)

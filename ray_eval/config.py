@@ -48,11 +48,17 @@ class DatasetConfig(_Strict):
 class VideoConfig(_Strict):
     fps: float = Field(2.0, gt=0, description="Frames sampled per second of video (Qwen3-VL's default is 2).")
     max_frames: int = Field(32, ge=1, description="Cap on sampled frames; longer videos are sampled evenly.")
+    min_frames: int = Field(2, ge=1, description="Shorter clips repeat their last frame (Qwen-VL merges frames in pairs).")
     max_pixels_per_frame: int = Field(200_704, ge=1024, description="Pixel budget of each frame after resizing.")
     send_as: Literal["video_frames", "images"] = Field(
         "video_frames",
         description="video_frames: one video_url part holding the JPEG frames (vLLM's data:video/jpeg form); "
         "images: one image_url part per frame (endpoints without video support).",
+    )
+    send_media_io_kwargs: bool = Field(
+        False,
+        description="With video_frames, tell vLLM the sampled frames' rate and count in each request's media_io_kwargs "
+        "(else it assumes 1 fps and keeps 32 frames); the server must allow it (trust_request_mm_kwargs).",
     )
 
 
@@ -97,19 +103,22 @@ class PreprocessConfig(_Strict):
 # ---- engine ----------------------------------------------------------------------------------------------------------
 
 
-class OpenAIEngineConfig(_Strict):
-    """Any OpenAI-compatible chat endpoint: vLLM's server, a Ray Serve OpenAI app, a production URL."""
+class _RequestPolicy(_Strict):
+    timeout_s: float = Field(120.0, gt=0, description="Timeout of one request, from sending to the full answer.")
+    max_retries: int = Field(3, ge=0, description="Retries after 429, 5xx, timeouts, connection errors and lost replicas.")
+    backoff_initial_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff (also caps a server's Retry-After).")
+
+
+class OpenAIEngineConfig(_RequestPolicy):
+    """Any OpenAI-compatible chat endpoint over HTTP: vLLM's server, a Ray Serve OpenAI app, a production URL."""
 
     kind: Literal["openai"] = Field("openai", description="Selects this engine.")
     base_url: str = Field(description="Base URL ending in /v1, e.g. http://127.0.0.1:8000/v1.")
     model: str = Field(description="Model name sent in each request (the server's served model name).")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
     api_key_file: Path | None = Field(None, description="File holding the API key (a mounted secret).")
-    timeout_s: float = Field(120.0, gt=0, description="Timeout of one request, from sending to the full answer.")
     connect_timeout_s: float = Field(10.0, gt=0, description="Timeout of opening a connection.")
-    max_retries: int = Field(3, ge=0, description="Retries after 429, 5xx, timeouts and connection errors.")
-    backoff_initial_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff (also caps a server's Retry-After).")
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
     )
@@ -119,6 +128,22 @@ class OpenAIEngineConfig(_Strict):
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
         return self
+
+
+class ServeHandleEngineConfig(_RequestPolicy):
+    """A Ray Serve LLM app reached through a DeploymentHandle from the inference actors: no HTTP hop, and the
+    handle's queueing is the back-pressure."""
+
+    kind: Literal["serve_handle"] = Field("serve_handle", description="Selects this engine.")
+    app_name: str = Field("llm", description="Serve application holding the model's LLMServer deployment.")
+    model: str = Field(description="The model_id of the app's LLMConfig.")
+    deployment: str | None = Field(
+        None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it."
+    )
+
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or "LLMServer:" + self.model.replace("/", "--").replace(".", "_")
 
 
 class ScriptedEngineConfig(_Strict):
@@ -134,7 +159,18 @@ class ScriptedEngineConfig(_Strict):
     model: str = Field("scripted-model", description="Model name the server reports.")
 
 
-EngineConfig = Annotated[Union[OpenAIEngineConfig, ScriptedEngineConfig], Field(discriminator="kind")]
+EngineConfig = Annotated[
+    Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig], Field(discriminator="kind")
+]
+
+
+class ServeConfig(_Strict):
+    config: Path | None = Field(
+        None, description="Ray Serve config file (serve_configs/*.yaml) deployed before the run; "
+        "unset: use the Serve apps already running."
+    )
+    keep_running: bool = Field(False, description="Leave the deployed apps running after the run.")
+    ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for the deployed apps to be RUNNING.")
 
 
 class SamplingConfig(_Strict):
@@ -191,6 +227,9 @@ class RunConfig(_Strict):
     out_dir: Path = Field(Path("runs"), description="Folder in which each run gets its own directory.")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
     model_label: str | None = Field(None, description="Checkpoint name shown in reports; default the engine's model.")
+    smoke_model: bool = Field(
+        False, description="The model is a smoke-test model (random weights): reports say its scores mean nothing."
+    )
     max_engine_error_rate: float = Field(
         0.2, ge=0, le=1, description="Error budget: above this share of failed requests the run is incomplete (exit 3)."
     )
@@ -215,6 +254,7 @@ class EvalConfig(_Strict):
 
     dataset: DatasetConfig
     engine: EngineConfig
+    serve: ServeConfig = ServeConfig()
     run: RunConfig = RunConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     inference: InferenceConfig = InferenceConfig()
@@ -282,7 +322,7 @@ def validate_config(data: dict[str, Any], source: str = "config") -> EvalConfig:
 def _describe_error(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error["loc"]]
     # Pydantic adds the union member's tag ("openai") to paths inside a discriminated union: drop it.
-    if len(loc) > 1 and loc[0] == "engine" and loc[1] in ("openai", "scripted"):
+    if len(loc) > 1 and loc[0] == "engine" and loc[1] in ("openai", "serve_handle", "scripted"):
         loc.pop(1)
     if loc and loc[-1] == "[key]":  # a bad dict key: name the key, not pydantic's marker
         loc.pop()

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import typing
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -86,5 +88,15 @@ def config_reference() -> str:
     return "\n".join([BEGIN, *lines, END])
 
 
+def write_into(path: Path) -> None:
+    """Replace the reference between the markers of a Markdown file."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    path.write_text(text[:start] + config_reference() + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(config_reference())
+    if sys.argv[1:2] == ["--write"]:
+        write_into(Path(sys.argv[2]))
+    else:
+        print(config_reference())

@@ -149,8 +149,11 @@ class SampledVideo:
     first_frame: Image.Image
 
 
-def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixels: int, quality: int) -> SampledVideo:
-    """Frames at `fps` (evenly spread over the video when that would exceed `max_frames`), resized and JPEG-encoded."""
+def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixels: int, quality: int,
+                 min_frames: int = 1) -> SampledVideo:
+    """Frames at `fps` (evenly spread over the video when that would exceed `max_frames`), resized and
+    JPEG-encoded; a clip too short for `min_frames` repeats its last frame (Qwen-VL models merge frames in pairs
+    and refuse a one-frame video)."""
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
@@ -166,12 +169,20 @@ def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixe
     duration = decoded[-1][0] - decoded[0][0] + step
     wanted = sampling_times(decoded[0][0], duration, fps, max_frames)
     chosen = [min(decoded, key=lambda item: abs(item[0] - t)) for t in wanted]
+    chosen += [chosen[-1]] * (min_frames - len(chosen))
     frames = []
     for _, image in chosen:
         size = fit_pixels(image.width, image.height, max_pixels)
         resized = image.resize(size, Image.Resampling.BICUBIC) if size != image.size else image
         frames.append(EncodedImage(encode_jpeg(resized, quality), "image/jpeg", *size))
     return SampledVideo(frames, [t for t, _ in chosen], duration, source_fps, chosen[0][1])
+
+
+def effective_fps(timestamps: list[float], fallback: float) -> float:
+    """Frames per second of the sampled frames, as the model should be told (fallback for a single instant)."""
+    if len(timestamps) > 1 and timestamps[1] > timestamps[0]:
+        return round(1.0 / (timestamps[1] - timestamps[0]), 6)
+    return fallback
 
 
 def sampling_times(start: float, duration: float, fps: float, max_frames: int) -> list[float]:

@@ -176,7 +176,10 @@ PROMPT_COLUMNS = [
     pa.field("prompt", pa.string()),  # the rendered text part, for reading results
     pa.field("thumbnail", pa.binary()),  # small JPEG of the first image or frame, for the report
 ]
-MESSAGES_COLUMNS = [pa.field("messages_json", pa.string())]  # the OpenAI chat messages, media inlined
+MESSAGES_COLUMNS = [
+    pa.field("messages_json", pa.string()),  # the OpenAI chat messages, media inlined
+    pa.field("request_json", pa.string()),  # extra request fields of this sample (vLLM's media_io_kwargs), or null
+]
 INFERENCE_COLUMNS = [
     pa.field("response", pa.string()),
     pa.field("finish_reason", pa.string()),

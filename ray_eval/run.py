@@ -19,7 +19,7 @@ import ray.data
 from jinja2 import TemplateError
 
 from ray_eval.aggregate import AGGREGATE_COLUMNS, summarize
-from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig
+from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
 from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, UsageError
 from ray_eval.gate import evaluate_gate, verdict
@@ -28,6 +28,7 @@ from ray_eval.outputs.results import ResultWriter, read_results
 from ray_eval.outputs.summary import build_summary
 from ray_eval.pipeline import build_pipeline
 from ray_eval.progress import EngineHealth, Progress
+from ray_eval.serving.serve_app import check_handle_target, serve_apps
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
 
@@ -66,10 +67,15 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     _check_templates(config)
     run_dir = _planned_run_dir(config, started_at)
     with _engine(config, scan, environ) as engine:
-        _preflight(engine)  # an unreachable engine fails here, before Ray starts or a run directory exists
-        run_dir.mkdir(parents=True, exist_ok=True)
-        log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
-        with _ray_session(config, address):
+        # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
+        early = isinstance(engine.config, OpenAIEngineConfig) and config.serve.config is None
+        if early:
+            _preflight(engine)
+        with _ray_session(config, address), serve_apps(config.serve):
+            if not early:
+                _preflight(engine)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
             health, incomplete_reason = _stream_results(scan, config, engine, run_dir)
     results = read_results(run_dir, AGGREGATE_COLUMNS)
     if incomplete_reason is None and len(results) != scan.rows:
@@ -129,6 +135,9 @@ def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -
     if isinstance(engine, OpenAIEngineConfig):
         yield EngineSpec(engine, resolve_api_key(engine, environ), max_in_flight)
         return
+    if isinstance(engine, ServeHandleEngineConfig):
+        yield EngineSpec(engine, None, max_in_flight)
+        return
     assert isinstance(engine, ScriptedEngineConfig)
     from ray_eval.testing.oracle import scripted_server_for  # test tooling: imported only when asked for
 
@@ -138,6 +147,11 @@ def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -
 
 
 def _preflight(engine: EngineSpec) -> None:
+    """The engine answers before any sample is sent: EngineUnavailable (exit 3) otherwise."""
+    if isinstance(engine.config, ServeHandleEngineConfig):
+        check_handle_target(engine.config)
+        return
+
     async def check() -> None:
         client = OpenAIChatEngine(engine.config.base_url, engine.config.model,
                                   api_key=engine.api_key.get_secret_value() if engine.api_key else None,

@@ -51,6 +51,20 @@ def mcq_row(sample_id: str, answer: str = "B", image: str = "media/a.jpg", **ext
     }
 
 
+@pytest.fixture(scope="session")
+def local_ray(tmp_path_factory):
+    """One local Ray for the whole session (starting Ray costs seconds). Four logical CPUs on two cores: a vLLM
+    replica holds one, and Ray Data's stages must still find room beside it."""
+    import ray
+    import ray.data
+
+    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024 * 1024,
+             _temp_dir=str(tmp_path_factory.mktemp("ray")), configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
 def media_dir(tmp_path: Path) -> Path:
     (tmp_path / "media").mkdir()

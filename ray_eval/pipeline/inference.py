@@ -41,6 +41,7 @@ class InferenceStage(Stage):
             temperature=self.sampling.temperature,
             top_p=self.sampling.top_p,
             seed=self.sampling.seed,
+            extra=json.loads(row["request_json"]) if row["request_json"] else {},
         )
         try:
             response = await self.engine.chat(request)

@@ -11,6 +11,7 @@ from ray_eval.config import PreprocessConfig
 from ray_eval.media import (
     MediaError,
     data_url,
+    effective_fps,
     fetch_bytes,
     prepare_image,
     sample_video,
@@ -39,7 +40,7 @@ class PreprocessStage(Stage):
         if row["status"] != "ok":
             return carried
         try:
-            parts, first_picture = self._media_parts(row)
+            parts, first_picture, request_extra = self._media_parts(row)
             prompt = render_prompt(self.config.prompts, row["format"], row["question"], row["options"], row["answer_schema"])
         except MediaError as exc:
             return failed(carried, self.name, getattr(exc, "kind", "MediaError"), str(exc))
@@ -47,12 +48,14 @@ class PreprocessStage(Stage):
             return failed(carried, self.name, type(exc).__name__, f"{type(exc).__name__}: {exc}")
         messages = build_messages(self.config.prompts.system, parts, prompt)
         thumbnail = thumbnail_jpeg(first_picture, self.config.thumbnail_px) if self.config.thumbnail_px else None
-        return {**carried, "prompt": prompt, "thumbnail": thumbnail, "messages_json": json.dumps(messages, ensure_ascii=False)}
+        return {**carried, "prompt": prompt, "thumbnail": thumbnail, "messages_json": json.dumps(messages, ensure_ascii=False),
+                "request_json": json.dumps(request_extra) if request_extra else None}
 
-    def _media_parts(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+    def _media_parts(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
         config = self.config
         parts: list[dict[str, Any]] = []
         first_picture = None
+        request_extra: dict[str, Any] = {}
         for media in media_from_row(row):
             data = fetch_bytes(media)
             if media.kind is MediaKind.IMAGE:
@@ -65,11 +68,16 @@ class PreprocessStage(Stage):
                 video = sample_video(
                     data, media.ref, fps=config.video.fps, max_frames=config.video.max_frames,
                     max_pixels=config.video.max_pixels_per_frame, quality=config.jpeg_quality,
+                    min_frames=config.video.min_frames,
                 )
                 picture = video.first_frame
                 if config.video.send_as == "video_frames":
                     parts.append(video_part(video_frames_url(video.frames)))
-                else:
+                if config.video.send_as == "video_frames" and config.video.send_media_io_kwargs:
+                    # vLLM assumes 1 fps and keeps 32 frames of a JPEG-frame video unless told otherwise.
+                    request_extra["media_io_kwargs"] = {"video": {
+                        "fps": effective_fps(video.timestamps, config.video.fps), "num_frames": len(video.frames)}}
+                if config.video.send_as == "images":
                     parts.extend(image_part(data_url(frame.data, frame.mime)) for frame in video.frames)
             first_picture = first_picture if first_picture is not None else picture
-        return parts, first_picture
+        return parts, first_picture, request_extra

@@ -88,7 +88,12 @@ def submit(head, config: Path, *overrides: str) -> subprocess.CompletedProcess:
                "python", "jobs/run_eval.py", "-c", str(config)]
     for override in overrides:
         command += ["--set", override]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    # The dashboard answers before the head's job agent has registered; Ray itself then says to try again later.
+    deadline = time.monotonic() + 120
+    while True:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        if "No available agent to submit job" not in result.stderr or time.monotonic() > deadline:
+            return result
 
 
 def test_job_exit_status_follows_the_gate(head, tmp_path: Path) -> None:

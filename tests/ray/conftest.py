@@ -8,18 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
 
 from tests.conftest import jpeg_bytes, mp4_bytes, write_jsonl
-
-
-@pytest.fixture(scope="session")
-def local_ray(tmp_path_factory):
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,
-             _temp_dir=str(tmp_path_factory.mktemp("ray")), configure_logging=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
 
 
 def mixed_rows() -> list[dict[str, Any]]:

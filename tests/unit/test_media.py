@@ -123,6 +123,12 @@ def test_video_frames_are_sampled_resized_and_encoded() -> None:
     assert base64.b64decode(url.split(",")[1]) == video.frames[0].data
 
 
+def test_a_clip_too_short_for_min_frames_repeats_its_last_frame() -> None:
+    one_frame = sample_video(mp4_bytes(frames=1, fps=8), "blink.mp4", fps=2.0, max_frames=8, max_pixels=1024,
+                             quality=80, min_frames=2)
+    assert len(one_frame.frames) == 2 and one_frame.frames[0].data == one_frame.frames[1].data
+
+
 @pytest.mark.parametrize("data", [b"", b"not a video at all", mp4_bytes()[:200]])
 def test_unreadable_videos_are_media_errors(data: bytes) -> None:
     with pytest.raises(MediaError):

@@ -47,7 +47,8 @@ def engine(script: Script, **kwargs) -> OpenAIChatEngine:
     return OpenAIChatEngine("http://engine.test/v1", "m", transport=httpx.MockTransport(script), **kwargs)
 
 
-REQUEST = ChatRequest("s-1", [{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0, seed=7)
+REQUEST = ChatRequest("s-1", [{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0, seed=7,
+                      extra={"media_io_kwargs": {"video": {"fps": 2.0}}})
 
 
 def chat(client: OpenAIChatEngine, request: ChatRequest = REQUEST):
@@ -69,6 +70,7 @@ def test_answer_with_usage_and_request_shape() -> None:
     assert sent.url.path == "/v1/chat/completions" and sent.headers["authorization"] == "Bearer sk-test"
     assert sent.headers["x-ray-eval-sample"] == "s-1"
     assert body["seed"] == 7 and body["temperature"] == 0.0 and body["mm_processor_kwargs"] == {"fps": 2}
+    assert body["media_io_kwargs"] == {"video": {"fps": 2.0}}  # the sample's own request fields
 
 
 @pytest.mark.parametrize("failure", [
@@ -134,9 +136,9 @@ def test_backoff_honours_retry_after_capped_and_grows_otherwise() -> None:
             self.attempt_number = attempt
             self.outcome = type("O", (), {"exception": lambda _self: exc})()
 
-    assert client._backoff(State(1, EngineHTTPError("x", status=429, retry_after_s=2.5))) == 2.5
-    assert client._backoff(State(1, EngineHTTPError("x", status=429, retry_after_s=60))) == 4.0
-    waits = [client._backoff(State(n, EngineTimeout("t"))) for n in (1, 2, 3, 6)]
+    assert client.retry.backoff(State(1, EngineHTTPError("x", status=429, retry_after_s=2.5))) == 2.5
+    assert client.retry.backoff(State(1, EngineHTTPError("x", status=429, retry_after_s=60))) == 4.0
+    waits = [client.retry.backoff(State(n, EngineTimeout("t"))) for n in (1, 2, 3, 6)]
     assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0 and 2.0 <= waits[2] <= 4.0 and waits[3] <= 4.0
 
 

@@ -45,7 +45,9 @@ def test_preprocess_builds_messages_within_the_pixel_budget(files: Path) -> None
         row_for(files, {**mcq_row("vid"), "subset": "Video", "media": [{"type": "video", "path": "door.mp4"}]}, 3),
         invalid_row("m.jsonl", 4, "broken", "id: duplicate id"),
     ]
-    out = PreprocessStage(PreprocessConfig(max_pixels=100_000, thumbnail_px=32))(read_table(rows))
+    config = PreprocessConfig.model_validate({"max_pixels": 100_000, "thumbnail_px": 32,
+                                              "video": {"send_media_io_kwargs": True}})
+    out = PreprocessStage(config)(read_table(rows))
     assert out.schema == PREPARED_SCHEMA and out.num_rows == 4
     img, bad, vid, broken = out.to_pylist()
     messages = json.loads(img["messages_json"])
@@ -58,6 +60,8 @@ def test_preprocess_builds_messages_within_the_pixel_budget(files: Path) -> None
     video_parts = json.loads(vid["messages_json"])[0]["content"]
     assert video_parts[0]["type"] == "video_url" and video_parts[0]["video_url"]["url"].startswith("data:video/jpeg;base64,")
     assert len(video_parts[0]["video_url"]["url"].split(",")) == 1 + 4  # 2 s at 2 fps
+    assert json.loads(vid["request_json"]) == {"media_io_kwargs": {"video": {"fps": 2.0, "num_frames": 4}}}
+    assert img["request_json"] is None
     assert broken["status"] == "error" and broken["error_stage"] == "read" and broken["messages_json"] is None
 
 

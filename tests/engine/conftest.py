@@ -1,0 +1,51 @@
+"""The real engine: vLLM's CPU build serving the tiny model under Ray Serve (its tests skip where vLLM is missing)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ray_eval.serving.tiny_model import build_tiny_model
+from ray_eval.shopbench.synth import synthesize
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL_ID = "tiny-qwen3-vl"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model("qwen3_vl", tmp_path_factory.mktemp("models") / MODEL_ID, seed=0)
+
+
+@pytest.fixture(scope="session")
+def engine_manifest(tmp_path_factory) -> Path:
+    """15 samples: every subset (single images, before/after pairs, videos) in every format."""
+    out = tmp_path_factory.mktemp("engine-data")
+    synthesize(out, 15, seed=2)
+    return out / "manifest.jsonl"
+
+
+def cpu_serve_config(tmp_path: Path, model_dir: Path, port: int) -> Path:
+    """serve_configs/cpu-tiny.yaml, pointed at this session's model and a free port."""
+    config = yaml.safe_load((REPO / "serve_configs" / "cpu-tiny.yaml").read_text())
+    config["http_options"]["port"] = port
+    llm = config["applications"][0]["args"]["llm_configs"][0]
+    llm["model_loading_config"]["model_source"] = str(model_dir)
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def eval_overrides(manifest: Path, out_dir: Path, run_id: str) -> list[str]:
+    return [f"dataset.path={manifest}", f"run.out_dir={out_dir}", f"run.run_id={run_id}", "run.smoke_model=true",
+            "inference.actors=1", "inference.max_in_flight_per_actor=8", "inference.sampling.max_tokens=16",
+            "preprocess.video.max_frames=4", "preprocess.video.send_media_io_kwargs=true", "gate.max_error_rate=0"]

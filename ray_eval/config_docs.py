@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from ray_eval.config import EvalConfig
+from ray_eval.config import EvalConfig, models_in
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 
@@ -46,12 +46,6 @@ def _placeholder(key_type: Any) -> str:
     return "\\|".join(str(arg) for arg in args) if args else "name"
 
 
-def _models(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in typing.get_args(annotation) for model in _models(arg)]
-
-
 def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     rows: list[str] = []
     for name, field in model.model_fields.items():
@@ -61,14 +55,14 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             if typing.get_origin(value_type) is dict:  # labels: level -> category -> thresholds
                 inner_key, inner_value = typing.get_args(value_type)
                 rows.append(f"| `{key}` | mapping | `{{}}` | {field.description or ''} |")
-                rows.extend(_rows(_models(inner_value)[0], f"{key}.<{_placeholder(key_type)}>.<category>."))
+                rows.extend(_rows(models_in(inner_value)[0], f"{key}.<{_placeholder(key_type)}>.<category>."))
                 continue
-            if _models(value_type):
+            if models_in(value_type):
                 placeholder = "<" + _placeholder(key_type) + ">"
                 rows.append(f"| `{key}` | mapping | `{{}}` | {field.description or ''} |")
-                rows.extend(_rows(_models(value_type)[0], f"{key}.{placeholder}."))
+                rows.extend(_rows(models_in(value_type)[0], f"{key}.{placeholder}."))
                 continue
-        nested = _models(field.annotation)
+        nested = models_in(field.annotation)
         if nested and len(nested) == 1:
             rows.extend(_rows(nested[0], key + "."))
             continue

@@ -77,7 +77,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
             run_dir.mkdir(parents=True, exist_ok=True)
             log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
             health, incomplete_reason = _stream_results(scan, config, engine, run_dir)
-    results = read_results(run_dir, AGGREGATE_COLUMNS)
+    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"])
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
     if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
@@ -87,7 +87,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds),
                        complete=incomplete_reason is None, incomplete_reason=incomplete_reason)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
-                            duration_s=time.monotonic() - started, served_models=_served_models(run_dir))
+                            duration_s=time.monotonic() - started, served_models=_served_models(results))
     write_outputs(run_dir, summary, decision, config.report)
     return RunOutcome(run_dir, decision["exit_code"], summary, decision)
 
@@ -188,6 +188,6 @@ def _ray_session(config: EvalConfig, address: str | None) -> Iterator[None]:
         ray.shutdown()
 
 
-def _served_models(run_dir: Path) -> list[str]:
-    models = read_results(run_dir, ["response_model"])["response_model"].dropna().unique()
+def _served_models(results) -> list[str]:
+    models = results["response_model"].dropna().unique()
     return sorted(str(model) for model in models)

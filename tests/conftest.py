@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,13 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1 (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def jpeg_bytes(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:

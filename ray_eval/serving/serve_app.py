@@ -54,7 +54,7 @@ def serve_apps(config: ServeConfig) -> Iterator[list[str]]:
     except ValidationError as exc:
         raise ConfigError(f"serve.config: {config.config} is not a valid Ray Serve config:\n{exc}") from None
     names = [app.name for app in schema.applications]
-    was_running = _serve_running()
+    was_running = serve_running()
     # The same calls as `serve run CONFIG`: start Serve with the file's proxy options, then deploy declaratively.
     client = serve_api.serve_start(
         http_options=schema.http_options.model_dump(),
@@ -76,7 +76,8 @@ def serve_apps(config: ServeConfig) -> Iterator[list[str]]:
                 serve.shutdown()
 
 
-def _serve_running() -> bool:
+def serve_running() -> bool:
+    """Whether a Serve controller runs on the connected cluster."""
     from ray.serve.context import _get_global_client
 
     return _get_global_client(raise_if_no_controller_running=False) is not None

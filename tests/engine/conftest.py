@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,10 @@ import yaml
 
 from ray_eval.serving.tiny_model import build_tiny_model
 from ray_eval.shopbench.synth import synthesize
+from tests.conftest import free_port  # noqa: F401 - the engine and GPU tests import it from here
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_ID = "tiny-qwen3-vl"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

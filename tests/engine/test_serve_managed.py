@@ -12,6 +12,7 @@ from ray import serve  # noqa: E402
 
 from ray_eval.config import load_config  # noqa: E402
 from ray_eval.run import run_evaluation  # noqa: E402
+from ray_eval.serving.serve_app import serve_running  # noqa: E402
 from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port  # noqa: E402
 
 pytestmark = pytest.mark.engine
@@ -26,10 +27,5 @@ def test_run_deploys_and_removes_its_serve_app(local_ray, tiny_model, engine_man
     assert outcome.summary["engine"]["serve_config"] == str(serve_file)
     assert outcome.summary["model"]["stand_in"] and "random weights" in outcome.summary["model"]["note"]
     # Serve was not running before this run, so ray-eval shut it down; had it been, only the app would go.
-    assert not _serve_running() or "llm" not in serve.status().applications
+    assert not serve_running() or "llm" not in serve.status().applications
 
-
-def _serve_running() -> bool:
-    from ray.serve.context import _get_global_client
-
-    return _get_global_client(raise_if_no_controller_running=False) is not None

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,12 @@ import psutil
 import pytest
 
 from ray_eval.shopbench.synth import synthesize
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.jobs
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_ready(url: str, token: str, process: subprocess.Popen, deadline_s: float = 120.0) -> None:

@@ -3,19 +3,12 @@ an unreachable engine exits 3 before Ray starts."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from ray_eval.cli import main
-from tests.conftest import mcq_row, write_jsonl
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import free_port, mcq_row, write_jsonl
 
 
 def test_validate_lists_every_bad_row_and_exits_2(media_dir: Path, capsys) -> None:

@@ -3,6 +3,10 @@ format, input type, each label level and the critical samples; counts of errors 
 
 A sample that ended in an error counts as a wrong answer (score 0, not passed) in every score, and is counted
 as an error; error and unparsed rates are shares of samples (unweighted).
+
+Every score and pass rate comes with a bootstrap interval. Samples that share an image or video are resampled
+together (a cluster bootstrap): questions about one storefront photo succeed or fail together, and treating them
+as independent would make the intervals too narrow.
 """
 
 from __future__ import annotations
@@ -12,31 +16,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ray_eval.config import StatisticsConfig
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
+from ray_eval.stats import bootstrap_means, media_clusters
 
 AGGREGATE_COLUMNS = [
     "sample_id", "subset", "format", "input_type", *LABEL_LEVELS, "weight", "critical", "status", "error_stage",
-    "error_type", "score", "passed", "unparsed", "latency_s", "prompt_tokens", "completion_tokens", "attempts",
+    "error_type", "score", "passed", "unparsed", "latency_s", "prompt_tokens", "completion_tokens", "attempts", "media_digests",
 ]
+CLUSTER = "_cluster"  # column added while aggregating: the media cluster of each sample
 
 
-def group_scores(frame: pd.DataFrame) -> dict[str, Any]:
-    """Scores of one group of result rows."""
+def group_scores(frame: pd.DataFrame, statistics: StatisticsConfig) -> dict[str, Any]:
+    """Scores of one group of result rows, with their intervals."""
     n = len(frame)
     if n == 0:
-        return {"n": 0, "weight": 0.0, "score": None, "pass_rate": None, "passed": 0, "errors": 0, "unparsed": 0,
-                "error_rate": None, "unparsed_rate": None}
+        return {"n": 0, "weight": 0.0, "score": None, "score_ci": None, "pass_rate": None, "pass_rate_ci": None,
+                "passed": 0, "errors": 0, "unparsed": 0, "error_rate": None, "unparsed_rate": None}
     weight = frame["weight"].to_numpy(dtype=float)
     score = frame["score"].fillna(0.0).to_numpy(dtype=float)
     passed = frame["passed"].fillna(False).to_numpy(dtype=bool)
     errors = int((frame["status"] != "ok").sum())
     unparsed = int(frame["unparsed"].fillna(False).sum())
     total_weight = float(weight.sum())
+    intervals = bootstrap_means(
+        {"score": score, "pass_rate": passed}, weight,
+        frame[CLUSTER].to_numpy() if CLUSTER in frame else None,
+        resamples=statistics.bootstrap_resamples, confidence=statistics.confidence, seed=statistics.seed,
+    )
     return {
         "n": n,
         "weight": total_weight,
         "score": round(100.0 * float(weight @ score) / total_weight, 4),
+        "score_ci": _interval(intervals["score"], 100.0, 4),
         "pass_rate": round(float(weight @ passed) / total_weight, 6),
+        "pass_rate_ci": _interval(intervals["pass_rate"], 1.0, 6),
         "passed": int(passed.sum()),
         "errors": errors,
         "unparsed": unparsed,
@@ -45,22 +59,47 @@ def group_scores(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _by(frame: pd.DataFrame, column: str, fill: str | None = None) -> dict[str, dict[str, Any]]:
+def _interval(bounds: tuple[float, float] | None, scale: float, digits: int) -> list[float] | None:
+    return None if bounds is None else [round(scale * bounds[0], digits), round(scale * bounds[1], digits)]
+
+
+def _by(frame: pd.DataFrame, column: str, statistics: StatisticsConfig, fill: str | None = None) -> dict[str, dict[str, Any]]:
     keys = frame[column].fillna(fill) if fill is not None else frame[column]
-    return {str(key): group_scores(part) for key, part in frame.groupby(keys, sort=True, dropna=True)}
+    return {str(key): group_scores(part, statistics) for key, part in frame.groupby(keys, sort=True, dropna=True)}
 
 
-def summarize(results: pd.DataFrame) -> dict[str, Any]:
-    """The `scores` section of summary.json."""
-    frame = results
+def with_clusters(results: pd.DataFrame, statistics: StatisticsConfig) -> pd.DataFrame:
+    """The results with their media cluster (one per sample when clustering is off or no media is known)."""
+    if statistics.cluster_by_media and "media_digests" in results:
+        clusters = media_clusters(list(results["media_digests"]))
+    else:
+        clusters = np.arange(len(results))
+    return results.assign(**{CLUSTER: clusters})
+
+
+def statistics_note(frame: pd.DataFrame, statistics: StatisticsConfig) -> dict[str, Any]:
+    """How the intervals were made: summary.json's `statistics` section."""
+    return {
+        "confidence": statistics.confidence,
+        "resamples": statistics.bootstrap_resamples,
+        "method": "percentile bootstrap",
+        "clustered": statistics.cluster_by_media,
+        "clusters": int(frame[CLUSTER].nunique()) if CLUSTER in frame else len(frame),
+    }
+
+
+def summarize(results: pd.DataFrame, statistics: StatisticsConfig | None = None) -> dict[str, Any]:
+    """The `scores` section of summary.json (intervals as `statistics` says; default 95%, 1000 resamples)."""
+    statistics = statistics or StatisticsConfig()
+    frame = results if CLUSTER in results else with_clusters(results, statistics)
     latency = frame.loc[frame["status"] == "ok", "latency_s"].dropna().to_numpy(dtype=float)
     return {
-        "overall": group_scores(frame),
-        "by_subset": _by(frame, "subset", fill=NO_SUBSET),
-        "by_format": _by(frame, "format"),
-        "by_input_type": _by(frame, "input_type"),
-        "by_label": {level: _by(frame, level) for level in LABEL_LEVELS if frame[level].notna().any()},
-        "critical": group_scores(frame[frame["critical"].fillna(False).astype(bool)]),
+        "overall": group_scores(frame, statistics),
+        "by_subset": _by(frame, "subset", statistics, fill=NO_SUBSET),
+        "by_format": _by(frame, "format", statistics),
+        "by_input_type": _by(frame, "input_type", statistics),
+        "by_label": {level: _by(frame, level, statistics) for level in LABEL_LEVELS if frame[level].notna().any()},
+        "critical": group_scores(frame[frame["critical"].fillna(False).astype(bool)], statistics),
         "errors": {
             "total": int((frame["status"] != "ok").sum()),
             "by_stage": _counts(frame.loc[frame["status"] != "ok", "error_stage"]),

@@ -64,6 +64,26 @@ def report(run_dir: Path) -> None:
     click.echo(f"wrote {run_dir / 'report.html'}")
 
 
+@cli.command()
+@click.argument("baseline_run", type=click.Path(path_type=Path))
+@click.argument("candidate_run", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Also write comparison.json into this folder.")
+@config_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a statistics value, e.g. --set statistics.bootstrap_resamples=5000.")
+def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, config_path: Path | None,
+            overrides: tuple[str, ...]) -> None:
+    """A/B of two finished runs on their shared samples: deltas (CANDIDATE - BASELINE), paired test, flips."""
+    from ray_eval.compare import compare_runs, write_comparison
+    from ray_eval.config import load_section
+    from ray_eval.outputs.summary import comparison_markdown
+
+    comparison = compare_runs(candidate_run, baseline_run, load_section("statistics", config_path, list(overrides)))
+    click.echo("\n".join(comparison_markdown(comparison, max_flipped=50)))
+    if out_dir is not None:
+        click.echo(f"wrote {write_comparison(out_dir, comparison)}")
+
+
 @cli.group()
 def dataset() -> None:
     """Make or check datasets."""

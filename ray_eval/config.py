@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ray_eval.errors import ConfigError
 from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
@@ -155,6 +155,9 @@ class ScriptedEngineConfig(_Strict):
         "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a random letter."
     )
     accuracy: float = Field(0.8, ge=0, le=1, description="Share of questions the oracle answers correctly.")
+    blind_accuracy: float = Field(
+        0.3, ge=0, le=1, description="Share the oracle answers correctly when asked without the media (blind pass)."
+    )
     seed: int = Field(0, description="Seed of the scripted answers.")
     model: str = Field("scripted-model", description="Model name the server reports.")
 
@@ -162,6 +165,9 @@ class ScriptedEngineConfig(_Strict):
 EngineConfig = Annotated[
     Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig], Field(discriminator="kind")
 ]
+JudgeEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig], Field(discriminator="kind")]
+JUDGE_SCORER = "judge"  # the scorer name that routes a format's answers to the judge stage
+EMBEDDING_SCORER = "token_f1_cosine"  # the scorer that needs scoring.embedding_model
 
 
 class ServeConfig(_Strict):
@@ -191,19 +197,90 @@ class InferenceConfig(_Strict):
 # ---- scoring and gate ------------------------------------------------------------------------------------------------
 
 
+class JudgeConfig(_Strict):
+    """An LLM judge for open answers: a fixed rubric, temperature 0, verdicts cached on disk."""
+
+    engine: JudgeEngineConfig = Field(description="The judge's endpoint: an openai or serve_handle engine block.")
+    max_tokens: int = Field(256, ge=16, description="Longest judge reply, in tokens (the verdict plus a short reason).")
+    cache_dir: Path | None = Field(
+        None, description="Folder of cached verdicts, keyed by question, reference, answer, judge model and rubric; "
+        "default <run.out_dir>/judge-cache."
+    )
+    actors: int = Field(1, ge=1, description="Judge actors; each holds one client.")
+    max_in_flight_per_actor: int = Field(8, ge=1, description="Judge requests each actor keeps in flight at once.")
+    batch_size: int = Field(8, ge=1, description="Samples per judge batch.")
+
+
+DEFAULT_FORMAT_SCORERS = {AnswerFormat.MCQ: "choice", AnswerFormat.FORMAT: "structured", AnswerFormat.OPEN: "token_f1"}
+
+
 class ScoringConfig(_Strict):
     scorers: dict[AnswerFormat, str] = Field(
-        default_factory=lambda: {AnswerFormat.MCQ: "choice", AnswerFormat.FORMAT: "structured", AnswerFormat.OPEN: "token_f1"},
-        description="Scorer (by registered name) for each answer format.",
+        default_factory=lambda: dict(DEFAULT_FORMAT_SCORERS),
+        description="Scorer (by registered name) for each answer format; formats not named keep their default. "
+        "`judge` (open answers only) needs scoring.judge.",
     )
     format_pass_threshold: float = Field(1.0, ge=0, le=1, description="A format answer passes with this share of fields right.")
-    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this lexical score.")
+    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this score (lexical or judge).")
+    judge: JudgeConfig | None = Field(None, description="The LLM judge used when an answer format's scorer is `judge`.")
+    embedding_model: Path | None = Field(
+        None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
+        "`token_f1_cosine` scorer; needs transformers and torch."
+    )
     batch_size: int = Field(64, ge=1, description="Samples per scoring batch.")
+
+    @field_validator("scorers", mode="after")
+    @classmethod
+    def _over_defaults(cls, scorers: dict[AnswerFormat, str]) -> dict[AnswerFormat, str]:
+        return {**DEFAULT_FORMAT_SCORERS, **scorers}
+
+    @model_validator(mode="after")
+    def _judge_where_named(self) -> ScoringConfig:
+        judged = [fmt.value for fmt, name in self.scorers.items() if name == JUDGE_SCORER]
+        if judged and self.judge is None:
+            raise ValueError(f"scorer {JUDGE_SCORER!r} for {', '.join(judged)} needs a scoring.judge block")
+        if any(fmt != AnswerFormat.OPEN for fmt in self.scorers if self.scorers[fmt] == JUDGE_SCORER):
+            raise ValueError(f"scorer {JUDGE_SCORER!r} scores open answers only")
+        if EMBEDDING_SCORER in self.scorers.values() and self.embedding_model is None:
+            raise ValueError(f"scorer {EMBEDDING_SCORER!r} needs scoring.embedding_model (a local model folder)")
+        return self
+
+    @property
+    def judged_formats(self) -> frozenset[str]:
+        return frozenset(fmt.value for fmt, name in self.scorers.items() if name == JUDGE_SCORER)
+
+
+class StatisticsConfig(_Strict):
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every reported interval and of the paired tests.")
+    bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
+    seed: int = Field(0, description="Seed of the bootstrap: same results, same intervals.")
+    cluster_by_media: bool = Field(
+        True, description="Resample samples sharing an image or video together (a cluster bootstrap), since their "
+        "answers are not independent."
+    )
+
+
+class DiagnosticsConfig(_Strict):
+    blind_pass: bool = Field(
+        False, description="Also ask every question with media again without its images or video, in the same job, "
+        "for the visual diagnostics MG, VNR and VIF (doubles the requests of those samples)."
+    )
 
 
 class Thresholds(_Strict):
     min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest sample-weighted pass rate (0-1).")
     min_score: float | None = Field(None, ge=0, le=100, description="Lowest sample-weighted accuracy (0-100).")
+
+
+class BaselineConfig(_Strict):
+    run_dir: Path = Field(description="Finished run directory of the baseline model or checkpoint.")
+    max_regression: float = Field(
+        1.0, ge=0, le=100, description="Margin, in score points (0-100): the gate passes only when the paired "
+        "interval of (this run - baseline) lies above -max_regression."
+    )
+    min_paired_samples: int = Field(
+        30, ge=1, description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a pass."
+    )
 
 
 class GateConfig(Thresholds):
@@ -217,6 +294,9 @@ class GateConfig(Thresholds):
     )
     use_suite_thresholds: bool = Field(
         True, description="Apply a seed suite's own thresholds (the config's values win for the same check)."
+    )
+    baseline: BaselineConfig | None = Field(
+        None, description="Fail on a significant regression against a baseline run of the same samples."
     )
 
 
@@ -259,6 +339,8 @@ class EvalConfig(_Strict):
     preprocess: PreprocessConfig = PreprocessConfig()
     inference: InferenceConfig = InferenceConfig()
     scoring: ScoringConfig = ScoringConfig()
+    statistics: StatisticsConfig = StatisticsConfig()
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     gate: GateConfig = GateConfig()
     report: ReportConfig = ReportConfig()
     ray: RayConfig = RayConfig()
@@ -276,20 +358,41 @@ def load_config(path: Path | None, overrides: list[str] = (), base: dict[str, An
     """Read a YAML file (or start from `base`), apply `dotted.key=value` overrides, validate."""
     data: dict[str, Any] = dict(base or {})
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(loaded).__name__}")
-        data.update(loaded)
+        data.update(read_config_file(path))
     for override in overrides:
         apply_override(data, override)
     return validate_config(data, source=str(path) if path else "config")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The YAML mapping of a config file, not yet validated."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(loaded).__name__}")
+    return loaded
+
+
+def load_section(name: str, path: Path | None, overrides: list[str] = ()) -> BaseModel:
+    """One top-level section (e.g. "statistics") of a config file with `name.x=y` overrides, for commands that
+    need no dataset or engine; other keys of the file are ignored, other overrides are refused."""
+    section = {name: (read_config_file(path).get(name) or {}) if path is not None else {}}
+    for override in overrides:
+        if not override.partition("=")[0].strip().startswith(name + "."):
+            raise ConfigError(f"--set {override!r}: only {name}.* applies here")
+        apply_override(section, override)
+    model = models_in(EvalConfig.model_fields[name].annotation)[0]
+    try:
+        return model.model_validate(section[name])
+    except ValidationError as exc:
+        lines = [_describe_error({**error, "loc": (name, *error["loc"])}) for error in exc.errors()]
+        raise ConfigError(f"{path or 'config'} is invalid:\n  " + "\n  ".join(lines)) from None
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:
@@ -322,8 +425,9 @@ def validate_config(data: dict[str, Any], source: str = "config") -> EvalConfig:
 def _describe_error(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error["loc"]]
     # Pydantic adds the union member's tag ("openai") to paths inside a discriminated union: drop it.
-    if len(loc) > 1 and loc[0] == "engine" and loc[1] in ("openai", "serve_handle", "scripted"):
-        loc.pop(1)
+    for at in range(len(loc) - 1, 0, -1):  # engine, or scoring.judge.engine
+        if loc[at - 1] == "engine" and loc[at] in ("openai", "serve_handle", "scripted"):
+            loc.pop(at)
     if loc and loc[-1] == "[key]":  # a bad dict key: name the key, not pydantic's marker
         loc.pop()
     where = ".".join(loc) or "(top)"

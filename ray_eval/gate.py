@@ -1,4 +1,9 @@
-"""The release gate: scores (+ a seed suite's own thresholds) -> a verdict listing every check.
+"""The release gate: scores (+ a seed suite's own thresholds, + a comparison with a baseline run) -> a verdict
+listing every check.
+
+The baseline check is a non-inferiority test: it passes when the paired interval of (this run - baseline) lies
+above -max_regression, fails when it lies wholly below, and is undecided when it straddles the margin or too few
+samples are shared: too few samples to decide is its own verdict, never a pass.
 
 Exit codes of the whole tool live here too, since the verdict decides them.
 """
@@ -8,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ray_eval.config import GateConfig, Thresholds
+from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.shopbench.readers import SuiteThresholds
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -26,10 +31,17 @@ class Check:
     source: str  # "config" or "suite"
     samples: int
     note: str | None = None
+    outcome: str | None = None  # "passed" | "failed" | "undecided"; set from `passed` unless undecided
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:
+            object.__setattr__(self, "outcome", "passed" if self.passed else "failed")
 
 
-def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThresholds | None = None) -> list[Check]:
-    """Every configured check, with its value, threshold and result."""
+def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThresholds | None = None,
+                  comparison: dict[str, Any] | None = None) -> list[Check]:
+    """Every configured check, with its value, threshold and result. `comparison` (compare.compare_runs against
+    gate.baseline.run_dir) is required when a baseline is configured."""
     checks: list[Check] = []
 
     def add(name: str, group_key: str, group: dict[str, Any] | None, metric: str, threshold: float | None,
@@ -76,16 +88,47 @@ def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThreshol
                 continue  # the config's own value for this category wins
             group = scores["by_label"].get(suite.category_level, {}).get(name)
             add(f"category {name} pass rate", f"label:{suite.category_level}:{name}", group, "pass_rate", rate, ">=", "suite")
+    if gate.baseline is not None:
+        if comparison is None:
+            raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
+        checks.append(baseline_check(comparison, gate.baseline))
     return checks
+
+
+def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Check:
+    """No significant regression beyond the margin: the lower end of the paired interval of the score difference
+    (points) against -max_regression."""
+    overall, margin = comparison["overall"], -baseline.max_regression
+    name, n = "no regression against baseline", comparison["paired_samples"]
+
+    def check(value: float | None, outcome: str, note: str) -> Check:
+        return Check(name, "regression", "overall", value, margin, ">=", outcome == "passed", "config", n,
+                     note=note, outcome=outcome)
+
+    if overall is None or n < baseline.min_paired_samples:
+        return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
+                                        f"{baseline.min_paired_samples} needed")
+    low, high = overall["delta_ci"]
+    interval = f"delta {overall['delta']:+.2f} points, {comparison['confidence']:.0%} interval [{low:+.2f}, {high:+.2f}]"
+    if low >= margin:
+        return check(low, "passed", interval)
+    if high < margin:
+        return check(low, "failed", f"{interval}: a regression beyond the margin of {baseline.max_regression} points")
+    return check(low, "undecided", f"too few samples to decide: {interval} straddles -{baseline.max_regression} points")
 
 
 def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: str | None = None) -> dict[str, Any]:
     """verdict.json: the decision, its exit code and every check."""
     failed = [check.name for check in checks if not check.passed]
+    undecided = [check for check in checks if check.outcome == "undecided"]
     if not complete:
         status, code = "incomplete", EXIT_INCOMPLETE
-    elif failed:
+    elif len(failed) > len(undecided):
         status, code = "failed", EXIT_FAILED
+    elif undecided:
+        # Not a pass: the gate cannot vouch for the model. The same exit code as a failure, its own status.
+        status, code = "undecided", EXIT_FAILED
+        incomplete_reason = incomplete_reason or "; ".join(f"{check.name}: {check.note}" for check in undecided)
     else:
         status, code = "passed", EXIT_PASSED
     return {

@@ -175,6 +175,8 @@ STATUS_COLUMNS = [
 PROMPT_COLUMNS = [
     pa.field("prompt", pa.string()),  # the rendered text part, for reading results
     pa.field("thumbnail", pa.binary()),  # small JPEG of the first image or frame, for the report
+    pa.field("media_digests", pa.list_(pa.string())),  # sha256 of each media item's bytes: shared media cluster samples
+    pa.field("variant", pa.string()),  # "standard", or "blind": asked without its media (diagnostics.blind_pass)
 ]
 MESSAGES_COLUMNS = [
     pa.field("messages_json", pa.string()),  # the OpenAI chat messages, media inlined
@@ -196,7 +198,10 @@ SCORE_COLUMNS = [
     pa.field("unparsed", pa.bool_()),  # the scorer could not read an answer from the response
     pa.field("scorer", pa.string()),
     pa.field("score_details", pa.string()),  # JSON
+    pa.field("judge_verdict", pa.string()),  # the judge's raw reply, when a judge scored the row
 ]
+
+STANDARD, BLIND = "standard", "blind"  # values of the variant column
 
 READ_SCHEMA = pa.schema(SAMPLE_COLUMNS + MEDIA_COLUMNS + STATUS_COLUMNS)
 PREPARED_SCHEMA = pa.schema(SAMPLE_COLUMNS + STATUS_COLUMNS + PROMPT_COLUMNS + MESSAGES_COLUMNS)

@@ -16,21 +16,26 @@ from typing import Any
 
 import ray
 import ray.data
+import pyarrow.compute as pc
 from jinja2 import TemplateError
 
-from ray_eval.aggregate import AGGREGATE_COLUMNS, summarize
+from ray_eval.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
+from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
 from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, UsageError
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.results import ResultWriter, read_results
+from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, read_results
 from ray_eval.outputs.summary import build_summary
-from ray_eval.pipeline import build_pipeline
+from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.progress import EngineHealth, Progress
+from ray_eval.records import BLIND
+from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.serving.serve_app import check_handle_target, serve_apps
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
+from ray_eval.shopbench.taxonomy import NO_SUBSET
 
 log = logging.getLogger("ray_eval")
 
@@ -66,6 +71,9 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     scan = scan_or_refuse(config)
     _check_templates(config)
     run_dir = _planned_run_dir(config, started_at)
+    judge = _judge_setup(config, environ)
+    baseline = config.gate.baseline
+    baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
     with _engine(config, scan, environ) as engine:
         # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
         early = isinstance(engine.config, OpenAIEngineConfig) and config.serve.config is None
@@ -74,39 +82,75 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
         with _ray_session(config, address), serve_apps(config.serve):
             if not early:
                 _preflight(engine)
+            if judge is not None:
+                _preflight(judge.engine)
             run_dir.mkdir(parents=True, exist_ok=True)
             log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
-            health, incomplete_reason = _stream_results(scan, config, engine, run_dir)
-    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"])
+            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir)
+    results = with_clusters(read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]), config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
     if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
         incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
                              f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
-    scores = summarize(results)
-    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds),
+    scores = summarize(results, config.statistics)
+    comparison = None
+    if baseline_results is not None:
+        label = config.run.model_label or config.engine.model
+        candidate = RunResults(read_results(run_dir, COMPARED_COLUMNS),
+                               {"run_dir": str(run_dir), "run_id": run_dir.name, "model": label}, scan.fingerprint)
+        comparison = compare(candidate, baseline_results, config.statistics)
+    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison),
                        complete=incomplete_reason is None, incomplete_reason=incomplete_reason)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
                             duration_s=time.monotonic() - started, served_models=_served_models(results))
+    summary["statistics"] = statistics_note(results, config.statistics)
+    summary["diagnostics"] = _diagnostics(config, run_dir, results)
+    summary["comparison"] = comparison
     write_outputs(run_dir, summary, decision, config.report)
     return RunOutcome(run_dir, decision["exit_code"], summary, decision)
 
 
-def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, run_dir: Path) -> tuple[EngineHealth, str | None]:
+def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
+                    run_dir: Path) -> tuple[EngineHealth, str | None]:
     """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
     writer = ResultWriter(run_dir)
+    blind_writer = ResultWriter(run_dir, file_name=BLIND_RESULTS_FILE) if config.diagnostics.blind_pass else None
     progress = Progress(scan.rows, config.run.progress_interval_s)
     health = EngineHealth(config.run.abort_after_consecutive_failures)
     try:
-        for batch in build_pipeline(scan, config, engine).iter_batches(batch_format="pyarrow", batch_size=None):
+        for batch in build_pipeline(scan, config, engine, judge).iter_batches(batch_format="pyarrow", batch_size=None):
+            health.update(batch)
+            if blind_writer is not None:
+                blind = pc.equal(batch["variant"], BLIND)
+                blind_writer.write(batch.filter(blind))
+                batch = batch.filter(pc.invert(pc.fill_null(blind, False)))
             writer.write(batch)
             progress.update(batch)
-            health.update(batch)
     except EngineUnavailable as exc:
         return health, str(exc)
     finally:
         writer.close()
+        if blind_writer is not None:
+            blind_writer.close()
     return health, None
+
+
+def _judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
+    judge = config.scoring.judge
+    if judge is None or not config.scoring.judged_formats:
+        return None
+    key = resolve_api_key(judge.engine, environ) if isinstance(judge.engine, OpenAIEngineConfig) else None
+    cache_dir = judge.cache_dir or Path(config.run.out_dir) / "judge-cache"
+    return JudgeSetup(EngineSpec(judge.engine, key, judge.max_in_flight_per_actor), judge, cache_dir,
+                      config.scoring.open_pass_threshold)
+
+
+def _diagnostics(config: EvalConfig, run_dir: Path, results) -> dict[str, Any] | None:
+    if not config.diagnostics.blind_pass:
+        return None
+    blind = read_results(run_dir, ["sample_id", "status", "passed"], file_name=BLIND_RESULTS_FILE)
+    return diagnostics_of_runs(results, blind, NO_SUBSET)
 
 
 def _check_templates(config: EvalConfig) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ray_eval.compare import compare_runs
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
 from ray_eval.errors import UsageError
 from ray_eval.gate import evaluate_gate, verdict
@@ -40,10 +41,12 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
     config: EvalConfig = validate_config(stored, source=f"{run_dir}/{SUMMARY_FILE} config")
     suite = summary["dataset"].get("suite_thresholds")
     suite_thresholds = SuiteThresholds(**{**suite, "category_pass_rates": tuple(map(tuple, suite["category_pass_rates"]))}) if suite else None
-    checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds)
+    comparison = compare_runs(run_dir, config.gate.baseline.run_dir, config.statistics) if config.gate.baseline else None
+    checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds, comparison)
     complete = old["status"] != "incomplete"
-    decision = verdict(checks, complete=complete, incomplete_reason=old.get("reason"))
+    decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.get("reason"))
     summary["config"] = public_config(config)
+    summary["comparison"] = comparison
     summary["verdict"] = {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")}
     write_json(run_dir / SUMMARY_FILE, summary)
     write_json(run_dir / VERDICT_FILE, decision)

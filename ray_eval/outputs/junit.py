@@ -26,7 +26,10 @@ def write_junit(path: Path, decision: dict[str, Any], results: pd.DataFrame) -> 
                          failures=str(len(decision["failed_checks"])), errors="0")
     for check in decision["checks"]:
         case = ET.SubElement(gate, "testcase", classname="gate", name=xml_text(check["name"]))
-        if not check["passed"]:
+        if check.get("outcome") == "undecided":  # not a pass, and not a measured failure either: say why
+            failure = ET.SubElement(case, "failure", message=xml_text(f"undecided: {check['note']}"))
+            failure.text = xml_text(f"{check['name']}: {check['note']}")
+        elif not check["passed"]:
             value = check["value"] if check["value"] is not None else check["note"]
             failure = ET.SubElement(case, "failure", message=xml_text(
                 f"{value} is not {check['comparison']} {check['threshold']}"))

@@ -15,13 +15,15 @@ import pyarrow.parquet as pq
 from ray_eval.records import RESULT_SCHEMA
 
 RESULTS_FILE = "results.parquet"
-PARTS_DIR = "results.parts"
+BLIND_RESULTS_FILE = "blind_results.parquet"  # the blind pass's rows (diagnostics.blind_pass), one per sample with media
 
 
 class ResultWriter:
-    def __init__(self, run_dir: Path, rows_per_part: int = 2000, flush_interval_s: float = 30.0):
+    def __init__(self, run_dir: Path, rows_per_part: int = 2000, flush_interval_s: float = 30.0,
+                 file_name: str = RESULTS_FILE):
         self.run_dir = Path(run_dir)
-        self.parts_dir = self.run_dir / PARTS_DIR
+        self.file_name = file_name
+        self.parts_dir = self.run_dir / file_name.replace(".parquet", ".parts")
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         self.rows_per_part = rows_per_part
         self.flush_interval_s = flush_interval_s
@@ -52,7 +54,7 @@ class ResultWriter:
     def close(self) -> Path:
         """Merge the parts into results.parquet (streaming, part by part) and remove them."""
         self.flush()
-        target = self.run_dir / RESULTS_FILE
+        target = self.run_dir / self.file_name
         temporary = target.with_suffix(".parquet.tmp")
         with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression="zstd") as writer:
             for part in sorted(self.parts_dir.glob("part-*.parquet")):
@@ -68,6 +70,6 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def read_results(run_dir: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    path = Path(run_dir) / RESULTS_FILE
+def read_results(run_dir: Path, columns: list[str] | None = None, file_name: str = RESULTS_FILE) -> pd.DataFrame:
+    path = Path(run_dir) / file_name
     return pq.read_table(path, columns=columns).to_pandas()

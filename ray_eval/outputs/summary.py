@@ -61,7 +61,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any],
     return {
         "run_id": run_dir.name,
         "status": "complete" if decision["status"] != "incomplete" else "incomplete",
-        "incomplete_reason": decision["reason"],
+        "incomplete_reason": decision["reason"] if decision["status"] == "incomplete" else None,
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(duration_s, 3),
@@ -111,8 +111,24 @@ def md_cell(text: Any) -> str:
     return escaped
 
 
+def _ci(interval: list[float] | None, shown) -> str:
+    return "" if not interval else f" [{shown(interval[0])}, {shown(interval[1])}]"
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+STATUS_LINES = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "⚠️ COULD NOT COMPLETE",
+                "undecided": "⚠️ UNDECIDED (too few samples to decide)"}
+
+
 def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
-    status = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "⚠️ COULD NOT COMPLETE"}[decision["status"]]
+    status = STATUS_LINES[decision["status"]]
     scores, counts = summary["scores"], summary["counts"]
     lines = [
         f"## ShopBench gate: {status}",
@@ -123,12 +139,17 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     if summary["model"]["stand_in"]:
         lines += ["", f"> {summary['model']['note']}"]
     if decision["reason"]:
-        lines += ["", f"> Incomplete: {md_cell(decision['reason'])}"]
+        label = "Incomplete" if decision["status"] == "incomplete" else "Undecided"
+        lines += ["", f"> {label}: {md_cell(decision['reason'])}"]
     overall = scores["overall"]
+    statistics = summary.get("statistics")
+    interval_note = (f" ({statistics['confidence']:.0%} bootstrap intervals"
+                     f"{', clustered by shared media' if statistics['clustered'] else ''})") if statistics else ""
     lines += [
         "",
-        f"**Score {_score(overall['score'])}** · pass rate {_pct(overall['pass_rate'])} · "
-        f"{counts['errors']} errors · {counts['unparsed']} unparsed answers",
+        f"**Score {_score(overall['score'])}**{_ci(overall.get('score_ci'), _score)} · pass rate "
+        f"{_pct(overall['pass_rate'])}{_ci(overall.get('pass_rate_ci'), _pct)} · "
+        f"{counts['errors']} errors · {counts['unparsed']} unparsed answers{interval_note}",
         "",
         "### Gate checks",
         "",
@@ -136,16 +157,65 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     if decision["checks"]:
         lines += ["| check | value | threshold | result |", "|---|---|---|---|"]
         for check in decision["checks"]:
-            shown = _pct if check["metric"] != "score" else _score
+            shown = {"score": _score, "regression": _signed}.get(check["metric"], _pct)
             value = shown(check["value"]) if check["value"] is not None else (check["note"] or "–")
+            outcome = check.get("outcome") or ("passed" if check["passed"] else "failed")
+            result = {"passed": "pass", "failed": "**FAIL**", "undecided": "**UNDECIDED**"}[outcome]
             lines.append(f"| {md_cell(check['name'])} | {md_cell(value)} | {check['comparison']} "
-                         f"{shown(check['threshold'])} | {'pass' if check['passed'] else '**FAIL**'} |")
+                         f"{shown(check['threshold'])} | {result} |")
     else:
         lines.append(f"_{decision['note']}_")
     lines += ["", "### By subset", "", "| subset | n | score | pass rate | errors |", "|---|---|---|---|---|"]
     for name, group in scores["by_subset"].items():
-        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['score'])} | {_pct(group['pass_rate'])} | {group['errors']} |")
+        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['score'])}{_ci(group.get('score_ci'), _score)} "
+                     f"| {_pct(group['pass_rate'])} | {group['errors']} |")
     lines += ["", "### By format", "", "| format | n | score | pass rate | unparsed |", "|---|---|---|---|---|"]
     for name, group in scores["by_format"].items():
-        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['score'])} | {_pct(group['pass_rate'])} | {group['unparsed']} |")
+        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['score'])}{_ci(group.get('score_ci'), _score)} "
+                     f"| {_pct(group['pass_rate'])} | {group['unparsed']} |")
+    if summary.get("diagnostics"):
+        lines += ["", *diagnostics_markdown(summary["diagnostics"])]
+    if summary.get("comparison"):
+        lines += ["", *comparison_markdown(summary["comparison"])]
     return "\n".join(lines) + "\n"
+
+
+def diagnostics_markdown(diagnostics: dict[str, Any]) -> list[str]:
+    lines = ["### Visual diagnostics (blind pass)", "",
+             "| group | n | acc. with media | acc. without | MG | VNR | VIF |", "|---|---|---|---|---|---|---|"]
+    rows = [("overall", diagnostics["overall"]), *diagnostics["by_subset"].items()]
+    for name, d in rows:
+        lines.append(f"| {md_cell(name)} | {d['n']} | {_pct(d['accuracy_with_vision'])} | "
+                     f"{_pct(d['accuracy_without_vision'])} | {_ratio(d['MG'])} | {_ratio(d['VNR'])} | {_ratio(d['VIF'])} |")
+    return lines
+
+
+def comparison_markdown(comparison: dict[str, Any], max_flipped: int = 20) -> list[str]:
+    """The comparison with a baseline run, as Markdown lines (summary.md and `ray-eval compare`)."""
+    baseline, candidate, overall = comparison["baseline"], comparison["candidate"], comparison["overall"]
+    lines = [f"### Comparison with baseline {md_cell(baseline.get('model'))} (run {md_cell(baseline.get('run_id'))})", ""]
+    lines += [f"> {md_cell(note)}" for note in comparison.get("notes", [])]
+    if overall is None:
+        return [*lines, "No samples in common."]
+    lines += [
+        f"Candidate {md_cell(candidate.get('model'))} on {comparison['paired_samples']} paired samples: "
+        f"**{_signed(overall['delta'])} points**{_ci(overall['delta_ci'], _signed)} "
+        f"({comparison['confidence']:.0%} paired bootstrap), p = {overall['p_value']:.4g} ({overall['test']}). "
+        f"Flipped: {comparison['flipped_total']['gained']} gained, {comparison['flipped_total']['lost']} lost.",
+        "",
+        "| group | n | baseline | candidate | delta | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    groups = [("overall", overall), *(("subset " + k, v) for k, v in comparison["by_subset"].items()),
+              *(("format " + k, v) for k, v in comparison["by_format"].items())]
+    for name, group in groups:
+        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['baseline_score'])} | "
+                     f"{_score(group['candidate_score'])} | {_signed(group['delta'])}{_ci(group['delta_ci'], _signed)} | "
+                     f"{group['p_value']:.3g}{' *' if group['significant'] else ''} |")
+    flipped = comparison["flipped"][:max_flipped]
+    if flipped:
+        lines += ["", "| flipped sample | subset | change | baseline answer | candidate answer |", "|---|---|---|---|---|"]
+        for flip in flipped:
+            lines.append(f"| {md_cell(flip['sample_id'])} | {md_cell(flip['subset'])} | {flip['change']} | "
+                         f"{md_cell(flip['baseline_extracted'] or '–')} | {md_cell(flip['candidate_extracted'] or '–')} |")
+    return lines

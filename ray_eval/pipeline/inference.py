@@ -11,7 +11,9 @@ import pyarrow as pa
 from ray_eval.config import SamplingConfig
 from ray_eval.engines import ChatRequest, EngineError, EngineSpec, build_engine
 from ray_eval.pipeline.stage import CARRIED, Stage, failed
-from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA
+from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, PROMPT_COLUMNS
+
+PASSED_ON = CARRIED + [field.name for field in PROMPT_COLUMNS]
 
 
 class InferenceStage(Stage):
@@ -31,7 +33,7 @@ class InferenceStage(Stage):
         return self.table(await asyncio.gather(*(self.infer(row) for row in rows)))
 
     async def infer(self, row: dict[str, Any]) -> dict[str, Any]:
-        carried = {name: row[name] for name in CARRIED} | {"prompt": row["prompt"], "thumbnail": row["thumbnail"]}
+        carried = {name: row[name] for name in PASSED_ON}
         if row["status"] != "ok":
             return carried
         request = ChatRequest(

@@ -1,7 +1,13 @@
-"""Preprocess: fetch and decode media, resize to the pixel budget, sample video frames, build chat messages."""
+"""Preprocess: fetch and decode media, resize to the pixel budget, sample video frames, build chat messages.
+
+With a blind pass, each sample with media also yields a "blind" row: the same prompt without its media, for the
+visual diagnostics (MG, VNR, VIF). The run writes blind rows to their own file, so results.parquet keeps exactly
+one row per dataset sample.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -19,7 +25,7 @@ from ray_eval.media import (
     video_frames_url,
 )
 from ray_eval.pipeline.stage import CARRIED, Stage, failed
-from ray_eval.records import PREPARED_SCHEMA, READ_SCHEMA, media_from_row
+from ray_eval.records import BLIND, PREPARED_SCHEMA, READ_SCHEMA, STANDARD, media_from_row
 from ray_eval.shopbench.prompts import build_messages, image_part, render_prompt, video_part
 from ray_eval.shopbench.taxonomy import MediaKind
 
@@ -29,18 +35,31 @@ class PreprocessStage(Stage):
     input_columns = tuple(READ_SCHEMA.names)
     output_schema = PREPARED_SCHEMA
 
-    def __init__(self, config: PreprocessConfig):
+    def __init__(self, config: PreprocessConfig, blind_pass: bool = False):
         self.config = config
+        self.blind_pass = blind_pass
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return self.table([self.prepare(row) for row in self.rows(batch)])
+        rows = []
+        for row in self.rows(batch):
+            prepared = self.prepare(row)
+            rows.append(prepared)
+            if self.blind_pass and prepared["status"] == "ok" and prepared["media_digests"]:
+                rows.append(self.blind(prepared))
+        return self.table(rows)
+
+    def blind(self, prepared: dict[str, Any]) -> dict[str, Any]:
+        """The same question without its media (the prompt text is unchanged)."""
+        messages = build_messages(self.config.prompts.system, [], prepared["prompt"])
+        return {**prepared, "variant": BLIND, "thumbnail": None, "request_json": None,
+                "messages_json": json.dumps(messages, ensure_ascii=False)}
 
     def prepare(self, row: dict[str, Any]) -> dict[str, Any]:
-        carried = {name: row[name] for name in CARRIED}
+        carried = {name: row[name] for name in CARRIED} | {"variant": STANDARD}
         if row["status"] != "ok":
             return carried
         try:
-            parts, first_picture, request_extra = self._media_parts(row)
+            parts, first_picture, request_extra, digests = self._media_parts(row)
             prompt = render_prompt(self.config.prompts, row["format"], row["question"], row["options"], row["answer_schema"])
         except MediaError as exc:
             return failed(carried, self.name, getattr(exc, "kind", "MediaError"), str(exc))
@@ -48,16 +67,19 @@ class PreprocessStage(Stage):
             return failed(carried, self.name, type(exc).__name__, f"{type(exc).__name__}: {exc}")
         messages = build_messages(self.config.prompts.system, parts, prompt)
         thumbnail = thumbnail_jpeg(first_picture, self.config.thumbnail_px) if self.config.thumbnail_px else None
-        return {**carried, "prompt": prompt, "thumbnail": thumbnail, "messages_json": json.dumps(messages, ensure_ascii=False),
+        return {**carried, "prompt": prompt, "thumbnail": thumbnail, "media_digests": digests,
+                "messages_json": json.dumps(messages, ensure_ascii=False),
                 "request_json": json.dumps(request_extra) if request_extra else None}
 
-    def _media_parts(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
+    def _media_parts(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, dict[str, Any], list[str]]:
         config = self.config
         parts: list[dict[str, Any]] = []
         first_picture = None
         request_extra: dict[str, Any] = {}
+        digests: list[str] = []
         for media in media_from_row(row):
             data = fetch_bytes(media)
+            digests.append(hashlib.sha256(data).hexdigest())
             if media.kind is MediaKind.IMAGE:
                 encoded, picture = prepare_image(
                     data, media.ref, max_pixels=config.max_pixels, quality=config.jpeg_quality,
@@ -80,4 +102,4 @@ class PreprocessStage(Stage):
                 if config.video.send_as == "images":
                     parts.extend(image_part(data_url(frame.data, frame.mime)) for frame in video.frames)
             first_picture = first_picture if first_picture is not None else picture
-        return parts, first_picture, request_extra
+        return parts, first_picture, request_extra, digests

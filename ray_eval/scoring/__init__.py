@@ -18,26 +18,45 @@ from ray_eval.scoring.registry import (
     get_scorer,
     scorer,
 )
-from ray_eval.scoring.structured import StructuredScore, find_json_object, score_structured
+from ray_eval.scoring.diagnostics import visual_diagnostics
+from ray_eval.scoring.judge import (
+    RUBRIC_VERSION,
+    JudgeVerdict,
+    JudgeVerdictError,
+    VerdictCache,
+    cache_key,
+    judge_messages,
+    parse_verdict,
+)
+from ray_eval.scoring.structured import StructuredScore, find_json_object, read_structured, score_structured
 from ray_eval.scoring.text import strip_reasoning
 
 __all__ = [
     "DEFAULT_SCORERS",
     "FORMATS",
+    "RUBRIC_VERSION",
     "SCORERS",
     "ChoiceReading",
+    "JudgeVerdict",
+    "JudgeVerdictError",
     "ScoreResult",
     "ScoringTarget",
     "StructuredScore",
     "UnknownScorerError",
+    "VerdictCache",
+    "cache_key",
     "extract_choice",
     "find_json_object",
     "get_scorer",
+    "judge_messages",
+    "parse_verdict",
     "read_choice",
+    "read_structured",
     "score_structured",
     "scorer",
     "strip_reasoning",
     "token_f1",
     "token_recall",
     "tokenize",
+    "visual_diagnostics",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 from ray_eval.errors import ConfigError
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.lexical import overlap, tokenize
-from ray_eval.scoring.structured import canonical_json, find_json_object, score_structured
+from ray_eval.scoring.structured import canonical_json, find_json_object, read_structured
 from ray_eval.scoring.text import normalize_text, strip_reasoning
 
 FORMATS = ("mcq", "format", "open")
@@ -143,7 +143,7 @@ def choice_scorer(response: str, target: ScoringTarget) -> ScoreResult:
 def structured_scorer(response: str, target: ScoringTarget) -> ScoreResult:
     """Format questions: the share of the answer object's fields matched; unparsed when no JSON object is found."""
     expected = _answer_object(target)
-    result = score_structured(response, expected, target.answer_schema)
+    result = read_structured(response, expected, target.answer_schema)
     details = {
         "field_results": result.field_results,
         "fields_matched": sum(result.field_results.values()),

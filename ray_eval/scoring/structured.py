@@ -37,7 +37,13 @@ class StructuredScore:
         return self.parsed is None
 
 
-def score_structured(response: str, expected: Mapping, schema: Mapping | None = None) -> StructuredScore:
+def score_structured(response: str, expected: Mapping, schema: Mapping | None = None) -> float:
+    """The share, in [0, 1], of the expected object's fields that the JSON object in the response gets right
+    (0.0 when the response holds no JSON object). `read_structured` says which fields and why."""
+    return read_structured(response, expected, schema).score
+
+
+def read_structured(response: str, expected: Mapping, schema: Mapping | None = None) -> StructuredScore:
     """Compare the JSON object in a response with the expected object, field by field."""
     if not isinstance(expected, Mapping):
         raise TypeError(f"expected must be a JSON object (a mapping); got {type(expected).__name__}")

@@ -39,15 +39,21 @@ def oracle_answer(sample: Sample, correct: bool, seed: int) -> str:
     return str(sample.answer) if correct else "I cannot tell from the picture."
 
 
-def oracle_answers(scan: DatasetScan, accuracy: float, seed: int) -> dict[str, str]:
+def oracle_answers(scan: DatasetScan, config: ScriptedEngineConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """The stand-in's answer per sample id, with its media and without (the blind pass: an independent draw)."""
     answers: dict[str, str] = {}
+    blind_answers: dict[str, str] = {}
     for raw in iter_raw_rows(scan.reader, scan.chunks):
         try:
             sample = scan.reader.to_sample(raw)
         except SampleInvalid:
             continue  # an invalid row never reaches the engine
-        answers[sample.id] = oracle_answer(sample, _draw(seed, sample.id, "correct") < accuracy, seed)
-    return answers
+        answers[sample.id] = oracle_answer(sample, _draw(config.seed, sample.id, "correct") < config.accuracy,
+                                           config.seed)
+        if sample.media:
+            blind_answers[sample.id] = oracle_answer(
+                sample, _draw(config.seed, sample.id, "blind") < config.blind_accuracy, config.seed)
+    return answers, blind_answers
 
 
 @contextlib.contextmanager
@@ -55,10 +61,13 @@ def scripted_server_for(config: ScriptedEngineConfig, scan: DatasetScan) -> Iter
     if config.policy == "random":
         policy = random_choice(config.seed)
     else:
-        answers = oracle_answers(scan, config.accuracy, config.seed)
+        answers, blind_answers = oracle_answers(scan, config)
 
         def policy(info: ChatRequestInfo) -> Reply:
-            return Reply.text(answers.get(info.sample_id or "", "I do not know this question."))
+            # A request without media for a sample that has some is its blind pass: answered from the blind draw.
+            sample_id = info.sample_id or ""
+            blind = info.image_count + info.video_count == 0 and sample_id in blind_answers
+            return Reply.text((blind_answers if blind else answers).get(sample_id, "I do not know this question."))
 
     with ScriptedOpenAIServer(default=policy, model=config.model, record_requests=False) as server:
         yield server

@@ -50,6 +50,14 @@ def test_overrides_parse_yaml_values_and_create_levels(tmp_path: Path) -> None:
         ("inference: {actors: 0}", "inference.actors: Input should be greater than or equal to 1"),
         ("scoring: {scorers: {essay: token_f1}}", "scoring.scorers.essay"),
         ("run: {run_id: '../escape'}", "run.run_id: String should match pattern"),
+        ("scoring: {scorers: {open: judge}}", "scorer 'judge' for open needs a scoring.judge block"),
+        ("scoring: {scorers: {mcq: judge}, judge: {engine: {kind: openai, base_url: u, model: j}}}",
+         "scorer 'judge' scores open answers only"),
+        ("scoring: {judge: {engine: {kind: openai, base_url: u, model: j, key: k}}}",
+         "scoring.judge.engine.key: unknown field"),
+        ("scoring: {scorers: {open: token_f1_cosine}}", "needs scoring.embedding_model"),
+        ("statistics: {confidence: 0.3}", "statistics.confidence: Input should be greater than 0.5"),
+        ("gate: {baseline: {max_regression: 1}}", "gate.baseline.run_dir: Field required"),
     ],
 )
 def test_bad_values_name_their_field(tmp_path: Path, extra: str, message: str) -> None:
@@ -84,3 +92,9 @@ def test_fingerprint_ignores_where_results_go(tmp_path: Path) -> None:
     base = load_config(write(tmp_path, MINIMAL))
     assert base.fingerprint() == load_config(write(tmp_path, MINIMAL), ["run.out_dir=elsewhere", "run.run_id=r1"]).fingerprint()
     assert base.fingerprint() != load_config(write(tmp_path, MINIMAL), ["inference.sampling.max_tokens=9"]).fingerprint()
+
+
+def test_naming_one_format_scorer_keeps_the_others_default(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + "scoring: {scorers: {open: exact_match}}"))
+    assert {fmt.value: name for fmt, name in config.scoring.scorers.items()} == {
+        "mcq": "choice", "format": "structured", "open": "exact_match"}

@@ -65,6 +65,24 @@ def test_preprocess_builds_messages_within_the_pixel_budget(files: Path) -> None
     assert broken["status"] == "error" and broken["error_stage"] == "read" and broken["messages_json"] is None
 
 
+def test_blind_pass_adds_a_media_free_twin_only_for_prepared_samples_with_media(files: Path) -> None:
+    import hashlib
+
+    rows = [
+        row_for(files, mcq_row("img", image="big.jpg")),
+        row_for(files, mcq_row("bad", image="bad.jpg"), 2),
+        invalid_row("m.jsonl", 3, "broken", "id: duplicate id"),
+    ]
+    out = PreprocessStage(PreprocessConfig(), blind_pass=True)(read_table(rows)).to_pylist()
+    assert [(row["sample_id"], row["variant"]) for row in out] == [
+        ("img", "standard"), ("img", "blind"), ("bad", "standard"), ("broken", "standard")]
+    standard, blind = out[0], out[1]
+    assert standard["media_digests"] == [hashlib.sha256((files / "big.jpg").read_bytes()).hexdigest()]
+    assert blind["media_digests"] == standard["media_digests"] and blind["prompt"] == standard["prompt"]
+    assert json.loads(blind["messages_json"]) == [{"role": "user", "content": [{"type": "text", "text": blind["prompt"]}]}]
+    assert blind["thumbnail"] is None and standard["thumbnail"] is not None
+
+
 def test_video_frames_as_images_and_a_system_prompt(files: Path) -> None:
     config = PreprocessConfig.model_validate({"video": {"send_as": "images", "fps": 1}, "prompts": {"system": "You audit shops."}})
     row = row_for(files, {**mcq_row("vid"), "subset": "Video", "media": [{"type": "video", "path": "door.mp4"}]})

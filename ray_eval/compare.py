@@ -1,0 +1,170 @@
+"""A/B comparison of two finished runs on the samples they share: paired differences, a paired test, deltas by
+subset, format and category, and the samples that flipped.
+
+The runs are paired by sample id, so a model is compared with another only on the same questions. The test is
+McNemar's exact test where every shared score is right-or-wrong with equal weights (multiple choice); otherwise a
+paired bootstrap of the weighted score difference. Either way the interval of the difference is a paired bootstrap,
+clustered by shared media like the run's own intervals.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ray_eval.aggregate import CLUSTER, with_clusters
+from ray_eval.config import StatisticsConfig
+from ray_eval.errors import UsageError
+from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
+from ray_eval.stats import mcnemar, paired_difference
+
+COMPARED_COLUMNS = ["sample_id", "subset", "format", *LABEL_LEVELS, "weight", "status", "score", "passed", "extracted",
+                    "media_digests"]
+MAX_FLIPPED = 200  # flipped samples listed by sample; the totals count them all
+COMPARISON_FILE = "comparison.json"
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """One side of a comparison: its result rows (COMPARED_COLUMNS), who it is, and its dataset's fingerprint."""
+
+    results: pd.DataFrame
+    identity: dict[str, Any]  # run_dir, run_id, model
+    dataset_fingerprint: str | None
+
+
+def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: StatisticsConfig | None = None,
+                 max_flipped: int = MAX_FLIPPED) -> dict[str, Any]:
+    """The comparison of two finished run directories."""
+    return compare(load_run_results(candidate_dir), load_run_results(baseline_dir), statistics, max_flipped)
+
+
+def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,
+            max_flipped: int = MAX_FLIPPED) -> dict[str, Any]:
+    """The comparison of candidate against baseline (summary.json's `comparison` section)."""
+    statistics = statistics or StatisticsConfig()
+    _check_unique(candidate), _check_unique(baseline)
+    paired = candidate.results.merge(baseline.results.drop(columns=["media_digests"]), on="sample_id",
+                                     how="inner", suffixes=("", "_baseline"))
+    paired = with_clusters(paired, statistics)
+    paired["subset"] = paired["subset"].fillna(NO_SUBSET)
+    only_candidate = len(candidate.results) - len(paired)
+    only_baseline = len(baseline.results) - len(paired)
+    notes = []
+    if candidate.dataset_fingerprint != baseline.dataset_fingerprint:
+        notes.append("the runs used different datasets; they are compared on the samples both have")
+    if only_candidate or only_baseline:
+        notes.append(f"{only_candidate} samples only in the candidate run and {only_baseline} only in the baseline "
+                     "run are left out")
+
+    def by(column: str) -> dict[str, Any]:
+        return {str(key): paired_group(part, statistics) for key, part in paired.groupby(column, sort=True, dropna=True)}
+
+    gained, lost = _flips(paired)
+    flipped = pd.concat([lost.assign(change="lost"), gained.assign(change="gained")])
+    return {
+        "baseline": baseline.identity,
+        "candidate": candidate.identity,
+        "paired_samples": len(paired),
+        "only_in_baseline": only_baseline,
+        "only_in_candidate": only_candidate,
+        "confidence": statistics.confidence,
+        "notes": notes,
+        "overall": paired_group(paired, statistics),
+        "by_subset": by("subset"),
+        "by_format": by("format"),
+        "by_label": {level: by(level) for level in LABEL_LEVELS if paired[level].notna().any()},
+        "flipped_total": {"gained": len(gained), "lost": len(lost)},
+        "flipped": [_flip_view(row) for row in flipped.head(max_flipped).to_dict("records")],
+    }
+
+
+def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig) -> dict[str, Any] | None:
+    """Scores of both runs on one group of paired samples, their difference, its interval and the test."""
+    if frame.empty:
+        return None
+    candidate, baseline = _scores(frame, ""), _scores(frame, "_baseline")
+    weight = frame["weight"].to_numpy(dtype=float)
+    difference = paired_difference(candidate, baseline, weight, frame[CLUSTER].to_numpy(),
+                                   resamples=statistics.bootstrap_resamples, confidence=statistics.confidence,
+                                   seed=statistics.seed)
+    binary = bool(np.isin(candidate, (0.0, 1.0)).all() and np.isin(baseline, (0.0, 1.0)).all())
+    if binary and np.allclose(weight, weight[0]):
+        test, p_value = "mcnemar", mcnemar(candidate == 1.0, baseline == 1.0).p_value
+    else:
+        test, p_value = "paired_bootstrap", difference.p_value
+    total = weight.sum()
+    return {
+        "n": len(frame),
+        "baseline_score": round(100.0 * float(weight @ baseline) / total, 4),
+        "candidate_score": round(100.0 * float(weight @ candidate) / total, 4),
+        "delta": round(100.0 * difference.mean, 4),
+        "delta_ci": [round(100.0 * difference.ci[0], 4), round(100.0 * difference.ci[1], 4)],
+        "p_value": round(float(p_value), 6),
+        "test": test,
+        "significant": bool(p_value < 1.0 - statistics.confidence),
+    }
+
+
+def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / COMPARISON_FILE
+    path.write_text(json.dumps(comparison, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _scores(frame: pd.DataFrame, suffix: str) -> np.ndarray:
+    # An error is a wrong answer here too, as in the run's own scores.
+    ok = (frame["status" + suffix] == "ok").to_numpy()
+    return np.where(ok, frame["score" + suffix].fillna(0.0).to_numpy(dtype=float), 0.0)
+
+
+def _flips(paired: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    passed = paired["passed"].fillna(False).astype(bool) & (paired["status"] == "ok")
+    passed_before = paired["passed_baseline"].fillna(False).astype(bool) & (paired["status_baseline"] == "ok")
+    order = ["subset", "sample_id"]
+    return paired[passed & ~passed_before].sort_values(order), paired[~passed & passed_before].sort_values(order)
+
+
+def _flip_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sample_id": row["sample_id"],
+        "subset": row["subset"],
+        "format": row["format"],
+        "change": row["change"],
+        "baseline_extracted": row["extracted_baseline"],
+        "candidate_extracted": row["extracted"],
+        "baseline_error": row["status_baseline"] != "ok",
+        "candidate_error": row["status"] != "ok",
+    }
+
+
+def load_run_results(run_dir: Path) -> RunResults:
+    """The comparable side of a finished run directory."""
+    run_dir = Path(run_dir)
+    results_path, summary_path = run_dir / RESULTS_FILE, run_dir / "summary.json"
+    for path in (results_path, summary_path):
+        if not path.is_file():
+            raise UsageError(f"{run_dir} is not a finished run directory: {path.name} is missing")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    available = set(pq.read_schema(results_path).names)
+    results = pq.read_table(results_path, columns=[c for c in COMPARED_COLUMNS if c in available]).to_pandas()
+    if "media_digests" not in results:  # a run written before media digests were recorded
+        results["media_digests"] = None
+    identity = {"run_dir": str(run_dir), "run_id": summary.get("run_id", run_dir.name),
+                "model": summary.get("model", {}).get("label")}
+    return RunResults(results, identity, summary.get("dataset", {}).get("fingerprint"))
+
+
+def _check_unique(run: RunResults) -> None:
+    duplicated = run.results["sample_id"][run.results["sample_id"].duplicated()]
+    if not duplicated.empty:
+        raise UsageError(f"run {run.identity.get('run_dir')}: sample ids repeat "
+                         f"({', '.join(map(str, duplicated.head(5)))}); runs can only be paired by unique sample ids")

@@ -4,7 +4,9 @@ sample's question, options, expected answer and full response.
 Everything from the dataset or the model is untrusted (a question or a response may hold markup). So the template
 is rendered with autoescape on, data only ever lands in element text (never in attributes, scripts or styles; the
 thumbnail data URL is built here from bytes), and a Content-Security-Policy admits no external resource and no
-script but our own (pinned by its hash): even a missed escape could neither run code nor call home.
+script but our own (pinned by its hash): even a missed escape could neither run code nor call home. Charts are
+inline SVG drawn by charts.py (labels escaped there, colours from the page's own stylesheet); the views of
+summary.json and verdict.json (intervals, visual diagnostics, the comparison with a baseline) are in report_views.py.
 
 results.parquet can be large and its thumbnails heavy: it is read column by column, and the text and thumbnails of
 samples are read only for the few rows the report details.
@@ -27,6 +29,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ray_eval.config import ReportConfig
+from ray_eval.outputs.report_views import (
+    FILTERS,
+    category_tables,
+    check_view,
+    comparison_view,
+    diagnostics_view,
+    lowest_categories,
+    overview,
+    statistics_note,
+)
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 
@@ -39,7 +51,6 @@ DETAIL_COLUMNS = [
     "extracted", "response", "finish_reason", "score", "passed", "unparsed", "status", "error_stage", "error_type",
     "error", *LABEL_LEVELS, "critical", "latency_s", "thumbnail",
 ]
-LOWEST_CATEGORIES = 10  # rows of the "lowest pass rates" table
 WRONG_ANSWERS = 10  # rows of the "most common wrong MCQ answers" table
 ERROR_EXAMPLE_CHARS = 400  # an error message quoted in the error table is cut here (the sample shows it all)
 THUMBNAIL_MAX_BYTES = 256 * 1024  # a "thumbnail" bigger than this is not one; it would bloat the page
@@ -48,7 +59,6 @@ OUTCOME_LABELS = {"wrong": "wrong answer", "unparsed": "unparsed", "error": "err
 # Detailed first: wrong answers (what the model got wrong), then errors (runs of the same infrastructure failure
 # would otherwise crowd them out; the error table summarises those), then passed samples if there is room.
 OUTCOME_ORDER = {"wrong": 0, "unparsed": 0, "error": 1, "passed": 2}
-VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "incomplete": "COULD NOT COMPLETE"}
 
 # The filter box of the samples section. It only reads the page's own text and the data-outcome attribute (a
 # value of OUTCOME_LABELS' keys), never data. Kept here rather than in the template so its hash for the CSP is
@@ -93,6 +103,9 @@ def write_report(path: Path, summary: dict[str, Any], decision: dict[str, Any], 
         errors_by_type=scores.get("errors", {}).get("by_type", {}),
         unparsed_by_format={name: group["unparsed"] for name, group in scores.get("by_format", {}).items()
                             if group.get("unparsed")},
+        statistics_note=statistics_note(summary),
+        diagnostics=diagnostics_view(summary),
+        comparison=comparison_view(summary),
         analysis=analysis,
         max_samples=config.max_samples,
         outcome_labels=OUTCOME_LABELS,
@@ -112,7 +125,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(score=format_score, pct=format_pct, bar_width=bar_width, duration=format_duration)
+    environment.filters.update(FILTERS)
     return environment
 
 
@@ -120,120 +133,6 @@ def content_security_policy() -> str:
     digest = base64.b64encode(hashlib.sha256(FILTER_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     return (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
             "base-uri 'none'; form-action 'none'")
-
-
-# ---- formatting (template filters) -----------------------------------------------------------------------------------
-
-
-def format_score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
-def format_pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def bar_width(score: float | None) -> str:
-    """A CSS width in percent for a 0-100 score: always a plain number, whatever the input, as it goes into a style."""
-    try:
-        number = float(score) if score is not None else 0.0
-    except (TypeError, ValueError):
-        number = 0.0
-    return f"{min(max(number, 0.0), 100.0) if number == number else 0.0:.1f}"  # NaN fails number == number
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-# ---- views of summary.json and verdict.json ---------------------------------------------------------------------------
-
-
-def overview(summary: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
-    """The first section's fields, each present (None where unknown), so the strict template never misses a key."""
-    model, dataset, counts = summary.get("model", {}), summary.get("dataset", {}), summary.get("counts", {})
-    engine, scores = summary.get("engine", {}), summary["scores"]
-    overall = scores["overall"]
-    status = decision["status"] if decision["status"] in VERDICT_BANNERS else "incomplete"
-    stand_in = bool(model.get("stand_in"))
-    dataset_path = dataset.get("path")
-    return {
-        "status": status,
-        "banner": VERDICT_BANNERS[status],
-        "reason": decision.get("reason"),
-        "failed_checks": decision.get("failed_checks", []),
-        "model_label": model.get("label") or engine.get("model") or "unknown model",
-        "served_as": model.get("served_as") or [],
-        "stand_in": stand_in,
-        "stand_in_note": (model.get("note") or "a scripted stand-in model answered: these scores say nothing about a model")
-        if stand_in else None,
-        "engine_kind": engine.get("kind"),
-        "engine_url": engine.get("base_url"),
-        "dataset_name": Path(dataset_path).name if dataset_path else None,
-        "dataset_path": dataset_path,
-        "dataset_format": dataset.get("format"),
-        "dataset_rows": dataset.get("rows", counts.get("samples")),
-        "dataset_fingerprint": dataset.get("fingerprint"),
-        "invalid_rows": dataset.get("invalid_rows") or 0,
-        "run_id": summary.get("run_id"),
-        "started_at": summary.get("started_at"),
-        "finished_at": summary.get("finished_at"),
-        "duration_s": summary.get("duration_s"),
-        "score": overall.get("score"),
-        "pass_rate": overall.get("pass_rate"),
-        "results": overall.get("n", 0),
-        "passed": overall.get("passed", 0),
-        "errors": counts.get("errors", overall.get("errors", 0)),
-        "unparsed": counts.get("unparsed", overall.get("unparsed", 0)),
-        "latency": scores.get("latency_s") or {},
-        "tokens": scores.get("tokens") or {},
-        "retries": scores.get("retries"),
-        "config_fingerprint": summary.get("config_fingerprint"),
-        "versions": {name: version for name, version in (summary.get("versions") or {}).items() if version},
-    }
-
-
-def check_view(check: dict[str, Any]) -> dict[str, Any]:
-    shown = format_score if check["metric"] == "score" else format_pct
-    return {
-        "name": check["name"],
-        "group": check["group"],
-        "value": shown(check["value"]) if check["value"] is not None else "–",
-        "threshold": f"{'≥' if check['comparison'] == '>=' else '≤'} {shown(check['threshold'])}",
-        "passed": bool(check["passed"]),
-        "source": check["source"],
-        "samples": check["samples"],
-        "note": check.get("note"),
-    }
-
-
-def category_tables(scores: dict[str, Any]) -> list[dict[str, Any]]:
-    """One table per grouping present: subset, format, input type, then each label level."""
-    tables = [
-        {"title": "By subset", "column": "subset", "groups": scores.get("by_subset", {})},
-        {"title": "By answer format", "column": "format", "groups": scores.get("by_format", {})},
-        {"title": "By input type", "column": "input type", "groups": scores.get("by_input_type", {})},
-    ]
-    for level, groups in scores.get("by_label", {}).items():
-        tables.append({"title": f"By label {level.upper()}", "column": level.upper(), "groups": groups})
-    return [table for table in tables if table["groups"]]
-
-
-def lowest_categories(scores: dict[str, Any]) -> list[dict[str, Any]]:
-    """The label categories of every level with the lowest pass rates (ties: the larger group first)."""
-    rows = [{"level": level.upper(), "name": name, **group}
-            for level, groups in scores.get("by_label", {}).items()
-            for name, group in groups.items() if group.get("pass_rate") is not None]
-    rows.sort(key=lambda row: (row["pass_rate"], -row["n"], row["level"], row["name"]))
-    return rows[:LOWEST_CATEGORIES]
 
 
 # ---- results.parquet ------------------------------------------------------------------------------------------------

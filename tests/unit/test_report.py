@@ -10,7 +10,7 @@ import types
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -142,10 +142,14 @@ class Page(HTMLParser):
 
 
 def render(tmp_path: Path, rows: list[dict[str, Any]] | None = None, *, max_samples: int = 500,
-           gate: GateConfig | None = None, **summary_options: Any) -> tuple[str, Page]:
+           gate: GateConfig | None = None, extend: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+           **summary_options: Any) -> tuple[str, Page]:
+    """report.html of these rows; `extend` may change the summary and the decision before the report is written."""
     run_dir = tmp_path / "run"
     write_results(run_dir, standard_rows() if rows is None else rows)
     summary, decision = make_summary(run_dir, gate or GateConfig(min_pass_rate=0.9), **summary_options)
+    if extend is not None:
+        extend(summary, decision)
     write_report(run_dir / "report.html", summary, decision, run_dir, ReportConfig(max_samples=max_samples))
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     return html, Page(html)
@@ -158,7 +162,7 @@ def test_hostile_text_is_only_escaped_text(tmp_path):
     assert sum(tag == "style" for tag, _ in page.elements) == 1
     for tag, attributes in page.elements:
         assert not any(name.startswith("on") for name in attributes), (tag, attributes)
-        assert tag not in ("svg", "iframe", "object", "embed", "link", "base", "form")
+        assert tag not in ("iframe", "object", "embed", "link", "base", "form", "use", "image", "foreignobject")
     images = [attributes for tag, attributes in page.elements if tag == "img"]
     assert images and all(attributes["src"].startswith("data:image/jpeg;base64,") for attributes in images)
     # Every payload is shown to the reader, as text.
@@ -307,3 +311,429 @@ def test_read_rows_keeps_the_asked_order_across_row_groups(tmp_path):
     found = read_rows(tmp_path / "run" / "results.parquet", [6, 0, 4, 3], ["sample_id"])
     assert [row["sample_id"] for row in found] == ["s6", "s0", "s4", "s3"]
     assert read_rows(tmp_path / "run" / "results.parquet", [], ["sample_id"]) == []
+
+
+# ---- intervals, visual diagnostics, comparison with a baseline, charts -----------------------------------------------
+
+HOSTILE_NAME = "<script>alert(1)</script>\"' onload=x"
+CHART_TAGS = {"svg", "g", "rect", "line", "text", "title"}
+CHART_ATTRIBUTES = {"class", "role", "aria-label", "width", "height", "viewbox", "font-family", "font-size", "x", "y",
+                    "x1", "x2", "y1", "y2", "text-anchor"}
+STATISTICS_NOTE = ("Brackets hold 95% percentile bootstrap confidence intervals (1000 resamples), clustered by shared media: "
+                   "samples sharing an image or video are resampled together (123 clusters).")
+SECTIONS = ["Overview", "Gate checks", "Categories", "Failure analysis", "Samples"]
+
+
+class Structure(HTMLParser):
+    """Headings, table rows (by section and the h3 above them) and charts (by section) of report.html."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.headings: list[tuple[str, str]] = []
+        self.rows: list[tuple[str, str, list[str]]] = []  # (section id, last h3, cell texts)
+        self.charts: list[dict[str, Any]] = []
+        self.section, self.h3 = "", ""
+        self._heading: list[str] | None = None
+        self._cells: list[str] | None = None
+        self._cell: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "section":
+            self.section = attributes.get("id") or ""
+        elif tag in ("h2", "h3"):
+            self._heading = []
+        elif tag == "tr":
+            self._cells = []
+        elif tag in ("td", "th"):
+            self._cell = []
+        if tag == "svg":
+            self.charts.append({"section": self.section, "label": attributes.get("aria-label"), "elements": [],
+                                "texts": []})
+        if self.charts and self.charts[-1].get("open", True) and (tag in CHART_TAGS):
+            self.charts[-1]["elements"].append((tag, attributes))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("h2", "h3") and self._heading is not None:
+            text = "".join(self._heading).strip()
+            self.headings.append((tag, text))
+            if tag == "h3":
+                self.h3 = text
+            self._heading = None
+        elif tag in ("td", "th") and self._cell is not None and self._cells is not None:
+            self._cells.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._cells is not None:
+            self.rows.append((self.section, self.h3, self._cells))
+            self._cells = None
+        elif tag == "svg" and self.charts:
+            self.charts[-1]["open"] = False
+
+    def handle_data(self, data: str) -> None:
+        for buffer in (self._heading, self._cell):
+            if buffer is not None:
+                buffer.append(data)
+        if self.charts and self.charts[-1].get("open", True) and self.lasttag == "text":
+            self.charts[-1]["texts"].append(data)
+
+    def table(self, section: str, h3: str | None = None) -> dict[str, list[str]]:
+        """Data rows of a section's table(s) under that h3, by first cell."""
+        return {cells[0]: cells for where, heading, cells in self.rows
+                if where == section and (h3 is None or heading == h3) and cells and not self._is_head(cells)}
+
+    @staticmethod
+    def _is_head(cells: list[str]) -> bool:
+        return cells[0] in ("subset", "format", "group", "check", "sample", "level", "L2")
+
+    def chart(self, label: str) -> dict[str, Any]:
+        found = [chart for chart in self.charts if chart["label"] == label]
+        assert len(found) == 1, [chart["label"] for chart in self.charts]
+        return found[0]
+
+
+def rects(chart: dict[str, Any], *classes: str) -> list[dict[str, str | None]]:
+    return [attributes for tag, attributes in chart["elements"]
+            if tag == "rect" and set(classes) <= set((attributes.get("class") or "").split())]
+
+
+def multi_subset_rows() -> list[dict[str, Any]]:
+    """ShopFront 2 of 3 right, Kitchen 1 of 2, a hostile subset name 0 of 1."""
+    return [
+        result_row("front-1", 1, "passed"), result_row("front-2", 2, "passed"), result_row("front-3", 3, "wrong"),
+        result_row("kitchen-1", 4, "passed", subset="Kitchen"), result_row("kitchen-2", 5, "wrong", subset="Kitchen"),
+        result_row("odd-1", 6, "wrong", subset=HOSTILE_NAME, l2=HOSTILE_NAME),
+    ]
+
+
+def score_groups(scores: dict[str, Any]) -> list[dict[str, Any]]:
+    groups = [scores["overall"], scores["critical"]]
+    for key in ("by_subset", "by_format", "by_input_type"):
+        groups += list(scores[key].values())
+    for level in scores["by_label"].values():
+        groups += list(level.values())
+    return groups
+
+
+def add_intervals(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    for group in score_groups(summary["scores"]):
+        score, rate = group["score"], group["pass_rate"]
+        group["score_ci"] = None if score is None else [round(max(score - 2.5, 0.0), 4), round(min(score + 3.0, 100.0), 4)]
+        group["pass_rate_ci"] = None if rate is None else [round(max(rate - 0.05, 0.0), 6), round(min(rate + 0.05, 1.0), 6)]
+    summary["statistics"] = {"confidence": 0.95, "resamples": 1000, "method": "percentile bootstrap", "clustered": True,
+                             "clusters": 123}
+
+
+def diagnostics_group(n: int, with_vision: float, without_vision: float, mg: float | None, vnr: float | None,
+                      vif: float | None) -> dict[str, Any]:
+    return {"n": n, "excluded": 1, "accuracy_with_vision": with_vision, "accuracy_without_vision": without_vision,
+            "MG": mg, "VNR": vnr, "VIF": vif}
+
+
+def add_diagnostics(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    summary["diagnostics"] = {
+        "overall": diagnostics_group(5, 0.6, 0.2, 0.4, 0.6667, 0.25),
+        "by_subset": {"ShopFront": diagnostics_group(3, 0.6667, 0.3333, 0.3333, 0.5, 0.0),
+                      "Kitchen": diagnostics_group(2, 0.5, 0.0, 0.5, 1.0, 0.0),
+                      HOSTILE_NAME: diagnostics_group(1, 0.0, 1.0, -1.0, None, 1.0)},
+    }
+
+
+def paired_group(n: int, baseline: float, delta: float, ci: list[float], p: float, significant: bool,
+                 test: str = "mcnemar") -> dict[str, Any]:
+    return {"n": n, "baseline_score": baseline, "candidate_score": baseline + delta, "delta": delta, "delta_ci": ci,
+            "p_value": p, "test": test, "significant": significant}
+
+
+def add_comparison(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    summary["comparison"] = {
+        "baseline": {"run_dir": "runs/baseline-run", "run_id": "baseline-run", "model": "ostrakon-vl-7b"},
+        "candidate": {"run_id": "run", "model": "ostrakon-vl-8b"},
+        "paired_samples": 240, "only_in_baseline": 2, "only_in_candidate": 1, "confidence": 0.95,
+        "overall": paired_group(240, 61.2, 2.5, [0.4, 4.6], 0.031, True),
+        "by_subset": {"ShopFront": paired_group(120, 60.0, 4.6, [1.2, 8.0], 0.004, True),
+                      "Kitchen": paired_group(80, 65.0, -3.0, [-5.5, -0.5], 0.02, True),
+                      HOSTILE_NAME: paired_group(40, 55.0, -0.5, [-4.0, 3.0], 0.8, False, "paired_bootstrap")},
+        "by_format": {"mcq": paired_group(200, 62.0, 2.0, [0.1, 3.9], 0.0004, True)},
+        "by_label": {"l2": {"OCR": paired_group(100, 50.0, 1.0, [-1.0, 3.0], 0.3, False),
+                            HOSTILE_NAME: paired_group(10, 40.0, -10.0, [-30.0, 10.0], 0.5, False)}},
+        "flipped_total": {"gained": 7, "lost": 3},
+        "flipped": [
+            {"sample_id": "front-9", "subset": "ShopFront", "format": "mcq", "change": "gained",
+             "baseline_extracted": "B", "candidate_extracted": "A"},
+            {"sample_id": HOSTILE_NAME, "subset": HOSTILE_NAME, "format": "mcq", "change": "lost",
+             "baseline_extracted": "A", "candidate_extracted": HOSTILE_NAME},
+            {"sample_id": "kitchen-7", "subset": None, "format": "mcq", "change": "lost",
+             "baseline_extracted": "C", "candidate_extracted": None},
+        ],
+    }
+
+
+def add_everything(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    for extend in (add_intervals, add_diagnostics, add_comparison):
+        extend(summary, decision)
+
+
+def test_intervals_are_shown_next_to_every_score(tmp_path):
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=add_intervals)
+    structure = Structure(html)
+    scores = summarize(pq.read_table(tmp_path / "run" / "results.parquet").to_pandas())
+    overall = scores["overall"]
+    assert page.all_text.count(STATISTICS_NOTE) == 1  # level and method named once
+    assert f"[{overall['score'] - 2.5:.1f}, {overall['score'] + 3.0:.1f}]" in page.all_text  # the overview metric
+    subsets = structure.table("categories", "By subset")
+    assert set(subsets) == {"ShopFront", "Kitchen", HOSTILE_NAME}
+    for name, cells in subsets.items():
+        group = scores["by_subset"][name]
+        score, rate = group["score"], group["pass_rate"]
+        assert cells[2] == f"{score:.1f} [{max(score - 2.5, 0):.1f}, {min(score + 3.0, 100):.1f}]", cells
+        assert cells[4] == f"{100 * rate:.1f}% [{100 * max(rate - 0.05, 0):.1f}%, {100 * min(rate + 0.05, 1):.1f}%]"
+    assert structure.table("categories", "By answer format")["mcq"][2].endswith(
+        f"[{overall['score'] - 2.5:.1f}, {overall['score'] + 3.0:.1f}]")
+    assert "[" in structure.table("categories", "By label L2")["OCR"][2]
+    lowest = structure.table("failures", "Lowest pass rates by label")
+    assert lowest and all("[" in cells[3] and "[" in cells[4] for cells in lowest.values())
+
+
+def test_score_charts_draw_a_bar_per_group_with_whiskers(tmp_path):
+    html, _ = render(tmp_path, rows=multi_subset_rows(), extend=add_intervals)
+    structure = Structure(html)
+    by_subset = structure.chart("Score by subset")
+    assert by_subset["section"] == "categories"
+    assert len(rects(by_subset, "bar")) == 3 + 1  # three subsets and the overall bar
+    assert len(rects(by_subset, "bar", "overall")) == 1
+    assert sum(tag == "line" and attributes.get("class") == "ci" for tag, attributes in by_subset["elements"]) == 4 * 3
+    assert HOSTILE_NAME in by_subset["texts"]
+    assert len(rects(structure.chart("Score by answer format"), "bar")) == 1 + 1
+
+
+def test_charts_without_intervals_have_no_whiskers(tmp_path):
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=strip_new_keys)
+    chart = Structure(html).chart("Score by subset")
+    assert len(rects(chart, "bar")) == 4
+    assert not any(tag == "line" and attributes.get("class") == "ci" for tag, attributes in chart["elements"])
+    assert "Brackets hold" not in page.all_text and 'class="ci"' not in html
+
+
+def test_visual_diagnostics_section(tmp_path):
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=add_diagnostics)
+    structure = Structure(html)
+    assert ("h2", "Visual diagnostics") in structure.headings
+    text = " ".join(page.all_text.split())
+    assert "multimodal gain: accuracy with vision minus accuracy without it" in text
+    assert "VNR: the share of correct answers (with vision) that needed the image" in text
+    assert "VIF: the share of failures (wrong with vision) that the model got right without the image" in text
+    table = structure.table("diagnostics")
+    assert list(table) == ["overall", "ShopFront", "Kitchen", HOSTILE_NAME]
+    assert table["overall"][1:] == ["5", "1", "60.0%", "20.0%", "+40.0 pts", "66.7%", "25.0%"]
+    assert table[HOSTILE_NAME][3:] == ["0.0%", "100.0%", "-100.0 pts", "–", "100.0%"]
+    chart = structure.chart("Accuracy with and without vision")
+    assert chart["section"] == "diagnostics"
+    assert len(rects(chart, "bar", "with")) == 4 and len(rects(chart, "bar", "without")) == 4
+    assert HOSTILE_NAME in chart["texts"]
+
+
+def test_comparison_section(tmp_path):
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=add_comparison)
+    structure = Structure(html)
+    headings = [text for level, text in structure.headings if level == "h2"]
+    assert headings == ["Overview", "Gate checks", "Comparison with baseline", "Categories", "Failure analysis",
+                        "Samples"]
+    text = " ".join(page.all_text.split())
+    assert ("Score change (this run − baseline): +2.5 points [+0.4, +4.6] (95% confidence interval) · 61.2 → 63.7 "
+            "· p = 0.031 (McNemar's test) · significant") in text
+    assert "ostrakon-vl-7b (run baseline-run, runs/baseline-run)" in text
+    assert "240 (not compared: 2 only in the baseline, 1 only in this run)" in text
+    subsets = structure.table("comparison", "By subset")
+    assert subsets["ShopFront"][1:] == ["120", "60.0", "64.6", "+4.6 [+1.2, +8.0]", "p = 0.004", "McNemar's test", "yes"]
+    assert subsets["Kitchen"][4] == "-3.0 [-5.5, -0.5]"
+    assert subsets[HOSTILE_NAME][5:] == ["p = 0.800", "paired bootstrap", "no"]
+    assert structure.table("comparison", "By answer format")["mcq"][5] == "p < 0.001"
+    assert set(structure.table("comparison", "By label L2")) == {"OCR", HOSTILE_NAME}
+    assert "By label (1 levels)" in text  # the label tables sit in a <details>
+    assert "7 samples pass now and failed in the baseline (gained), 3 passed in the baseline and fail now (lost); " \
+           "the first 3 are listed." in text
+    flipped = structure.table("comparison", "Flipped samples")
+    assert flipped["front-9"][1:] == ["ShopFront", "mcq", "gained", "B", "A"]
+    assert flipped[HOSTILE_NAME][1:] == [HOSTILE_NAME, "mcq", "lost", "A", HOSTILE_NAME]
+    assert flipped["kitchen-7"][1:] == ["–", "mcq", "lost", "C", "none"]
+    chart = structure.chart("Score change against the baseline, by subset")
+    bars = rects(chart, "bar")
+    assert [bar["class"] for bar in bars] == ["bar pos overall", "bar pos", "bar neg", "bar neg ns"]
+    assert sum(tag == "line" and attributes.get("class") == "zero" for tag, attributes in chart["elements"]) == 1
+
+
+def test_hostile_names_stay_text_in_tables_and_charts(tmp_path):
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=add_everything)
+    assert page.scripts == [FILTER_SCRIPT]
+    assert "<script>alert" not in html and "onload=x" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    structure = Structure(html)
+    assert len(structure.charts) == 4  # subsets, formats, diagnostics, comparison
+    inside = [element for chart in structure.charts for element in chart["elements"]]
+    assert {tag for tag, _ in inside} <= CHART_TAGS
+    assert {name for _, attributes in inside for name in attributes} <= CHART_ATTRIBUTES
+    assert all(HOSTILE_NAME in chart["texts"] for chart in structure.charts if chart["label"] != "Score by answer format")
+    for tag, attributes in page.elements:
+        assert not any(name.startswith("on") for name in attributes), (tag, attributes)
+        assert all(HOSTILE_NAME not in (value or "") and "alert" not in (value or "") for value in attributes.values())
+
+
+def test_report_is_the_same_for_the_same_summary(tmp_path):
+    first, _ = render(tmp_path / "a", rows=multi_subset_rows(), extend=add_everything)
+    second, _ = render(tmp_path / "b", rows=multi_subset_rows(), extend=add_everything)
+    strip = [line for line in first.splitlines() if "Started / finished" not in line]
+    assert strip == [line for line in second.splitlines() if "Started / finished" not in line]
+
+
+def strip_new_keys(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    """A summary as written before intervals, diagnostics and comparisons existed."""
+    for group in score_groups(summary["scores"]):
+        group.pop("score_ci", None)
+        group.pop("pass_rate_ci", None)
+    for key in ("statistics", "diagnostics", "comparison"):
+        summary.pop(key, None)
+
+
+def set_new_keys_to_none(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    for group in score_groups(summary["scores"]):
+        group.update(score_ci=None, pass_rate_ci=None)
+    summary.update(statistics=None, diagnostics=None, comparison=None)
+
+
+def set_new_keys_empty(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    strip_new_keys(summary, decision)
+    summary.update(statistics={}, diagnostics={"overall": None, "by_subset": {}}, comparison={})
+
+
+@pytest.mark.parametrize("extend", [strip_new_keys, set_new_keys_to_none, set_new_keys_empty])
+def test_summary_without_new_keys_has_no_new_sections(tmp_path, extend):
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=extend)
+    structure = Structure(html)
+    assert [text for level, text in structure.headings if level == "h2"] == SECTIONS
+    assert all(text for _, text in structure.headings)
+    assert 'id="comparison"' not in html and 'id="diagnostics"' not in html
+    assert 'href="#comparison"' not in html and 'href="#diagnostics"' not in html
+    assert "Brackets hold" not in page.all_text and "<details>" not in html
+    assert [chart["label"] for chart in structure.charts] == ["Score by subset", "Score by answer format"]
+    assert structure.table("categories", "By subset")["Kitchen"][2] == "50.0"
+
+
+def regression_check(value: float | None, passed: bool, outcome: str | None) -> dict[str, Any]:
+    check = {"name": "regression against baseline", "metric": "regression", "group": "overall", "value": value,
+             "threshold": -1.0, "comparison": ">=", "passed": passed, "source": "config", "samples": 12,
+             "note": "too few paired samples" if outcome == "undecided" else None}
+    if outcome is not None:
+        check["outcome"] = outcome
+    return check
+
+
+def test_undecided_verdict_and_regression_checks(tmp_path):
+    def undecided(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+        decision["checks"] = [regression_check(None, False, "undecided")]
+        decision.update(status="undecided", passed=False, failed_checks=["regression against baseline"])
+
+    html, page = render(tmp_path / "undecided", gate=GateConfig(), extend=undecided)
+    text = " ".join(page.all_text.split())
+    assert "Gate UNDECIDED: too few samples to decide" in text
+    assert "Undecided checks (too few samples to decide): regression against baseline" in text
+    assert "Failed checks" not in text and "Gate PASSED" not in text
+    banner = next(attributes for tag, attributes in page.elements
+                  if tag == "div" and "banner" in (attributes.get("class") or "").split())
+    assert banner["class"] == "banner undecided"
+    row = Structure(html).table("checks")["regression against baseline"]
+    assert row[1:6] == ["overall", "–", "≥ -1.0 pts", "undecided (too few paired samples)", "config"]
+
+    def failed(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+        decision["checks"] = [regression_check(-2.34, False, "failed"), regression_check(0.5, True, None)]
+        decision.update(status="failed", passed=False, failed_checks=["regression against baseline"])
+
+    html, page = render(tmp_path / "failed", gate=GateConfig(), extend=failed)
+    assert "Gate FAILED" in page.all_text
+    cells = [cells for section, _, cells in Structure(html).rows if section == "checks"][1:]
+    assert [(row[2], row[3], row[4]) for row in cells] == [("-2.3 pts", "≥ -1.0 pts", "FAIL"),
+                                                           ("+0.5 pts", "≥ -1.0 pts", "pass")]
+
+
+def test_comparison_without_shared_samples_says_so(tmp_path):
+    def no_pairs(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+        summary["comparison"] = {
+            "baseline": {"run_dir": "runs/old", "run_id": "old", "model": "m0"}, "candidate": {"run_id": "run", "model": "m1"},
+            "paired_samples": 0, "only_in_baseline": 4, "only_in_candidate": 6, "confidence": 0.95,
+            "notes": ["the runs used different datasets; they are compared on the samples both have"],
+            "overall": None, "by_subset": {}, "by_format": {}, "by_label": {},
+            "flipped_total": {"gained": 0, "lost": 0}, "flipped": [],
+        }
+
+    html, page = render(tmp_path, rows=multi_subset_rows(), extend=no_pairs)
+    structure = Structure(html)
+    assert ("h2", "Comparison with baseline") in structure.headings
+    text = " ".join(page.all_text.split())
+    assert "No sample is shared with the baseline run: there is nothing to compare." in text
+    assert "Note: the runs used different datasets" in text
+    assert "Flipped samples" not in text and "Score change (this run" not in text
+    assert [chart for chart in structure.charts if chart["section"] == "comparison"] == []
+    assert [heading for level, heading in structure.headings if level == "h3" and heading.startswith("By ")] == \
+        ["By subset", "By answer format", "By input type", "By label L1", "By label L2"]  # all of Categories
+
+
+def test_undecided_verdict_names_its_reason(tmp_path):
+    def undecided(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+        decision["checks"] = [regression_check(None, False, "undecided")]
+        decision.update(status="undecided", passed=False, failed_checks=["regression against baseline"],
+                        reason="regression against baseline: too few samples to decide: 12 shared, 30 needed")
+
+    _, page = render(tmp_path, gate=GateConfig(), extend=undecided)
+    text = " ".join(page.all_text.split())
+    assert "Gate UNDECIDED: too few samples to decide" in text
+    assert "Not a pass: regression against baseline: too few samples to decide: 12 shared, 30 needed" in text
+    assert "The run could not complete" not in text
+
+
+def test_sections_from_the_real_producers(tmp_path):
+    """The summary sections as aggregate, compare and the diagnostics write them render with their numbers."""
+    from ray_eval.aggregate import statistics_note, with_clusters
+    from ray_eval.compare import RunResults, compare
+    from ray_eval.config import StatisticsConfig
+    from ray_eval.scoring.diagnostics import diagnostics_of_runs
+    from ray_eval.shopbench.taxonomy import NO_SUBSET
+
+    candidate_rows = [result_row(f"s{n}", n, "passed" if n % 3 else "wrong", subset=("ShopFront", "Kitchen")[n % 2],
+                                 media_digests=[f"img{n // 2}"]) for n in range(40)]
+    baseline_rows = [dict(row, **({"passed": False, "score": 0.0, "extracted": "C"} if n % 5 == 0 else {}))
+                     for n, row in enumerate(candidate_rows)]
+    blind_rows = [dict(row, passed=n % 4 == 0, score=float(n % 4 == 0)) for n, row in enumerate(candidate_rows)]
+    frame = lambda rows: pa.Table.from_pylist(rows, schema=RESULT_SCHEMA).to_pandas()  # noqa: E731
+    statistics = StatisticsConfig(bootstrap_resamples=200)
+
+    captured: dict[str, Any] = {}
+
+    def real(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+        results = with_clusters(frame(candidate_rows), statistics)
+        summary["statistics"] = statistics_note(results, statistics)
+        summary["diagnostics"] = diagnostics_of_runs(frame(candidate_rows), frame(blind_rows), NO_SUBSET)
+        summary["comparison"] = compare(
+            RunResults(frame(candidate_rows), {"run_dir": "runs/new", "run_id": "new", "model": "m1"}, "f" * 64),
+            RunResults(frame(baseline_rows), {"run_dir": "runs/old", "run_id": "old", "model": "m0"}, "f" * 64),
+            statistics)
+        captured.update(summary, score_ci=summary["scores"]["overall"]["score_ci"])
+
+    html, page = render(tmp_path, rows=candidate_rows, extend=real)
+    structure = Structure(html)
+    text = " ".join(page.all_text.split())
+    low, high = captured["score_ci"]
+    assert f"[{low:.1f}, {high:.1f}]" in text
+    assert "Brackets hold 95% percentile bootstrap confidence intervals (200 resamples), clustered by shared media" in text
+    overall = captured["comparison"]["overall"]
+    assert f"{overall['delta']:+.1f} points" in text
+    assert f"[{overall['delta_ci'][0]:+.1f}, {overall['delta_ci'][1]:+.1f}]" in text
+    assert set(structure.table("comparison", "By subset")) == {"ShopFront", "Kitchen"}
+    assert len(structure.table("comparison", "Flipped samples")) == captured["comparison"]["flipped_total"]["gained"] \
+        + captured["comparison"]["flipped_total"]["lost"]
+    diagnostics = structure.table("diagnostics")
+    assert set(diagnostics) == {"overall", "ShopFront", "Kitchen"}
+    assert diagnostics["overall"][5] == f"{100 * captured['diagnostics']['overall']['MG']:+.1f} pts"
+    assert [chart["label"] for chart in structure.charts] == [
+        "Score change against the baseline, by subset", "Score by subset", "Score by answer format",
+        "Accuracy with and without vision"]

@@ -68,3 +68,28 @@ def test_missing_deployment_is_engine_unavailable(serve_app, engine_manifest: Pa
                                           "engine.kind=serve_handle", "engine.model=other-model"]))
     assert not (tmp_path / "missing").exists()
     assert serve.status().applications["llm"].status == "RUNNING"
+
+
+def test_blind_pass_and_a_judge_served_by_the_same_app(serve_app, engine_manifest: Path, tmp_path: Path) -> None:
+    """The blind pass really leaves the media out (the model sees fewer prompt tokens), and the judge stage
+    reaches the same Serve app by handle: the tiny model's replies are no verdicts, so they become judge error
+    rows that keep the raw reply, never a guessed score."""
+    outcome = run_evaluation(load_config(None, [
+        *eval_overrides(engine_manifest, tmp_path, "judged"), "engine.kind=serve_handle", f"engine.model={MODEL_ID}",
+        "diagnostics.blind_pass=true", "gate.max_error_rate=null", "scoring.scorers.open=judge",
+        f"scoring.judge.engine={{kind: serve_handle, model: {MODEL_ID}}}", "scoring.judge.max_tokens=16",
+        f"scoring.judge.cache_dir={tmp_path / 'cache'}"]))
+    results = pd.read_parquet(outcome.run_dir / "results.parquet").set_index("sample_id")
+    blind = pd.read_parquet(outcome.run_dir / "blind_results.parquet").set_index("sample_id")
+    assert len(blind) == len(results) == 15
+    # Blind answers are scored like the others: an open one goes to the judge too.
+    assert ((blind["status"] == "ok") | ((blind["error_stage"] == "judge") & (blind["format"] == "open"))).all()
+    paired = results.join(blind, rsuffix="_blind")
+    assert (paired["prompt_tokens_blind"] < paired["prompt_tokens"]).all()  # the media tokens are gone
+    assert outcome.summary["diagnostics"]["overall"]["n"] + outcome.summary["diagnostics"]["overall"]["excluded"] == 15
+
+    judged = results[results["format"] == "open"]
+    assert len(judged) > 0 and (judged["scorer"] == "judge").all() and judged["judge_verdict"].notna().all()
+    unreadable = judged[judged["status"] == "error"]
+    assert (unreadable["error_stage"] == "judge").all() and (unreadable["score"] == 0.0).all()
+    assert (results.loc[results["format"] != "open", "judge_verdict"].isna()).all()

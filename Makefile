@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAMPLE := data/sample
 MODEL := models/tiny-qwen3-vl
 
-.PHONY: install demo demo-scripted test test-fast docs clean
+.PHONY: install install-monitoring demo demo-scripted test test-fast docs clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,13 @@ $(VENV)/.installed: pyproject.toml scripts/fix_cpu_torch_stack.py
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,cpu-engine]'
 	$(BIN)/python scripts/fix_cpu_torch_stack.py
 	touch $@
+
+# The tests run real Prometheus and Pushgateway servers (and promtool): Debian's packages, which start no services.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+install-monitoring:
+	@command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null && command -v promtool >/dev/null \
+	  || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -q && \
+	      DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway)
 
 $(SAMPLE)/manifest.jsonl: | install
 	$(BIN)/ray-eval dataset synth --out $(SAMPLE) --n 60 --seed 0
@@ -31,11 +38,11 @@ demo: install $(SAMPLE)/manifest.jsonl $(MODEL)/config.json
 demo-scripted: install $(SAMPLE)/manifest.jsonl
 	$(BIN)/ray-eval run -c configs/scripted.yaml
 
-test: install
+test: install install-monitoring
 	$(BIN)/ruff check ray_eval tests jobs scripts
 	$(BIN)/python -m pytest -q
 
-test-fast: install
+test-fast: install install-monitoring
 	$(BIN)/python -m pytest -q -m "not ray and not jobs and not engine and not gpu"
 
 # The README's configuration reference is generated from the code; a test fails when it is stale.

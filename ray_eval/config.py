@@ -325,6 +325,24 @@ class RayConfig(_Strict):
     object_store_memory: int | None = Field(None, ge=78_643_200, description="Object store bytes of a local Ray.")
 
 
+class MetricsConfig(_Strict):
+    """Prometheus export of each run: pushed to a Pushgateway, written as a node_exporter textfile, or both."""
+
+    pushgateway_url: str | None = Field(
+        None, description="Pushgateway to push the run's metrics to, e.g. http://127.0.0.1:9091; unset: no push."
+    )
+    textfile: Path | None = Field(
+        None, description="File for node_exporter's textfile collector (*.prom), replaced atomically; unset: none."
+    )
+    job: str = Field("ray-eval", min_length=1, description="Pushgateway job name (first part of the grouping key).")
+    environment: str = Field("dev", min_length=1, description="Environment label: dev, staging, prod ...")
+    dataset_label: str | None = Field(None, description="Dataset label; default the dataset file's name without suffix.")
+    push_interval_s: float = Field(
+        30.0, ge=0, description="Push progress (samples, errors, latency) this often while the run goes; 0: only at the end."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Timeout of one push.")
+
+
 class ReportConfig(_Strict):
     max_samples: int = Field(500, ge=0, description="Samples detailed in report.html (failures first).")
 
@@ -343,11 +361,13 @@ class EvalConfig(_Strict):
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     gate: GateConfig = GateConfig()
     report: ReportConfig = ReportConfig()
+    metrics: MetricsConfig = MetricsConfig()
     ray: RayConfig = RayConfig()
 
     def fingerprint(self) -> str:
         """Hash of what decides the results (not where they are written)."""
-        data = self.model_dump(mode="json", exclude={"run": {"out_dir", "run_id", "progress_interval_s"}, "ray": True})
+        data = self.model_dump(mode="json", exclude={"run": {"out_dir", "run_id", "progress_interval_s"}, "ray": True,
+                                                     "metrics": True, "report": True})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -25,6 +25,7 @@ from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
 from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, UsageError
 from ray_eval.gate import evaluate_gate, verdict
+from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, read_results
 from ray_eval.outputs.summary import build_summary
@@ -72,6 +73,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     _check_templates(config)
     run_dir = _planned_run_dir(config, started_at)
     judge = _judge_setup(config, environ)
+    metrics = RunMetrics(config.metrics, run_labels(config))
     baseline = config.gate.baseline
     baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
     with _engine(config, scan, environ) as engine:
@@ -86,7 +88,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                 _preflight(judge.engine)
             run_dir.mkdir(parents=True, exist_ok=True)
             log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
-            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir)
+            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics)
     results = with_clusters(read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]), config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
@@ -107,12 +109,13 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     summary["statistics"] = statistics_note(results, config.statistics)
     summary["diagnostics"] = _diagnostics(config, run_dir, results)
     summary["comparison"] = comparison
+    summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
     write_outputs(run_dir, summary, decision, config.report)
     return RunOutcome(run_dir, decision["exit_code"], summary, decision)
 
 
 def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
-                    run_dir: Path) -> tuple[EngineHealth, str | None]:
+                    run_dir: Path, metrics: RunMetrics) -> tuple[EngineHealth, str | None]:
     """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
     writer = ResultWriter(run_dir)
     blind_writer = ResultWriter(run_dir, file_name=BLIND_RESULTS_FILE) if config.diagnostics.blind_pass else None
@@ -127,6 +130,8 @@ def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, j
                 batch = batch.filter(pc.invert(pc.fill_null(blind, False)))
             writer.write(batch)
             progress.update(batch)
+            if metrics.enabled:
+                metrics.observe(batch, progress.done, scan.rows)
     except EngineUnavailable as exc:
         return health, str(exc)
     finally:

@@ -116,7 +116,9 @@ class PushgatewayServer(_Server):
     binary = "prometheus-pushgateway"
 
     def arguments(self) -> list[str]:
-        return [f"--web.listen-address={self.address}", "--log.level=warn"]
+        # Debian builds the gateway to persist to /var/lib/prometheus/pushgateway.data, shared by every instance:
+        # an empty file name keeps this one's metrics in its memory only.
+        return [f"--web.listen-address={self.address}", "--persistence.file=", "--log.level=warn"]
 
     def metrics_text(self) -> str:
         """What the gateway exposes, as Prometheus would scrape it."""

@@ -1,0 +1,162 @@
+"""The canary's configuration tree (`ray-eval canary -c CONFIG`), validated once at load like a run's.
+
+It reuses the run's models (engine, sampling, preprocess, scoring) so that a probe is asked and scored exactly as
+the evaluation asks and scores it. Unknown keys are errors naming the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from ray_eval.config import (
+    DEFAULT_FORMAT_SCORERS,
+    JUDGE_SCORER,
+    OpenAIEngineConfig,
+    PreprocessConfig,
+    SamplingConfig,
+    ScoringConfig,
+    ServeHandleEngineConfig,
+    _describe_error,
+    _Strict,
+    apply_override,
+    models_in,
+    read_config_file,
+)
+from ray_eval.errors import ConfigError
+from ray_eval.shopbench.taxonomy import AnswerFormat
+
+CanaryEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig], Field(discriminator="kind")]
+NO_JUDGE = ("an LLM judge would double every probe's cost and add a second endpoint that can fail; score open "
+            "answers with token_f1, token_f1_cosine or exact_match")
+
+
+class ProbesConfig(_Strict):
+    """Where the probes come from: a ShopBench dataset, read once at start; each probe keeps its prepared request."""
+
+    path: Path = Field(
+        description="Manifest (.jsonl/.parquet), seed suite (.json) or VLMEvalKit TSV (.tsv) of the probe pool."
+    )
+    format: Literal["auto", "manifest", "seed_json", "vlmeval_tsv"] = Field(
+        "auto", description="Reader to use; auto picks one from the file's extension and content."
+    )
+    root: Path | None = Field(
+        None, description="Folder media paths are resolved in and may not leave; default the file's folder."
+    )
+    critical_only: bool = Field(True, description="Keep only the samples marked critical as probes.")
+    limit: int | None = Field(None, ge=1, description="Keep at most this many probes (the first ones of the file).")
+    per_round: int = Field(
+        8, ge=1, description="Probes sent each round, taken in turn from a shuffled cycle over the pool."
+    )
+    seed: int = Field(0, description="Seed of the rotation: cycle c is the pool shuffled with seed + c.")
+
+
+class CanaryServerConfig(_Strict):
+    host: str = Field(
+        "127.0.0.1", description="Address the /metrics, /healthz and /state endpoints listen on (plain process mode)."
+    )
+    port: int = Field(9400, ge=1, le=65535, description="Port of those endpoints (plain process mode).")
+
+
+class CanaryScoringConfig(ScoringConfig):
+    """The evaluation's scoring block without the judge."""
+
+    scorers: dict[AnswerFormat, str] = Field(
+        default_factory=lambda: dict(DEFAULT_FORMAT_SCORERS),
+        description="Scorer (by registered name) for each answer format; formats not named keep their default. "
+        "`judge` is not available in the canary.",
+    )
+    judge: None = Field(None, description="Not available in the canary: an error names the scorers to use instead.")
+
+    @field_validator("scorers", mode="before")
+    @classmethod
+    def _no_judge_scorer(cls, scorers: Any) -> Any:
+        if isinstance(scorers, dict) and JUDGE_SCORER in scorers.values():
+            raise ValueError(f"scorer {JUDGE_SCORER!r} is not available: {NO_JUDGE}")
+        return scorers
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _no_judge_block(cls, judge: Any) -> Any:
+        if judge is not None:
+            raise ValueError(f"the canary has no judge: {NO_JUDGE}")
+        return judge
+
+
+class CanaryConfig(_Strict):
+    """A canary: probes sent to a production endpoint every interval, scored, exported for Prometheus."""
+
+    probes: ProbesConfig
+    engine: CanaryEngineConfig
+    sampling: SamplingConfig = SamplingConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+    scoring: CanaryScoringConfig = CanaryScoringConfig()
+    interval_s: float = Field(
+        300.0, gt=0, description="Seconds from the start of one probe round to the start of the next."
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0,
+        description="Timeout of one probe request; replaces engine.timeout_s, whose default suits batch runs.",
+    )
+    window: int = Field(50, ge=1, description="Probes in the sliding window of the pass ratio and its Wilson bounds.")
+    min_window_probes: int = Field(
+        20, ge=1, description="Fewer probes than this in the window: never alerting, whatever the ratio (anti-flap)."
+    )
+    target_pass_ratio: float = Field(
+        0.9, gt=0, le=1, description="Pass ratio production must hold; /state's alert is true when the window holds "
+        "min_window_probes and its 95% Wilson upper bound is below this (the alert rules' condition)."
+    )
+    stale_after_intervals: float = Field(
+        3.0, gt=0, description="/healthz turns 503 when no round finished within this many intervals (counted from "
+        "the start before the first round)."
+    )
+    recent_results: int = Field(100, ge=0, description="Probes whose last result /state lists (the most recent ones).")
+    server: CanaryServerConfig = CanaryServerConfig()
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> CanaryConfig:
+        if self.min_window_probes > self.window:
+            raise ValueError(f"min_window_probes ({self.min_window_probes}) must not exceed window ({self.window}): "
+                             "the alert could never fire")
+        return self
+
+    def engine_for_probes(self) -> OpenAIEngineConfig | ServeHandleEngineConfig:
+        """The engine block with the canary's request timeout."""
+        return self.engine.model_copy(update={"timeout_s": self.request_timeout_s})
+
+
+def load_canary_config(path: Path | None, overrides: list[str] = ()) -> CanaryConfig:
+    """Read a YAML file, apply `dotted.key=value` overrides, validate; ConfigError names every bad field."""
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    for override in overrides:
+        apply_override(data, override)
+    try:
+        return CanaryConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise ConfigError(f"{path or 'config'} is invalid:\n  " + "\n  ".join(lines)) from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    text = _describe_error(error)
+    if error["type"] != "extra_forbidden":
+        return text
+    where = text.split(": unknown field", 1)[0]  # _describe_error's suggestion looks in the run's tree: redo it here
+    return f"{where}: unknown field{_suggestion(where.split('.'))}"
+
+
+def _suggestion(loc: list[str]) -> str:
+    models: list[Any] = [CanaryConfig]
+    for part in loc[:-1]:
+        models = [m for model in models if part in model.model_fields
+                  for m in models_in(model.model_fields[part].annotation)]
+        if not models:
+            return ""
+    known = {name for model in models for name in model.model_fields}
+    if loc[-1] in known:
+        return f" for this {loc[-2]} kind"
+    close = difflib.get_close_matches(loc[-1], sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

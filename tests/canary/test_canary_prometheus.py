@@ -1,0 +1,57 @@
+"""A real Prometheus scrapes the canary's /metrics: what its HTTP API reads back equals the canary's /state."""
+
+from __future__ import annotations
+
+import pytest
+
+from ray_eval.canary import Canary
+from ray_eval.metrics import names
+from ray_eval.testing import Reply, ScriptedOpenAIServer, from_answers
+from ray_eval.testing.prometheus import MonitoringBinaryMissing, PrometheusServer, find_binary, wait_until
+from tests.canary.conftest import canary_config, correct_reply, get_state, probe_rows, serving
+
+ROUNDS = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prometheus_installed():
+    try:
+        find_binary("prometheus")
+    except MonitoringBinaryMissing as exc:
+        pytest.skip(str(exc))
+
+
+def test_prometheus_reads_back_what_the_canary_states(tmp_path, probe_manifest):
+    rows = probe_rows()
+    # Right for five probes, wrong for two, and one that always fails at the engine.
+    answers = {row["id"]: correct_reply(row) for row in rows if row["id"] not in ("mcq-1", "open-1")}
+    answers |= {"mcq-1": "Answer: D", "open-1": "no idea"}
+    script = {"mcq-4": [Reply.status(502)]}
+    with ScriptedOpenAIServer(default=from_answers(answers), script=script) as server:
+        config = canary_config(probe_manifest, server.base_url, "probes.per_round=3", "interval_s=0.3")
+        canary = Canary(config, max_rounds=ROUNDS)  # the loop stops after four rounds: the values hold still
+        with serving(canary) as url:
+            host_port = url.removeprefix("http://")
+            with PrometheusServer(tmp_path / "prom", {"canary": [host_port]}, scrape_interval_s=0.5) as prom:
+                state = wait_until(lambda: (s := get_state(url))["rounds"] == ROUNDS and s, 30, "four rounds")
+                wait_until(lambda: not canary.loop_alive, 10, "the loop to end")
+                state = get_state(url)
+                rounds = prom.wait_for(names.CANARY_ROUNDS, lambda r: r and r[0]["value"] == ROUNDS)
+                assert rounds[0]["metric"]["job"] == "canary"
+                by_result = {item["metric"]["result"]: item["value"]
+                             for item in prom.query(f"sum by (result) ({names.CANARY_PROBES})")}
+                ratio = prom.query(names.CANARY_WINDOW_PASS)[0]["value"]
+                upper = prom.query(names.CANARY_WINDOW_UPPER)[0]["value"]
+                window_probes = prom.query(names.CANARY_WINDOW_PROBES)[0]["value"]
+                coverage = prom.query(names.CANARY_COVERAGE)[0]["value"]
+                errors = {item["metric"]["type"]: item["value"] for item in prom.query(names.CANARY_ERRORS)}
+
+    assert state["rounds"] == ROUNDS and sum(state["totals"].values()) == 3 * ROUNDS
+    assert by_result == {result: float(count) for result, count in state["totals"].items()}
+    assert by_result["passed"] > 0 and by_result["failed"] > 0
+    assert ratio == pytest.approx(state["window"]["pass_ratio"])
+    assert upper == pytest.approx(state["window"]["wilson_upper"])
+    assert window_probes == state["window"]["probes"] == 3 * ROUNDS
+    assert coverage == pytest.approx(state["pool"]["coverage"]) == 1.0  # 12 draws from 8 probes
+    assert errors == {key: float(count) for key, count in state["errors"].items()}
+    assert set(errors) == {"HTTP 502"}  # mcq-4 is in the first cycle, like every probe

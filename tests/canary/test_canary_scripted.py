@@ -1,0 +1,211 @@
+"""The canary against a real scripted OpenAI-compatible server: probes go with their images, answers are scored
+with the evaluation's scorers, and /metrics, /healthz and /state say what happened, without the API key."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ray_eval.canary import Canary, wilson_interval
+from ray_eval.cli import main
+from ray_eval.errors import ConfigError
+from ray_eval.metrics import names
+from ray_eval.testing import Reply, ScriptedOpenAIServer, from_answers
+from ray_eval.testing.prometheus import free_port, wait_until
+from tests.canary.conftest import canary_config, correct_reply, get_state, probe_rows, serving
+
+SHOP, HYGIENE = "Fine-grained Single-instance", "Hygiene Compliance"
+
+
+def metric_values(text: str) -> dict[tuple[str, frozenset], float]:
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(values: dict, name: str, **labels: str) -> float:
+    return values[(name, frozenset(labels.items()))]
+
+
+def mixed_script() -> dict[str, list[Reply]]:
+    """Right, wrong, unreadable, a 500 and a malformed 200, over both categories and all formats."""
+    rows = {row["id"]: row for row in probe_rows()}
+    return {
+        "mcq-0": [Reply.text(correct_reply(rows["mcq-0"]))],
+        "mcq-1": [Reply.text("The answer is (B).")],  # B is mcq-1's answer
+        "mcq-2": [Reply.text("Answer: A")],  # wrong: C
+        "mcq-3": [Reply.status(500, message="engine overloaded")],
+        "mcq-4": [Reply.malformed("not_json")],
+        "format-1": [Reply.text(correct_reply(rows["format-1"]))],
+        "open-1": [Reply.text("")],  # no answer text at all: unparsed
+        "open-nolabel": [Reply.text("the bin is closed")],
+    }
+
+
+def test_one_round_sends_the_probes_with_images_and_scores_them_like_the_evaluation(probe_manifest):
+    with ScriptedOpenAIServer(script=mixed_script()) as server:
+        canary = Canary(canary_config(probe_manifest, server.base_url))
+        with serving(canary) as url:
+            state = wait_until(lambda: (s := get_state(url))["rounds"] >= 1 and s, 30, "a round")
+            metrics = httpx.get(f"{url}/metrics", timeout=5)
+        requests = server.requests
+
+    # Every critical probe once, each with its image; the sample that is not critical never.
+    assert sorted(request.sample_id for request in requests) == sorted(mixed_script())
+    assert all(request.image_count >= 1 for request in requests)
+    assert all(request.max_tokens == 64 and request.temperature == 0 for request in requests)
+
+    results = {item["probe_id"]: item for item in state["recent"]}
+    assert {pid: item["result"] for pid, item in results.items()} == {
+        "mcq-0": "passed", "mcq-1": "passed", "mcq-2": "failed", "mcq-3": "error", "mcq-4": "error",
+        "format-1": "passed", "open-1": "unparsed", "open-nolabel": "passed"}
+    assert results["mcq-2"]["extracted"] == "A" and results["format-1"]["score"] == 1.0
+    assert results["mcq-3"]["error_type"] == "HTTP 500" and "engine overloaded" in results["mcq-3"]["error"]
+    assert results["mcq-4"]["error_type"] == "EngineBadResponse"
+    assert state["totals"] == {"passed": 4, "failed": 1, "unparsed": 1, "error": 2}
+    assert state["errors"] == {"HTTP 500": 1, "EngineBadResponse": 1}
+    assert state["window"]["probes"] == 8 and state["window"]["pass_ratio"] == 0.5  # errors count as not passed
+    assert state["pool"] == {"probes": 8, "probed": 8, "coverage": 1.0, "cycle": 0, "per_round": 8, "skipped": []}
+
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    values = metric_values(metrics.text)
+    probes = names.CANARY_PROBES
+    assert value(values, probes, subset="ShopFront", category=SHOP, result="passed") == 2
+    assert value(values, probes, subset="ShopFront", category=SHOP, result="failed") == 1
+    assert value(values, probes, subset="ShopFront", category=SHOP, result="error") == 2
+    assert value(values, probes, subset="ShopFront", category=SHOP, result="unparsed") == 0
+    assert value(values, probes, subset="Kitchen", category=HYGIENE, result="passed") == 1
+    assert value(values, probes, subset="Kitchen", category=HYGIENE, result="unparsed") == 1
+    assert value(values, probes, subset="Kitchen", category="(none)", result="passed") == 1
+    assert value(values, names.CANARY_ERRORS, type="HTTP 500") == 1
+    assert value(values, names.CANARY_ERRORS, type="EngineBadResponse") == 1
+    assert value(values, names.CANARY_LATENCY + "_count") == 6  # the answered probes, not the errors
+    assert value(values, names.CANARY_ROUNDS) == 1
+    assert value(values, names.CANARY_WINDOW_PROBES) == 8 and value(values, names.CANARY_WINDOW_PASS) == 0.5
+    lower, upper = wilson_interval(4, 8)
+    assert value(values, names.CANARY_WINDOW_LOWER) == pytest.approx(lower)
+    assert value(values, names.CANARY_WINDOW_UPPER) == pytest.approx(upper)
+    assert value(values, names.CANARY_POOL) == 8 and value(values, names.CANARY_COVERAGE) == 1.0
+    assert value(values, names.CANARY_LAST_ROUND) == pytest.approx(state["last_round"]["finished_at"])
+    assert value(values, names.CANARY_LAST_SUCCESS) == pytest.approx(state["last_success_at"])
+    assert abs(state["last_success_at"] - time.time()) < 60
+
+
+def test_healthz_is_ok_after_a_round_and_503_when_rounds_go_stale_or_the_loop_stops(probe_manifest):
+    offset = [0.0]
+    with ScriptedOpenAIServer(default=from_answers({}, Reply.text("Answer: A"))) as server:
+        config = canary_config(probe_manifest, server.base_url, "interval_s=600", "stale_after_intervals=2")
+        canary = Canary(config, clock=lambda: time.time() + offset[0])
+        assert canary.health()[0] is False and "not running" in canary.health()[1]["reason"]
+        with serving(canary) as url:
+            wait_until(lambda: get_state(url)["rounds"] == 1, 30, "a round")
+            healthy = httpx.get(f"{url}/healthz", timeout=5)
+            assert healthy.status_code == 200 and healthy.json()["status"] == "ok"
+            offset[0] = 2 * 600 + 1  # two intervals and a second later, no round has finished since
+            stale = httpx.get(f"{url}/healthz", timeout=5)
+            assert stale.status_code == 503
+            assert stale.json()["reason"] == "no probe round finished in the last 1200 s"
+            assert get_state(url)["healthy"] is False
+        stopped = canary.health()
+        assert stopped[0] is False and "not running" in stopped[1]["reason"]
+
+
+def test_the_first_interval_is_healthy_before_any_round_finished(probe_manifest):
+    # The server holds every answer until the test ends: the first round stays in flight.
+    with ScriptedOpenAIServer(default=lambda info: Reply.hang(30)) as server:
+        offset = [0.0]
+        canary = Canary(canary_config(probe_manifest, server.base_url, "interval_s=100", "request_timeout_s=60"),
+                        clock=lambda: time.time() + offset[0])
+        with serving(canary) as url:
+            assert server.wait_for_requests(8, timeout=20)
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            offset[0] = 301
+            late = httpx.get(f"{url}/healthz", timeout=5)
+            assert late.status_code == 503 and "first probe round has not finished" in late.json()["reason"]
+
+
+def test_the_api_key_never_appears_in_metrics_state_or_logs(probe_manifest, caplog):
+    secret = "sk-canary-SECRET-4f9a1c"
+    script = mixed_script() | {"mcq-3": [Reply.status(401, message=f"Incorrect API key provided: {secret}")]}
+    caplog.set_level(logging.DEBUG)
+    with ScriptedOpenAIServer(script=script) as server:
+        config = canary_config(probe_manifest, server.base_url, "engine.api_key_env=CANARY_TEST_KEY")
+        canary = Canary(config, environ={"CANARY_TEST_KEY": secret})
+        with serving(canary) as url:
+            wait_until(lambda: get_state(url)["rounds"] >= 1, 30, "a round")
+            exposed = [httpx.get(f"{url}/{path}", timeout=5).text for path in ("metrics", "state", "healthz")]
+        sent = {request.header("authorization") for request in server.requests}
+    assert sent == {f"Bearer {secret}"}, "the key was sent to the endpoint"
+    assert "Incorrect API key provided: [redacted]" in exposed[1], "the server's echo of the key is kept, redacted"
+    for text in [*exposed, caplog.text, repr(canary.config), repr(canary._spec)]:
+        assert secret not in text
+
+
+def test_a_missing_key_is_a_config_error(probe_manifest):
+    config = canary_config(probe_manifest, "http://127.0.0.1:9/v1", "engine.api_key_env=CANARY_UNSET_KEY")
+    with pytest.raises(ConfigError, match="CANARY_UNSET_KEY is not set") as caught:
+        Canary(config, environ={})
+    assert caught.value.exit_code == 2
+
+
+def _write_config(tmp_path, manifest, base_url) -> str:
+    path = tmp_path / "canary.yaml"
+    path.write_text(json.dumps({
+        "probes": {"path": str(manifest), "per_round": 8}, "request_timeout_s": 5,
+        "engine": {"kind": "openai", "base_url": base_url, "model": "scripted-model", "max_retries": 0},
+    }), encoding="utf-8")
+    return str(path)
+
+
+def test_cli_once_exits_0_when_every_probe_was_answered_and_3_otherwise(tmp_path, probe_manifest, capsys):
+    answers = {row["id"]: correct_reply(row) for row in probe_rows()}
+    with ScriptedOpenAIServer(default=from_answers(answers)) as server:
+        assert main(["canary", "-c", _write_config(tmp_path, probe_manifest, server.base_url), "--once"]) == 0
+        state = json.loads(capsys.readouterr().out)
+        assert state["rounds"] == 1 and state["totals"]["passed"] == 8 and state["window"]["pass_ratio"] == 1.0
+    with ScriptedOpenAIServer(default=from_answers(answers), script={"mcq-2": [Reply.status(503)]}) as server:
+        assert main(["canary", "-c", _write_config(tmp_path, probe_manifest, server.base_url), "--once"]) == 3
+        assert json.loads(capsys.readouterr().out)["errors"] == {"HTTP 503": 1}
+    code = main(["canary", "-c", _write_config(tmp_path, probe_manifest, "http://127.0.0.1:9/v1"), "--once",
+                 "--set", "probes.per_rond=2"])
+    assert code == 2 and "probes.per_rond: unknown field" in capsys.readouterr().err
+
+
+def test_plain_process_serves_on_the_configured_host_and_stops_cleanly_on_sigterm(tmp_path, probe_manifest):
+    secret = "sk-canary-subprocess-77e1"
+    port = free_port()
+    with ScriptedOpenAIServer(default=from_answers({row["id"]: correct_reply(row) for row in probe_rows()})) as server:
+        config = tmp_path / "canary.yaml"
+        config.write_text(json.dumps({
+            "probes": {"path": str(probe_manifest), "per_round": 4}, "interval_s": 0.5,
+            "engine": {"kind": "openai", "base_url": server.base_url, "model": "scripted-model",
+                       "api_key_env": "CANARY_TEST_KEY"},
+            "server": {"host": "127.0.0.1", "port": port},
+        }), encoding="utf-8")
+        cli = Path(sys.executable).parent / "ray-eval"
+        process = subprocess.Popen([str(cli), "canary", "-c", str(config)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env={**os.environ, "CANARY_TEST_KEY": secret})
+        try:
+            url = f"http://127.0.0.1:{port}"
+            state = wait_until(lambda: (s := get_state(url))["rounds"] >= 2 and s, 60, "two rounds in the subprocess")
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+        stdout, stderr = process.communicate(timeout=10)
+    assert state["totals"]["passed"] >= 8 and state["pool"]["coverage"] == 1.0
+    assert "canary stopping (SIGTERM)" in stderr and "Application shutdown complete" in stderr
+    assert secret not in stdout + stderr
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

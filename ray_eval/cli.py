@@ -30,12 +30,21 @@ def cli() -> None:
 @config_option
 @set_option
 @click.option("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a new local Ray).")
-def run(config_path: Path | None, overrides: tuple[str, ...], address: str | None) -> None:
-    """Run the evaluation and apply the gate."""
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path),
+              help="Continue this run directory (its own config unless -c is given): samples already done are skipped.")
+@click.option("--retry-errors", is_flag=True, help="When resuming, also run again the samples that ended in an error.")
+def run(config_path: Path | None, overrides: tuple[str, ...], address: str | None, resume_dir: Path | None,
+        retry_errors: bool) -> None:
+    """Run the evaluation and apply the gate (or resume an interrupted run)."""
     from ray_eval.config import load_config
+    from ray_eval.rundir import resume_config
     from ray_eval.run import run_evaluation
 
-    outcome = run_evaluation(load_config(config_path, list(overrides)), address=address)
+    if retry_errors and resume_dir is None:
+        raise UsageError("--retry-errors applies to --resume RUN_DIR")
+    config = (resume_config(resume_dir, config_path, list(overrides)) if resume_dir is not None
+              else load_config(config_path, list(overrides)))
+    outcome = run_evaluation(config, address=address, retry_errors=retry_errors)
     click.echo((outcome.run_dir / "summary.md").read_text(encoding="utf-8"))
     click.echo(f"run directory: {outcome.run_dir}")
     sys.exit(outcome.exit_code)
@@ -82,6 +91,18 @@ def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, confi
     click.echo("\n".join(comparison_markdown(comparison, max_flipped=50)))
     if out_dir is not None:
         click.echo(f"wrote {write_comparison(out_dir, comparison)}")
+
+
+@cli.command()
+@config_option
+@set_option
+@click.option("--once", is_flag=True,
+              help="Run one probe round, print the state as JSON; exit 0 if every probe was answered, else 3.")
+def canary(config_path: Path | None, overrides: tuple[str, ...], once: bool) -> None:
+    """Probe a production endpoint with critical ShopBench questions; serve /metrics, /healthz and /state."""
+    from ray_eval.canary import load_canary_config, run_canary
+
+    sys.exit(run_canary(load_canary_config(config_path, list(overrides)), once=once))
 
 
 @cli.group()

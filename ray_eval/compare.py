@@ -52,7 +52,7 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
     statistics = statistics or StatisticsConfig()
     _check_unique(candidate), _check_unique(baseline)
     paired = candidate.results.merge(baseline.results.drop(columns=["media_digests"]), on="sample_id",
-                                     how="inner", suffixes=("", "_baseline"))
+                                     how="inner", suffixes=("", "_baseline")).sort_values("sample_id", ignore_index=True)
     paired = with_clusters(paired, statistics)
     paired["subset"] = paired["subset"].fillna(NO_SUBSET)
     only_candidate = len(candidate.results) - len(paired)

@@ -160,6 +160,7 @@ class ScriptedEngineConfig(_Strict):
     )
     seed: int = Field(0, description="Seed of the scripted answers.")
     model: str = Field("scripted-model", description="Model name the server reports.")
+    latency_s: float = Field(0.0, ge=0, description="Seconds the oracle takes for each answer (a simulated engine).")
 
 
 EngineConfig = Annotated[
@@ -317,6 +318,10 @@ class RunConfig(_Strict):
         50, ge=1, description="Stop the run (exit 3) after this many requests in a row failed at the engine."
     )
     progress_interval_s: float = Field(10.0, gt=0, description="Seconds between progress lines.")
+    checkpoint_rows: int = Field(
+        500, ge=1, description="Results are written to disk (a checkpoint a resumed run starts from) every this many rows..."
+    )
+    checkpoint_interval_s: float = Field(30.0, gt=0, description="... or after this many seconds, whichever comes first.")
 
 
 class RayConfig(_Strict):
@@ -366,8 +371,8 @@ class EvalConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of what decides the results (not where they are written)."""
-        data = self.model_dump(mode="json", exclude={"run": {"out_dir", "run_id", "progress_interval_s"}, "ray": True,
-                                                     "metrics": True, "report": True})
+        exclude = {"out_dir", "run_id", "progress_interval_s", "checkpoint_rows", "checkpoint_interval_s"}
+        data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -43,6 +43,12 @@ class RunIncomplete(RayEvalError):
     exit_code = 3
 
 
+class OutputError(RayEvalError):
+    """The run directory could not be written (a full disk, no permission); what was written stays whole."""
+
+    exit_code = 3
+
+
 class StageInputError(RayEvalError):
     """A pipeline stage received a batch without the columns it needs (a wiring bug)."""
 

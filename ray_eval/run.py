@@ -23,15 +23,16 @@ from ray_eval.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, wi
 from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
-from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, UsageError
+from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, read_results
+from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, done_sample_ids, read_results
 from ray_eval.outputs.summary import build_summary
 from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.progress import EngineHealth, Progress
 from ray_eval.records import BLIND
+from ray_eval.rundir import plan_run_dir, start_run_dir
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.serving.serve_app import check_handle_target, serve_apps
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
@@ -66,12 +67,16 @@ def scan_or_refuse(config: EvalConfig) -> DatasetScan:
     return scan
 
 
-def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapping[str, str] | None = None) -> RunOutcome:
+def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapping[str, str] | None = None,
+                   retry_errors: bool = False) -> RunOutcome:
+    """Evaluate, or resume the run directory of the same run id and config (then `retry_errors` also runs again
+    the samples that ended in an error)."""
     environ = os.environ if environ is None else environ
     started_at, started = datetime.now(timezone.utc), time.monotonic()
     scan = scan_or_refuse(config)
     _check_templates(config)
-    run_dir = _planned_run_dir(config, started_at)
+    run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)
+    done = done_sample_ids(run_dir, retry_errors) if resuming else frozenset()
     judge = _judge_setup(config, environ)
     metrics = RunMetrics(config.metrics, run_labels(config))
     baseline = config.gate.baseline
@@ -86,10 +91,14 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                 _preflight(engine)
             if judge is not None:
                 _preflight(judge.engine)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            log.info("run %s: %d samples from %s (%s)", run_dir, scan.rows, scan.path, scan.format)
-            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics)
-    results = with_clusters(read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]), config.statistics)
+            start_run_dir(run_dir, config, started_at, scan.fingerprint, resuming)
+            log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
+                     f", resumed: {len(done)} already done" if resuming else "")
+            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done)
+    # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
+    # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
+    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]).sort_values("sample_id", ignore_index=True)
+    results = with_clusters(results, config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
     if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
@@ -115,14 +124,17 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
 
 
 def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
-                    run_dir: Path, metrics: RunMetrics) -> tuple[EngineHealth, str | None]:
+                    run_dir: Path, metrics: RunMetrics, done: frozenset[str]) -> tuple[EngineHealth, str | None]:
     """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
-    writer = ResultWriter(run_dir)
-    blind_writer = ResultWriter(run_dir, file_name=BLIND_RESULTS_FILE) if config.diagnostics.blind_pass else None
-    progress = Progress(scan.rows, config.run.progress_interval_s)
+    every = {"rows_per_part": config.run.checkpoint_rows, "flush_interval_s": config.run.checkpoint_interval_s}
+    writer = ResultWriter(run_dir, **every)
+    blind_writer = (ResultWriter(run_dir, file_name=BLIND_RESULTS_FILE, **every)
+                    if config.diagnostics.blind_pass else None)
+    progress = Progress(scan.rows - len(done), config.run.progress_interval_s)
     health = EngineHealth(config.run.abort_after_consecutive_failures)
     try:
-        for batch in build_pipeline(scan, config, engine, judge).iter_batches(batch_format="pyarrow", batch_size=None):
+        for batch in build_pipeline(scan, config, engine, judge, done).iter_batches(batch_format="pyarrow",
+                                                                                   batch_size=None):
             health.update(batch)
             if blind_writer is not None:
                 blind = pc.equal(batch["variant"], BLIND)
@@ -167,14 +179,6 @@ def _check_templates(config: EvalConfig) -> None:
                           ["a", "b"], '{"type": "object"}')
         except TemplateError as exc:
             raise ConfigError(f"preprocess.prompts.{name}: {exc}") from None
-
-
-def _planned_run_dir(config: EvalConfig, started_at: datetime) -> Path:
-    run_id = config.run.run_id or f"{started_at:%Y%m%d-%H%M%S}-{config.fingerprint()[:6]}"
-    run_dir = Path(config.run.out_dir) / run_id
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise UsageError(f"run directory {run_dir} already holds a run; choose another run.run_id")
-    return run_dir
 
 
 @contextlib.contextmanager

@@ -1,8 +1,15 @@
-"""Working on a finished run directory: re-apply the gate, re-render the reports."""
+"""Run directories: planning one (a new run, or the resumption of an unfinished or re-submitted one), and working on
+a finished one (re-apply the gate, re-render the reports).
+
+run.json, written when a run starts, records the config and its fingerprint: a run directory is only ever resumed
+under the same fingerprint (the same dataset file, engine, sampling, preprocessing and scoring), so the rows already
+there and the rows still to come answer the same question.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +21,52 @@ from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, write_decision_outputs,
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.outputs.summary import public_config
 from ray_eval.shopbench.readers import SuiteThresholds
+
+RUN_FILE = "run.json"
+STALE_ON_RESUME = (SUMMARY_FILE, VERDICT_FILE)  # a resumed run writes them again; until then they would mislead
+
+
+def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: str) -> tuple[Path, bool]:
+    """The run's directory and whether it resumes one: a run directory holding a run of the same fingerprint is
+    resumed (`--resume`, or a job re-submitted with the same run id); one of another fingerprint is refused."""
+    run_id = config.run.run_id or f"{started_at:%Y%m%d-%H%M%S}-{config.fingerprint()[:6]}"
+    run_dir = Path(config.run.out_dir) / run_id
+    if not (run_dir.exists() and any(run_dir.iterdir())):
+        return run_dir, False
+    if not (run_dir / RUN_FILE).is_file():
+        raise UsageError(f"run directory {run_dir} holds files but no {RUN_FILE}: not a ray-eval run to resume; "
+                         "choose another run.run_id")
+    stored = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    if stored.get("config_fingerprint") != config.fingerprint():
+        raise UsageError(f"run directory {run_dir} holds a run of another config (fingerprint "
+                         f"{stored.get('config_fingerprint')}, this one {config.fingerprint()}): it can only be resumed "
+                         "with the same config; choose another run.run_id")
+    if stored.get("dataset_fingerprint") != dataset_fingerprint:
+        raise UsageError(f"run directory {run_dir} was made from another version of {config.dataset.path} "
+                         "(its sha256 differs); choose another run.run_id")
+    return run_dir, True
+
+
+def start_run_dir(run_dir: Path, config: EvalConfig, started_at: datetime, dataset_fingerprint: str,
+                  resuming: bool) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resuming:
+        for name in STALE_ON_RESUME:
+            (run_dir / name).unlink(missing_ok=True)
+        return
+    write_json(run_dir / RUN_FILE, {"config_fingerprint": config.fingerprint(), "dataset_fingerprint": dataset_fingerprint,
+                                    "started_at": started_at.isoformat(timespec="seconds"),
+                                    "config": public_config(config)})
+
+
+def resume_config(run_dir: Path, config_path: Path | None, overrides: list[str]) -> EvalConfig:
+    """The config to resume a run directory with: its own (run.json), or the given file, with overrides."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_FILE).is_file():
+        raise UsageError(f"{run_dir} is not a run directory to resume: {RUN_FILE} is missing")
+    base = None if config_path else json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))["config"]
+    location = [f"run.out_dir={run_dir.parent}", f"run.run_id={run_dir.name}"]
+    return load_config(config_path, [*overrides, *location], base=base)
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

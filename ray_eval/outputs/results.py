@@ -1,5 +1,10 @@
-"""results.parquet, written as results arrive: complete Parquet parts first (a crash loses at most the rows
-still buffered), merged into one file when the run ends."""
+"""results.parquet, written as results arrive: complete Parquet parts first (each written atomically, so a crash
+loses at most the rows still buffered), merged into one file when the run ends.
+
+A resumed run keeps the parts (and a finished run's results.parquet, which becomes the first part) and writes new
+parts after them; the merge keeps the last row written for each sample id, so a sample re-run after an error
+replaces its error row and every sample ends as exactly one row.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ray_eval.errors import OutputError
 from ray_eval.records import RESULT_SCHEMA
 
 RESULTS_FILE = "results.parquet"
 BLIND_RESULTS_FILE = "blind_results.parquet"  # the blind pass's rows (diagnostics.blind_pass), one per sample with media
+
+
+def parts_dir(run_dir: Path, file_name: str = RESULTS_FILE) -> Path:
+    return Path(run_dir) / file_name.replace(".parquet", ".parts")
+
+
+def part_files(run_dir: Path, file_name: str = RESULTS_FILE) -> list[Path]:
+    return sorted(parts_dir(run_dir, file_name).glob("part-*.parquet"))
 
 
 class ResultWriter:
@@ -23,14 +37,18 @@ class ResultWriter:
                  file_name: str = RESULTS_FILE):
         self.run_dir = Path(run_dir)
         self.file_name = file_name
-        self.parts_dir = self.run_dir / file_name.replace(".parquet", ".parts")
+        self.parts_dir = parts_dir(self.run_dir, file_name)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
+        finished = self.run_dir / file_name
+        if finished.exists():  # resuming a finished run: its rows are the first part
+            os.replace(finished, self.parts_dir / "part-00000.parquet")
+        existing = part_files(self.run_dir, file_name)
+        self._parts = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         self.rows_per_part = rows_per_part
         self.flush_interval_s = flush_interval_s
         self.rows_written = 0
         self._buffer: list[pa.Table] = []
         self._buffered = 0
-        self._parts = 0
         self._last_flush = time.monotonic()
 
     def write(self, table: pa.Table) -> None:
@@ -52,24 +70,65 @@ class ResultWriter:
         self._last_flush = time.monotonic()
 
     def close(self) -> Path:
-        """Merge the parts into results.parquet (streaming, part by part) and remove them."""
+        """Merge the parts into the results file (part by part, the last row of each sample id kept), remove them."""
         self.flush()
+        parts = part_files(self.run_dir, self.file_name)
+        keep = _last_rows(parts)
         target = self.run_dir / self.file_name
         temporary = target.with_suffix(".parquet.tmp")
-        with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression="zstd") as writer:
-            for part in sorted(self.parts_dir.glob("part-*.parquet")):
-                writer.write_table(pq.read_table(part, schema=RESULT_SCHEMA))
-        os.replace(temporary, target)
+        try:
+            with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression="zstd") as writer:
+                for part, rows in zip(parts, keep):
+                    table = pq.read_table(part, schema=RESULT_SCHEMA)
+                    writer.write_table(table if rows is None else table.take(rows))
+            os.replace(temporary, target)
+        except OSError as exc:  # the parts stay: nothing is lost, the merge can be redone by resuming
+            temporary.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}; the parts in {self.parts_dir} are "
+                              f"whole: free space and resume with `ray-eval run --resume {self.run_dir}`") from None
         shutil.rmtree(self.parts_dir)
         return target
 
 
+def _last_rows(parts: list[Path]) -> list[pa.Array | None]:
+    """Per part, the row positions to keep (None: all of them): the last occurrence of each sample id."""
+    ids = [pq.read_table(part, columns=["sample_id"])["sample_id"] for part in parts]
+    seen: set[str] = set()
+    keep: list[pa.Array | None] = [None] * len(parts)
+    for index in range(len(parts) - 1, -1, -1):  # newest part first: its rows win
+        values = ids[index].to_pylist()
+        rows = [row for row in range(len(values) - 1, -1, -1) if not (values[row] in seen or seen.add(values[row]))]
+        if len(rows) != len(values):
+            keep[index] = pa.array(sorted(rows), type=pa.int64())
+    return keep
+
+
+def done_sample_ids(run_dir: Path, retry_errors: bool) -> frozenset[str]:
+    """Sample ids a resumed run need not evaluate again: every one with a row, or only those that ended ok."""
+    sources = part_files(run_dir) + ([Path(run_dir) / RESULTS_FILE] if (Path(run_dir) / RESULTS_FILE).exists() else [])
+    latest: dict[str, str] = {}
+    for source in sorted(sources, key=lambda path: (path.name != RESULTS_FILE, path.name)):
+        table = pq.read_table(source, columns=["sample_id", "status"])
+        latest.update(zip(table["sample_id"].to_pylist(), table["status"].to_pylist()))
+    return frozenset(sid for sid, status in latest.items() if not retry_errors or status == "ok")
+
+
 def _write_atomically(table: pa.Table, path: Path) -> None:
+    """Write to a temporary name, then rename: the file is whole or absent. A failed write (a full disk) removes
+    its temporary file and stops the run with an OutputError naming the file."""
     temporary = path.with_suffix(".tmp")
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, path)
+    try:
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; the parts written so far are whole: "
+                          f"free space and resume with `ray-eval run --resume {path.parent.parent}`") from None
 
 
 def read_results(run_dir: Path, columns: list[str] | None = None, file_name: str = RESULTS_FILE) -> pd.DataFrame:
     path = Path(run_dir) / file_name
     return pq.read_table(path, columns=columns).to_pandas()
+
+
+__all__ = ["BLIND_RESULTS_FILE", "RESULTS_FILE", "ResultWriter", "done_sample_ids", "read_results"]

@@ -14,12 +14,12 @@ from ray_eval.shopbench.dataset import DatasetScan, ShopBenchDatasource
 
 
 def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec,
-                   judge: JudgeSetup | None = None) -> ray.data.Dataset:
+                   judge: JudgeSetup | None = None, skip: frozenset[str] = frozenset()) -> ray.data.Dataset:
     """The lazy dataset of result rows (RESULT_SCHEMA); nothing runs until it is iterated. `judge` is required
-    when a format's scorer is the judge."""
+    when a format's scorer is the judge; `skip`: sample ids a resumed run already has."""
     if config.scoring.judged_formats and judge is None:
         raise ValueError("the config routes answers to the judge, but no judge engine was given")
-    dataset = ray.data.read_datasource(ShopBenchDatasource(scan))
+    dataset = ray.data.read_datasource(ShopBenchDatasource(scan, skip))
     dataset = dataset.map_batches(
         PreprocessStage(config.preprocess, blind_pass=config.diagnostics.blind_pass),
         batch_format="pyarrow",

@@ -123,11 +123,12 @@ def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int]) -> I
 class ShopBenchDatasource(Datasource):
     """Streams a scanned dataset into Ray Data, one read task per chunk, rows in READ_SCHEMA."""
 
-    def __init__(self, scan: DatasetScan):
+    def __init__(self, scan: DatasetScan, skip: frozenset[str] = frozenset()):
         super().__init__()
         self._reader = scan.reader
         self._chunks = scan.chunks
         self._duplicates = scan.duplicate_rows
+        self._skip = skip  # sample ids a resumed run already has
 
     def get_name(self) -> str:
         return "ShopBench"
@@ -138,22 +139,23 @@ class ShopBenchDatasource(Datasource):
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None) -> list[ReadTask]:
         tasks = []
         for chunk in self._chunks:
-            metadata = BlockMetadata(num_rows=chunk.rows, size_bytes=None, exec_stats=None,
+            metadata = BlockMetadata(num_rows=None if self._skip else chunk.rows, size_bytes=None, exec_stats=None,
                                      input_files=(str(self._reader.path),))
-            tasks.append(ReadTask(_ChunkRead(self._reader, chunk, self._duplicates), metadata, schema=READ_SCHEMA,
-                                  per_task_row_limit=per_task_row_limit))
+            tasks.append(ReadTask(_ChunkRead(self._reader, chunk, self._duplicates, self._skip), metadata,
+                                  schema=READ_SCHEMA, per_task_row_limit=per_task_row_limit))
         return tasks
 
 
 class _ChunkRead:
     """The read function of one task (a class, so that Ray pickles only what the chunk needs)."""
 
-    def __init__(self, reader: Reader, chunk: Chunk, duplicates: dict[int, int]):
+    def __init__(self, reader: Reader, chunk: Chunk, duplicates: dict[int, int], skip: frozenset[str]):
         self.reader, self.chunk = reader, chunk
         self.duplicates = {row: first for row, first in duplicates.items()
                            if chunk.first_row <= row}
+        self.skip = skip
 
     def __call__(self) -> Iterator[pa.Table]:
-        rows = read_rows(self.reader, self.chunk, self.duplicates)
+        rows = (row for row in read_rows(self.reader, self.chunk, self.duplicates) if row["sample_id"] not in self.skip)
         while batch := list(itertools.islice(rows, ROWS_PER_BLOCK)):
             yield pa.Table.from_pylist(batch, schema=READ_SCHEMA)

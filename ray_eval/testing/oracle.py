@@ -67,7 +67,8 @@ def scripted_server_for(config: ScriptedEngineConfig, scan: DatasetScan) -> Iter
             # A request without media for a sample that has some is its blind pass: answered from the blind draw.
             sample_id = info.sample_id or ""
             blind = info.image_count + info.video_count == 0 and sample_id in blind_answers
-            return Reply.text((blind_answers if blind else answers).get(sample_id, "I do not know this question."))
+            text = (blind_answers if blind else answers).get(sample_id, "I do not know this question.")
+            return Reply.text(text, delay_s=config.latency_s)
 
     with ScriptedOpenAIServer(default=policy, model=config.model, record_requests=False) as server:
         yield server

@@ -157,14 +157,14 @@ def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixe
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
-                raise MediaError(f"{ref}: has no video stream")
+                raise MediaError(f"{ref}: has no video stream (audio only, or no frames at all)")
             stream = container.streams.video[0]
             decoded = [(float(frame.time or 0.0), frame.to_image()) for frame in container.decode(stream)]
             source_fps = float(stream.average_rate or 0.0)
     except av.FFmpegError as exc:
         raise MediaError(f"{ref}: not a readable video ({exc})") from None
     if not decoded:
-        raise MediaError(f"{ref}: video has no frames")
+        raise MediaError(f"{ref}: video has no frames (its stream holds no decodable frame)")
     step = 1.0 / source_fps if source_fps > 0 else 0.0
     duration = decoded[-1][0] - decoded[0][0] + step
     wanted = sampling_times(decoded[0][0], duration, fps, max_frames)

@@ -80,13 +80,14 @@ class Sample(BaseModel):
     )
     media: tuple[Media, ...] = Field(min_length=1)
     labels: Labels = Labels()
-    weight: float = Field(default=1.0, gt=0)
-    critical: bool = False
+    # Strict: a manifest's "2" or "yes" is a wrong type to report, not a value to guess.
+    weight: float = Field(default=1.0, gt=0, strict=True)
+    critical: bool = Field(default=False, strict=True)
 
-    @field_validator("weight")
+    @field_validator("weight", mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("weight must be a finite number")
         return value
 
@@ -120,7 +121,12 @@ class Sample(BaseModel):
             raise ValueError(f"an mcq question needs at least 2 options; got {len(self.options)}")
         letters = [option_letter(i) for i in range(len(self.options))]
         if not isinstance(self.answer, str) or self.answer not in letters:
-            raise ValueError(f"mcq answer {self.answer!r} is not one of the option letters {', '.join(letters)}")
+            hint = ""
+            if isinstance(self.answer, str) and self.answer.strip() in self.options:
+                hint = f" (it is the text of option {letters[self.options.index(self.answer.strip())]}; give the letter)"
+            elif isinstance(self.answer, str) and self.answer.strip().upper() in letters:
+                hint = f" (give the letter as {self.answer.strip().upper()!r})"
+            raise ValueError(f"mcq answer {self.answer!r} is not one of the option letters {', '.join(letters)}{hint}")
 
     def _check_format(self) -> None:
         if not isinstance(self.answer, dict):
@@ -240,7 +246,7 @@ def invalid_row(source: str, row_number: int, sample_id: str | None, reason: str
     """The READ_SCHEMA row of a dataset row that could not become a Sample; it still ends in the results."""
     row: dict[str, Any] = {field.name: None for field in READ_SCHEMA}
     row.update(
-        sample_id=sample_id or f"{source}:{row_number}",
+        sample_id=_utf8(sample_id) if sample_id else f"{source}:{row_number}",
         source=source,
         row_number=row_number,
         options=[],
@@ -251,9 +257,14 @@ def invalid_row(source: str, row_number: int, sample_id: str | None, reason: str
         status="error",
         error_stage="read",
         error_type="InvalidSample",
-        error=reason,
+        error=_utf8(reason),
     )
     return row
+
+
+def _utf8(text: str) -> str:
+    """The text with lone surrogates (from bytes that were not UTF-8) spelled as escapes: Arrow strings are UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def media_from_row(row: dict[str, Any]) -> list[Media]:

@@ -65,6 +65,12 @@ def scan_dataset(
             sample = reader.to_sample(raw)
         except SampleInvalid as exc:
             problem = RowProblem(source, raw.row_number, raw.sample_id, exc.field, exc.reason, reader.row_word)
+            # An invalid row's id is taken too: a later row of the same id is a duplicate, so that no two result
+            # rows ever share a sample id (the merge of results keeps one row per id).
+            if raw.sample_id and raw.sample_id in first_use:
+                scan.duplicate_rows[raw.row_number] = first_use[raw.sample_id]
+            elif raw.sample_id:
+                first_use[raw.sample_id] = raw.row_number
         else:
             if sample.id in first_use:
                 scan.duplicate_rows[raw.row_number] = first_use[sample.id]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ray_eval.config import PreprocessConfig
 from ray_eval.errors import DatasetError, RowProblem
-from ray_eval.media import MediaError, fetch_bytes, open_image, sample_video
-from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
+from ray_eval.records import sample_row
+from ray_eval.shopbench.dataset import DatasetScan, iter_raw_rows, scan_dataset
 from ray_eval.shopbench.readers import SampleInvalid
-from ray_eval.shopbench.taxonomy import MediaKind
+
+MEDIA_FIELD = re.compile(r"^(media\.\d+): ")
 
 
 @dataclass
@@ -30,34 +33,39 @@ class ValidationReport:
 
 
 def validate_dataset(path: Path, format: str = "auto", root: Path | None = None, *, decode_media: bool = False,
-                     max_image_pixels: int = 100_000_000) -> ValidationReport:
+                     max_image_pixels: int = 100_000_000, preprocess: PreprocessConfig | None = None) -> ValidationReport:
+    """Every bad row of a dataset. With `decode_media`, every valid row also goes through the run's own
+    preprocessing (`preprocess`, default: the defaults with `max_image_pixels`), so media that cannot be decoded
+    and, with preprocess.max_prompt_tokens, prompts too long are listed too."""
     try:
         scan = scan_dataset(path, format, root, max_problems=sys.maxsize)
     except DatasetError as exc:
         return ValidationReport(Path(path), format, 0, [RowProblem(str(path), 0, None, None, str(exc), "file")])
     report = ValidationReport(scan.path, scan.format, scan.rows, list(scan.problems))
     if decode_media:
-        report.problems.extend(_undecodable(scan, max_image_pixels))
+        config = preprocess if preprocess is not None else PreprocessConfig(max_image_pixels=max_image_pixels)
+        report.problems.extend(_unpreparable(scan, config))
         report.problems.sort(key=lambda problem: problem.row_number)
     return report
 
 
-def _undecodable(scan, max_image_pixels: int) -> list[RowProblem]:
-    """Rows whose media cannot be decoded as the pipeline would decode them."""
-    reader, problems = scan.reader, []
+def _unpreparable(scan: DatasetScan, config: PreprocessConfig) -> list[RowProblem]:
+    """Rows the preprocess stage would turn into error rows (media that cannot be decoded, prompts too long)."""
+    from ray_eval.pipeline.preprocess import PreprocessStage  # the pipeline's own code, imported when asked for
+
+    stage = PreprocessStage(config.model_copy(update={"thumbnail_px": 0}))
+    reader, source, problems = scan.reader, scan.reader.path.name, []
     for raw in iter_raw_rows(reader, scan.chunks):
+        if raw.row_number in scan.duplicate_rows:
+            continue  # already listed by the scan
         try:
             sample = reader.to_sample(raw)
         except SampleInvalid:
             continue  # already listed by the scan
-        for index, media in enumerate(sample.media):
-            try:
-                data = fetch_bytes(media)
-                if media.kind is MediaKind.IMAGE:
-                    open_image(data, media.ref, max_image_pixels)
-                else:
-                    sample_video(data, media.ref, fps=1.0, max_frames=1, max_pixels=1024, quality=50)
-            except MediaError as exc:
-                problems.append(RowProblem(reader.path.name, raw.row_number, sample.id, f"media.{index}", str(exc),
-                                           reader.row_word))
+        prepared = stage.prepare(sample_row(sample, source, raw.row_number))
+        if prepared["status"] != "ok":
+            error = prepared["error"]
+            match = MEDIA_FIELD.match(error)
+            field_name, reason = (match.group(1), error[match.end():]) if match else (None, error)
+            problems.append(RowProblem(source, raw.row_number, sample.id, field_name, reason, reader.row_word))
     return problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from ray_eval.records import Sample
 
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|bytes|list|tuple|dict|none)(\[.*\])?$|^[\w-]+\[.*\]$")
 REMOTE_SCHEMES = ("http", "https", "s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 
 
@@ -89,11 +91,17 @@ class Reader:
         """Validate a parsed row; media paths are resolved in the dataset root and must exist inside it."""
         if raw.data is None:
             raise SampleInvalid(raw.error or "unreadable row")
-        return build_sample(raw.data, self.root)
+        try:
+            return build_sample(raw.data, self.root)
+        except SampleInvalid:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an odd value must become this row's error, never stop the scan
+            raise SampleInvalid(f"cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def build_sample(data: dict[str, Any], root: Path) -> Sample:
     data = dict(data)
+    check_text(data)
     media = data.get("media")
     if not isinstance(media, list):
         raise SampleInvalid("must be a list of media items", field="media")
@@ -104,10 +112,38 @@ def build_sample(data: dict[str, Any], root: Path) -> Sample:
         return Sample.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or None
+        # Union members appear in the location as type tags ("answer.str"); the field is what the row calls it.
+        field = ".".join(str(part) for part in error["loc"] if not _TYPE_TAG.match(str(part))) or None
         reason = error["msg"].removeprefix("Value error, ")
+        if error["type"].endswith("_type"):  # a wrong type: say what was given
+            reason += f" (got {type(error['input']).__name__} {_short(error['input'])})"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise SampleInvalid(reason + more, field=field) from None
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_text(value: Any, field: str = "") -> None:
+    """Refuse strings that cannot be written as UTF-8: JSON's "\\udcff" escapes decode to lone surrogates, which
+    would pass the reader and break the Arrow columns later. `field` is the dotted path of the value."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SampleInvalid(
+                f"is not valid UTF-8 text (lone surrogate {value[exc.start]!r} at character {exc.start})",
+                field=field or None,
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, field)
+            check_text(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_text(item, f"{field}.{index}" if field else str(index))
 
 
 def _input_type_of(media: list[dict[str, Any]]) -> str:
@@ -131,6 +167,8 @@ def _media_item(item: Any, root: Path, index: int) -> dict[str, Any]:
     if len(sources) != 1:
         raise SampleInvalid(f"needs exactly one of path, uri or bytes; got {sorted(sources) or 'none'}", field=field)
     (key, value), = sources.items()
+    if key in ("path", "uri") and not isinstance(value, str):
+        raise SampleInvalid(f"must be a string, got {type(value).__name__} {_short(value)}", field=f"{field}.{key}")
     if key in ("bytes", "data"):
         return {"kind": kind, "data": _decode_bytes(value, field)}
     if key == "uri":
@@ -170,4 +208,6 @@ def resolve_media_path(path: str, root: Path, field: str) -> str:
         raise SampleInvalid(f"media path {path!r} leaves the dataset root {root}", field=field)
     if not os.path.isfile(resolved):
         raise SampleInvalid(f"media file {path!r} does not exist", field=field)
+    if os.path.getsize(resolved) == 0:  # cheap to know here, before anything runs
+        raise SampleInvalid(f"media file {path!r} is empty (0 bytes)", field=field)
     return resolved

@@ -60,6 +60,15 @@ def _hf_image_media(row: dict[str, Any]) -> list[dict[str, Any]]:
     return media
 
 
+def _raw_row(number: int, row: dict[str, Any], sample_id: str | None) -> RawRow:
+    try:
+        return RawRow(number, canonical_manifest_row(row), sample_id=sample_id)
+    except SampleInvalid as exc:
+        return RawRow(number, None, f"{exc.field}: {exc.reason}", sample_id=sample_id)
+    except Exception as exc:  # noqa: BLE001 - an odd value must become this row's error, never stop the scan
+        return RawRow(number, None, f"cannot be read ({type(exc).__name__}: {exc})", sample_id=sample_id)
+
+
 class JsonlManifestReader(Reader):
     name = "manifest"
     row_word = "line"
@@ -112,10 +121,7 @@ class JsonlManifestReader(Reader):
         if not isinstance(row, dict):
             return RawRow(line_number, None, f"must be a JSON object, not {type(row).__name__}")
         sample_id = row.get("id") if isinstance(row.get("id"), str) else None
-        try:
-            return RawRow(line_number, canonical_manifest_row(row), sample_id=sample_id)
-        except SampleInvalid as exc:
-            return RawRow(line_number, None, f"{exc.field}: {exc.reason}", sample_id=sample_id)
+        return _raw_row(line_number, row, sample_id)
 
 
 class ParquetManifestReader(Reader):
@@ -150,8 +156,5 @@ class ParquetManifestReader(Reader):
             for offset, row in enumerate(table.slice(lo, hi - lo).to_pylist()):
                 number = row_index + lo + offset + 1
                 sample_id = row.get("id") if isinstance(row.get("id"), str) else None
-                try:
-                    yield RawRow(number, canonical_manifest_row(row), sample_id=sample_id)
-                except SampleInvalid as exc:
-                    yield RawRow(number, None, f"{exc.field}: {exc.reason}", sample_id=sample_id)
+                yield _raw_row(number, row, sample_id)
             row_index += group_rows

@@ -69,6 +69,8 @@ class SeedSuiteReader(Reader):
                 yield RawRow(index + 1, case_to_row(case), sample_id=sample_id)
             except SampleInvalid as exc:
                 yield RawRow(index + 1, None, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, sample_id)
+            except Exception as exc:  # noqa: BLE001 - an odd value must become this case's error, never stop the scan
+                yield RawRow(index + 1, None, f"cannot be read ({type(exc).__name__}: {exc})", sample_id)
 
     def suite_thresholds(self) -> SuiteThresholds | None:
         thresholds = self._document.get("thresholds")
@@ -108,9 +110,12 @@ def case_to_row(case: Any) -> dict[str, Any]:
     if unknown:
         raise SampleInvalid(f"unknown field(s) {sorted(unknown)}", field=sorted(unknown)[0])
     test_type = case.get("test_type", "open_qa")
-    if test_type not in TEST_TYPES:
+    if not isinstance(test_type, str) or test_type not in TEST_TYPES:
         raise SampleInvalid(f"must be one of {sorted(TEST_TYPES)}, got {test_type!r}", field="test_type")
     answer_format = TEST_TYPES[test_type]
+    for name in ("image_paths", "options"):
+        if case.get(name) is not None and not isinstance(case[name], list):
+            raise SampleInvalid(f"must be a list, got {type(case[name]).__name__}", field=name)
     paths = case.get("image_paths") or ([case["image_path"]] if case.get("image_path") else [])
     row: dict[str, Any] = {
         "id": case.get("id"),

@@ -106,6 +106,8 @@ class VlmevalTsvReader(Reader):
                     yield RawRow(line, self._to_row(fields), sample_id=sample_id)
                 except SampleInvalid as exc:
                     yield RawRow(line, None, f"{exc.field}: {exc.reason}" if exc.field else exc.reason, sample_id)
+                except Exception as exc:  # noqa: BLE001 - an odd cell must become this line's error, never stop the scan
+                    yield RawRow(line, None, f"cannot be read ({type(exc).__name__}: {exc})", sample_id)
 
     def _to_row(self, fields: list[str]) -> dict[str, Any]:
         if len(fields) != len(self.header):

@@ -17,12 +17,15 @@ $(VENV)/.installed: pyproject.toml scripts/fix_cpu_torch_stack.py
 	$(BIN)/python scripts/fix_cpu_torch_stack.py
 	touch $@
 
-# The tests run real Prometheus and Pushgateway servers (and promtool): Debian's packages, which start no services.
+# The tests run real Prometheus and Pushgateway servers (and promtool), and open the report in a real headless
+# browser: Debian's packages, which start no services.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install-monitoring:
 	@command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null && command -v promtool >/dev/null \
+	  && command -v chromium >/dev/null \
 	  || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -q && \
-	      DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway)
+	      DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends \
+	        prometheus prometheus-pushgateway chromium)
 
 $(SAMPLE)/manifest.jsonl: | install
 	$(BIN)/ray-eval dataset synth --out $(SAMPLE) --n 60 --seed 0

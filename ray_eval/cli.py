@@ -74,6 +74,19 @@ def report(run_dir: Path) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@config_option
+@set_option
+def rescore(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+    """Score a finished run's answers again (scoring, gate or statistics changed) without re-running inference."""
+    from ray_eval.rescore import rescore_run
+
+    outcome = rescore_run(run_dir, config_path, list(overrides))
+    click.echo((outcome.run_dir / "summary.md").read_text(encoding="utf-8"))
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
 @click.argument("baseline_run", type=click.Path(path_type=Path))
 @click.argument("candidate_run", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Also write comparison.json into this folder.")
@@ -163,6 +176,9 @@ def tiny(arch: str, out_dir: Path, seed: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr, force=True)
+    # httpx logs every request's URL at INFO, user:password included: its warnings are enough.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         cli.main(args=argv, prog_name="ray-eval", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -5,6 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+
+def public_url(url: str) -> str:
+    """A URL without any user:password part, fit for a log line or a report."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Text a server sent back, with the API key taken out: some servers quote the Authorization header."""
+    return text.replace(secret, "[redacted]") if secret and text else text
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,12 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from ray_eval.engines.base import (
+    public_url,
+    redact,
     ChatRequest,
     ChatResponse,
     EngineBadResponse,
@@ -48,6 +51,8 @@ class OpenAIChatEngine:
         self.retry = RetryPolicy(max_retries, backoff_initial_s, backoff_max_s)
         self.extra_body = dict(extra_body or {})
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._secret = api_key
+        self._where = public_url(base_url)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
@@ -75,37 +80,42 @@ class OpenAIChatEngine:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.timeout_s):
+                    # Header values must be ASCII: the id goes percent-encoded (a Chinese id is a valid id).
                     response = await self._client.post(
-                        "chat/completions", json=body, headers={SAMPLE_HEADER: sample_id}
+                        "chat/completions", json=body, headers={SAMPLE_HEADER: quote(sample_id, safe="")}
                     )
             except (TimeoutError, httpx.TimeoutException):
                 raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=time.perf_counter() - started) from None
             except httpx.TransportError as exc:
-                raise EngineConnectionError(f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - started) from None
+                raise EngineConnectionError(redact(f"{type(exc).__name__}: {exc}", self._secret),
+                                            latency_s=time.perf_counter() - started) from None
             latency = time.perf_counter() - started
         if response.status_code != 200:
             raise EngineHTTPError(
-                f"HTTP {response.status_code}: {_error_message(response)}",
+                redact(f"HTTP {response.status_code}: {_error_message(response)}", self._secret),
                 status=response.status_code,
                 retry_after_s=_retry_after(response),
                 latency_s=latency,
             )
-        return _parse_completion(response, latency, attempt)
+        try:
+            return _parse_completion(response, latency, attempt)
+        except EngineBadResponse as exc:
+            raise EngineBadResponse(redact(str(exc), self._secret), latency_s=latency) from None
 
     async def check(self) -> list[str]:
         """The models the endpoint serves; EngineUnavailable when it cannot be reached or lacks our model."""
         try:
             response = await self._client.get("models")
         except httpx.HTTPError as exc:
-            raise EngineUnavailable(f"engine at {self._client.base_url} is unreachable: {exc}") from None
+            raise EngineUnavailable(redact(f"engine at {self._where} is unreachable: {exc}", self._secret)) from None
         if response.status_code != 200:
-            raise EngineUnavailable(f"engine at {self._client.base_url} answered GET /models with HTTP {response.status_code}")
+            raise EngineUnavailable(f"engine at {self._where} answered GET /models with HTTP {response.status_code}")
         try:
             served = [item["id"] for item in response.json()["data"]]
         except (ValueError, KeyError, TypeError):
-            raise EngineUnavailable(f"engine at {self._client.base_url} gave a malformed /models answer") from None
+            raise EngineUnavailable(f"engine at {self._where} gave a malformed /models answer") from None
         if self.model not in served:
-            raise EngineUnavailable(f"engine at {self._client.base_url} does not serve model {self.model!r}; it serves {served}")
+            raise EngineUnavailable(f"engine at {self._where} does not serve model {self.model!r}; it serves {served}")
         return served
 
     async def aclose(self) -> None:

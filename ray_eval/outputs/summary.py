@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from ray_eval.engines.base import public_url
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.shopbench.dataset import DatasetScan
 
@@ -30,19 +30,14 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _public_url(url: str) -> str:
-    """A URL without any user:password part, fit for a report."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def public_config(config: EvalConfig) -> dict[str, Any]:
-    """The config as stored in summary.json: an engine URL's user:password part removed."""
+    """The config as stored in summary.json and run.json: the user:password part of every engine URL removed (the
+    model's engine and the judge's)."""
     data = config.model_dump(mode="json")
-    if "base_url" in data["engine"]:
-        data["engine"]["base_url"] = _public_url(data["engine"]["base_url"])
+    judge = data["scoring"].get("judge") or {}
+    for engine in (data["engine"], judge.get("engine") or {}):
+        if engine.get("base_url"):
+            engine["base_url"] = public_url(engine["base_url"])
     return data
 
 
@@ -52,7 +47,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any],
     scripted = isinstance(engine, ScriptedEngineConfig)
     engine_info: dict[str, Any] = {"kind": engine.kind, "model": engine.model}
     if isinstance(engine, OpenAIEngineConfig):
-        engine_info["base_url"] = _public_url(engine.base_url)
+        engine_info["base_url"] = public_url(engine.base_url)
     if isinstance(engine, ServeHandleEngineConfig):
         engine_info.update(app_name=engine.app_name, deployment=engine.deployment_name)
     if config.serve.config is not None:
@@ -157,7 +152,7 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     if decision["checks"]:
         lines += ["| check | value | threshold | result |", "|---|---|---|---|"]
         for check in decision["checks"]:
-            shown = {"score": _score, "regression": _signed}.get(check["metric"], _pct)
+            shown = {"score": _score, "regression": _signed, "errors": str}.get(check["metric"], _pct)
             value = shown(check["value"]) if check["value"] is not None else (check["note"] or "–")
             outcome = check.get("outcome") or ("passed" if check["passed"] else "failed")
             result = {"passed": "pass", "failed": "**FAIL**", "undecided": "**UNDECIDED**"}[outcome]

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any
+from urllib.parse import unquote
 
 from ray_eval.testing.replies import (
     SAMPLE_HEADER,
@@ -128,7 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: dict[str, Any]) -> None:
         owner = self.server.owner
         headers = {name.lower(): value for name, value in self.headers.items()}
-        info, reply = owner._admit(headers.get(SAMPLE_HEADER.lower()), body, headers)
+        sample = headers.get(SAMPLE_HEADER.lower())
+        info, reply = owner._admit(unquote(sample) if sample is not None else None, body, headers)
         try:
             if reply is None:
                 reply = owner._ask_default(info)

@@ -169,3 +169,24 @@ def test_check_reports_missing_model_and_unreachable_engine() -> None:
         asyncio.run(engine(listing).check())
     with pytest.raises(EngineUnavailable, match="unreachable"):
         asyncio.run(engine(Script(httpx.ConnectError("refused"))).check())
+
+
+def test_a_chinese_sample_id_travels_percent_encoded() -> None:
+    from urllib.parse import unquote
+
+    script = Script(httpx.Response(200, json=completion("A")))
+    request = ChatRequest("门店-一/1", [{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0)
+    assert chat(engine(script), request).text == "A"
+    assert unquote(script.requests[0].headers["X-Ray-Eval-Sample"]) == "门店-一/1"
+
+
+def test_an_api_key_the_server_echoes_is_redacted_from_errors() -> None:
+    secret = "sk-test-0123456789"
+    echo = Script(httpx.Response(401, json={"error": {"message": f"bad key Bearer {secret}"}}))
+    with pytest.raises(EngineHTTPError) as info:
+        chat(engine(echo, api_key=secret))
+    assert secret not in str(info.value) and "[redacted]" in str(info.value)
+    garbled = Script(httpx.Response(200, text=f"not json, your key was {secret}"))
+    with pytest.raises(EngineBadResponse) as info:
+        chat(engine(garbled, api_key=secret))
+    assert secret not in str(info.value)

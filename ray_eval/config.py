@@ -94,6 +94,12 @@ class PreprocessConfig(_Strict):
     max_image_pixels: int = Field(
         100_000_000, ge=1, description="Images declaring more pixels are refused as decompression bombs."
     )
+    max_prompt_tokens: int | None = Field(
+        None, ge=1,
+        description="Longest prompt in estimated tokens (text, images and video frames counted as Qwen3-VL "
+        "counts them, erring high): set it to the engine's max_model_len minus inference.sampling.max_tokens. "
+        "A longer prompt becomes an error row (PromptTooLong) before any request; unset: no check.",
+    )
     batch_size: int = Field(8, ge=1, description="Samples per preprocessing batch.")
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved by each preprocessing task.")
     video: VideoConfig = VideoConfig()
@@ -286,6 +292,7 @@ class BaselineConfig(_Strict):
 
 class GateConfig(Thresholds):
     max_error_rate: float | None = Field(None, ge=0, le=1, description="Highest share of samples ending in an error.")
+    max_errors: int | None = Field(None, ge=0, description="Highest number of samples ending in an error (a count budget).")
     max_unparsed_rate: float | None = Field(None, ge=0, le=1, description="Highest share of answers no scorer could read.")
     critical_min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest pass rate of critical samples.")
     subsets: dict[Subset, Thresholds] = Field(default_factory=dict, description="Per-subset thresholds.")

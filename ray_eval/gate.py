@@ -22,7 +22,7 @@ EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 @dataclass(frozen=True)
 class Check:
     name: str  # e.g. "subset ShopFront pass rate"
-    metric: str  # "pass_rate", "score", "error_rate", "unparsed_rate"
+    metric: str  # "pass_rate", "score", "error_rate", "errors", "unparsed_rate", "regression"
     group: str  # "overall", "subset:ShopFront", "label:l2:OCR", "critical", "format:mcq"
     value: float | None
     threshold: float
@@ -70,6 +70,7 @@ def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThreshol
             min_score=suite.min_score if gate.min_score is None else None,
         ), source="suite")
     add("error rate", "overall", overall, "error_rate", gate.max_error_rate, "<=")
+    add("error count", "overall", overall, "errors", gate.max_errors, "<=")
     add("unparsed rate", "overall", overall, "unparsed_rate", gate.max_unparsed_rate, "<=")
     add("critical samples pass rate", "critical", scores["critical"], "pass_rate", gate.critical_min_pass_rate, ">=")
     for subset, limits in gate.subsets.items():

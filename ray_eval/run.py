@@ -9,45 +9,30 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import ray
 import ray.data
 import pyarrow.compute as pc
 from jinja2 import TemplateError
 
-from ray_eval.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
-from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
+from ray_eval.compare import load_run_results
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
 from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable
-from ray_eval.gate import evaluate_gate, verdict
+from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
-from ray_eval.outputs import write_outputs
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, done_sample_ids, read_results
-from ray_eval.outputs.summary import build_summary
+from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, done_sample_ids
 from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.progress import EngineHealth, Progress
 from ray_eval.records import BLIND
 from ray_eval.rundir import plan_run_dir, start_run_dir
-from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.serving.serve_app import check_handle_target, serve_apps
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
-from ray_eval.shopbench.taxonomy import NO_SUBSET
 
 log = logging.getLogger("ray_eval")
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_dir: Path
-    exit_code: int
-    summary: dict[str, Any]
-    verdict: dict[str, Any]
 
 
 def scan_or_refuse(config: EvalConfig) -> DatasetScan:
@@ -77,7 +62,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     _check_templates(config)
     run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)
     done = done_sample_ids(run_dir, retry_errors) if resuming else frozenset()
-    judge = _judge_setup(config, environ)
+    judge = judge_setup(config, environ)
     metrics = RunMetrics(config.metrics, run_labels(config))
     baseline = config.gate.baseline
     baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
@@ -95,32 +80,10 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
             log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
                      f", resumed: {len(done)} already done" if resuming else "")
             health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done)
-    # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
-    # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
-    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]).sort_values("sample_id", ignore_index=True)
-    results = with_clusters(results, config.statistics)
-    if incomplete_reason is None and len(results) != scan.rows:
-        incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
     if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
         incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
                              f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
-    scores = summarize(results, config.statistics)
-    comparison = None
-    if baseline_results is not None:
-        label = config.run.model_label or config.engine.model
-        candidate = RunResults(read_results(run_dir, COMPARED_COLUMNS),
-                               {"run_dir": str(run_dir), "run_id": run_dir.name, "model": label}, scan.fingerprint)
-        comparison = compare(candidate, baseline_results, config.statistics)
-    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison),
-                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
-                            duration_s=time.monotonic() - started, served_models=_served_models(results))
-    summary["statistics"] = statistics_note(results, config.statistics)
-    summary["diagnostics"] = _diagnostics(config, run_dir, results)
-    summary["comparison"] = comparison
-    summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
-    write_outputs(run_dir, summary, decision, config.report)
-    return RunOutcome(run_dir, decision["exit_code"], summary, decision)
+    return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
 
 
 def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
@@ -153,7 +116,7 @@ def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, j
     return health, None
 
 
-def _judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
+def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
     judge = config.scoring.judge
     if judge is None or not config.scoring.judged_formats:
         return None
@@ -161,13 +124,6 @@ def _judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup |
     cache_dir = judge.cache_dir or Path(config.run.out_dir) / "judge-cache"
     return JudgeSetup(EngineSpec(judge.engine, key, judge.max_in_flight_per_actor), judge, cache_dir,
                       config.scoring.open_pass_threshold)
-
-
-def _diagnostics(config: EvalConfig, run_dir: Path, results) -> dict[str, Any] | None:
-    if not config.diagnostics.blind_pass:
-        return None
-    blind = read_results(run_dir, ["sample_id", "status", "passed"], file_name=BLIND_RESULTS_FILE)
-    return diagnostics_of_runs(results, blind, NO_SUBSET)
 
 
 def _check_templates(config: EvalConfig) -> None:
@@ -241,6 +197,3 @@ def _ray_session(config: EvalConfig, address: str | None) -> Iterator[None]:
         ray.shutdown()
 
 
-def _served_models(results) -> list[str]:
-    models = results["response_model"].dropna().unique()
-    return sorted(str(model) for model in models)

@@ -160,6 +160,8 @@ def check_view(check: dict[str, Any]) -> dict[str, Any]:
     if check["metric"] == "regression":  # a paired difference against the baseline, in score points
         def shown(value: float | None) -> str:
             return f"{format_delta(value)} pts"
+    elif check["metric"] == "errors":  # a count of samples
+        shown = str
     else:
         shown = format_score if check["metric"] == "score" else format_pct
     outcome = check.get("outcome")

@@ -48,6 +48,8 @@ def oracle_answers(scan: DatasetScan, config: ScriptedEngineConfig) -> tuple[dic
             sample = scan.reader.to_sample(raw)
         except SampleInvalid:
             continue  # an invalid row never reaches the engine
+        if sample.id in answers:
+            continue  # a duplicate id becomes an error row; the first row of the id is the one answered
         answers[sample.id] = oracle_answer(sample, _draw(config.seed, sample.id, "correct") < config.accuracy,
                                            config.seed)
         if sample.media:

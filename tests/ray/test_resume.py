@@ -101,3 +101,27 @@ def test_resume_reruns_errors_only_when_asked_and_refuses_another_config(local_r
     # Another config cannot continue this run; a directory that is not a run cannot be resumed.
     assert main(["run", "--resume", str(run_dir), "-c", str(config), "--set", "engine.accuracy=0.1"]) == 2
     assert main(["run", "--resume", str(tmp_path / "runs" / "nowhere")]) == 2
+
+
+def test_rescore_changes_scores_not_answers_and_refuses_what_would_change_answers(local_ray, tmp_path: Path) -> None:
+    manifest = synthesize(tmp_path / "data", 12, seed=5).manifest
+    config = write_config(tmp_path, manifest, latency_s=0.0)
+    run_dir = tmp_path / "runs" / "s"
+    assert main(["run", "-c", str(config), "--set", "run.run_id=s"]) in (0, 1)
+    before = pq.read_table(run_dir / "results.parquet").to_pandas().set_index("sample_id").sort_index()
+    assert (before.loc[before["format"] == "open", "scorer"] == "token_f1").all()
+
+    # No engine runs now (the scripted one lives only during a run): the answers can only come from the run dir.
+    assert main(["rescore", str(run_dir), "--set", "scoring.scorers.open=exact_match",
+                 "--set", "gate.min_pass_rate=0.99"]) == 1
+    after = pq.read_table(run_dir / "results.parquet").to_pandas().set_index("sample_id").sort_index()
+    assert list(after.index) == list(before.index)
+    assert (after["response"] == before["response"]).all() and (after["latency_s"] == before["latency_s"]).all()
+    open_rows = after["format"] == "open"
+    assert (after.loc[open_rows, "scorer"] == "exact_match").all()
+    assert (after.loc[~open_rows, "score"] == before.loc[~open_rows, "score"]).all()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["config"]["scoring"]["scorers"]["open"] == "exact_match"
+    assert json.loads((run_dir / "verdict.json").read_text())["failed_checks"] == ["overall pass rate"]
+
+    assert main(["rescore", str(run_dir), "--set", "engine.accuracy=0.1"]) == 2  # would change the answers

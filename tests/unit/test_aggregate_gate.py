@@ -94,3 +94,12 @@ def test_stored_config_drops_credentials_from_the_engine_url() -> None:
                                 "engine.base_url=https://user:s3cret@llm.example.com:8443/v1"])
     stored = public_config(config)
     assert stored["engine"]["base_url"] == "https://llm.example.com:8443/v1" and "s3cret" not in str(stored)
+
+
+def test_error_budget_as_a_count(frame: pd.DataFrame) -> None:
+    scores = summarize(frame)
+    within = {c.name: c for c in evaluate_gate(scores, GateConfig(max_errors=1))}
+    over = {c.name: c for c in evaluate_gate(scores, GateConfig(max_errors=0))}
+    assert within["error count"].passed and within["error count"].value == 1
+    assert not over["error count"].passed and over["error count"].threshold == 0
+    assert verdict(list(over.values()))["failed_checks"] == ["error count"]

@@ -1,0 +1,70 @@
+"""After the pipeline: read the results, aggregate them with their intervals, compare with a baseline, apply the
+gate, build the summary, export metrics and write every output. A run ends here, and so does `ray-eval rescore`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ray_eval.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
+from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare
+from ray_eval.config import EvalConfig
+from ray_eval.gate import evaluate_gate, verdict
+from ray_eval.metrics import RunMetrics
+from ray_eval.outputs import write_outputs
+from ray_eval.outputs.results import BLIND_RESULTS_FILE, read_results
+from ray_eval.outputs.summary import build_summary
+from ray_eval.scoring.diagnostics import diagnostics_of_runs
+from ray_eval.shopbench.dataset import DatasetScan
+from ray_eval.shopbench.taxonomy import NO_SUBSET
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    exit_code: int
+    summary: dict[str, Any]
+    verdict: dict[str, Any]
+
+
+def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_at: datetime, started: float,
+                 incomplete_reason: str | None, metrics: RunMetrics, baseline_results: RunResults | None) -> RunOutcome:
+    """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete."""
+    # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
+    # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
+    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]).sort_values("sample_id", ignore_index=True)
+    results = with_clusters(results, config.statistics)
+    if incomplete_reason is None and len(results) != scan.rows:
+        incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
+    scores = summarize(results, config.statistics)
+    comparison = None
+    if baseline_results is not None:
+        label = config.run.model_label or config.engine.model
+        candidate = RunResults(read_results(run_dir, COMPARED_COLUMNS),
+                               {"run_dir": str(run_dir), "run_id": run_dir.name, "model": label}, scan.fingerprint)
+        comparison = compare(candidate, baseline_results, config.statistics)
+    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison),
+                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason)
+    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
+                            duration_s=time.monotonic() - started, served_models=_served_models(results))
+    summary["statistics"] = statistics_note(results, config.statistics)
+    summary["diagnostics"] = _diagnostics(config, run_dir, results)
+    summary["comparison"] = comparison
+    summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
+    write_outputs(run_dir, summary, decision, config.report)
+    return RunOutcome(run_dir, decision["exit_code"], summary, decision)
+
+
+def _diagnostics(config: EvalConfig, run_dir: Path, results) -> dict[str, Any] | None:
+    if not config.diagnostics.blind_pass:
+        return None
+    blind = read_results(run_dir, ["sample_id", "status", "passed"], file_name=BLIND_RESULTS_FILE)
+    return diagnostics_of_runs(results, blind, NO_SUBSET)
+
+
+def _served_models(results) -> list[str]:
+    models = results["response_model"].dropna().unique()
+    return sorted(str(model) for model in models)

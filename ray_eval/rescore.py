@@ -1,0 +1,104 @@
+"""`ray-eval rescore RUN_DIR`: score a finished run's answers again (another scorer, threshold or judge; another
+gate or statistics) without asking the model again.
+
+A run directory is its own response cache: results.parquet holds every answer next to its prompt and media digests.
+They stay valid only while nothing that decides an answer changes, so rescoring refuses a config whose dataset,
+engine, serving, preprocessing, inference or diagnostics differ from the run's (run.json): those need a new run.
+Rows that failed before an answer existed (read, preprocess, inference) stay as they are; answered rows, and rows
+whose scoring or judging failed, are scored again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ray_eval.compare import load_run_results
+from ray_eval.config import EvalConfig
+from ray_eval.errors import UsageError
+from ray_eval.finish import RunOutcome, conclude_run
+from ray_eval.metrics import RunMetrics, run_labels
+from ray_eval.outputs import VERDICT_FILE, write_json
+from ray_eval.outputs.results import BLIND_RESULTS_FILE, RESULTS_FILE
+from ray_eval.outputs.summary import public_config
+from ray_eval.pipeline import JudgeStage, ScoringStage
+from ray_eval.records import RESULT_SCHEMA
+from ray_eval.rundir import RUN_FILE, resume_config
+from ray_eval.run import judge_setup, scan_or_refuse
+
+ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers
+RESCORED_STAGES = (None, "scoring", "judge")  # error_stage of rows scored again (None: answered without error)
+SCORE_FIELDS = {"extracted": None, "score": None, "passed": None, "unparsed": None, "scorer": None,
+                "score_details": None, "judge_verdict": None}
+CHUNK_ROWS = 256
+
+
+def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[str] = (),
+                environ: Mapping[str, str] | None = None) -> RunOutcome:
+    run_dir = Path(run_dir)
+    started_at, started = datetime.now(timezone.utc), time.monotonic()
+    config = resume_config(run_dir, config_path, list(overrides))
+    stored = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    _same_answers(public_config(config), stored["config"], run_dir)
+    if not (run_dir / RESULTS_FILE).is_file():
+        raise UsageError(f"{run_dir} has no {RESULTS_FILE} to rescore (an interrupted run: resume it first)")
+    scan = scan_or_refuse(config)
+    if scan.fingerprint != stored["dataset_fingerprint"]:
+        raise UsageError(f"{config.dataset.path} changed since run {run_dir.name} (its sha256 differs): run it again")
+    judge = judge_setup(config, os.environ if environ is None else environ)
+    for name in (RESULTS_FILE, BLIND_RESULTS_FILE):
+        if (run_dir / name).is_file():
+            _rescore_file(run_dir / name, config, judge)
+    write_json(run_dir / RUN_FILE, {**stored, "config_fingerprint": config.fingerprint(), "config": public_config(config),
+                                    "rescored_at": started_at.isoformat(timespec="seconds")})
+    old = json.loads((run_dir / VERDICT_FILE).read_text(encoding="utf-8")) if (run_dir / VERDICT_FILE).is_file() else {}
+    incomplete = old.get("reason") if old.get("status") == "incomplete" else None
+    baseline = load_run_results(config.gate.baseline.run_dir) if config.gate.baseline is not None else None
+    metrics = RunMetrics(config.metrics, run_labels(config))
+    return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, baseline)
+
+
+def _same_answers(new: dict[str, Any], old: dict[str, Any], run_dir: Path) -> None:
+    changed = [section for section in ANSWER_SECTIONS if new.get(section) != old.get(section)]
+    if changed:
+        raise UsageError(f"rescoring keeps the answers of run {run_dir.name}, but the config changes "
+                         f"{', '.join(changed)}, which decide them: run the evaluation again instead")
+
+
+def _rescore_file(path: Path, config: EvalConfig, judge) -> None:
+    """Score every answered row of one results file again, and replace the file atomically."""
+    scoring = ScoringStage(config.scoring)
+    judging = JudgeStage(judge) if judge is not None else None
+    table = pq.read_table(path, schema=RESULT_SCHEMA)
+    chunks = []
+    for start in range(0, table.num_rows, CHUNK_ROWS):
+        rows = [_reopened(row) for row in table.slice(start, CHUNK_ROWS).to_pylist()]
+        chunks.append(scoring(pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)))
+    if judging is not None:
+        chunks = asyncio.run(_judge_all(judging, chunks))
+    temporary = path.with_suffix(".parquet.tmp")
+    pq.write_table(pa.concat_tables(chunks) if chunks else table.slice(0, 0), temporary, compression="zstd")
+    os.replace(temporary, path)
+
+
+async def _judge_all(judging: JudgeStage, chunks: list[pa.Table]) -> list[pa.Table]:
+    try:  # one event loop for the whole file: the judge's HTTP client belongs to it
+        return [await judging(chunk) for chunk in chunks]
+    finally:
+        await judging.engine.aclose()
+
+
+def _reopened(row: dict[str, Any]) -> dict[str, Any]:
+    """An answered row as it left inference: its old score and any scoring or judging error removed."""
+    if row["status"] != "ok" and row["error_stage"] not in RESCORED_STAGES:
+        return row
+    return row | SCORE_FIELDS | {"status": "ok", "error_stage": None, "error_type": None, "error": None}

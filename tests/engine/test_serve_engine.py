@@ -93,3 +93,39 @@ def test_blind_pass_and_a_judge_served_by_the_same_app(serve_app, engine_manifes
     unreadable = judged[judged["status"] == "error"]
     assert (unreadable["error_stage"] == "judge").all() and (unreadable["score"] == 0.0).all()
     assert (results.loc[results["format"] != "open", "judge_verdict"].isna()).all()
+
+
+def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path, tmp_path: Path) -> None:
+    """The model's Serve replica is killed once results are on disk: Serve starts a new one, the requests it lost
+    are retried through the handle, and the run ends with every sample once and the answers of an undisturbed run."""
+    import threading
+
+    import ray
+
+    from ray_eval.testing.prometheus import wait_until
+
+    settings = ["engine.kind=serve_handle", f"engine.model={MODEL_ID}", "engine.max_retries=6",
+                "engine.backoff_max_s=20", "run.checkpoint_rows=2", "inference.batch_size=2",
+                "preprocess.batch_size=2", "scoring.batch_size=2"]
+    calm = answers(run_evaluation(load_config(None, [*eval_overrides(engine_manifest, tmp_path, "calm"), *settings])))
+
+    run_dir = tmp_path / "killed"
+    killed: list[str] = []
+
+    def kill_the_replica() -> None:
+        wait_until(lambda: list((run_dir / "results.parts").glob("part-*.parquet")), 300, "a first checkpoint")
+        replicas = [actor for actor in ray.util.list_named_actors(all_namespaces=True)
+                    if actor["name"].startswith("SERVE_REPLICA::llm#LLMServer")]
+        for actor in replicas:
+            ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]), no_restart=True)
+            killed.append(actor["name"])
+
+    killer = threading.Thread(target=kill_the_replica)
+    killer.start()
+    outcome = run_evaluation(load_config(None, [*eval_overrides(engine_manifest, tmp_path, "killed"), *settings]))
+    killer.join(timeout=60)
+    assert killed, "no replica was killed: the run ended before its first checkpoint"
+    after = answers(outcome)
+    assert after.index.is_unique and len(after) == len(calm)
+    pd.testing.assert_series_equal(after["response"], calm["response"])
+    assert after["attempts"].max() > 1  # the lost requests were retried

@@ -1,5 +1,5 @@
 """Run an evaluation on a two-node ray.cluster_utils.Cluster and remove the worker node once the first results are
-on disk. Prints the outcome as JSON.
+on disk. Writes the outcome as JSON to the file named second (stdout carries Ray's own log lines).
 
 Invoked by test_faults.py in a process of its own: a Cluster needs a Ray of its own, and the test session's Ray
 is already running.
@@ -20,7 +20,7 @@ from ray_eval.run import run_evaluation
 from ray_eval.testing.prometheus import wait_until
 
 
-def main(config_path: str) -> None:
+def main(config_path: str, report_path: str) -> None:
     config = load_config(Path(config_path))
     run_dir = Path(config.run.out_dir) / config.run.run_id
     # The head keeps one CPU: with none left after the loss, Ray Data's resource budget stalls for minutes until it
@@ -40,8 +40,8 @@ def main(config_path: str) -> None:
     try:
         outcome = run_evaluation(config)
         thread.join(timeout=60)
-        print(json.dumps({"exit_code": outcome.exit_code, "run_dir": str(outcome.run_dir),
-                          "node_lost": "rows_on_disk" in lost}))
+        Path(report_path).write_text(json.dumps({"exit_code": outcome.exit_code, "run_dir": str(outcome.run_dir),
+                                                 "node_lost": "rows_on_disk" in lost}), encoding="utf-8")
     finally:
         ray.shutdown()
         try:
@@ -51,4 +51,4 @@ def main(config_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

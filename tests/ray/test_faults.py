@@ -138,15 +138,16 @@ def test_a_worker_node_lost_mid_run_changes_nothing(local_ray, mixed_dataset, tm
         # The same run in a process of its own, on a two-node cluster whose worker is removed mid-run.
         config = write_config(tmp_path, manifest, server, "lossy")
         script = Path(__file__).with_name("node_loss_run.py")
-        driver = subprocess.Popen([sys.executable, str(script), str(config)], stdout=subprocess.PIPE,
+        report_path = tmp_path / "node-loss.json"
+        driver = subprocess.Popen([sys.executable, str(script), str(config), str(report_path)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
                                   start_new_session=True)
         try:
-            stdout, stderr = driver.communicate(timeout=300)
+            _, stderr = driver.communicate(timeout=300)
         finally:
             _stop_tree(driver)
     assert driver.returncode == 0, stderr[-3000:]
-    report = json.loads(stdout.strip().splitlines()[-1])
+    report = json.loads(report_path.read_text())
     assert report["node_lost"] and report["exit_code"] == 0
     assert outcome(tmp_path / "runs" / "lossy") == outcome(tmp_path / "runs" / "calm")
 

@@ -83,8 +83,12 @@ def _fetch_uri(uri: str, timeout_s: float) -> bytes:
         return stream.read()
 
 
-def open_image(data: bytes, ref: str, max_image_pixels: int) -> Image.Image:
-    """Decode an image fully (a truncated file fails here, not at the engine), refusing decompression bombs."""
+def open_image(data: bytes, ref: str, max_image_pixels: int, fit_within: int | None = None) -> Image.Image:
+    """Decode an image fully (a truncated file fails here, not at the engine), refusing decompression bombs.
+
+    With `fit_within` (a pixel budget the image will be resized to), a large JPEG is decoded at a reduced DCT scale
+    no smaller than the target: a 12 MP photo meant for 0.6 MP decodes at 1/4 scale, several times faster than a
+    full decode, and the resize that follows starts from more pixels than it keeps."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
@@ -94,6 +98,8 @@ def open_image(data: bytes, ref: str, max_image_pixels: int) -> Image.Image:
     width, height = image.size
     if width * height > max_image_pixels:
         raise DecompressionBomb(f"{ref}: declares {width}x{height} pixels, over the limit of {max_image_pixels}")
+    if fit_within is not None and image.format == "JPEG" and width * height > fit_within:
+        image.draft("RGB", fit_pixels(width, height, fit_within))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -117,10 +123,12 @@ def prepare_image(data: bytes, ref: str, *, max_pixels: int, quality: int, max_i
     Images already within the budget and in a format every engine reads are sent as they are: no second
     lossy encode, no CPU spent.
     """
-    image = open_image(data, ref, max_image_pixels)
+    image = open_image(data, ref, max_image_pixels, fit_within=max_pixels)
     upright = image.getexif().get(EXIF_ORIENTATION, 1) == 1
     size = fit_pixels(image.width, image.height, max_pixels)
-    if upright and size == image.size and image.format in PASS_THROUGH_FORMATS:
+    # A JPEG decoded at a reduced scale (open_image's draft) has pixels the file does not: never pass those bytes on.
+    reduced = image.size != Image.open(io.BytesIO(data)).size
+    if upright and not reduced and size == image.size and image.format in PASS_THROUGH_FORMATS:
         return EncodedImage(data, PASS_THROUGH_FORMATS[image.format], *image.size), image
     oriented = image if upright else ImageOps.exif_transpose(image)  # phone photos: the pixels the person saw
     size = fit_pixels(oriented.width, oriented.height, max_pixels)

@@ -15,6 +15,7 @@ from ray_eval.media import (
     data_url,
     fetch_bytes,
     fit_pixels,
+    open_image,
     prepare_image,
     sample_video,
     sampling_times,
@@ -133,3 +134,23 @@ def test_a_clip_too_short_for_min_frames_repeats_its_last_frame() -> None:
 def test_unreadable_videos_are_media_errors(data: bytes) -> None:
     with pytest.raises(MediaError):
         sample_video(data, "bad.mp4", fps=2.0, max_frames=8, max_pixels=1024, quality=80)
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_with_the_same_result() -> None:
+    """A 12 MP photo meant for 0.6 MP decodes at a reduced DCT scale: same output size, nearly the same pixels as
+    resizing the fully decoded image (the reduced decode averages 4x4 blocks, which the resize would do too)."""
+    rng = np.random.default_rng(1)
+    width, height = 4000, 3000
+    gradient = np.linspace(0, 255, width)[None, :, None] + np.linspace(0, 120, height)[:, None, None]
+    pixels = (gradient + rng.normal(0, 10, (height, width, 3))).clip(0, 255).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+
+    opened = open_image(data, "photo.jpg", 10**9, fit_within=602_112)
+    assert opened.size == (1000, 750)  # 1/4 scale: the smallest DCT scale still above the 896x672 target
+    encoded, picture = prepare_image(data, "photo.jpg", max_pixels=602_112, quality=90, max_image_pixels=10**9)
+    assert (encoded.width, encoded.height) == fit_pixels(width, height, 602_112) == picture.size
+    reference = Image.open(io.BytesIO(data)).convert("RGB").resize(picture.size, Image.Resampling.BICUBIC)
+    difference = np.abs(np.asarray(picture, dtype=float) - np.asarray(reference, dtype=float)).mean()
+    assert difference < 3.0  # out of 255: invisible at this budget

@@ -42,7 +42,7 @@ demo-scripted: install $(SAMPLE)/manifest.jsonl
 	$(BIN)/ray-eval run -c configs/scripted.yaml
 
 test: install install-monitoring
-	$(BIN)/ruff check ray_eval tests jobs scripts
+	$(BIN)/ruff check ray_eval tests jobs scripts benchmarks
 	$(BIN)/python -m pytest -q
 
 test-fast: install install-monitoring

@@ -11,8 +11,9 @@ import unicodedata
 
 # Qwen3-style reasoning. Chat templates often put the opening tag in the prompt, so a response may hold only
 # "...reasoning...</think> answer"; a response cut off mid-reasoning holds "<think> ..." and no answer at all.
-_THINK_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.IGNORECASE | re.DOTALL)
-_THINK_CLOSE = re.compile(r"</(?:think|thinking|reasoning)>", re.IGNORECASE)
+# A tag right after a double quote opens a JSON string (a key or value "</think>"): that is data, not reasoning.
+_THINK_BLOCK = re.compile(r'(?<!")<(think|thinking|reasoning)>.*?</\1>', re.IGNORECASE | re.DOTALL)
+_THINK_CLOSE = re.compile(r'(?<!")</(?:think|thinking|reasoning)>', re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<(?:think|thinking|reasoning)>", re.IGNORECASE)
 
 # Emphasis, code and heading marks carry no answer; "**B**" and "`B`" are "B".

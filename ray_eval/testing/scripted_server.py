@@ -128,9 +128,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         owner = self.server.owner
+        if not owner._take_slot():
+            self.close_connection = True  # stopping while it waited for a slot: drop it unanswered
+            return
         headers = {name.lower(): value for name, value in self.headers.items()}
         sample = headers.get(SAMPLE_HEADER.lower())
-        info, reply = owner._admit(unquote(sample) if sample is not None else None, body, headers)
+        try:
+            info, reply = owner._admit(unquote(sample) if sample is not None else None, body, headers)
+        except BaseException:
+            owner._release_slot()  # a request that never got in must not keep its slot
+            raise
         try:
             if reply is None:
                 reply = owner._ask_default(info)
@@ -191,12 +198,21 @@ class ScriptedOpenAIServer:
     to be pickled rather than fail obscurely on its locks and sockets.
     `record_requests=False` keeps no request log (bodies carry base64 media:
     a long run would hold them all in memory); counters still work.
+    `slots` bounds the requests being answered at once, like an engine's batch
+    slots: the rest wait their turn (None: no bound). A request counts as
+    received, and in `max_concurrent`, once it holds a slot.
     """
 
     def __init__(self, default: Policy | None = None,
                  script: Mapping[str, list[Reply]] | None = None, model: str = "scripted-model",
-                 *, record_requests: bool = True):
+                 *, record_requests: bool = True, slots: int | None = None):
+        if slots is not None and slots < 1:
+            raise ValueError(f"slots must be at least 1 (or None for no bound); got {slots}")
         self.model = model
+        self.slots = slots
+        self._slots = threading.BoundedSemaphore(slots) if slots is not None else None
+        self._first_request_at: float | None = None
+        self._last_reply_at: float | None = None
         self._record_requests = record_requests
         self._received = 0
         self._default = default or constant("A")
@@ -301,6 +317,18 @@ class ScriptedOpenAIServer:
             return self._max_concurrent
 
     @property
+    def first_request_at(self) -> float | None:
+        """`time.monotonic()` when the first chat request was taken up (None before any): when the engine got busy."""
+        with self._lock:
+            return self._first_request_at
+
+    @property
+    def last_reply_at(self) -> float | None:
+        """`time.monotonic()` when the latest chat request was done with (answered or dropped; None before any)."""
+        with self._lock:
+            return self._last_reply_at
+
+    @property
     def connection_count(self) -> int:
         """TCP connections accepted so far (keep-alive reuse keeps this low)."""
         with self._lock:
@@ -338,6 +366,8 @@ class ScriptedOpenAIServer:
                 step = steps[min(used, len(steps) - 1)]
                 self._script_steps_used[sample_id] = used + 1
             info = ChatRequestInfo.from_request(sample_id, attempt, body, headers)
+            if self._first_request_at is None:
+                self._first_request_at = time.monotonic()
             self._received += 1
             if self._record_requests:
                 self._requests.append(info)
@@ -346,9 +376,25 @@ class ScriptedOpenAIServer:
             self._arrived.notify_all()
         return info, step
 
+    def _take_slot(self) -> bool:
+        """Wait for a free slot (at once without `slots`); False when the server stops meanwhile."""
+        if self._slots is None:
+            return True
+        # A timed wait, so a request queued behind hanging ones still sees stop(); a release wakes it at once.
+        while not self._slots.acquire(timeout=0.1):
+            if self._stop_requested.is_set():
+                return False
+        return True
+
     def _leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._last_reply_at = time.monotonic()
+        self._release_slot()
+
+    def _release_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     def _ask_default(self, info: ChatRequestInfo) -> Reply:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import pickle
 import socket
 import threading
@@ -323,6 +324,31 @@ def test_keep_alive_reuses_one_connection(serve):
 
     asyncio.run(scenario())
     assert server.connection_count == 1
+
+
+def test_slots_bound_the_requests_answered_at_once_and_the_rest_wait(serve):
+    requests, slots, delay = 7, 3, 0.2
+    server = serve(default=lambda info: Reply.text("B", delay_s=delay), slots=slots)
+    assert server.first_request_at is None and server.last_reply_at is None
+
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as client:
+            return await asyncio.gather(*(post_async(client, f"s{i}") for i in range(requests)))
+
+    began = time.monotonic()
+    responses = asyncio.run(scenario())
+    took = time.monotonic() - began
+    assert [answer(r) for r in responses] == ["B"] * requests
+    assert server.max_concurrent == slots  # all were sent at once: the slots, and no more, were busy together
+    rounds = math.ceil(requests / slots)  # 3 rounds of the delay: 3 + 3 + 1 requests
+    assert took >= rounds * delay
+    busy = server.last_reply_at - server.first_request_at  # the server's own busy window, inside the client's
+    assert rounds * delay <= busy <= took
+
+
+def test_slots_must_be_positive():
+    with pytest.raises(ValueError, match="slots"):
+        ScriptedOpenAIServer(slots=0)
 
 
 # -- the rest of the OpenAI surface -------------------------------------------------------

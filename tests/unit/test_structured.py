@@ -247,6 +247,7 @@ flat_objects = st.dictionaries(st.text(min_size=1, max_size=12), scalars, max_si
 @settings(max_examples=150, deadline=None)
 @given(flat_objects, st.sampled_from(["{}", "```json\n{}\n```", "Answer:\n{}\nHope this helps.", "结果：{}。"]))
 @example({"<THINK>": None}, "{}")  # a key that looks like a reasoning tag is data, not reasoning
+@example({"</THINK>": None}, "{}")  # found by this test in CI: a closing tag as a key is data too
 def test_an_object_always_matches_itself(obj: dict, wrapper: str) -> None:
     response = wrapper.replace("{}", json.dumps(obj, ensure_ascii=False), 1)
     result = read_structured(response, obj)

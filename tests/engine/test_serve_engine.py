@@ -96,8 +96,9 @@ def test_blind_pass_and_a_judge_served_by_the_same_app(serve_app, engine_manifes
 
 
 def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path, tmp_path: Path) -> None:
-    """The model's Serve replica is killed once results are on disk: Serve starts a new one, the requests it lost
-    are retried through the handle, and the run ends with every sample once and the answers of an undisturbed run."""
+    """The model's Serve replica is killed once results are on disk: Serve starts a new one, any request it lost is
+    retried through the handle (whether one was in flight at that instant varies), and the run ends with every
+    sample once and the answers of an undisturbed run."""
     import threading
 
     import ray
@@ -128,4 +129,3 @@ def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path
     after = answers(outcome)
     assert after.index.is_unique and len(after) == len(calm)
     pd.testing.assert_series_equal(after["response"], calm["response"])
-    assert after["attempts"].max() > 1  # the lost requests were retried

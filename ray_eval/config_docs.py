@@ -77,16 +77,26 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     return rows
 
 
+def reference_table(model: type, begin: str = BEGIN, end: str = END) -> str:
+    """The Markdown reference of a config model's fields, between its markers."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *_rows(model, "")]
+    return "\n".join([begin, *lines, end])
+
+
 def config_reference() -> str:
-    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *_rows(EvalConfig, "")]
-    return "\n".join([BEGIN, *lines, END])
+    return reference_table(EvalConfig)
+
+
+def replace_between(path: Path, table: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what stands between the markers of a Markdown file with `table`."""
+    text = path.read_text(encoding="utf-8")
+    start, stop = text.index(begin), text.index(end) + len(end)
+    path.write_text(text[:start] + table + text[stop:], encoding="utf-8")
 
 
 def write_into(path: Path) -> None:
-    """Replace the reference between the markers of a Markdown file."""
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    path.write_text(text[:start] + config_reference() + text[end:], encoding="utf-8")
+    """Replace the run's reference between the markers of a Markdown file."""
+    replace_between(path, config_reference())
 
 
 if __name__ == "__main__":

@@ -7,20 +7,17 @@ import sys
 from pathlib import Path
 
 from ray_eval.canary.config import CanaryConfig
-from ray_eval.config_docs import _rows
+from ray_eval.config_docs import reference_table, replace_between
 
 BEGIN, END = "<!-- canary-config-reference:begin -->", "<!-- canary-config-reference:end -->"
 
 
 def canary_config_reference() -> str:
-    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *_rows(CanaryConfig, "")]
-    return "\n".join([BEGIN, *lines, END])
+    return reference_table(CanaryConfig, BEGIN, END)
 
 
 def write_into(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    path.write_text(text[:start] + canary_config_reference() + text[end:], encoding="utf-8")
+    replace_between(path, canary_config_reference(), BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -17,24 +17,19 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow.parquet as pq
 
+from benchmarks.common import chat_bodies, dataset_for, machine, sequential_rate
 from ray_eval.config import InferenceConfig, PreprocessConfig, load_config
 from ray_eval.outputs.results import RESULTS_FILE
-from ray_eval.pipeline.preprocess import PreprocessStage
-from ray_eval.records import sample_row
+from ray_eval.pipeline.sizing import size_inference
 from ray_eval.run import run_evaluation
-from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
-from ray_eval.shopbench.synth import synthesize
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer
 
 log = logging.getLogger("benchmarks.simulated_engine")
@@ -120,30 +115,12 @@ def run_benchmark(samples: int, latency_s: float, slots: int, out_dir: Path, *, 
 
 def inference_settings(slots: int, actors: int | None, in_flight_per_actor: int | None,
                        batch_size: int | None) -> dict[str, int]:
-    """The inference knobs, defaults derived from the engine's slots (measured: BENCHMARKS.md).
-
-    An actor works on one Ray Data block at a time, and a block's results leave only when its slowest batch is
-    answered: between blocks the actor sends nothing. With few actors those gaps line up and the engine idles (2
-    actors of `slots` requests each: 0.77 x ideal at 1,000 samples); many smaller actors stagger them, so the
-    engine's queue stays full. slots // 4 actors (8 for 32 slots) of slots // 2 requests each keep 4 x slots
-    requests ready for the engine; batches of slots // 4 let one block's 4 concurrent batches (Ray Data's default
-    for async UDFs) fill an actor's share.
-    """
-    return {
-        "actors": actors or max(2, slots // 4),
-        "in_flight_per_actor": in_flight_per_actor or max(1, slots // 2),
-        "batch_size": batch_size or max(1, slots // 4),
-    }
-
-
-def dataset_for(samples: int, out_dir: Path) -> Path:
-    """The manifest of `samples` synthesized samples (seed 0), made once per size and reused: it is deterministic,
-    and drawing thousands of images and videos takes longer than the benchmark."""
-    folder = out_dir / f"data-n{samples}"
-    manifest = folder / "manifest.jsonl"
-    if not manifest.exists():  # synthesize() renames the manifest into place last: present means complete
-        synthesize(folder, samples, seed=0, overwrite=True)
-    return manifest
+    """The inference sizes the run uses: ray-eval's own, from `engine.capacity` = slots (ray_eval.pipeline.sizing),
+    except where given here."""
+    config = InferenceConfig(actors=actors, max_in_flight_per_actor=in_flight_per_actor, batch_size=batch_size)
+    sizing = size_inference(config, slots, "engine.capacity")
+    return {"actors": sizing.actors, "in_flight_per_actor": sizing.max_in_flight_per_actor,
+            "batch_size": sizing.batch_size}
 
 
 def simulated_engine(latency_s: float, slots: int) -> ScriptedOpenAIServer:
@@ -161,6 +138,7 @@ def measure_ray_eval(manifest: Path, latency_s: float, slots: int, settings: dic
         config = load_config(None, [
             f"dataset.path={manifest}",
             "engine.kind=openai", f"engine.base_url={server.base_url}", f"engine.model={MODEL}",
+            f"engine.capacity={slots}",
             f"inference.actors={settings['actors']}",
             f"inference.max_in_flight_per_actor={settings['in_flight_per_actor']}",
             f"inference.batch_size={settings['batch_size']}",
@@ -187,51 +165,14 @@ def measure_ray_eval(manifest: Path, latency_s: float, slots: int, settings: dic
 
 
 def measure_sequential(manifest: Path, latency_s: float, slots: int, requests: int) -> dict[str, Any]:
-    """The seed article's client: one request at a time, the next sent when the last answer is in.
+    """The seed article's client against a simulated engine of the same slots and latency (common.sequential_rate).
 
     Its request bodies are built beforehand by ray-eval's own preprocessing (images resized and inlined), and that
     time is not counted: the figure is the best such a loop can do, so ray-eval's lead over it is not overstated.
     """
-    bodies = chat_bodies(manifest, requests)
-    with simulated_engine(latency_s, slots) as server, httpx.Client(base_url=server.base_url, timeout=60.0) as client:
-        sent = 0
-        started = time.monotonic()
-        for body in bodies:
-            response = client.post("/chat/completions", json=body)
-            response.raise_for_status()
-            sent += 1
-            if time.monotonic() - started > SEQUENTIAL_BUDGET_S:
-                break  # time box: its rate is already clear
-        took = time.monotonic() - started
-    return {"sequential_requests": sent, "sequential_s": took, "sequential_samples_per_s": sent / took}
-
-
-def chat_bodies(manifest: Path, count: int) -> list[dict[str, Any]]:
-    """The first `count` samples' chat requests, as ray-eval's preprocessing and engine client would build them."""
-    scan = scan_dataset(manifest)
-    stage = PreprocessStage(PreprocessConfig())
-    sampling = InferenceConfig().sampling
-    bodies: list[dict[str, Any]] = []
-    for raw in iter_raw_rows(scan.reader, scan.chunks):
-        prepared = stage.prepare(sample_row(scan.reader.to_sample(raw), scan.path.name, raw.row_number))
-        if prepared["status"] != "ok":
-            raise RuntimeError(f"sample {prepared['sample_id']} could not be prepared: {prepared['error']}")
-        bodies.append({
-            "model": MODEL, "messages": json.loads(prepared["messages_json"]), "max_tokens": sampling.max_tokens,
-            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
-            **json.loads(prepared["request_json"] or "{}"),
-        })
-        if len(bodies) >= count:
-            break
-    return bodies
-
-
-def machine() -> dict[str, Any]:
-    """Where the figures come from: they only compare within one machine."""
-    import ray
-
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
-            "ray": ray.__version__}
+    bodies = chat_bodies(manifest, requests, PreprocessConfig(), InferenceConfig().sampling, MODEL)
+    with simulated_engine(latency_s, slots) as server:
+        return sequential_rate(server.base_url, bodies, SEQUENTIAL_BUDGET_S)
 
 
 ROWS = [

@@ -89,6 +89,13 @@ class PromptConfig(_Strict):
 
 class PreprocessConfig(_Strict):
     max_pixels: int = Field(602_112, ge=1024, description="Pixel budget per image (Ostrakon-VL trained at 602,112).")
+    send_images_as: Literal["resized", "original"] = Field(
+        "resized",
+        description="resized: images over max_pixels are resized here and re-encoded as JPEG, so the engine gets "
+        "small requests and spends little CPU on them; original: every image is decoded here as a check and sent "
+        "as its own bytes, resized once by the engine's processor (set the engine's max_pixels to max_pixels). "
+        "Rotated (EXIF) images and formats engines may not read are re-encoded either way.",
+    )
     jpeg_quality: int = Field(90, ge=1, le=100, description="Quality of re-encoded images and frames.")
     thumbnail_px: int = Field(160, ge=0, description="Longest side of the report thumbnail kept per sample; 0 keeps none.")
     max_image_pixels: int = Field(
@@ -128,6 +135,10 @@ class OpenAIEngineConfig(_RequestPolicy):
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
     )
+    capacity: int | None = Field(
+        None, ge=1, description="Requests the endpoint works on at once (vLLM's max_num_seqs times its replicas); "
+        "sizes the inference actors (inference.in_flight_per_slot). Unset: 8.",
+    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> OpenAIEngineConfig:
@@ -145,6 +156,11 @@ class ServeHandleEngineConfig(_RequestPolicy):
     model: str = Field(description="The model_id of the app's LLMConfig.")
     deployment: str | None = Field(
         None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it."
+    )
+    capacity: int | None = Field(
+        None, ge=1, description="Requests the deployment works on at once; sizes the inference actors "
+        "(inference.in_flight_per_slot). Unset: read from Serve, max_ongoing_requests times the replicas "
+        "(autoscaling: max_replicas, so the load can bring up every replica).",
     )
 
     @property
@@ -194,9 +210,25 @@ class SamplingConfig(_Strict):
 
 
 class InferenceConfig(_Strict):
-    actors: int = Field(2, ge=1, description="Inference actors; each holds one HTTP client.")
-    max_in_flight_per_actor: int = Field(16, ge=1, description="Requests each actor keeps in flight at once.")
-    batch_size: int = Field(8, ge=1, description="Samples per inference batch (several batches run at once per actor).")
+    """How many requests are in flight. Unset sizes come from the engine's capacity: enough requests that the engine
+    never waits for the client (BENCHMARKS.md shows the measurements behind the defaults)."""
+
+    actors: int | None = Field(
+        None, ge=1, description="Inference actors, each holding one client; unset: the requests wanted in flight "
+        "(capacity x in_flight_per_slot) over 16 per actor, 1 to 16 actors.",
+    )
+    max_in_flight_per_actor: int | None = Field(
+        None, ge=1, description="Requests each actor keeps in flight at once; unset: the requests wanted in flight "
+        "shared over the actors.",
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Samples per inference batch; unset: half an actor's requests in flight (Ray Data runs "
+        "up to 4 batches per actor at once, and a batch leaves only when its slowest answer is in).",
+    )
+    in_flight_per_slot: float = Field(
+        4.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine.capacity): "
+        "the queue that keeps the engine busy while answers travel back and the next batches are prepared.",
+    )
     num_cpus_per_actor: float = Field(0.25, gt=0, description="CPUs reserved per actor; they mostly wait on the network.")
     sampling: SamplingConfig = SamplingConfig()
 
@@ -379,7 +411,9 @@ class EvalConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of what decides the results (not where they are written)."""
         exclude = {"out_dir", "run_id", "progress_interval_s", "checkpoint_rows", "checkpoint_interval_s"}
-        data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True})
+        speed = {"actors", "max_in_flight_per_actor", "batch_size", "in_flight_per_slot", "num_cpus_per_actor"}
+        data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True,
+                                                     "inference": speed, "engine": {"capacity"}})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

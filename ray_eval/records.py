@@ -193,6 +193,7 @@ INFERENCE_COLUMNS = [
     pa.field("finish_reason", pa.string()),
     pa.field("response_model", pa.string()),
     pa.field("latency_s", pa.float64()),
+    pa.field("answered_at", pa.float64()),  # Unix time the answer (or the final error) came back: the run's timeline
     pa.field("prompt_tokens", pa.int64()),
     pa.field("completion_tokens", pa.int64()),
     pa.field("attempts", pa.int64()),

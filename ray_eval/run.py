@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -28,7 +29,8 @@ from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.progress import EngineHealth, Progress
 from ray_eval.records import BLIND
 from ray_eval.rundir import plan_run_dir, start_run_dir
-from ray_eval.serving.serve_app import check_handle_target, serve_apps
+from ray_eval.pipeline.sizing import InferenceSizing, size_inference
+from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
 
@@ -79,15 +81,27 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
             start_run_dir(run_dir, config, started_at, scan.fingerprint, resuming)
             log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
                      f", resumed: {len(done)} already done" if resuming else "")
-            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done)
+            sizing = _sizing(config, engine)
+            log.info("%s", sizing.describe())
+            engine = dataclasses.replace(engine, max_in_flight=sizing.max_in_flight_per_actor)
+            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
     if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
         incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
                              f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
     return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
 
 
+def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
+    """The inference actors' sizes, from the engine's capacity: as configured, else (a Serve app) as deployed."""
+    capacity, source = getattr(engine.config, "capacity", None), "engine.capacity"
+    if capacity is None and isinstance(engine.config, ServeHandleEngineConfig):
+        capacity, source = serve_capacity(engine.config)
+    return size_inference(config.inference, capacity, source)
+
+
 def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
-                    run_dir: Path, metrics: RunMetrics, done: frozenset[str]) -> tuple[EngineHealth, str | None]:
+                    run_dir: Path, metrics: RunMetrics, done: frozenset[str],
+                    sizing: InferenceSizing) -> tuple[EngineHealth, str | None]:
     """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
     every = {"rows_per_part": config.run.checkpoint_rows, "flush_interval_s": config.run.checkpoint_interval_s}
     writer = ResultWriter(run_dir, **every)
@@ -96,7 +110,7 @@ def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, j
     progress = Progress(scan.rows - len(done), config.run.progress_interval_s)
     health = EngineHealth(config.run.abort_after_consecutive_failures)
     try:
-        for batch in build_pipeline(scan, config, engine, judge, done).iter_batches(batch_format="pyarrow",
+        for batch in build_pipeline(scan, config, engine, sizing, judge, done).iter_batches(batch_format="pyarrow",
                                                                                    batch_size=None):
             health.update(batch)
             if blind_writer is not None:
@@ -140,7 +154,7 @@ def _check_templates(config: EvalConfig) -> None:
 @contextlib.contextmanager
 def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -> Iterator[EngineSpec]:
     engine = config.engine
-    max_in_flight = config.inference.max_in_flight_per_actor
+    max_in_flight = 1  # set from the run's sizing once the engine's capacity is known (_sizing)
     if isinstance(engine, OpenAIEngineConfig):
         yield EngineSpec(engine, resolve_api_key(engine, environ), max_in_flight)
         return

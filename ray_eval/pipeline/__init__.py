@@ -10,13 +10,15 @@ from ray_eval.pipeline.inference import InferenceStage
 from ray_eval.pipeline.judge import JudgeSetup, JudgeStage
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.pipeline.scoring import ScoringStage
+from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.shopbench.dataset import DatasetScan, ShopBenchDatasource
 
 
-def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec,
+def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, sizing: InferenceSizing,
                    judge: JudgeSetup | None = None, skip: frozenset[str] = frozenset()) -> ray.data.Dataset:
-    """The lazy dataset of result rows (RESULT_SCHEMA); nothing runs until it is iterated. `judge` is required
-    when a format's scorer is the judge; `skip`: sample ids a resumed run already has."""
+    """The lazy dataset of result rows (RESULT_SCHEMA); nothing runs until it is iterated. `sizing`: the inference
+    actors' sizes (`engine.max_in_flight` should match it); `judge` is required when a format's scorer is the
+    judge; `skip`: sample ids a resumed run already has."""
     if config.scoring.judged_formats and judge is None:
         raise ValueError("the config routes answers to the judge, but no judge engine was given")
     dataset = ray.data.read_datasource(ShopBenchDatasource(scan, skip))
@@ -29,9 +31,9 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec,
     dataset = dataset.map_batches(
         InferenceStage,
         fn_constructor_kwargs={"engine": engine, "sampling": config.inference.sampling},
-        compute=ray.data.ActorPoolStrategy(size=config.inference.actors),
+        compute=ray.data.ActorPoolStrategy(size=sizing.actors),
         batch_format="pyarrow",
-        batch_size=config.inference.batch_size,
+        batch_size=sizing.batch_size,
         num_cpus=config.inference.num_cpus_per_actor,
     )
     if EMBEDDING_SCORER in config.scoring.scorers.values():
@@ -55,4 +57,5 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec,
     )
 
 
-__all__ = ["InferenceStage", "JudgeSetup", "JudgeStage", "PreprocessStage", "ScoringStage", "build_pipeline"]
+__all__ = ["InferenceSizing", "InferenceStage", "JudgeSetup", "JudgeStage", "PreprocessStage", "ScoringStage",
+           "build_pipeline", "size_inference"]

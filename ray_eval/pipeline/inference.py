@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -48,8 +49,10 @@ class InferenceStage(Stage):
         try:
             response = await self.engine.chat(request)
         except EngineError as exc:
-            return failed(carried, self.name, exc.error_type, str(exc)) | {"attempts": exc.attempts, "latency_s": exc.latency_s}
+            return failed(carried, self.name, exc.error_type, str(exc)) | {
+                "attempts": exc.attempts, "latency_s": exc.latency_s, "answered_at": time.time()}
         return carried | {
+            "answered_at": time.time(),
             "response": response.text,
             "finish_reason": response.finish_reason,
             "response_model": response.model,

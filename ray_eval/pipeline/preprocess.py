@@ -19,6 +19,7 @@ from ray_eval.media import (
     data_url,
     effective_fps,
     fetch_bytes,
+    fit_pixels,
     prepare_image,
     sample_video,
     thumbnail_jpeg,
@@ -112,10 +113,10 @@ class PreprocessStage(Stage):
         if media.kind is MediaKind.IMAGE:
             encoded, picture = prepare_image(
                 data, media.ref, max_pixels=config.max_pixels, quality=config.jpeg_quality,
-                max_image_pixels=config.max_image_pixels,
+                max_image_pixels=config.max_image_pixels, resize=config.send_images_as == "resized",
             )
             parts.append(image_part(data_url(encoded.data, encoded.mime)))
-            estimate.add_image(encoded.width, encoded.height)
+            estimate.add_image(*fit_pixels(encoded.width, encoded.height, config.max_pixels))  # as the engine sees it
             return picture
         video = sample_video(
             data, media.ref, fps=config.video.fps, max_frames=config.video.max_frames,

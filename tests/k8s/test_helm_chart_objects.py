@@ -256,3 +256,11 @@ def test_cpu_demo_builds_its_model_and_dataset_and_needs_no_gpu(rendered) -> Non
     served = yaml.safe_load(service["spec"]["serveConfigV2"])
     assert served["applications"][0]["args"]["llm_configs"][0]["model_loading_config"]["model_source"] == \
         "/models/tiny-qwen3-vl"
+
+
+def test_every_example_is_tested_and_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    examples = {path.name for path in (CHART / "examples").glob("*.yaml")}
+    assert examples == {path.name for path in VALUES_FILES.values() if path}
+    for name in examples:
+        assert f"-f helm/ray-eval/examples/{name}" in readme, name

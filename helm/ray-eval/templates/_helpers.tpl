@@ -65,6 +65,12 @@ capabilities:
   value: "1"
 {{- end -}}
 
+{{/* The scratch variables and the Secret's, for the containers that run ray-eval's code. */}}
+{{- define "ray-eval.env" -}}
+{{ include "ray-eval.scratchEnv" . }}
+{{- include "ray-eval.secretEnv" . }}
+{{- end -}}
+
 {{- define "ray-eval.secretEnv" -}}
 {{- range $name, $key := .Values.secrets.env }}
 - name: {{ $name }}

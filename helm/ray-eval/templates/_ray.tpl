@@ -43,14 +43,13 @@ imagePullSecrets:
         {{- include "ray-eval.volumes" (dict "root" $root "volumes" $volumes) | nindent 8 }}
       {{- with include "ray-eval.buildInitContainers" (dict "root" $root "volumes" $volumes "image" $rs.image) }}
       initContainers:
-        {{- . | nindent 8 }}
+        {{- . | trim | nindent 8 }}
       {{- end }}
       containers:
         - name: ray-worker
           {{- include "ray-eval.image" (dict "root" $root "image" $rs.image) | nindent 10 }}
           env:
-            {{- include "ray-eval.scratchEnv" $root | nindent 12 }}
-            {{- include "ray-eval.secretEnv" $root | nindent 12 }}
+            {{- include "ray-eval.env" $root | nindent 12 }}
           ports:
             - {containerPort: 8080, name: metrics}
           resources:
@@ -119,7 +118,7 @@ rayClusterSpec:
         {{- $init := include "ray-eval.buildInitContainers" (dict "root" . "volumes" $mounts) }}
         {{- if or $init (and .Values.rayService.enabled $ev.waitForServe.enabled) }}
         initContainers:
-          {{- with $init }}{{ . | nindent 10 }}{{ end }}
+          {{- with $init }}{{ . | trim | nindent 10 }}{{ end }}
           {{- if and .Values.rayService.enabled $ev.waitForServe.enabled }}
           # A vLLM replica needs minutes to load; a run started before it is up would end as "engine unreachable".
           - name: wait-for-serve
@@ -133,8 +132,7 @@ rayClusterSpec:
             {{- include "ray-eval.image" (dict "root" .) | nindent 12 }}
             workingDir: {{ .Values.appDir }}
             env:
-              {{- include "ray-eval.scratchEnv" . | nindent 14 }}
-              {{- include "ray-eval.secretEnv" . | nindent 14 }}
+              {{- include "ray-eval.env" . | nindent 14 }}
             ports:
               - {containerPort: 6379, name: gcs-server}
               - {containerPort: 8265, name: dashboard}
@@ -164,14 +162,13 @@ rayClusterSpec:
             {{- include "ray-eval.volumes" (dict "root" . "volumes" (list "datasets" "results")) | nindent 12 }}
           {{- with include "ray-eval.buildInitContainers" (dict "root" . "volumes" (list "datasets")) }}
           initContainers:
-            {{- . | nindent 12 }}
+            {{- . | trim | nindent 12 }}
           {{- end }}
           containers:
             - name: ray-worker
               {{- include "ray-eval.image" (dict "root" .) | nindent 14 }}
               env:
-                {{- include "ray-eval.scratchEnv" . | nindent 16 }}
-                {{- include "ray-eval.secretEnv" . | nindent 16 }}
+                {{- include "ray-eval.env" . | nindent 16 }}
               resources:
                 {{- toYaml $ev.cluster.workers.resources | nindent 16 }}
               securityContext:

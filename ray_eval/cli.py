@@ -173,6 +173,49 @@ def tiny(arch: str, out_dir: Path, seed: int) -> None:
     click.echo(f"wrote {build_tiny_model(arch, out_dir, seed)}")
 
 
+@cli.group()
+def ci() -> None:
+    """The CI pipelines' steps: submit to a Ray cluster and fetch the verdict (exit 0/1/2/3 as `run`)."""
+
+
+@ci.command()
+@config_option
+@set_option
+@click.option("--address", envvar="RAY_ADDRESS", required=True, help="The cluster's dashboard, http://HEAD:8265.")
+@click.option("--submission-id", required=True, help="Ray job id, also the run id (the run directory's name).")
+@click.option("--out", "out_dir", default="ci-out", show_default=True, type=click.Path(path_type=Path),
+              help="Where the reports are fetched to (OUT/<submission-id>/) and outcome.json written.")
+def submit(config_path: Path | None, overrides: tuple[str, ...], address: str, submission_id: str,
+           out_dir: Path) -> None:
+    """Run the evaluation with `ray job submit`, wait, fetch verdict and reports; gate failure (1) vs the rest."""
+    from ray_eval.ci import submit_and_fetch
+
+    if config_path is None:
+        raise UsageError("ray-eval ci submit needs -c CONFIG (a file of this checkout, sent with the job)")
+    sys.exit(submit_and_fetch(config_path, address, submission_id, out_dir, list(overrides)).exit_code)
+
+
+@ci.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def pack(run_dir: Path) -> None:
+    """Print a run directory's reports as a bundle `ci submit` reads back from the job's log (runs on the cluster)."""
+    from ray_eval.ci import pack_run_dir
+
+    click.echo(pack_run_dir(run_dir))
+
+
+@ci.command("wait-ready")
+@click.argument("base_url")
+@click.option("--model", required=True, help="The model id the endpoint must list at /models.")
+@click.option("--timeout", "timeout_s", default=1800.0, show_default=True, type=float, help="Seconds to wait at most.")
+def wait_ready_command(base_url: str, model: str, timeout_s: float) -> None:
+    """Wait until an OpenAI-compatible endpoint serves the model (exit 3 after the timeout)."""
+    from ray_eval.ci import wait_ready
+
+    wait_ready(base_url, model, timeout_s)
+    click.echo(f"{base_url} serves {model}")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr, force=True)

@@ -1,0 +1,47 @@
+{{/*
+The eval config the RayJob runs (ray_eval/config.py, strict: the chart tests load every rendered one with
+ray_eval.config.load_config). The chart sets where things are in the pod and how the model is reached; the gate
+comes from values.thresholds; evaluation.config is merged over the rest.
+*/}}
+{{- define "ray-eval.evalConfig" -}}
+{{- $ev := .Values.evaluation -}}
+{{- $user := deepCopy ($ev.config | default dict) -}}
+{{- $engine := $user.engine -}}
+{{- if not $engine -}}
+{{- if not .Values.rayService.enabled -}}
+{{- fail "evaluation.config.engine: with rayService.enabled false, name the endpoint to evaluate (e.g. kind openai, base_url, model)" -}}
+{{- end -}}
+{{- /* The Serve app's OpenAI routes through KubeRay's Serve Service: the job runs on a cluster of its own. */ -}}
+{{- $engine = dict "kind" "openai" "base_url" (include "ray-eval.serveBaseUrl" .) "model" (include "ray-eval.serveModelId" .) -}}
+{{- end -}}
+{{- $metrics := dict "environment" .Values.monitoring.environment -}}
+{{- with .Values.monitoring.pushgatewayUrl }}{{ $_ := set $metrics "pushgateway_url" . }}{{ end -}}
+{{- $run := dict "out_dir" "/results" -}}
+{{- with $ev.modelLabel }}{{ $_ := set $run "model_label" . }}{{ end -}}
+{{- $config := dict "dataset" (dict "path" $ev.datasetPath) "engine" $engine "run" $run "metrics" $metrics "gate" (deepCopy .Values.thresholds) -}}
+{{- toYaml (mergeOverwrite $config (omit $user "engine")) -}}
+{{- end -}}
+
+{{/* The canary's config (ray_eval/canary/config.py, strict too): probes from the datasets volume, the endpoint
+     (production's, or the RayService's), and its HTTP server on every interface so that Prometheus can scrape it. */}}
+{{- define "ray-eval.canaryConfig" -}}
+{{- $c := .Values.canary -}}
+{{- $url := $c.endpoint.baseUrl -}}
+{{- $model := $c.endpoint.model -}}
+{{- if not $url -}}
+{{- if not .Values.rayService.enabled -}}
+{{- fail "canary.endpoint.baseUrl: with rayService.enabled false, name the endpoint the canary probes" -}}
+{{- end -}}
+{{- $url = include "ray-eval.serveBaseUrl" . -}}
+{{- $model = $model | default (include "ray-eval.serveModelId" .) -}}
+{{- end -}}
+{{- $engine := dict "kind" "openai" "base_url" $url "model" (required "canary.endpoint.model: the model name the endpoint serves" $model) -}}
+{{- with $c.endpoint.apiKeyEnv -}}
+{{- if not (hasKey $.Values.secrets.env .) -}}
+{{- fail (printf "canary.endpoint.apiKeyEnv: %s is not a variable of secrets.env" .) -}}
+{{- end -}}
+{{- $_ := set $engine "api_key_env" . -}}
+{{- end -}}
+{{- $config := dict "probes" (dict "path" $c.probesPath) "engine" $engine "server" (dict "host" "0.0.0.0" "port" 9400) -}}
+{{- toYaml (mergeOverwrite $config (deepCopy $c.config)) -}}
+{{- end -}}

@@ -1,0 +1,188 @@
+"""CI: submit the evaluation as a Ray job, wait for it, fetch its reports, and say whether the gate or the
+infrastructure failed. Both pipelines (.github/workflows/shopbench-eval.yml and the Jenkinsfile) run
+`ray-eval ci submit`, so the mapping from a job's end to the pipeline's result is written, and tested, once.
+
+The job runs on a long-lived cluster (the Helm chart's RayService, `rayService.jobVolumes: true`) and writes its
+run directory there, under the config's run.out_dir (a volume of the cluster), named after the submission id.
+A second, tiny job (`ray-eval ci pack`) reads the reports back from that directory and prints them as one
+base64 tar between two marker lines; the CI machine needs nothing but the Ray job API to fetch them.
+
+Exit codes, as README "Exit codes": 0 the gate passed; 1 it failed (or is undecided); 2 bad config or dataset;
+3 infrastructure: the run could not complete, the cluster was unreachable, or the job ended without a verdict.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+import httpx
+
+from ray_eval.config import load_config
+from ray_eval.errors import ConfigError, EngineUnavailable, UsageError
+from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
+
+# What the CI publishes: the verdict, the reports and the run's record. results.parquet stays on the cluster's
+# volume (it can be large; `ray-eval rescore`/`compare` work there).
+PACKED_FILES = ("verdict.json", "summary.json", "summary.md", "junit.xml", "report.html", "run.json")
+BUNDLE_BEGIN = "----- ray-eval run bundle begin -----"
+BUNDLE_END = "----- ray-eval run bundle end -----"
+OUTCOME_FILE = "outcome.json"
+# Ray's status message for a failed entrypoint: "Job entrypoint command failed with exit code 2, ...".
+ENTRYPOINT_EXIT = re.compile(r"failed with exit code (-?\d+)")
+STATUS_NAMES = {EXIT_PASSED: "passed", EXIT_FAILED: "gate_failed", EXIT_BAD_INPUT: "bad_input",
+                EXIT_INCOMPLETE: "infrastructure"}
+
+
+@dataclass(frozen=True)
+class CiOutcome:
+    status: str          # passed, gate_failed, bad_input, infrastructure
+    exit_code: int       # 0, 1, 2, 3 as above
+    reason: str
+    run_dir: str | None  # the fetched copy of the run directory's reports, when there is one
+
+    def line(self) -> str:
+        return f"ray-eval ci: {self.status.replace('_', ' ')} (exit {self.exit_code}): {self.reason}"
+
+
+def outcome(exit_code: int, reason: str, run_dir: Path | None = None) -> CiOutcome:
+    code = exit_code if exit_code in STATUS_NAMES else EXIT_INCOMPLETE
+    return CiOutcome(STATUS_NAMES[code], code, reason, str(run_dir) if run_dir else None)
+
+
+# ---- on the cluster: pack a run directory's reports -------------------------------------------------------------------
+
+
+def pack_run_dir(run_dir: Path) -> str:
+    """The run directory's reports (PACKED_FILES that exist) as a base64 tar.gz between marker lines."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "verdict.json").is_file():
+        raise UsageError(f"{run_dir} holds no verdict.json: the run did not finish (or never started)")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in PACKED_FILES:
+            if (run_dir / name).is_file():
+                tar.add(run_dir / name, arcname=name, recursive=False)
+    return "\n".join([BUNDLE_BEGIN, base64.encodebytes(buffer.getvalue()).decode("ascii").rstrip("\n"), BUNDLE_END])
+
+
+def unpack_bundle(text: str, dest: Path) -> Path | None:
+    """Extract the bundle found in `text` (a job's log) into `dest`; None when the log holds none. Only plain files
+    of PACKED_FILES are written: a log is data from elsewhere, never trusted with paths."""
+    begin, end = text.rfind(BUNDLE_BEGIN), text.rfind(BUNDLE_END)
+    if begin < 0 or end < begin:
+        return None
+    payload = re.sub(r"\s+", "", text[begin + len(BUNDLE_BEGIN):end])
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(payload)), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            name = PurePosixPath(member.name)
+            if not member.isfile() or len(name.parts) != 1 or name.name not in PACKED_FILES:
+                raise UsageError(f"run bundle holds {member.name!r}, which is not one of {', '.join(PACKED_FILES)}")
+            (dest / name.name).write_bytes(tar.extractfile(member).read())
+    return dest
+
+
+# ---- on the CI machine: submit, wait, fetch, decide -------------------------------------------------------------------
+
+
+def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_dir: Path,
+                     overrides: list[str] = (), working_dir: Path = Path("."), ray: str = "ray") -> CiOutcome:
+    """Run the evaluation as Ray job `submission_id` on the cluster at `address`, streaming its log; fetch its
+    reports into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the job did."""
+    overrides = [*overrides, f"run.run_id={submission_id}"]
+    try:  # refused here, before anything reaches the cluster
+        config = load_config(config_path, overrides)
+        # The job reads the config from the working directory Ray uploads: it must be a file of the checkout.
+        job_config = Path(config_path).resolve().relative_to(Path(working_dir).resolve())
+    except ConfigError as exc:
+        return _record(out_dir, outcome(EXIT_BAD_INPUT, str(exc)))
+    except ValueError:
+        return _record(out_dir, outcome(EXIT_BAD_INPUT, f"{config_path} is outside the working directory "
+                                                         f"{working_dir}, which is all the job receives"))
+    sets = [arg for item in overrides for arg in ("--set", item)]
+    job = _ray(ray, ["job", "submit", "--address", address, "--submission-id", submission_id,
+                     "--working-dir", str(working_dir), "--", "python", "jobs/run_eval.py",
+                     "-c", job_config.as_posix(), *sets], capture=False)
+    status = _ray(ray, ["job", "status", "--address", address, submission_id], capture=True)
+    cluster_run_dir = PurePosixPath(str(config.run.out_dir)) / submission_id
+    pack = _ray(ray, ["job", "submit", "--address", address, "--submission-id", f"{submission_id}-fetch",
+                      "--working-dir", str(working_dir), "--", "python", "-m", "ray_eval.cli", "ci", "pack",
+                      str(cluster_run_dir)], capture=True)
+    fetched = unpack_bundle(pack.stdout, Path(out_dir) / submission_id) if pack.returncode == 0 else None
+    verdict = _read_json(fetched / "verdict.json") if fetched else None
+    if verdict is not None:
+        code = int(verdict.get("exit_code", EXIT_INCOMPLETE))
+        reason = f"verdict {verdict.get('status')}: {verdict.get('reason') or ', '.join(verdict.get('failed_checks', []))}"
+        return _record(out_dir, outcome(code, reason.rstrip(': '), fetched))
+    # No verdict: the job never ran, died, or stopped before writing one. Its own exit code, if Ray reports one,
+    # tells bad input (2) from the rest; anything else is the infrastructure's.
+    found = ENTRYPOINT_EXIT.search(status.stdout + job.stdout)
+    code = int(found.group(1)) if found else None
+    if code == EXIT_BAD_INPUT:
+        return _record(out_dir, outcome(EXIT_BAD_INPUT, "the job refused its config or dataset (exit 2); see its log"))
+    detail = _last_line(status.stdout + status.stderr) or "no status"
+    return _record(out_dir, outcome(EXIT_INCOMPLETE, f"no verdict from job {submission_id} (job exit code "
+                                                     f"{code if code is not None else 'unknown'}; {detail})"))
+
+
+def wait_ready(base_url: str, model: str, timeout_s: float, poll_s: float = 5.0) -> None:
+    """Wait until the OpenAI endpoint lists `model` at /models: a vLLM replica loads for minutes, and a run started
+    before would end as "engine unreachable". Raises EngineUnavailable (exit 3) after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer yet"
+    while True:
+        try:
+            response = httpx.get(f"{base_url.rstrip('/')}/models", timeout=min(10.0, max(timeout_s, 0.1)))
+            ids = [m.get("id") for m in response.json().get("data", [])] if response.status_code == 200 else []
+            if model in ids:
+                return
+            last = f"HTTP {response.status_code}, models {ids}"
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() + poll_s > deadline:
+            raise EngineUnavailable(f"{base_url} did not list model {model!r} within {timeout_s:g} s ({last})")
+        time.sleep(poll_s)
+
+
+@dataclass(frozen=True)
+class _Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _ray(ray: str, args: list[str], capture: bool) -> _Ran:
+    """Run the ray CLI; its log goes to this process's output when not captured (the CI's console)."""
+    try:
+        done = subprocess.run([ray, *args], capture_output=capture, text=True, check=False)
+    except OSError as exc:
+        return _Ran(127, "", f"cannot run {ray}: {exc}")
+    return _Ran(done.returncode, done.stdout or "", done.stderr or "")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _record(out_dir: Path, result: CiOutcome) -> CiOutcome:
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / OUTCOME_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+    print(result.line(), file=sys.stderr)
+    return result

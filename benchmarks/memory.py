@@ -2,9 +2,10 @@
 
 The dataset of N samples repeats the synthetic set's first 200 samples (their images, multi-image pairs and videos)
 under new ids, so the large run differs from the small one only in its number of rows. The engine is the simulated
-one of benchmarks.simulated_engine (fast answers, 64 slots): memory is what is measured, not speed. A sampler
-thread reads, every `--interval-s`, the resident memory (RSS) of this process (the driver: it also hosts the
-simulated engine's threads) and the sum over Ray's task and actor processes (`ray::*`), and keeps the peaks.
+one of benchmarks.simulated_engine (fast answers, 64 slots), in a process of its own: memory is what is measured,
+not speed. A sampler thread reads, every `--interval-s`, the memory of this process (the driver) and the sum over
+Ray's task and actor processes (`ray::*`), and keeps the peaks: resident (RSS), and unique (USS: not counting
+pages shared with other processes, such as Ray's object store, which every process that reads a block maps).
 
     .venv/bin/python -m benchmarks.memory --sizes 1000 50000 --json runs/bench/memory.json
 """
@@ -12,11 +13,14 @@ simulated engine's threads) and the sum over Ray's task and actor processes (`ra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import multiprocessing
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,33 +36,42 @@ POOL = 200  # distinct synthetic samples the large datasets repeat
 
 
 class PeakSampler(threading.Thread):
-    """Polls the driver's and Ray's worker processes' RSS until stopped; keeps each peak."""
+    """Polls the driver's and Ray's worker processes' memory until stopped; keeps each peak (bytes)."""
 
     def __init__(self, interval_s: float):
         super().__init__(daemon=True)
         self.interval_s = interval_s
         self.stopped = threading.Event()
-        self.driver_peak = 0
-        self.workers_peak = 0
+        self.peaks = {"driver_rss": 0, "driver_uss": 0, "workers_rss": 0, "workers_uss": 0, "largest_worker_uss": 0}
         self.workers_at_peak = 0
-        self.largest_worker = 0
 
     def run(self) -> None:
         driver = psutil.Process()
         while not self.stopped.wait(self.interval_s):
-            self.driver_peak = max(self.driver_peak, driver.memory_info().rss)
-            sizes = []
-            for process in psutil.process_iter(["name", "memory_info"]):
-                if (process.info["name"] or "").startswith("ray::") and process.info["memory_info"] is not None:
-                    sizes.append(process.info["memory_info"].rss)
-            if sum(sizes) > self.workers_peak:
-                self.workers_peak, self.workers_at_peak = sum(sizes), len(sizes)
-            self.largest_worker = max([self.largest_worker, *sizes])
+            memory = driver.memory_full_info()
+            self._keep("driver_rss", memory.rss)
+            self._keep("driver_uss", memory.uss)
+            rss, uss = [], []
+            for process in psutil.process_iter(["name"]):
+                if not (process.info["name"] or "").startswith("ray::"):
+                    continue
+                with contextlib.suppress(psutil.Error):  # a worker may end between listing and reading
+                    memory = process.memory_full_info()
+                    rss.append(memory.rss)
+                    uss.append(memory.uss)
+            self._keep("workers_rss", sum(rss))
+            if sum(uss) > self.peaks["workers_uss"]:
+                self.workers_at_peak = len(uss)
+            self._keep("workers_uss", sum(uss))
+            self._keep("largest_worker_uss", max(uss, default=0))
+
+    def _keep(self, name: str, value: int) -> None:
+        self.peaks[name] = max(self.peaks[name], value)
 
 
-def repeated_manifest(samples: int, out_dir: Path) -> Path:
+def repeated_manifest(samples: int, out_dir: Path, pool_size: int = POOL) -> Path:
     """A manifest of `samples` rows: the pool's rows over and over, each with its own id (same media files)."""
-    pool = dataset_for(POOL, out_dir)
+    pool = dataset_for(pool_size, out_dir)
     rows = [json.loads(line) for line in pool.read_text().splitlines() if line.strip()]
     path = pool.parent / f"manifest-x{samples}.jsonl"
     if not path.exists():
@@ -70,12 +83,35 @@ def repeated_manifest(samples: int, out_dir: Path) -> Path:
     return path
 
 
-def measure(samples: int, out_dir: Path, interval_s: float) -> dict[str, Any]:
-    manifest = repeated_manifest(samples, out_dir)
-    sampler = PeakSampler(interval_s)
+def _serve_engine(urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
     with simulated_engine(latency_s=0.05, slots=64) as server:
+        urls.put(server.base_url)
+        stop.wait()
+
+
+@contextlib.contextmanager
+def engine_process() -> Iterator[str]:
+    """The simulated engine in a process of its own: its request parsing must not count as the driver's memory
+    (its threads' allocations fragment the heap of whatever process hosts it)."""
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    process = context.Process(target=_serve_engine, args=(urls, stop), daemon=True)
+    process.start()
+    try:
+        yield urls.get(timeout=120)
+    finally:
+        stop.set()
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()  # our own child, by its handle
+
+
+def measure(samples: int, out_dir: Path, interval_s: float, pool_size: int = POOL) -> dict[str, Any]:
+    manifest = repeated_manifest(samples, out_dir, pool_size)
+    sampler = PeakSampler(interval_s)
+    with engine_process() as base_url:
         config = load_config(None, [
-            f"dataset.path={manifest}", "engine.kind=openai", f"engine.base_url={server.base_url}",
+            f"dataset.path={manifest}", "engine.kind=openai", f"engine.base_url={base_url}",
             "engine.model=simulated-engine", "engine.capacity=64", "ray.num_cpus=8",
             f"run.out_dir={out_dir / 'runs'}", f"run.run_id=memory-{samples}-{time.strftime('%Y%m%dT%H%M%S')}",
         ])
@@ -87,9 +123,8 @@ def measure(samples: int, out_dir: Path, interval_s: float) -> dict[str, Any]:
             sampler.stopped.set()
             sampler.join()
     return {"samples": samples, "exit_code": outcome.exit_code, "wall_s": round(time.monotonic() - started, 1),
-            "driver_peak_mib": round(sampler.driver_peak / MIB), "workers_peak_mib": round(sampler.workers_peak / MIB),
+            **{f"{name}_mib": round(value / MIB) for name, value in sampler.peaks.items()},
             "worker_processes_at_peak": sampler.workers_at_peak,
-            "largest_worker_mib": round(sampler.largest_worker / MIB),
             "results_file_mib": round((Path(outcome.run_dir) / "results.parquet").stat().st_size / MIB, 1)}
 
 
@@ -97,15 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 50000])
     parser.add_argument("--interval-s", type=float, default=0.5)
+    parser.add_argument("--pool", type=int, default=POOL, help=f"distinct samples repeated ({POOL})")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    runs = [measure(samples, args.out, args.interval_s) for samples in args.sizes]
+    runs = [measure(samples, args.out, args.interval_s, args.pool) for samples in args.sizes]
     result = {"runs": runs, "machine": machine(),
-              "driver_ratio": runs[-1]["driver_peak_mib"] / runs[0]["driver_peak_mib"],
-              "workers_ratio": runs[-1]["workers_peak_mib"] / runs[0]["workers_peak_mib"]}
+              "ratios": {name: runs[-1][f"{name}_mib"] / runs[0][f"{name}_mib"]
+                         for name in ("driver_rss", "driver_uss", "workers_rss", "workers_uss")}}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

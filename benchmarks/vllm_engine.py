@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import ray
 import yaml
@@ -45,6 +46,8 @@ log = logging.getLogger("benchmarks.vllm_engine")
 REPO = Path(__file__).resolve().parents[1]
 MODEL_ID = "tiny-qwen3-vl"
 PORT = 8011
+WARM_UP = 60  # extra samples, sent once before the measurements
+CAPACITY = 16  # cpu-tiny.yaml: max_num_seqs and max_ongoing_requests of its one replica
 # The same request settings for every client: what configs/demo.yaml uses against this engine.
 RUN_SETTINGS = ["preprocess.max_pixels=200704", "preprocess.video.fps=2", "preprocess.video.max_frames=8",
                 "preprocess.video.send_media_io_kwargs=true", "inference.sampling.temperature=0",
@@ -60,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="ray-eval overrides")
+    parser.add_argument("--also-in-flight-per-slot", type=float, nargs="*", default=[],
+                        help="run ray-eval again with each of these inference.in_flight_per_slot values")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     result = run_benchmark(args.samples, args.max_tokens, args.concurrency, args.sequential_requests, args.out,
-                           args.set)
+                           args.set, args.also_in_flight_per_slot)
     print(json.dumps({key: value for key, value in result.items() if key != "machine"}, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -73,31 +78,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_benchmark(samples: int, max_tokens: int, concurrency: int, sequential_requests: int, out_dir: Path,
-                  overrides: list[str]) -> dict[str, Any]:
-    manifest = dataset_for(samples, out_dir)
+                  overrides: list[str], also_in_flight_per_slot: list[float] = ()) -> dict[str, Any]:
+    manifest = dataset_for(samples + WARM_UP, out_dir)  # the last WARM_UP samples only warm the engine up
     model = out_dir / "models" / MODEL_ID
     if not (model / "config.json").exists():
         build_tiny_model("qwen3_vl", model, seed=0)
     settings = [*RUN_SETTINGS, f"inference.sampling.max_tokens={max_tokens}", *overrides]
     base = load_config(None, [f"dataset.path={manifest}", "engine.kind=openai", "engine.base_url=http://x/v1",
                               f"engine.model={MODEL_ID}", *settings])
-    bodies = chat_bodies(manifest, samples, base.preprocess, base.inference.sampling, MODEL_ID)
+    everything = chat_bodies(manifest, samples + WARM_UP, base.preprocess, base.inference.sampling, MODEL_ID)
+    bodies, warm_up = everything[:samples], everything[samples:]
     result: dict[str, Any] = {"samples": samples, "max_tokens": max_tokens, "vllm_bench_concurrency": concurrency,
                               "ray_eval_settings": settings, "machine": machine()}
     ray.init(num_cpus=4, include_dashboard=False, configure_logging=False)  # as configs/demo.yaml's local Ray
     try:
         with serve_apps(ServeConfig(config=serve_config(out_dir, model), ready_timeout_s=900)):
             base_url = f"http://127.0.0.1:{PORT}/v1"
-            sequential_rate(base_url, bodies[:4], budget_s=60)  # warm-up: the first requests compile and allocate
+            # Warm-up on other samples: the engine's first batches of each size and image shape cost extra.
+            vllm_bench(base_url, model, warm_up, max_tokens, concurrency)
             result["vllm_bench"] = measured(lambda: vllm_bench(base_url, model, bodies, max_tokens, concurrency))
-            result["ray_eval"] = measured(lambda: ray_eval(manifest, base_url, settings, out_dir / "runs"))
+            result["vllm_bench_at_capacity"] = measured(lambda: vllm_bench(base_url, model, bodies, max_tokens,
+                                                                           CAPACITY))
+            result["saturating_client"] = measured(lambda: saturating_client(base_url, bodies, concurrency))
+            result["ray_eval"] = measured(lambda: ray_eval(manifest, samples, base_url, settings, out_dir / "runs"))
+            for ratio in also_in_flight_per_slot:  # the same run with other inference.in_flight_per_slot values
+                variant = [*settings, f"inference.in_flight_per_slot={ratio}"]
+                result[f"ray_eval_in_flight_per_slot_{ratio:g}"] = measured(
+                    lambda: ray_eval(manifest, samples, base_url, variant, out_dir / "runs"))
             result["sequential"] = measured(lambda: sequential_rate(base_url, bodies[:sequential_requests], 120))
     finally:
         ray.shutdown()
-    bench_rate = result["vllm_bench"]["request_throughput"]
+    bench_rate = max(result["vllm_bench"]["request_throughput"], result["vllm_bench_at_capacity"]["request_throughput"])
+    saturated = result["saturating_client"]["samples_per_s"]
     result["ratios"] = {
         "ray_eval_busy_vs_vllm_bench": result["ray_eval"]["busy_samples_per_s"] / bench_rate,
         "ray_eval_end_to_end_vs_vllm_bench": result["ray_eval"]["end_to_end_samples_per_s"] / bench_rate,
+        "ray_eval_busy_vs_saturating_client": result["ray_eval"]["busy_samples_per_s"] / saturated,
+        "ray_eval_end_to_end_vs_saturating_client": result["ray_eval"]["end_to_end_samples_per_s"] / saturated,
         "ray_eval_busy_vs_sequential": (result["ray_eval"]["busy_samples_per_s"]
                                         / result["sequential"]["sequential_samples_per_s"]),
         "vllm_bench_vs_sequential": bench_rate / result["sequential"]["sequential_samples_per_s"],
@@ -109,7 +126,11 @@ def serve_config(out_dir: Path, model: Path) -> Path:
     """serve_configs/cpu-tiny.yaml pointed at the model built here and at this benchmark's port."""
     config = yaml.safe_load((REPO / "serve_configs" / "cpu-tiny.yaml").read_text())
     config["http_options"]["port"] = PORT
-    config["applications"][0]["args"]["llm_configs"][0]["model_loading_config"]["model_source"] = str(model.resolve())
+    llm = config["applications"][0]["args"]["llm_configs"][0]
+    llm["model_loading_config"]["model_source"] = str(model.resolve())
+    # Every client sends the same prompts in turn: with prefix caching the later ones would skip the prefill
+    # (and the vision encoder) the first one paid for, and look several times faster than they are.
+    llm["engine_kwargs"]["enable_prefix_caching"] = False
     path = out_dir / "serve-cpu-tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -147,11 +168,30 @@ def vllm_bench(base_url: str, model: Path, bodies: list[dict[str, Any]], max_tok
                                           "total_output_tokens", "max_concurrent_requests") if key in figures}
 
 
-def ray_eval(manifest: Path, base_url: str, settings: list[str], runs_dir: Path) -> dict[str, Any]:
+def saturating_client(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """The engine's rate for these requests sent as ray-eval sends them (whole answers, not streamed), by a bare
+    asyncio loop keeping `concurrency` in flight: the ceiling for any client of this engine on this machine."""
+    async def run() -> float:
+        limit = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=base_url, timeout=300.0,
+                                     limits=httpx.Limits(max_connections=concurrency)) as client:
+            async def post(body: dict[str, Any]) -> None:
+                async with limit:
+                    (await client.post("/chat/completions", json=body)).raise_for_status()
+
+            started = time.monotonic()
+            await asyncio.gather(*(post(body) for body in bodies))
+            return time.monotonic() - started
+
+    took = asyncio.run(run())
+    return {"requests": len(bodies), "seconds": took, "samples_per_s": len(bodies) / took}
+
+
+def ray_eval(manifest: Path, samples: int, base_url: str, settings: list[str], runs_dir: Path) -> dict[str, Any]:
     """The whole ray-eval job on the same cluster and URL; its busy window from its own results."""
     config = load_config(None, [
-        f"dataset.path={manifest}", "engine.kind=openai", f"engine.base_url={base_url}", f"engine.model={MODEL_ID}",
-        "engine.capacity=16", "run.smoke_model=true", f"run.out_dir={runs_dir}",
+        f"dataset.path={manifest}", f"dataset.limit={samples}", "engine.kind=openai", f"engine.base_url={base_url}",
+        f"engine.model={MODEL_ID}", f"engine.capacity={CAPACITY}", "run.smoke_model=true", f"run.out_dir={runs_dir}",
         f"run.run_id=vllm-{time.strftime('%Y%m%dT%H%M%S')}", *settings])
     started = time.monotonic()
     outcome = run_evaluation(config)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ray_eval.config import ReportConfig
-from ray_eval.outputs.junit import JUNIT_COLUMNS, write_junit
+from ray_eval.outputs.junit import write_junit
 from ray_eval.outputs.report import write_report
-from ray_eval.outputs.results import read_results
+from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.outputs.summary import render_markdown
 
 SUMMARY_FILE, VERDICT_FILE, MARKDOWN_FILE, JUNIT_FILE, REPORT_FILE = (
@@ -29,5 +29,5 @@ def write_outputs(run_dir: Path, summary: dict[str, Any], decision: dict[str, An
 def write_decision_outputs(run_dir: Path, summary: dict[str, Any], decision: dict[str, Any], report: ReportConfig) -> None:
     """The human-facing outputs, rewritten by `ray-eval gate` and `ray-eval report` as well."""
     (run_dir / MARKDOWN_FILE).write_text(render_markdown(summary, decision), encoding="utf-8")
-    write_junit(run_dir / JUNIT_FILE, decision, read_results(run_dir, JUNIT_COLUMNS))
+    write_junit(run_dir / JUNIT_FILE, decision, run_dir / RESULTS_FILE)
     write_report(run_dir / REPORT_FILE, summary, decision, run_dir, report)

@@ -199,6 +199,7 @@ def read_rows(path: Path, positions: list[int], columns: list[str]) -> list[dict
         if inside:
             table = parquet.read_row_group(group, columns=columns).take(pa.array([p - start for p in inside]))
             found.update(zip(inside, table.to_pylist()))
+            pa.default_memory_pool().release_unused()  # else the pool keeps every group's pages to the end
         start = end
     return [found[position] for position in positions]
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ray_eval.errors import OutputError
+from ray_eval.malloc import release_free_memory
 from ray_eval.records import RESULT_SCHEMA
 
 RESULTS_FILE = "results.parquet"
@@ -68,6 +69,7 @@ class ResultWriter:
         self.rows_written += self._buffered
         self._buffer, self._buffered = [], 0
         self._last_flush = time.monotonic()
+        release_free_memory()  # else the driver's memory grows with every part though it holds none of them
 
     def close(self) -> Path:
         """Merge the parts into the results file (part by part, the last row of each sample id kept), remove them."""

@@ -135,3 +135,22 @@ def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path
     after = answers(outcome)
     assert after.index.is_unique and len(after) == len(calm)
     pd.testing.assert_series_equal(after["response"], calm["response"])
+
+
+def test_benchmark_clients_ask_the_engine_for_the_same_work(serve_app, tiny_model, engine_manifest: Path) -> None:
+    """A small run of benchmarks.vllm_engine's clients on the module's engine: vLLM's own benchmark client and the
+    saturating client send ray-eval's prepared requests and get every answer, of the same lengths."""
+    from benchmarks.common import chat_bodies
+    from benchmarks.vllm_engine import saturating_client, vllm_bench
+
+    config = load_config(None, [f"dataset.path={engine_manifest}", "engine.kind=openai",
+                                "engine.base_url=http://127.0.0.1:1/v1", f"engine.model={MODEL_ID}",
+                                "inference.sampling.max_tokens=8", "preprocess.video.max_frames=4",
+                                "preprocess.video.send_media_io_kwargs=true"])
+    bodies = chat_bodies(engine_manifest, 6, config.preprocess, config.inference.sampling, MODEL_ID)
+    base_url = f"http://127.0.0.1:{serve_app}/v1"
+    bench = vllm_bench(base_url, tiny_model, bodies, max_tokens=8, concurrency=3)
+    assert bench["completed"] == 6 and bench["failed"] == 0 and bench["request_throughput"] > 0
+    assert 6 <= bench["total_output_tokens"] <= 6 * 8
+    saturated = saturating_client(base_url, bodies, concurrency=3)
+    assert saturated["requests"] == 6 and saturated["samples_per_s"] > 0

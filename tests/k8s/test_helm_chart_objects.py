@@ -186,6 +186,10 @@ def test_eval_and_canary_configs_load_and_point_at_the_serve_endpoint(name: str,
     served = yaml.safe_load(only(docs, "RayService")["spec"]["serveConfigV2"])
     model_id = served["applications"][0]["args"]["llm_configs"][0]["model_loading_config"]["model_id"]
     assert (config.engine.kind, config.engine.base_url, config.engine.model) == ("openai", serve_url, model_id)
+    # The evaluation keeps as many requests in flight as the deployment can take (ray_eval.pipeline.sizing).
+    deployment = served["applications"][0]["args"]["llm_configs"][0]["deployment_config"]
+    assert config.engine.capacity == \
+        deployment["max_ongoing_requests"] * deployment["autoscaling_config"]["max_replicas"]
     assert str(config.run.out_dir) == "/results" and str(config.dataset.path).startswith("/data/")
     assert config.gate.model_dump(exclude_none=True, exclude_defaults=True) == \
         {k: v for k, v in (example_values(name).get("thresholds") or {"min_score": 58, "min_pass_rate": 0.55,

@@ -12,7 +12,7 @@ comes from values.thresholds; evaluation.config is merged over the rest.
 {{- fail "evaluation.config.engine: with rayService.enabled false, name the endpoint to evaluate (e.g. kind openai, base_url, model)" -}}
 {{- end -}}
 {{- /* The Serve app's OpenAI routes through KubeRay's Serve Service: the job runs on a cluster of its own. */ -}}
-{{- $engine = dict "kind" "openai" "base_url" (include "ray-eval.serveBaseUrl" .) "model" (include "ray-eval.serveModelId" .) -}}
+{{- $engine = dict "kind" "openai" "base_url" (include "ray-eval.serveBaseUrl" .) "model" (include "ray-eval.serveModelId" .) "capacity" (include "ray-eval.serveCapacity" . | int) -}}
 {{- end -}}
 {{- $metrics := dict "environment" .Values.monitoring.environment -}}
 {{- with .Values.monitoring.pushgatewayUrl }}{{ $_ := set $metrics "pushgateway_url" . }}{{ end -}}

@@ -70,6 +70,19 @@ to it, so the chart and `serve deploy` read the same file). How it maps:
 {{- end -}}
 {{- end -}}
 
+{{/* Requests the first LLM deployment works on at once: max_ongoing_requests x max_replicas (the evaluation's
+     engine.capacity, which sizes its inference actors: ray_eval.pipeline.sizing). */}}
+{{- define "ray-eval.serveCapacity" -}}
+{{- $cfg := include "ray-eval.serveConfig" . | fromYaml -}}
+{{- range $app := $cfg.applications -}}
+{{- range $llm := dig "args" "llm_configs" list $app -}}
+{{- mul (int (dig "deployment_config" "max_ongoing_requests" 5 $llm)) (int (dig "deployment_config" "autoscaling_config" "max_replicas" 1 $llm)) -}}
+{{- break -}}
+{{- end -}}
+{{- break -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 Whether the Serve app fits the GPU worker groups, refused at render time with what is missing: each replica of a
 GPU LLM deployment needs TP x PP GPUs on one node, so a group can host floor(gpus / (TP x PP)) replicas per pod,

@@ -112,7 +112,7 @@ def measure(samples: int, out_dir: Path, interval_s: float, pool_size: int = POO
     with engine_process() as base_url:
         config = load_config(None, [
             f"dataset.path={manifest}", "engine.kind=openai", f"engine.base_url={base_url}",
-            "engine.model=simulated-engine", "engine.capacity=64", "ray.num_cpus=8",
+            "engine.model=simulated-engine", "inference.engine_capacity=64", "ray.num_cpus=8",
             f"run.out_dir={out_dir / 'runs'}", f"run.run_id=memory-{samples}-{time.strftime('%Y%m%dT%H%M%S')}",
         ])
         sampler.start()
@@ -125,7 +125,7 @@ def measure(samples: int, out_dir: Path, interval_s: float, pool_size: int = POO
     return {"samples": samples, "exit_code": outcome.exit_code, "wall_s": round(time.monotonic() - started, 1),
             **{f"{name}_mib": round(value / MIB) for name, value in sampler.peaks.items()},
             "worker_processes_at_peak": sampler.workers_at_peak,
-            "results_file_mib": round((Path(outcome.run_dir) / "results.parquet").stat().st_size / MIB, 1)}
+            "results_file_bytes": (Path(outcome.run_dir) / "results.parquet").stat().st_size}
 
 
 def main(argv: list[str] | None = None) -> int:

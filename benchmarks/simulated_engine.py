@@ -92,7 +92,9 @@ def run_benchmark(samples: int, latency_s: float, slots: int, out_dir: Path, *, 
     """
     if samples < 1 or slots < 1 or latency_s <= 0:
         raise ValueError("samples and slots must be at least 1 and latency_s above 0")
-    settings = inference_settings(slots, actors, in_flight_per_actor, batch_size)
+    given = {"actors": actors, "max_in_flight_per_actor": in_flight_per_actor, "batch_size": batch_size}
+    knobs = [f"inference.{name}={value}" for name, value in given.items() if value is not None]
+    settings = inference_settings(slots, [*knobs, *overrides])
     out_dir = Path(out_dir)
     synth_started = time.monotonic()
     manifest = dataset_for(samples, out_dir)
@@ -104,7 +106,7 @@ def run_benchmark(samples: int, latency_s: float, slots: int, out_dir: Path, *, 
         "ideal_s": ideal_s, "ideal_samples_per_s": samples / ideal_s,
     }
     ray_eval_overrides = [f"ray.num_cpus={ray_num_cpus}", *overrides]
-    result |= measure_ray_eval(manifest, latency_s, slots, settings, ray_eval_overrides, out_dir / "runs")
+    result |= measure_ray_eval(manifest, latency_s, slots, [*knobs, *ray_eval_overrides], out_dir / "runs")
     result |= measure_sequential(manifest, latency_s, slots, min(samples, sequential_requests))
     result["ratio_to_ideal"] = ideal_s / result["busy_s"]
     result["end_to_end_ratio_to_ideal"] = ideal_s / result["wall_s"]
@@ -113,12 +115,12 @@ def run_benchmark(samples: int, latency_s: float, slots: int, out_dir: Path, *, 
     return result
 
 
-def inference_settings(slots: int, actors: int | None, in_flight_per_actor: int | None,
-                       batch_size: int | None) -> dict[str, int]:
-    """The inference sizes the run uses: ray-eval's own, from `engine.capacity` = slots (ray_eval.pipeline.sizing),
-    except where given here."""
-    config = InferenceConfig(actors=actors, max_in_flight_per_actor=in_flight_per_actor, batch_size=batch_size)
-    sizing = size_inference(config, slots, "engine.capacity")
+def inference_settings(slots: int, knobs: list[str]) -> dict[str, int]:
+    """The inference sizes the run uses: ray-eval's own, from `inference.engine_capacity` = slots (ray_eval.pipeline.sizing),
+    with `knobs` (config overrides) applied as the run applies them."""
+    config = load_config(None, ["dataset.path=unused.jsonl", "engine.kind=openai", "engine.base_url=http://x/v1",
+                                f"engine.model={MODEL}", *knobs])
+    sizing = size_inference(config.inference, slots, "inference.engine_capacity")
     return {"actors": sizing.actors, "in_flight_per_actor": sizing.max_in_flight_per_actor,
             "batch_size": sizing.batch_size}
 
@@ -131,17 +133,14 @@ def simulated_engine(latency_s: float, slots: int) -> ScriptedOpenAIServer:
     return ScriptedOpenAIServer(default=answer, model=MODEL, record_requests=False, slots=slots)
 
 
-def measure_ray_eval(manifest: Path, latency_s: float, slots: int, settings: dict[str, int], overrides: list[str],
+def measure_ray_eval(manifest: Path, latency_s: float, slots: int, overrides: list[str],
                      runs_dir: Path) -> dict[str, Any]:
     """One ray-eval run against the simulated engine: the server's busy window and the run's wall time."""
     with simulated_engine(latency_s, slots) as server:
         config = load_config(None, [
             f"dataset.path={manifest}",
             "engine.kind=openai", f"engine.base_url={server.base_url}", f"engine.model={MODEL}",
-            f"engine.capacity={slots}",
-            f"inference.actors={settings['actors']}",
-            f"inference.max_in_flight_per_actor={settings['in_flight_per_actor']}",
-            f"inference.batch_size={settings['batch_size']}",
+            f"inference.engine_capacity={slots}",
             f"run.out_dir={runs_dir}", f"run.run_id=simulated-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
             *overrides,
         ])

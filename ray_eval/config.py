@@ -135,10 +135,6 @@ class OpenAIEngineConfig(_RequestPolicy):
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
     )
-    capacity: int | None = Field(
-        None, ge=1, description="Requests the endpoint works on at once (vLLM's max_num_seqs times its replicas); "
-        "sizes the inference actors (inference.in_flight_per_slot). Unset: 8.",
-    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> OpenAIEngineConfig:
@@ -156,11 +152,6 @@ class ServeHandleEngineConfig(_RequestPolicy):
     model: str = Field(description="The model_id of the app's LLMConfig.")
     deployment: str | None = Field(
         None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it."
-    )
-    capacity: int | None = Field(
-        None, ge=1, description="Requests the deployment works on at once; sizes the inference actors "
-        "(inference.in_flight_per_slot). Unset: read from Serve, max_ongoing_requests times the replicas "
-        "(autoscaling: max_replicas, so the load can bring up every replica).",
     )
 
     @property
@@ -213,9 +204,14 @@ class InferenceConfig(_Strict):
     """How many requests are in flight. Unset sizes come from the engine's capacity: enough requests that the engine
     never waits for the client (BENCHMARKS.md shows the measurements behind the defaults)."""
 
+    engine_capacity: int | None = Field(
+        None, ge=1, description="Requests the engine works on at once (vLLM's max_num_seqs times its replicas). "
+        "Unset: for a serve_handle engine, read from Serve (max_ongoing_requests times the replicas; with "
+        "autoscaling, max_replicas, so the load can bring up every replica); otherwise 16.",
+    )
     actors: int | None = Field(
         None, ge=1, description="Inference actors, each holding one client; unset: the requests wanted in flight "
-        "(capacity x in_flight_per_slot) over 16 per actor, 1 to 16 actors.",
+        "(engine_capacity x in_flight_per_slot) over 16 per actor, 1 to 16 actors.",
     )
     max_in_flight_per_actor: int | None = Field(
         None, ge=1, description="Requests each actor keeps in flight at once; unset: the requests wanted in flight "
@@ -226,7 +222,7 @@ class InferenceConfig(_Strict):
         "up to 4 batches per actor at once, and a batch leaves only when its slowest answer is in).",
     )
     in_flight_per_slot: float = Field(
-        4.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine.capacity): "
+        2.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine_capacity): "
         "the queue that keeps the engine busy while answers travel back and the next batches are prepared.",
     )
     num_cpus_per_actor: float = Field(0.25, gt=0, description="CPUs reserved per actor; they mostly wait on the network.")
@@ -411,9 +407,10 @@ class EvalConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of what decides the results (not where they are written)."""
         exclude = {"out_dir", "run_id", "progress_interval_s", "checkpoint_rows", "checkpoint_interval_s"}
-        speed = {"actors", "max_in_flight_per_actor", "batch_size", "in_flight_per_slot", "num_cpus_per_actor"}
+        speed = {"engine_capacity", "actors", "max_in_flight_per_actor", "batch_size", "in_flight_per_slot",
+                 "num_cpus_per_actor"}
         data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True,
-                                                     "inference": speed, "engine": {"capacity"}})
+                                                     "inference": speed})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -15,6 +15,7 @@ from ray_eval.config import EvalConfig
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.metrics import RunMetrics
 from ray_eval.outputs import write_outputs
+from ray_eval.malloc import release_free_memory
 from ray_eval.outputs.results import BLIND_RESULTS_FILE, read_results
 from ray_eval.outputs.summary import build_summary
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
@@ -54,6 +55,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     summary["diagnostics"] = _diagnostics(config, run_dir, results)
     summary["comparison"] = comparison
     summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
+    del results
+    release_free_memory()  # the aggregation's frames are gone; the reports read the results again, in parts
     write_outputs(run_dir, summary, decision, config.report)
     return RunOutcome(run_dir, decision["exit_code"], summary, decision)
 

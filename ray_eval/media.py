@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes, urlparse
 
 import av
+from av.video.reformatter import VideoReformatter
 import httpx
 from PIL import Image, ImageOps
 
@@ -221,16 +222,18 @@ def _decode_at(data: bytes, moments: set[float], max_pixels: int) -> tuple[dict[
     The other frames are decoded, never converted."""
     pictures: dict[float, Image.Image] = {}
     decoded = []
+    # FFmpeg's scaler resizes (with a filter widened for the reduction) and converts from YUV in one pass: several
+    # times faster than converting the full frame and resizing it with Pillow. One scaler for the whole video: its
+    # set-up (the filter's coefficients) costs more than a frame's scaling.
+    scaler = VideoReformatter()
     with av.open(io.BytesIO(data), mode="r") as container:
         for frame in container.decode(container.streams.video[0]):
             moment = float(frame.time or 0.0)
             decoded.append(moment)
             if moment in moments and moment not in pictures:
-                # FFmpeg's scaler resizes (with a filter widened for the reduction) and converts from YUV in one
-                # pass: several times faster than converting the full frame and resizing it with Pillow.
                 width, height = fit_pixels(frame.width, frame.height, max_pixels)
-                pictures[moment] = frame.reformat(width=width, height=height, format="rgb24",
-                                                  interpolation="BICUBIC").to_image()
+                pictures[moment] = scaler.reformat(frame, width=width, height=height, format="rgb24",
+                                                   interpolation="BICUBIC").to_image()
     return pictures, sorted(decoded)
 
 

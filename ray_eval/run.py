@@ -93,7 +93,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
 
 def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
     """The inference actors' sizes, from the engine's capacity: as configured, else (a Serve app) as deployed."""
-    capacity, source = getattr(engine.config, "capacity", None), "engine.capacity"
+    capacity, source = config.inference.engine_capacity, "inference.engine_capacity"
     if capacity is None and isinstance(engine.config, ServeHandleEngineConfig):
         capacity, source = serve_capacity(engine.config)
     return size_inference(config.inference, capacity, source)

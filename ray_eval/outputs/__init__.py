@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ray_eval.config import ReportConfig
+from ray_eval.malloc import release_free_memory
 from ray_eval.outputs.junit import write_junit
 from ray_eval.outputs.report import write_report
 from ray_eval.outputs.results import RESULTS_FILE
@@ -30,4 +31,5 @@ def write_decision_outputs(run_dir: Path, summary: dict[str, Any], decision: dic
     """The human-facing outputs, rewritten by `ray-eval gate` and `ray-eval report` as well."""
     (run_dir / MARKDOWN_FILE).write_text(render_markdown(summary, decision), encoding="utf-8")
     write_junit(run_dir / JUNIT_FILE, decision, run_dir / RESULTS_FILE)
+    release_free_memory()
     write_report(run_dir / REPORT_FILE, summary, decision, run_dir, report)

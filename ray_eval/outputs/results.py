@@ -83,6 +83,8 @@ class ResultWriter:
                 for part, rows in zip(parts, keep):
                     table = pq.read_table(part, schema=RESULT_SCHEMA)
                     writer.write_table(table if rows is None else table.take(rows))
+                    del table
+                    release_free_memory()  # one part at a time in memory, not every part's pages kept
             os.replace(temporary, target)
         except OSError as exc:  # the parts stay: nothing is lost, the merge can be redone by resuming
             temporary.unlink(missing_ok=True)

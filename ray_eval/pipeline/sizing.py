@@ -1,9 +1,11 @@
 """How many inference actors, requests in flight and samples per batch: from the engine's capacity.
 
 An engine that works on C requests at once stays busy only if more than C are waiting: answers travel back, a batch
-leaves an actor only when its slowest answer is in, and the next batches are still being prepared. The sizes that
-kept a 32-slot engine at over 0.9 of its ideal rate on a 2-core machine (BENCHMARKS.md) were 4 x C requests in
-flight, 16 per actor, in batches of half that; an unset size follows the same rule for any capacity.
+leaves an actor only when its slowest answer is in, and the next batches are still being prepared. Measured
+(BENCHMARKS.md): 2 x C requests in flight, 16 per actor, in batches of half that, kept a 32-slot engine at 0.94-0.97
+of its ideal rate; 1 x C left it at 0.57; 4 x C was no better, cost more actors to start, and behind Ray Serve the
+requests a replica cannot take yet are retried by Serve's router, which costs the replica CPU. An unset size follows
+the same rule for any capacity.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from ray_eval.config import InferenceConfig
 
-DEFAULT_CAPACITY = 8  # an endpoint that does not say: the sizes ray-eval always had (2 actors x 16 in flight)
+DEFAULT_CAPACITY = 16  # an endpoint that does not say: the sizes ray-eval always had (2 actors x 16 in flight)
 IN_FLIGHT_PER_ACTOR = 16  # an async client holds many more; more actors stagger the gaps between their batches
 MAX_ACTORS = 16  # each actor is a process; past this, more requests go through each one instead
 BATCHES_IN_FLIGHT = 2  # of the 4 Ray Data runs per actor at once: two cover the requests, two queue behind them
@@ -35,7 +37,7 @@ class InferenceSizing:
 def size_inference(config: InferenceConfig, capacity: int | None, source: str) -> InferenceSizing:
     """The sizes to run with: those the config sets, the rest derived from `capacity` (None: DEFAULT_CAPACITY)."""
     if capacity is None:
-        capacity, source = DEFAULT_CAPACITY, f"the default of {DEFAULT_CAPACITY}; set engine.capacity"
+        capacity, source = DEFAULT_CAPACITY, f"the default of {DEFAULT_CAPACITY}; set inference.engine_capacity"
     wanted = math.ceil(capacity * config.in_flight_per_slot)
     per_actor_hint = config.max_in_flight_per_actor or IN_FLIGHT_PER_ACTOR
     actors = config.actors or min(MAX_ACTORS, max(1, math.ceil(wanted / per_actor_hint)))

@@ -17,7 +17,7 @@ import helm_python
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import (CHART, CRDS, KUBE_VERSION, NAMESPACE, RELEASE, ROOT, VALUES_FILES, crd_validators,
+from tests.k8s.conftest import (CHART, CRDS, KUBE_VERSION, NAMESPACE, RELEASE, ROOT, VALUES_FILES, crd_validators,
                       example_values, only)
 
 from ray_eval.canary.config import load_canary_config
@@ -188,7 +188,7 @@ def test_eval_and_canary_configs_load_and_point_at_the_serve_endpoint(name: str,
     assert (config.engine.kind, config.engine.base_url, config.engine.model) == ("openai", serve_url, model_id)
     # The evaluation keeps as many requests in flight as the deployment can take (ray_eval.pipeline.sizing).
     deployment = served["applications"][0]["args"]["llm_configs"][0]["deployment_config"]
-    assert config.engine.capacity == \
+    assert config.inference.engine_capacity == \
         deployment["max_ongoing_requests"] * deployment["autoscaling_config"]["max_replicas"]
     assert str(config.run.out_dir) == "/results" and str(config.dataset.path).startswith("/data/")
     assert config.gate.model_dump(exclude_none=True, exclude_defaults=True) == \

@@ -11,7 +11,7 @@ from typing import Any
 import helm_python
 import pytest
 import yaml
-from conftest import example_values, only, render
+from tests.k8s.conftest import example_values, only, render
 
 from ray_eval.config import load_config
 from ray_eval.errors import ConfigError

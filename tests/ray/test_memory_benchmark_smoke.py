@@ -24,7 +24,7 @@ def test_both_sizes_run_and_their_peaks_are_read(local_ray, tmp_path) -> None:
     result = json.loads(out.read_text())
     assert [run["samples"] for run in result["runs"]] == [12, 36]
     for run in result["runs"]:
-        assert run["exit_code"] == 0 and run["worker_processes_at_peak"] >= 1 and run["results_file_mib"] > 0
+        assert run["exit_code"] == 0 and run["worker_processes_at_peak"] >= 1 and run["results_file_bytes"] > 0
         assert run["driver_rss_mib"] >= run["driver_uss_mib"] > 50
         assert run["workers_rss_mib"] >= run["workers_uss_mib"] >= run["largest_worker_uss_mib"] > 50
     assert result["ratios"]["driver_uss"] == pytest.approx(result["runs"][1]["driver_uss_mib"]

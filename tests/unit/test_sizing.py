@@ -10,36 +10,36 @@ from ray_eval.pipeline.sizing import DEFAULT_CAPACITY, MAX_ACTORS, size_inferenc
 
 @pytest.mark.parametrize(("capacity", "actors", "in_flight", "batch"), [
     (None, 2, 16, 8),     # an endpoint that says nothing: the sizes ray-eval always had
-    (32, 8, 16, 8),       # the benchmark's 32-slot engine: its best measured sizes
-    (1, 1, 4, 2),
-    (256, MAX_ACTORS, 64, 32),  # a GPU engine: more requests per actor once the actors are capped
+    (32, 4, 16, 8),       # the benchmark's 32-slot engine: its best measured sizes
+    (1, 1, 2, 1),
+    (256, MAX_ACTORS, 32, 16),  # a GPU engine: more requests per actor once the actors are capped
 ])
 def test_sizes_follow_the_capacity(capacity, actors, in_flight, batch) -> None:
-    sizing = size_inference(InferenceConfig(), capacity, "engine.capacity")
+    sizing = size_inference(InferenceConfig(), capacity, "inference.engine_capacity")
     assert (sizing.actors, sizing.max_in_flight_per_actor, sizing.batch_size) == (actors, in_flight, batch)
-    assert sizing.actors * sizing.max_in_flight_per_actor >= (capacity or DEFAULT_CAPACITY) * 4
+    assert sizing.actors * sizing.max_in_flight_per_actor >= (capacity or DEFAULT_CAPACITY) * 2
 
 
 def test_what_the_config_sets_is_kept_and_the_rest_follows() -> None:
-    sizing = size_inference(InferenceConfig(actors=3), 32, "engine.capacity")
-    assert (sizing.actors, sizing.max_in_flight_per_actor, sizing.batch_size) == (3, 43, 22)
-    sizing = size_inference(InferenceConfig(max_in_flight_per_actor=8, batch_size=3), 32, "engine.capacity")
-    assert (sizing.actors, sizing.max_in_flight_per_actor, sizing.batch_size) == (MAX_ACTORS, 8, 3)
-    sizing = size_inference(InferenceConfig(in_flight_per_slot=1.0), 32, "engine.capacity")
-    assert (sizing.actors, sizing.max_in_flight_per_actor) == (2, 16)
+    sizing = size_inference(InferenceConfig(actors=3), 32, "inference.engine_capacity")
+    assert (sizing.actors, sizing.max_in_flight_per_actor, sizing.batch_size) == (3, 22, 11)
+    sizing = size_inference(InferenceConfig(max_in_flight_per_actor=8, batch_size=3), 32, "inference.engine_capacity")
+    assert (sizing.actors, sizing.max_in_flight_per_actor, sizing.batch_size) == (8, 8, 3)
+    sizing = size_inference(InferenceConfig(in_flight_per_slot=4.0), 32, "inference.engine_capacity")
+    assert (sizing.actors, sizing.max_in_flight_per_actor) == (8, 16)
 
 
 def test_the_log_line_says_where_the_capacity_came_from() -> None:
-    assert "set engine.capacity" in size_inference(InferenceConfig(), None, "").describe()
+    assert "set inference.engine_capacity" in size_inference(InferenceConfig(), None, "").describe()
     described = size_inference(InferenceConfig(), 16, "Serve deployment LLMServer:m: 1 replicas x 16").describe()
-    assert described.startswith("4 inference actor(s) x 16 requests in flight, batches of 8") and "LLMServer:m" in described
+    assert described.startswith("2 inference actor(s) x 16 requests in flight, batches of 8") and "LLMServer:m" in described
 
 
 def test_speed_settings_do_not_change_the_fingerprint(tmp_path) -> None:
     """A resumed run may go faster or slower; only what decides the results is in the fingerprint."""
     base = ["dataset.path=d.jsonl", "engine.kind=openai", "engine.base_url=http://127.0.0.1:1/v1", "engine.model=m"]
     plain = load_config(None, base)
-    faster = load_config(None, [*base, "engine.capacity=64", "inference.actors=4", "inference.batch_size=2",
+    faster = load_config(None, [*base, "inference.engine_capacity=64", "inference.actors=4", "inference.batch_size=2",
                                 "inference.max_in_flight_per_actor=32", "inference.in_flight_per_slot=2"])
     other_answers = load_config(None, [*base, "inference.sampling.max_tokens=7"])
     assert plain.fingerprint() == faster.fingerprint() != other_answers.fingerprint()

@@ -12,13 +12,17 @@ comes from values.thresholds; evaluation.config is merged over the rest.
 {{- fail "evaluation.config.engine: with rayService.enabled false, name the endpoint to evaluate (e.g. kind openai, base_url, model)" -}}
 {{- end -}}
 {{- /* The Serve app's OpenAI routes through KubeRay's Serve Service: the job runs on a cluster of its own. */ -}}
-{{- $engine = dict "kind" "openai" "base_url" (include "ray-eval.serveBaseUrl" .) "model" (include "ray-eval.serveModelId" .) "capacity" (include "ray-eval.serveCapacity" . | int) -}}
+{{- $engine = dict "kind" "openai" "base_url" (include "ray-eval.serveBaseUrl" .) "model" (include "ray-eval.serveModelId" .) -}}
 {{- end -}}
 {{- $metrics := dict "environment" .Values.monitoring.environment -}}
 {{- with .Values.monitoring.pushgatewayUrl }}{{ $_ := set $metrics "pushgateway_url" . }}{{ end -}}
 {{- $run := dict "out_dir" "/results" -}}
 {{- with $ev.modelLabel }}{{ $_ := set $run "model_label" . }}{{ end -}}
 {{- $config := dict "dataset" (dict "path" $ev.datasetPath) "engine" $engine "run" $run "metrics" $metrics "gate" (deepCopy .Values.thresholds) -}}
+{{- if and .Values.rayService.enabled (not $user.engine) -}}
+{{- /* As many requests in flight as the deployment takes (ray_eval.pipeline.sizing); evaluation.config may override. */ -}}
+{{- $_ := set $config "inference" (dict "engine_capacity" (include "ray-eval.serveCapacity" . | int)) -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite $config (omit $user "engine")) -}}
 {{- end -}}
 

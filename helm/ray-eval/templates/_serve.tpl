@@ -71,7 +71,7 @@ to it, so the chart and `serve deploy` read the same file). How it maps:
 {{- end -}}
 
 {{/* Requests the first LLM deployment works on at once: max_ongoing_requests x max_replicas (the evaluation's
-     engine.capacity, which sizes its inference actors: ray_eval.pipeline.sizing). */}}
+     inference.engine_capacity, which sizes its inference actors: ray_eval.pipeline.sizing). */}}
 {{- define "ray-eval.serveCapacity" -}}
 {{- $cfg := include "ray-eval.serveConfig" . | fromYaml -}}
 {{- range $app := $cfg.applications -}}

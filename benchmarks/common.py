@@ -66,6 +66,14 @@ def sequential_rate(base_url: str, bodies: list[dict[str, Any]], budget_s: float
     return {"sequential_requests": sent, "sequential_s": took, "sequential_samples_per_s": sent / took}
 
 
+def write_figures(path: Path | None, result: dict[str, Any]) -> None:
+    """Every figure of a benchmark run as JSON at `path` (the commands' --json); nothing when None."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
 def machine() -> dict[str, Any]:
     """Where the figures come from: they only compare within one machine."""
     import ray

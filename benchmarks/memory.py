@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.common import dataset_for, machine
+from benchmarks.common import dataset_for, machine, write_figures
 from benchmarks.simulated_engine import simulated_engine
 from ray_eval.config import load_config
 from ray_eval.run import run_evaluation
@@ -143,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
               "ratios": {name: runs[-1][f"{name}_mib"] / runs[0][f"{name}_mib"]
                          for name in ("driver_rss", "driver_uss", "workers_rss", "workers_uss")}}
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(args.json, result)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
 import sys
 import time
@@ -29,6 +28,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from benchmarks.common import write_figures
 from ray_eval.config import PreprocessConfig
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
@@ -162,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = measure(args.out, args.images_per_size, args.repeats, args.video_seconds)
     print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(args.json, result)
     return 0
 
 

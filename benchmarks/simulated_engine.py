@@ -14,7 +14,6 @@ Everything (Ray, the pipeline, the server) shares this machine's cores: the figu
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from benchmarks.common import chat_bodies, dataset_for, machine, sequential_rate
+from benchmarks.common import chat_bodies, dataset_for, machine, sequential_rate, write_figures
 from ray_eval.config import InferenceConfig, PreprocessConfig, load_config
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.pipeline.sizing import size_inference
@@ -54,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                            ray_num_cpus=args.ray_num_cpus, overrides=args.set,
                            sequential_requests=args.sequential_requests)
     print(markdown_table(result))
+    write_figures(args.json, result)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {args.json}")
     return 0
 

@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 import ray
 import yaml
 
-from benchmarks.common import chat_bodies, cpu_by_group, cpu_seconds, dataset_for, machine, sequential_rate
+from benchmarks.common import (chat_bodies, cpu_by_group, cpu_seconds, dataset_for, machine, sequential_rate,
+                               write_figures)
 from ray_eval.config import ServeConfig, load_config
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.run import run_evaluation
@@ -71,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_benchmark(args.samples, args.max_tokens, args.concurrency, args.sequential_requests, args.out,
                            args.set, args.also_in_flight_per_slot)
     print(json.dumps({key: value for key, value in result.items() if key != "machine"}, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(args.json, result)
     return 0
 
 

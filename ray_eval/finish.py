@@ -14,8 +14,8 @@ from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.config import EvalConfig
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.metrics import RunMetrics
-from ray_eval.outputs import write_outputs
 from ray_eval.malloc import release_free_memory
+from ray_eval.outputs import write_outputs
 from ray_eval.outputs.results import BLIND_RESULTS_FILE, read_results
 from ray_eval.outputs.summary import build_summary
 from ray_eval.scoring.diagnostics import diagnostics_of_runs

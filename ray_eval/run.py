@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
@@ -83,7 +82,6 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                      f", resumed: {len(done)} already done" if resuming else "")
             sizing = _sizing(config, engine)
             log.info("%s", sizing.describe())
-            engine = dataclasses.replace(engine, max_in_flight=sizing.max_in_flight_per_actor)
             health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
     if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
         incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
@@ -154,7 +152,7 @@ def _check_templates(config: EvalConfig) -> None:
 @contextlib.contextmanager
 def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -> Iterator[EngineSpec]:
     engine = config.engine
-    max_in_flight = 1  # set from the run's sizing once the engine's capacity is known (_sizing)
+    max_in_flight = 1  # unused before the pipeline, which sets each actor's from the run's sizing (_sizing)
     if isinstance(engine, OpenAIEngineConfig):
         yield EngineSpec(engine, resolve_api_key(engine, environ), max_in_flight)
         return

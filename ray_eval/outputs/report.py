@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ray_eval.config import ReportConfig
+from ray_eval.malloc import release_free_memory
 from ray_eval.outputs.report_views import (
     FILTERS,
     category_tables,
@@ -199,7 +200,7 @@ def read_rows(path: Path, positions: list[int], columns: list[str]) -> list[dict
         if inside:
             table = parquet.read_row_group(group, columns=columns).take(pa.array([p - start for p in inside]))
             found.update(zip(inside, table.to_pylist()))
-            pa.default_memory_pool().release_unused()  # else the pool keeps every group's pages to the end
+            release_free_memory()  # else Arrow's pool keeps every group's pages to the end
         start = end
     return [found[position] for position in positions]
 

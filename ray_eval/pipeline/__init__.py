@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import ray.data
 
 from ray_eval.config import EMBEDDING_SCORER, EvalConfig
@@ -17,8 +19,8 @@ from ray_eval.shopbench.dataset import DatasetScan, ShopBenchDatasource
 def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, sizing: InferenceSizing,
                    judge: JudgeSetup | None = None, skip: frozenset[str] = frozenset()) -> ray.data.Dataset:
     """The lazy dataset of result rows (RESULT_SCHEMA); nothing runs until it is iterated. `sizing`: the inference
-    actors' sizes (`engine.max_in_flight` should match it); `judge` is required when a format's scorer is the
-    judge; `skip`: sample ids a resumed run already has."""
+    actors' sizes (each actor's client keeps sizing.max_in_flight_per_actor requests in flight, whatever `engine`
+    says); `judge` is required when a format's scorer is the judge; `skip`: sample ids a resumed run already has."""
     if config.scoring.judged_formats and judge is None:
         raise ValueError("the config routes answers to the judge, but no judge engine was given")
     dataset = ray.data.read_datasource(ShopBenchDatasource(scan, skip))
@@ -30,7 +32,8 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
     )
     dataset = dataset.map_batches(
         InferenceStage,
-        fn_constructor_kwargs={"engine": engine, "sampling": config.inference.sampling},
+        fn_constructor_kwargs={"engine": dataclasses.replace(engine, max_in_flight=sizing.max_in_flight_per_actor),
+                               "sampling": config.inference.sampling},
         compute=ray.data.ActorPoolStrategy(size=sizing.actors),
         batch_format="pyarrow",
         batch_size=sizing.batch_size,

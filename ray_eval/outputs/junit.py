@@ -23,7 +23,7 @@ def xml_text(value: Any, limit: int = 2000) -> str:
 
 def write_junit(path: Path, decision: dict[str, Any], results: Path) -> None:
     """Written as it goes, one test case at a time: a run of any size needs the memory of its few text columns in
-    Arrow, never a tree of every sample (a tree of 50,000 cases took 150 MB)."""
+    Arrow, never a pandas frame and a tree of every sample (at 50,000 cases those took 150 MB)."""
     table = pq.read_table(results, columns=JUNIT_COLUMNS)
     subsets = pc.fill_null(table["subset"], NO_SUBSET)
     with open(path, "w", encoding="utf-8") as out:

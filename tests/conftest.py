@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.browser import DevTools
 
 
 def free_port() -> int:
@@ -83,3 +86,24 @@ def media_dir(tmp_path: Path) -> Path:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    """A headless Chromium for this test, ended when it ends."""
+    devtools = DevTools(tmp_path / "profile", tmp_path / "chromium.log")
+    try:
+        yield devtools
+    finally:
+        devtools.close()
+
+
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests keep what a person may want to look at afterwards (screenshots of the report): test-artifacts/ at
+    the checkout's root, or the folder RAY_EVAL_TEST_ARTIFACTS names (a CI job that uploads it)."""
+    path = Path(os.environ.get("RAY_EVAL_TEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -112,7 +112,16 @@ def summarize(results: pd.DataFrame, statistics: StatisticsConfig | None = None)
             "completion": int(frame["completion_tokens"].fillna(0).sum()),
         },
         "retries": int((frame["attempts"].fillna(1) - 1).clip(lower=0).sum()),
+        "weights": _weights(frame["weight"].to_numpy(dtype=float)),
     }
+
+
+def _weights(weights: np.ndarray) -> dict[str, Any]:
+    """Whether the samples' weights differ, so that a weighted pass rate differs from passed / n: the reports say so."""
+    if weights.size == 0:
+        return {"weighted": False, "min": None, "max": None}
+    low, high = float(weights.min()), float(weights.max())
+    return {"weighted": low != high, "min": low, "max": high}
 
 
 def _counts(series: pd.Series) -> dict[str, int]:

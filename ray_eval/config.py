@@ -334,6 +334,10 @@ class GateConfig(Thresholds):
     baseline: BaselineConfig | None = Field(
         None, description="Fail on a significant regression against a baseline run of the same samples."
     )
+    allow_partial: bool = Field(
+        False, description="Let a run of part of the dataset (dataset.limit) pass: a smoke run. Without it such a run "
+        "is undecided (exit 1), never a pass: N of M rows are no release verdict."
+    )
 
 
 # ---- run -------------------------------------------------------------------------------------------------------------

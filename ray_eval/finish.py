@@ -47,8 +47,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
         candidate = RunResults(read_results(run_dir, COMPARED_COLUMNS),
                                {"run_dir": str(run_dir), "run_id": run_dir.name, "model": label}, scan.fingerprint)
         comparison = compare(candidate, baseline_results, config.statistics)
-    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison),
-                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason)
+    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison, scan.coverage),
+                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason, coverage=scan.coverage)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
                             duration_s=time.monotonic() - started, served_models=_served_models(results))
     summary["statistics"] = statistics_note(results, config.statistics)

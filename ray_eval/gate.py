@@ -38,11 +38,34 @@ class Check:
             object.__setattr__(self, "outcome", "passed" if self.passed else "failed")
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the dataset file a run evaluated: all of it, or the first rows (dataset.limit)."""
+
+    evaluated_rows: int
+    dataset_rows: int  # rows in the file
+
+    @property
+    def partial(self) -> bool:
+        return self.evaluated_rows < self.dataset_rows
+
+    def describe(self) -> str:
+        return f"{self.evaluated_rows} of {self.dataset_rows} rows evaluated"
+
+    @classmethod
+    def of_summary(cls, dataset: dict[str, Any]) -> Coverage:
+        """From summary.json's `dataset` section (a summary written before coverage was recorded: whole)."""
+        return cls(dataset["rows"], dataset.get("file_rows") or dataset["rows"])
+
+
 def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThresholds | None = None,
-                  comparison: dict[str, Any] | None = None) -> list[Check]:
+                  comparison: dict[str, Any] | None = None, coverage: Coverage | None = None) -> list[Check]:
     """Every configured check, with its value, threshold and result. `comparison` (compare.compare_runs against
-    gate.baseline.run_dir) is required when a baseline is configured."""
+    gate.baseline.run_dir) is required when a baseline is configured; `coverage` adds a check when the run
+    evaluated only part of its dataset."""
     checks: list[Check] = []
+    if coverage is not None and coverage.partial:
+        checks.append(coverage_check(coverage, gate.allow_partial))
 
     def add(name: str, group_key: str, group: dict[str, Any] | None, metric: str, threshold: float | None,
             comparison: str, source: str = "config") -> None:
@@ -96,6 +119,20 @@ def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThreshol
     return checks
 
 
+def coverage_check(coverage: Coverage, allow_partial: bool) -> Check:
+    """A partial run is a smoke run: it passes only where the config says so, and is otherwise undecided (no
+    release verdict), not failed: the model was not found wanting."""
+    name = "whole dataset evaluated"
+    if allow_partial:
+        return Check(name, "rows", "overall", coverage.evaluated_rows, coverage.dataset_rows, ">=", True, "config",
+                     coverage.evaluated_rows, note=f"{coverage.describe()}: a smoke run (gate.allow_partial)",
+                     outcome="passed")
+    return Check(name, "rows", "overall", coverage.evaluated_rows, coverage.dataset_rows, ">=", False, "config",
+                 coverage.evaluated_rows, outcome="undecided",
+                 note=f"only {coverage.describe()} (dataset.limit): a partial run is no release verdict; "
+                      "set gate.allow_partial: true for a smoke run")
+
+
 def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Check:
     """No significant regression beyond the margin: the lower end of the paired interval of the score difference
     (points) against -max_regression."""
@@ -110,7 +147,11 @@ def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Chec
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
                                         f"{baseline.min_paired_samples} needed")
     low, high = overall["delta_ci"]
-    interval = f"delta {overall['delta']:+.2f} points, {comparison['confidence']:.0%} interval [{low:+.2f}, {high:+.2f}]"
+    run_id = (comparison.get("baseline") or {}).get("run_id") or "?"
+    # The value is the interval's lower end, not the change itself: say so, or -0.8 beside a change of +1.2 misleads.
+    interval = (f"value: the lower end of the {comparison['confidence']:.0%} interval of the score change against "
+                f"baseline run {run_id} over {n} paired samples; change {overall['delta']:+.2f} points "
+                f"[{low:+.2f}, {high:+.2f}]")
     if low >= margin:
         return check(low, "passed", interval)
     if high < margin:
@@ -118,8 +159,9 @@ def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Chec
     return check(low, "undecided", f"too few samples to decide: {interval} straddles -{baseline.max_regression} points")
 
 
-def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: str | None = None) -> dict[str, Any]:
-    """verdict.json: the decision, its exit code and every check."""
+def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: str | None = None,
+            coverage: Coverage | None = None) -> dict[str, Any]:
+    """verdict.json: the decision, its exit code, every check, and how much of the dataset it stands on."""
     failed = [check.name for check in checks if not check.passed]
     undecided = [check for check in checks if check.outcome == "undecided"]
     if not complete:
@@ -140,4 +182,5 @@ def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: st
         "failed_checks": failed,
         "checks": [asdict(check) for check in checks],
         "note": None if checks else "no thresholds are configured: the gate passes any complete run",
+        "coverage": None if coverage is None else {**asdict(coverage), "partial": coverage.partial},
     }

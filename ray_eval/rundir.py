@@ -16,7 +16,7 @@ from typing import Any
 from ray_eval.compare import compare_runs
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
 from ray_eval.errors import UsageError
-from ray_eval.gate import evaluate_gate, verdict
+from ray_eval.gate import Coverage, evaluate_gate, verdict
 from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, write_decision_outputs, write_json
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.outputs.summary import public_config
@@ -95,9 +95,11 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
     suite = summary["dataset"].get("suite_thresholds")
     suite_thresholds = SuiteThresholds(**{**suite, "category_pass_rates": tuple(map(tuple, suite["category_pass_rates"]))}) if suite else None
     comparison = compare_runs(run_dir, config.gate.baseline.run_dir, config.statistics) if config.gate.baseline else None
-    checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds, comparison)
+    coverage = Coverage.of_summary(summary["dataset"])
+    checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds, comparison, coverage)
     complete = old["status"] != "incomplete"
-    decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.get("reason"))
+    decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.get("reason"),
+                       coverage=coverage)
     summary["config"] = public_config(config)
     summary["comparison"] = comparison
     summary["verdict"] = {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")}

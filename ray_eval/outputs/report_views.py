@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ray_eval.outputs.charts import as_interval, as_number, delta_chart, diagnostics_chart, score_chart
+from ray_eval.outputs.summary import rows_line, weights_line
 
-VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "undecided": "UNDECIDED: too few samples to decide",
+VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "undecided": "UNDECIDED: not a pass",
                    "incomplete": "COULD NOT COMPLETE"}
 CHECK_OUTCOMES = ("passed", "failed", "undecided")
 TEST_NAMES = {"mcnemar": "McNemar's test", "paired_bootstrap": "paired bootstrap"}
@@ -134,6 +135,9 @@ def overview(summary: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any
         "dataset_path": dataset_path,
         "dataset_format": dataset.get("format"),
         "dataset_rows": dataset.get("rows", counts.get("samples")),
+        "rows_line": rows_line(dataset) if "rows" in dataset else None,
+        "partial": bool(dataset.get("partial")),
+        "weights_line": weights_line(scores),
         "dataset_fingerprint": dataset.get("fingerprint"),
         "invalid_rows": dataset.get("invalid_rows") or 0,
         "run_id": summary.get("run_id"),
@@ -160,7 +164,7 @@ def check_view(check: dict[str, Any]) -> dict[str, Any]:
     if check["metric"] == "regression":  # a paired difference against the baseline, in score points
         def shown(value: float | None) -> str:
             return f"{format_delta(value)} pts"
-    elif check["metric"] == "errors":  # a count of samples
+    elif check["metric"] in ("errors", "rows"):  # a count of samples or rows
         shown = str
     else:
         shown = format_score if check["metric"] == "score" else format_pct

@@ -71,6 +71,8 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any],
             "path": str(scan.path),
             "format": scan.format,
             "rows": scan.rows,
+            "file_rows": scan.coverage.dataset_rows,
+            "partial": scan.coverage.partial,
             "fingerprint": scan.fingerprint,
             "invalid_rows": scan.problem_count,
             "suite_thresholds": asdict(scan.suite_thresholds) if scan.suite_thresholds else None,
@@ -114,12 +116,37 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.1f}"
 
 
-def _ratio(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+def _points(share_difference: float | None) -> str:
+    """A difference of two 0-1 shares in percentage points, as report.html shows it: +12.5 pts."""
+    if share_difference is None:
+        return "–"
+    text = f"{100 * share_difference:+.1f}"
+    return ("+0.0" if text == "-0.0" else text) + " pts"
 
 
 STATUS_LINES = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "⚠️ COULD NOT COMPLETE",
-                "undecided": "⚠️ UNDECIDED (too few samples to decide)"}
+                "undecided": "⚠️ UNDECIDED (not a pass)"}
+CHECK_VALUES = {"score": _score, "regression": _signed, "errors": str, "rows": str}  # the rest are shares, shown in %
+DIAGNOSTICS_LEGEND = ("MG (multimodal gain): accuracy with the media minus accuracy without, in percentage points. "
+                      "VNR: the share of correct answers that were wrong without the media. VIF: the share of wrong "
+                      "answers that were right without the media (the media misled the model).")
+
+
+def rows_line(dataset: dict[str, Any]) -> str:
+    """"60 samples", or "20 of 60 rows evaluated (dataset.limit)" for a partial run."""
+    if dataset.get("partial"):
+        return f"{dataset['rows']} of {dataset['file_rows']} rows evaluated (dataset.limit)"
+    return f"{dataset['rows']} samples"
+
+
+def weights_line(scores: dict[str, Any]) -> str | None:
+    """Why the pass rate is not passed / n, when the samples' weights differ."""
+    weights, overall = scores.get("weights") or {}, scores["overall"]
+    if not weights.get("weighted"):
+        return None
+    return (f"Scores and pass rates are weighted by each sample's weight (from the dataset, {weights['min']:g} to "
+            f"{weights['max']:g}): the pass rate is the passed samples' share of the total weight; by count, "
+            f"{overall['passed']} of {overall['n']} samples passed.")
 
 
 def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
@@ -129,7 +156,7 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
         f"## ShopBench gate: {status}",
         "",
         f"Model **{md_cell(summary['model']['label'])}** on {md_cell(Path(summary['dataset']['path']).name)} "
-        f"({counts['samples']} samples), run `{md_cell(summary['run_id'])}`, {summary['duration_s']:.0f} s.",
+        f"({rows_line(summary['dataset'])}), run `{md_cell(summary['run_id'])}`, {summary['duration_s']:.0f} s.",
     ]
     if summary["model"]["stand_in"]:
         lines += ["", f"> {summary['model']['note']}"]
@@ -143,21 +170,23 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     lines += [
         "",
         f"**Score {_score(overall['score'])}**{_ci(overall.get('score_ci'), _score)} · pass rate "
-        f"{_pct(overall['pass_rate'])}{_ci(overall.get('pass_rate_ci'), _pct)} · "
-        f"{counts['errors']} errors · {counts['unparsed']} unparsed answers{interval_note}",
-        "",
-        "### Gate checks",
-        "",
+        f"{_pct(overall['pass_rate'])}{_ci(overall.get('pass_rate_ci'), _pct)} ({overall['passed']} of "
+        f"{overall['n']} samples passed) · {counts['errors']} errors · {counts['unparsed']} unparsed answers"
+        f"{interval_note}",
     ]
+    weighted = weights_line(scores)
+    if weighted:
+        lines += ["", f"_{weighted}_"]
+    lines += ["", "### Gate checks", ""]
     if decision["checks"]:
-        lines += ["| check | value | threshold | result |", "|---|---|---|---|"]
+        lines += ["| check | value | threshold | result | what was checked |", "|---|---|---|---|---|"]
         for check in decision["checks"]:
-            shown = {"score": _score, "regression": _signed, "errors": str}.get(check["metric"], _pct)
-            value = shown(check["value"]) if check["value"] is not None else (check["note"] or "–")
+            shown = CHECK_VALUES.get(check["metric"], _pct)
+            value = shown(check["value"]) if check["value"] is not None else "–"
             outcome = check.get("outcome") or ("passed" if check["passed"] else "failed")
             result = {"passed": "pass", "failed": "**FAIL**", "undecided": "**UNDECIDED**"}[outcome]
             lines.append(f"| {md_cell(check['name'])} | {md_cell(value)} | {check['comparison']} "
-                         f"{shown(check['threshold'])} | {result} |")
+                         f"{shown(check['threshold'])} | {result} | {md_cell(check.get('note') or '')} |")
     else:
         lines.append(f"_{decision['note']}_")
     lines += ["", "### By subset", "", "| subset | n | score | pass rate | errors |", "|---|---|---|---|---|"]
@@ -176,12 +205,12 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
 
 
 def diagnostics_markdown(diagnostics: dict[str, Any]) -> list[str]:
-    lines = ["### Visual diagnostics (blind pass)", "",
-             "| group | n | acc. with media | acc. without | MG | VNR | VIF |", "|---|---|---|---|---|---|---|"]
+    lines = ["### Visual diagnostics (blind pass)", "", f"_{DIAGNOSTICS_LEGEND}_", "",
+             "| group | pairs | accuracy with media | accuracy without | MG | VNR | VIF |", "|---|---|---|---|---|---|---|"]
     rows = [("overall", diagnostics["overall"]), *diagnostics["by_subset"].items()]
     for name, d in rows:
         lines.append(f"| {md_cell(name)} | {d['n']} | {_pct(d['accuracy_with_vision'])} | "
-                     f"{_pct(d['accuracy_without_vision'])} | {_ratio(d['MG'])} | {_ratio(d['VNR'])} | {_ratio(d['VIF'])} |")
+                     f"{_pct(d['accuracy_without_vision'])} | {_points(d['MG'])} | {_pct(d['VNR'])} | {_pct(d['VIF'])} |")
     return lines
 
 

@@ -14,6 +14,7 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from ray_eval.errors import DatasetError, RowProblem
+from ray_eval.gate import Coverage
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
 from ray_eval.shopbench.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
 
@@ -33,10 +34,15 @@ class DatasetScan:
     problem_count: int = 0
     duplicate_rows: dict[int, int] = field(default_factory=dict)  # row number -> row number of the first use
     suite_thresholds: SuiteThresholds | None = None
+    file_rows: int | None = None  # rows in the whole file, when dataset.limit kept fewer of them
 
     @property
     def format(self) -> str:
         return self.reader.name
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(self.rows, self.rows if self.file_rows is None else self.file_rows)
 
 
 def scan_dataset(
@@ -50,12 +56,15 @@ def scan_dataset(
     """Read every row once, validate it, find duplicate ids. Raises DatasetError when the file itself is unusable."""
     reader = open_reader(path, format, root)
     try:
-        chunks = _limit_chunks(reader.chunks(rows_per_chunk), limit)
+        every_chunk = reader.chunks(rows_per_chunk)
         thresholds = reader.suite_thresholds()
     except (ValueError, OSError) as exc:
         raise DatasetError(str(exc)) from None
+    chunks = _limit_chunks(every_chunk, limit)
+    file_rows = sum(chunk.rows for chunk in every_chunk)
     scan = DatasetScan(path=reader.path, reader=reader, rows=0, chunks=chunks, fingerprint=_sha256(reader.path),
-                       suite_thresholds=thresholds)
+                       suite_thresholds=thresholds,
+                       file_rows=file_rows if file_rows > sum(chunk.rows for chunk in chunks) else None)
     first_use: dict[str, int] = {}
     source = reader.path.name
     for raw in iter_raw_rows(reader, chunks):

@@ -7,7 +7,7 @@ import pytest
 
 from ray_eval.aggregate import AGGREGATE_COLUMNS, summarize
 from ray_eval.config import GateConfig
-from ray_eval.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED, evaluate_gate, verdict
+from ray_eval.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED, Coverage, evaluate_gate, verdict
 from ray_eval.shopbench.readers import SuiteThresholds
 
 
@@ -103,3 +103,31 @@ def test_error_budget_as_a_count(frame: pd.DataFrame) -> None:
     assert within["error count"].passed and within["error count"].value == 1
     assert not over["error count"].passed and over["error count"].threshold == 0
     assert verdict(list(over.values()))["failed_checks"] == ["error count"]
+
+
+def test_weights_are_reported_only_when_they_differ(frame: pd.DataFrame) -> None:
+    assert summarize(frame)["weights"] == {"weighted": True, "min": 1.0, "max": 3.0}
+    assert summarize(frame.assign(weight=2.0))["weights"] == {"weighted": False, "min": 2.0, "max": 2.0}
+
+
+@pytest.mark.parametrize("allow_partial, status, exit_code", [(False, "undecided", EXIT_FAILED),
+                                                              (True, "passed", EXIT_PASSED)])
+def test_a_partial_run_passes_only_as_a_smoke_run(frame: pd.DataFrame, allow_partial: bool, status: str,
+                                                  exit_code: int) -> None:
+    coverage = Coverage(evaluated_rows=5, dataset_rows=60)
+    checks = evaluate_gate(summarize(frame), GateConfig(min_pass_rate=0.1, allow_partial=allow_partial),
+                           coverage=coverage)
+    decision = verdict(checks, coverage=coverage)
+    assert (decision["status"], decision["exit_code"]) == (status, exit_code)
+    assert decision["coverage"] == {"evaluated_rows": 5, "dataset_rows": 60, "partial": True}
+    check = next(check for check in decision["checks"] if check["name"] == "whole dataset evaluated")
+    assert check["value"] == 5 and check["threshold"] == 60 and "5 of 60 rows evaluated" in check["note"]
+    if not allow_partial:
+        assert "5 of 60 rows evaluated" in decision["reason"] and "gate.allow_partial" in decision["reason"]
+
+
+def test_a_whole_run_has_no_coverage_check(frame: pd.DataFrame) -> None:
+    coverage = Coverage(evaluated_rows=5, dataset_rows=5)
+    checks = evaluate_gate(summarize(frame), GateConfig(min_pass_rate=0.1), coverage=coverage)
+    assert [check.name for check in checks] == ["overall pass rate"]
+    assert verdict(checks, coverage=coverage)["coverage"]["partial"] is False

@@ -636,14 +636,14 @@ def test_undecided_verdict_and_regression_checks(tmp_path):
 
     html, page = render(tmp_path / "undecided", gate=GateConfig(), extend=undecided)
     text = " ".join(page.all_text.split())
-    assert "Gate UNDECIDED: too few samples to decide" in text
-    assert "Undecided checks (too few samples to decide): regression against baseline" in text
+    assert "Gate UNDECIDED: not a pass" in text
+    assert "Undecided checks (not a pass, not a failure): regression against baseline" in text
     assert "Failed checks" not in text and "Gate PASSED" not in text
     banner = next(attributes for tag, attributes in page.elements
                   if tag == "div" and "banner" in (attributes.get("class") or "").split())
     assert banner["class"] == "banner undecided"
     row = Structure(html).table("checks")["regression against baseline"]
-    assert row[1:6] == ["overall", "–", "≥ -1.0 pts", "undecided (too few paired samples)", "config"]
+    assert row[1:7] == ["overall", "–", "≥ -1.0 pts", "undecided", "too few paired samples", "config"]
 
     def failed(summary: dict[str, Any], decision: dict[str, Any]) -> None:
         decision["checks"] = [regression_check(-2.34, False, "failed"), regression_check(0.5, True, None)]
@@ -686,7 +686,7 @@ def test_undecided_verdict_names_its_reason(tmp_path):
 
     _, page = render(tmp_path, gate=GateConfig(), extend=undecided)
     text = " ".join(page.all_text.split())
-    assert "Gate UNDECIDED: too few samples to decide" in text
+    assert "Gate UNDECIDED: not a pass" in text
     assert "Not a pass: regression against baseline: too few samples to decide: 12 shared, 30 needed" in text
     assert "The run could not complete" not in text
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ray_eval.comparison_verdict import ComparisonVerdict, PairedGroup
 from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.shopbench.readers import SuiteThresholds
 
@@ -109,6 +110,9 @@ def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Chec
     if overall is None or n < baseline.min_paired_samples:
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
                                         f"{baseline.min_paired_samples} needed")
+    if PairedGroup.from_dict(overall).degenerate:  # its interval is the point estimate: no evidence either way
+        return check(None, "undecided", f"too few samples to decide: the {n} samples shared with the baseline run "
+                                        "form one media cluster, so the paired interval has no width")
     low, high = overall["delta_ci"]
     interval = f"delta {overall['delta']:+.2f} points, {comparison['confidence']:.0%} interval [{low:+.2f}, {high:+.2f}]"
     if low >= margin:
@@ -116,6 +120,14 @@ def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Chec
     if high < margin:
         return check(low, "failed", f"{interval}: a regression beyond the margin of {baseline.max_regression} points")
     return check(low, "undecided", f"too few samples to decide: {interval} straddles -{baseline.max_regression} points")
+
+
+def compare_exit_code(comparison_verdict: ComparisonVerdict, fail_on_regression: bool) -> int:
+    """`ray-eval compare`'s exit code. 0 whatever the verdict, unless `--fail-on-regression`: then 1 when the
+    candidate regressed, and also when there are too few samples to tell (as the gate's undecided: never a pass)."""
+    if fail_on_regression and comparison_verdict in (ComparisonVerdict.REGRESSED, ComparisonVerdict.TOO_FEW):
+        return EXIT_FAILED
+    return EXIT_PASSED
 
 
 def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: str | None = None) -> dict[str, Any]:

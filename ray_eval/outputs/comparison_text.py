@@ -11,7 +11,7 @@ and line breaks (they would break the columns).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import astuple, dataclass
 from typing import Any
 
@@ -190,7 +190,7 @@ def cut(text: str, columns: int) -> str:
     return kept + "…"
 
 
-def aligned(headers: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int] = frozenset()) -> list[str]:
+def aligned(headers: tuple[str, ...], rows: list[tuple[str, ...]], right: Collection[int] = ()) -> list[str]:
     """Header, a rule and the rows in columns two spaces apart; `right` columns (by index) aligned right."""
     table = [headers, *[tuple(plain(cell) for cell in row) for row in rows]]
     widths = [max(width(row[column]) for row in table) for column in range(len(headers))]

@@ -2,6 +2,8 @@
 
 Exit codes: 0 gate passed; 1 gate failed; 2 bad config, dataset or usage (nothing was evaluated);
 3 the run could not complete (engine unreachable, error budget exceeded, Ray failure).
+`compare` exits 0 whatever its verdict, unless --fail-on-regression: then 1 when the candidate regressed or there
+are too few samples to tell.
 """
 
 from __future__ import annotations
@@ -90,20 +92,34 @@ def rescore(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...])
 @click.argument("baseline_run", type=click.Path(path_type=Path))
 @click.argument("candidate_run", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Also write comparison.json into this folder.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the comparison as an HTML page (report.html's comparison section) to this file.")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when the candidate regressed significantly, or when there are too few samples to tell.")
 @config_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a statistics value, e.g. --set statistics.bootstrap_resamples=5000.")
-def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, config_path: Path | None,
-            overrides: tuple[str, ...]) -> None:
-    """A/B of two finished runs on their shared samples: deltas (CANDIDATE - BASELINE), paired test, flips."""
+def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_path: Path | None,
+            fail_on_regression: bool, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+    """A/B of two finished runs on their shared samples: a verdict (regressed, improved, no significant change,
+    too few samples to tell), deltas (CANDIDATE - BASELINE) with the paired test of each group, flips.
+
+    Exits 0 whatever the verdict; with --fail-on-regression, 1 when the candidate regressed or there are too few
+    samples to tell (never a pass, as in the gate); 2 for bad input."""
     from ray_eval.compare import compare_runs, write_comparison
+    from ray_eval.comparison_verdict import comparison_verdict
     from ray_eval.config import load_section
-    from ray_eval.outputs.summary import comparison_markdown
+    from ray_eval.gate import compare_exit_code
+    from ray_eval.outputs.comparison_text import comparison_text
+    from ray_eval.outputs.report import write_comparison_page
 
     comparison = compare_runs(candidate_run, baseline_run, load_section("statistics", config_path, list(overrides)))
-    click.echo("\n".join(comparison_markdown(comparison, max_flipped=50)))
+    click.echo(comparison_text(comparison))
     if out_dir is not None:
         click.echo(f"wrote {write_comparison(out_dir, comparison)}")
+    if html_path is not None:
+        click.echo(f"wrote {write_comparison_page(html_path, comparison)}")
+    sys.exit(compare_exit_code(comparison_verdict(comparison), fail_on_regression))
 
 
 @cli.command()

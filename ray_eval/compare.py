@@ -4,7 +4,8 @@ subset, format and category, and the samples that flipped.
 The runs are paired by sample id, so a model is compared with another only on the same questions. The test is
 McNemar's exact test where every shared score is right-or-wrong with equal weights (multiple choice); otherwise a
 paired bootstrap of the weighted score difference. Either way the interval of the difference is a paired bootstrap,
-clustered by shared media like the run's own intervals.
+clustered by shared media like the run's own intervals. Each group records its cluster count and its verdict word
+(comparison_verdict.py decides it); the comparison's own verdict is its overall group's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ray_eval.aggregate import CLUSTER, with_clusters
+from ray_eval.comparison_verdict import MIN_PAIRED_SAMPLES, PairedGroup, comparison_verdict
 from ray_eval.config import StatisticsConfig
 from ray_eval.errors import UsageError
 from ray_eval.outputs.results import RESULTS_FILE
@@ -41,14 +43,16 @@ class RunResults:
 
 
 def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: StatisticsConfig | None = None,
-                 max_flipped: int = MAX_FLIPPED) -> dict[str, Any]:
+                 max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any]:
     """The comparison of two finished run directories."""
-    return compare(load_run_results(candidate_dir), load_run_results(baseline_dir), statistics, max_flipped)
+    return compare(load_run_results(candidate_dir), load_run_results(baseline_dir), statistics, max_flipped,
+                   min_paired_samples)
 
 
 def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,
-            max_flipped: int = MAX_FLIPPED) -> dict[str, Any]:
-    """The comparison of candidate against baseline (summary.json's `comparison` section)."""
+            max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any]:
+    """The comparison of candidate against baseline (summary.json's `comparison` section). A group with fewer
+    than `min_paired_samples` samples is too few to tell (comparison_verdict)."""
     statistics = statistics or StatisticsConfig()
     _check_unique(candidate), _check_unique(baseline)
     paired = candidate.results.merge(baseline.results.drop(columns=["media_digests"]), on="sample_id",
@@ -65,29 +69,34 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
                      "run are left out")
 
     def by(column: str) -> dict[str, Any]:
-        return {str(key): paired_group(part, statistics) for key, part in paired.groupby(column, sort=True, dropna=True)}
+        return {str(key): paired_group(part, statistics, min_paired_samples)
+                for key, part in paired.groupby(column, sort=True, dropna=True)}
 
     gained, lost = _flips(paired)
     flipped = pd.concat([lost.assign(change="lost"), gained.assign(change="gained")])
-    return {
+    comparison = {
         "baseline": baseline.identity,
         "candidate": candidate.identity,
         "paired_samples": len(paired),
         "only_in_baseline": only_baseline,
         "only_in_candidate": only_candidate,
         "confidence": statistics.confidence,
+        "min_paired_samples": min_paired_samples,
         "notes": notes,
-        "overall": paired_group(paired, statistics),
+        "overall": paired_group(paired, statistics, min_paired_samples),
         "by_subset": by("subset"),
         "by_format": by("format"),
         "by_label": {level: by(level) for level in LABEL_LEVELS if paired[level].notna().any()},
         "flipped_total": {"gained": len(gained), "lost": len(lost)},
         "flipped": [_flip_view(row) for row in flipped.head(max_flipped).to_dict("records")],
     }
+    return comparison | {"verdict": comparison_verdict(comparison).value}
 
 
-def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig) -> dict[str, Any] | None:
-    """Scores of both runs on one group of paired samples, their difference, its interval and the test."""
+def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig,
+                 min_paired_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any] | None:
+    """Scores of both runs on one group of paired samples, their difference, its interval, the test and the
+    verdict (PairedGroup.as_dict)."""
     if frame.empty:
         return None
     candidate, baseline = _scores(frame, ""), _scores(frame, "_baseline")
@@ -101,16 +110,17 @@ def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig) -> dict[str,
     else:
         test, p_value = "paired_bootstrap", difference.p_value
     total = weight.sum()
-    return {
-        "n": len(frame),
-        "baseline_score": round(100.0 * float(weight @ baseline) / total, 4),
-        "candidate_score": round(100.0 * float(weight @ candidate) / total, 4),
-        "delta": round(100.0 * difference.mean, 4),
-        "delta_ci": [round(100.0 * difference.ci[0], 4), round(100.0 * difference.ci[1], 4)],
-        "p_value": round(float(p_value), 6),
-        "test": test,
-        "significant": bool(p_value < 1.0 - statistics.confidence),
-    }
+    return PairedGroup(
+        n=len(frame),
+        clusters=int(frame[CLUSTER].nunique()),
+        baseline_score=round(100.0 * float(weight @ baseline) / total, 4),
+        candidate_score=round(100.0 * float(weight @ candidate) / total, 4),
+        delta=round(100.0 * difference.mean, 4),
+        delta_ci=(round(100.0 * difference.ci[0], 4), round(100.0 * difference.ci[1], 4)),
+        p_value=round(float(p_value), 6),
+        test=test,
+        significant=bool(p_value < 1.0 - statistics.confidence),
+    ).as_dict(min_paired_samples)
 
 
 def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ray_eval.comparison_verdict import ComparisonVerdict, PairedGroup
 from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.shopbench.readers import SuiteThresholds
 
@@ -146,17 +147,29 @@ def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Chec
     if overall is None or n < baseline.min_paired_samples:
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
                                         f"{baseline.min_paired_samples} needed")
+    if PairedGroup.from_dict(overall).degenerate:  # its interval is the point estimate: no evidence either way
+        return check(None, "undecided", f"too few samples to decide: the {n} samples shared with the baseline run "
+                                        "form one media cluster, so the paired interval has no width")
     low, high = overall["delta_ci"]
     run_id = (comparison.get("baseline") or {}).get("run_id") or "?"
     # The value is the interval's lower end, not the change itself: say so, or -0.8 beside a change of +1.2 misleads.
-    interval = (f"value: the lower end of the {comparison['confidence']:.0%} interval of the score change against "
-                f"baseline run {run_id} over {n} paired samples; change {overall['delta']:+.2f} points "
-                f"[{low:+.2f}, {high:+.2f}]")
+    what = (f"value = the lower end of the {comparison['confidence']:.0%} interval of the score change against "
+            f"baseline run {run_id} ({n} paired samples); the change is {overall['delta']:+.2f} points "
+            f"[{low:+.2f}, {high:+.2f}]")
     if low >= margin:
-        return check(low, "passed", interval)
+        return check(low, "passed", what)
     if high < margin:
-        return check(low, "failed", f"{interval}: a regression beyond the margin of {baseline.max_regression} points")
-    return check(low, "undecided", f"too few samples to decide: {interval} straddles -{baseline.max_regression} points")
+        return check(low, "failed", f"a regression beyond the margin of {baseline.max_regression} points: {what}")
+    return check(low, "undecided", f"too few samples to decide: the interval straddles -{baseline.max_regression} "
+                                   f"points; {what}")
+
+
+def compare_exit_code(comparison_verdict: ComparisonVerdict, fail_on_regression: bool) -> int:
+    """`ray-eval compare`'s exit code. 0 whatever the verdict, unless `--fail-on-regression`: then 1 when the
+    candidate regressed, and also when there are too few samples to tell (as the gate's undecided: never a pass)."""
+    if fail_on_regression and comparison_verdict in (ComparisonVerdict.REGRESSED, ComparisonVerdict.TOO_FEW):
+        return EXIT_FAILED
+    return EXIT_PASSED
 
 
 def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: str | None = None,

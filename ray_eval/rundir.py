@@ -94,7 +94,9 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
     config: EvalConfig = validate_config(stored, source=f"{run_dir}/{SUMMARY_FILE} config")
     suite = summary["dataset"].get("suite_thresholds")
     suite_thresholds = SuiteThresholds(**{**suite, "category_pass_rates": tuple(map(tuple, suite["category_pass_rates"]))}) if suite else None
-    comparison = compare_runs(run_dir, config.gate.baseline.run_dir, config.statistics) if config.gate.baseline else None
+    baseline = config.gate.baseline
+    comparison = (compare_runs(run_dir, baseline.run_dir, config.statistics,
+                               min_paired_samples=baseline.min_paired_samples) if baseline else None)
     coverage = Coverage.of_summary(summary["dataset"])
     checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds, comparison, coverage)
     complete = old["status"] != "incomplete"

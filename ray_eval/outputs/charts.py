@@ -19,6 +19,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from ray_eval.comparison_verdict import PairedGroup, min_paired_samples
+
 WIDTH = 600  # px; the viewBox is the same, so the chart scales down on narrow screens
 ROW = 22  # px per bar row
 BAR = 14  # px bar height
@@ -78,23 +80,23 @@ def diagnostics_chart(diagnostics: Mapping[str, Any] | None, *,
 
 def delta_chart(comparison: Mapping[str, Any] | None, *, title: str = "Score change against the baseline") -> Markup:
     """Score difference (candidate - baseline, points) of overall and each subset around a zero line, with its
-    interval; bars of significant changes are classed pos or neg, the others also ns."""
+    interval; bars are classed pos or neg by sign, and also ns unless their verdict is a significant change. A
+    group of one media cluster has no whisker: its interval would be the point itself."""
     if not comparison:
         return Markup("")
+    minimum = min_paired_samples(comparison)
     bars = []
     named = [("overall", comparison.get("overall"))] + list((comparison.get("by_subset") or {}).items())
-    for name, group in named:
-        if not isinstance(group, Mapping):
+    for name, stored in named:
+        group = PairedGroup.from_dict(stored)
+        if group is None or group.delta is None:
             continue
-        delta = as_number(group.get("delta"))
-        if delta is None:
-            continue
-        kinds = ["pos" if delta > 0 else "neg" if delta < 0 else "flat"]
-        if name == "overall" and group is comparison.get("overall"):
+        kinds = ["pos" if group.delta > 0 else "neg" if group.delta < 0 else "flat"]
+        if name == "overall" and stored is comparison.get("overall"):
             kinds.append("overall")
-        if not group.get("significant"):
+        if not group.verdict(minimum).decided:
             kinds.append("ns")
-        bars.append(Bar(str(name), delta, as_interval(group.get("delta_ci")), " ".join(kinds)))
+        bars.append(Bar(str(name), group.delta, group.shown_interval, " ".join(kinds)))
     return diverging_bar_chart(bars, title=title)
 
 

@@ -44,6 +44,7 @@ from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 
 TEMPLATE = "report.html.j2"
+COMPARISON_TEMPLATE = "comparison.html.j2"  # the comparison section on its own page
 # Columns deciding which samples are detailed: small, read for every row.
 SELECTION_COLUMNS = ["sample_id", "source", "row_number", "status", "passed", "unparsed", "critical"]
 # Columns of a detailed sample: read only for the selected rows.
@@ -115,6 +116,17 @@ def write_report(path: Path, summary: dict[str, Any], decision: dict[str, Any], 
         filter_script=Markup(FILTER_SCRIPT),
     )
     path.write_text(page, encoding="utf-8")
+
+
+def write_comparison_page(path: Path, comparison: dict[str, Any]) -> Path:
+    """The comparison of two runs (compare.compare_runs) as a page of its own: report.html's comparison section,
+    with the same stylesheet and Content-Security-Policy."""
+    page = _environment().get_template(COMPARISON_TEMPLATE).render(
+        comparison=comparison_view({"comparison": comparison}, standalone=True), csp=content_security_policy())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 @lru_cache(maxsize=1)

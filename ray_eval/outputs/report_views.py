@@ -10,13 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from ray_eval.comparison_verdict import (
+    ComparisonVerdict,
+    PairedGroup,
+    comparison_verdict,
+    min_paired_samples,
+    too_few_reason,
+)
 from ray_eval.outputs.charts import as_interval, as_number, delta_chart, diagnostics_chart, score_chart
-from ray_eval.outputs.summary import rows_line, weights_line
+from ray_eval.outputs.explain import rows_line, weights_line
 
 VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "undecided": "UNDECIDED: not a pass",
                    "incomplete": "COULD NOT COMPLETE"}
 CHECK_OUTCOMES = ("passed", "failed", "undecided")
 TEST_NAMES = {"mcnemar": "McNemar's test", "paired_bootstrap": "paired bootstrap"}
+# The class of a change's number and word: the page's own colours for a significant change, none for the rest.
+VERDICT_CLASSES = {ComparisonVerdict.IMPROVED: "better", ComparisonVerdict.REGRESSED: "worse"}
 LOWEST_CATEGORIES = 10  # rows of the "lowest pass rates" table
 
 
@@ -256,16 +265,18 @@ def diagnostics_view(summary: dict[str, Any]) -> dict[str, Any] | None:
 # ---- comparison with a baseline ------------------------------------------------------------------------------------
 
 
-def comparison_view(summary: dict[str, Any]) -> dict[str, Any] | None:
-    """The paired comparison with the baseline run: headline, tables, chart and flipped samples; None without one
-    (a comparison without any paired sample still says so)."""
+def comparison_view(summary: Mapping[str, Any], standalone: bool = False) -> dict[str, Any] | None:
+    """The paired comparison with the baseline run: verdict, headline, tables, chart and flipped samples; None
+    without one (a comparison without any paired sample still says so). In a run's report the candidate is "this
+    run"; on the comparison's own page (`standalone`) just the candidate."""
     comparison = summary.get("comparison")
     if not isinstance(comparison, Mapping) or not comparison:
         return None
-    overall = _paired_group("overall", comparison.get("overall"))
-    tables = [_paired_table(title, column, comparison.get(key))
+    minimum = min_paired_samples(comparison)
+    overall = _paired_group("overall", comparison.get("overall"), minimum)
+    tables = [_paired_table(title, column, comparison.get(key), minimum)
               for title, column, key in (("By subset", "subset", "by_subset"), ("By answer format", "format", "by_format"))]
-    label_tables = [_paired_table(f"By label {level.upper()}", level.upper(), groups)
+    label_tables = [_paired_table(f"By label {level.upper()}", level.upper(), groups, minimum)
                     for level, groups in (comparison.get("by_label") or {}).items()]
     tables, label_tables = [t for t in tables if t["rows"]], [t for t in label_tables if t["rows"]]
     flipped = [_flipped_sample(sample) for sample in comparison.get("flipped") or [] if isinstance(sample, Mapping)]
@@ -278,9 +289,15 @@ def comparison_view(summary: dict[str, Any]) -> dict[str, Any] | None:
         return None
     statistics = summary.get("statistics") or {}
     baseline, candidate = comparison.get("baseline") or {}, comparison.get("candidate") or {}
+    verdict = comparison_verdict(comparison)
     return {
+        "verdict": verdict.value,
+        "verdict_class": VERDICT_CLASSES.get(verdict, "undecided" if verdict is ComparisonVerdict.TOO_FEW else "same"),
+        "verdict_reason": too_few_reason(comparison) if verdict is ComparisonVerdict.TOO_FEW else None,
+        "candidate_title": "Candidate" if standalone else "This run (candidate)",
         "baseline": {"model": baseline.get("model"), "run_id": baseline.get("run_id"), "run_dir": baseline.get("run_dir")},
-        "candidate": {"model": candidate.get("model"), "run_id": candidate.get("run_id")},
+        "candidate": {"model": candidate.get("model") or (summary.get("model") or {}).get("label"),
+                      "run_id": candidate.get("run_id") or summary.get("run_id"), "run_dir": candidate.get("run_dir")},
         "paired_samples": comparison.get("paired_samples"),
         "only_in_baseline": comparison.get("only_in_baseline") or 0,
         "only_in_candidate": comparison.get("only_in_candidate") or 0,
@@ -296,21 +313,21 @@ def comparison_view(summary: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _paired_table(title: str, column: str, groups: Any) -> dict[str, Any]:
-    rows = [_paired_group(name, group) for name, group in (groups or {}).items()] if isinstance(groups, Mapping) else []
+def _paired_table(title: str, column: str, groups: Any, minimum: int) -> dict[str, Any]:
+    rows = [_paired_group(name, group, minimum) for name, group in groups.items()] if isinstance(groups, Mapping) else []
     return {"title": title, "column": column, "rows": [row for row in rows if row is not None]}
 
 
-def _paired_group(name: str, group: Any) -> dict[str, Any] | None:
-    if not isinstance(group, Mapping):
+def _paired_group(name: str, stored: Any, minimum: int) -> dict[str, Any] | None:
+    group = PairedGroup.from_dict(stored)
+    if group is None:
         return None
-    delta, significant = as_number(group.get("delta")), bool(group.get("significant"))
-    direction = "better" if significant and delta and delta > 0 else "worse" if significant and delta and delta < 0 else "same"
-    test = group.get("test")
-    return {"name": name, "n": group.get("n"), "baseline_score": as_number(group.get("baseline_score")),
-            "candidate_score": as_number(group.get("candidate_score")), "delta": delta,
-            "delta_ci": as_interval(group.get("delta_ci")), "p_value": as_number(group.get("p_value")),
-            "test": TEST_NAMES.get(test, test) if test else None, "significant": significant, "direction": direction}
+    verdict = group.verdict(minimum)
+    return {"name": name, "n": group.n, "baseline_score": group.baseline_score,
+            "candidate_score": group.candidate_score, "delta": group.delta, "delta_ci": group.shown_interval,
+            "one_cluster": group.degenerate, "p_value": group.p_value,
+            "test": TEST_NAMES.get(group.test, group.test) if group.test else None,
+            "verdict": verdict.row_word, "direction": VERDICT_CLASSES.get(verdict, "same")}
 
 
 def _flipped_sample(sample: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ray_eval.engines.base import public_url
+from ray_eval.outputs.explain import DIAGNOSTICS_LEGEND, rows_line, weights_line
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
+from ray_eval.outputs.comparison_text import (
+    FLIPPED_HEADERS,
+    ROW_HEADERS,
+    comparison_headline,
+    comparison_rows,
+    flipped_rows,
+)
 from ray_eval.shopbench.dataset import DatasetScan
 
 STAND_IN_NOTE = "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
@@ -127,28 +135,6 @@ def _points(share_difference: float | None) -> str:
 STATUS_LINES = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "⚠️ COULD NOT COMPLETE",
                 "undecided": "⚠️ UNDECIDED (not a pass)"}
 CHECK_VALUES = {"score": _score, "regression": _signed, "errors": str, "rows": str}  # the rest are shares, shown in %
-DIAGNOSTICS_LEGEND = ("MG (multimodal gain): accuracy with the media minus accuracy without, in percentage points. "
-                      "VNR: the share of correct answers that were wrong without the media. VIF: the share of wrong "
-                      "answers that were right without the media (the media misled the model).")
-
-
-def rows_line(dataset: dict[str, Any]) -> str:
-    """"60 samples", or "20 of 60 rows evaluated (dataset.limit)" for a partial run."""
-    if dataset.get("partial"):
-        return f"{dataset['rows']} of {dataset['file_rows']} rows evaluated (dataset.limit)"
-    return f"{dataset['rows']} samples"
-
-
-def weights_line(scores: dict[str, Any]) -> str | None:
-    """Why the pass rate is not passed / n, when the samples' weights differ."""
-    weights, overall = scores.get("weights") or {}, scores["overall"]
-    if not weights.get("weighted"):
-        return None
-    return (f"Scores and pass rates are weighted by each sample's weight (from the dataset, {weights['min']:g} to "
-            f"{weights['max']:g}): the pass rate is the passed samples' share of the total weight; by count, "
-            f"{overall['passed']} of {overall['n']} samples passed.")
-
-
 def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     status = STATUS_LINES[decision["status"]]
     scores, counts = summary["scores"], summary["counts"]
@@ -215,31 +201,19 @@ def diagnostics_markdown(diagnostics: dict[str, Any]) -> list[str]:
 
 
 def comparison_markdown(comparison: dict[str, Any], max_flipped: int = 20) -> list[str]:
-    """The comparison with a baseline run, as Markdown lines (summary.md and `ray-eval compare`)."""
-    baseline, candidate, overall = comparison["baseline"], comparison["candidate"], comparison["overall"]
-    lines = [f"### Comparison with baseline {md_cell(baseline.get('model'))} (run {md_cell(baseline.get('run_id'))})", ""]
-    lines += [f"> {md_cell(note)}" for note in comparison.get("notes", [])]
-    if overall is None:
-        return [*lines, "No samples in common."]
-    lines += [
-        f"Candidate {md_cell(candidate.get('model'))} on {comparison['paired_samples']} paired samples: "
-        f"**{_signed(overall['delta'])} points**{_ci(overall['delta_ci'], _signed)} "
-        f"({comparison['confidence']:.0%} paired bootstrap), p = {overall['p_value']:.4g} ({overall['test']}). "
-        f"Flipped: {comparison['flipped_total']['gained']} gained, {comparison['flipped_total']['lost']} lost.",
-        "",
-        "| group | n | baseline | candidate | delta | p |",
-        "|---|---|---|---|---|---|",
-    ]
-    groups = [("overall", overall), *(("subset " + k, v) for k, v in comparison["by_subset"].items()),
-              *(("format " + k, v) for k, v in comparison["by_format"].items())]
-    for name, group in groups:
-        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['baseline_score'])} | "
-                     f"{_score(group['candidate_score'])} | {_signed(group['delta'])}{_ci(group['delta_ci'], _signed)} | "
-                     f"{group['p_value']:.3g}{' *' if group['significant'] else ''} |")
-    flipped = comparison["flipped"][:max_flipped]
+    """The comparison with a baseline run as Markdown lines (summary.md): the terminal text's content
+    (comparison_text), data escaped."""
+    headline = comparison_headline(comparison, md_cell, strong=lambda word: f"**{word}**")
+    lines = [f"### {headline.title}", ""]
+    if headline.notes:
+        lines += [*(f"> {note}" for note in headline.notes), ""]
+    lines += [headline.verdict_line, "", headline.detail]
+    rows = comparison_rows(comparison)
+    if rows:
+        lines += ["", "| " + " | ".join(ROW_HEADERS) + " |", "|" + "---|" * len(ROW_HEADERS)]
+        lines += [f"| {md_cell(row.group)} | " + " | ".join(astuple(row)[1:]) + " |" for row in rows]
+    flipped = flipped_rows(comparison, max_flipped)
     if flipped:
-        lines += ["", "| flipped sample | subset | change | baseline answer | candidate answer |", "|---|---|---|---|---|"]
-        for flip in flipped:
-            lines.append(f"| {md_cell(flip['sample_id'])} | {md_cell(flip['subset'])} | {flip['change']} | "
-                         f"{md_cell(flip['baseline_extracted'] or '–')} | {md_cell(flip['candidate_extracted'] or '–')} |")
+        lines += ["", "| " + " | ".join(FLIPPED_HEADERS) + " |", "|" + "---|" * len(FLIPPED_HEADERS)]
+        lines += ["| " + " | ".join(md_cell(cell) for cell in astuple(row)) + " |" for row in flipped]
     return lines

@@ -52,6 +52,7 @@ class Outcome:
     passed: int
     failed: int
     partial: float | None = None  # a score in (0, 1) for every failed sample of a format question
+    one_image: bool = False  # every sample asks about the same image: one media cluster
 
 
 def result_rows(outcomes: Iterable[Outcome], prefix: str = "s", media_per_sample: int = 1) -> list[dict[str, Any]]:
@@ -68,7 +69,8 @@ def result_rows(outcomes: Iterable[Outcome], prefix: str = "s", media_per_sample
                        response="A" if passed else "B", l1="Perception", l2="OCR", weight=1.0, critical=False,
                        status="ok", score=score, passed=passed, unparsed=False, latency_s=0.4, prompt_tokens=90,
                        completion_tokens=3, attempts=1, media_refs=[],
-                       media_digests=[f"{prefix}-{number // media_per_sample}"])
+                       media_digests=[f"{prefix}-{outcome.subset}" if outcome.one_image
+                                      else f"{prefix}-{number // media_per_sample}"])
             rows.append(row)
     return rows
 
@@ -137,9 +139,9 @@ def case_mixed(root: Path) -> tuple[Path, dict[str, Any]]:
 def case_gains_and_losses(root: Path) -> tuple[Path, dict[str, Any]]:
     baseline = root.with_name(root.name + "-baseline")
     make_run(baseline, result_rows([Outcome("ShopFront", "mcq", 4, 8), Outcome("Kitchen", "open", 9, 1),
-                                    Outcome("Video", "mcq", 2, 2)]))
+                                    Outcome("Video", "mcq", 2, 2), Outcome("MultiImg", "mcq", 1, 3, one_image=True)]))
     candidate = result_rows([Outcome("ShopFront", "mcq", 11, 1), Outcome("Kitchen", "open", 2, 8),
-                             Outcome("Video", "mcq", 2, 2)])
+                             Outcome("Video", "mcq", 2, 2), Outcome("MultiImg", "mcq", 3, 1, one_image=True)])
     return root, make_run(root, candidate, baseline=baseline)
 
 
@@ -190,8 +192,10 @@ def diagnostics_rows(diagnostics: dict[str, Any]) -> list[Expected]:
 
 
 def delta_rows(comparison: dict[str, Any]) -> list[Expected]:
+    """A group of one media cluster has no whisker: its bootstrap "interval" is the point itself."""
     named = [("overall", comparison["overall"]), *comparison["by_subset"].items()]
-    return [Expected(name, (group["delta"],), _interval(group.get("delta_ci")), (_signed(group["delta"]),))
+    return [Expected(name, (group["delta"],), None if group["clusters"] < 2 else _interval(group["delta_ci"]),
+                     (_signed(group["delta"]),))
             for name, group in named]
 
 
@@ -391,7 +395,8 @@ def test_the_case_runs_hold_what_they_are_named_for(tmp_path: Path) -> None:
     assert 0 < mixed["scores"]["by_format"]["format"]["score"] < 100 * 1 / 4 + 50 * 3 / 4 + 1e-9
     _, both = case_gains_and_losses(tmp_path / "both")
     deltas = {name: group["delta"] for name, group in both["comparison"]["by_subset"].items()}
-    assert deltas["ShopFront"] > 0 > deltas["Kitchen"] and deltas["Video"] == 0
+    assert deltas["ShopFront"] > 0 > deltas["Kitchen"] and deltas["Video"] == 0 and deltas["MultiImg"] > 0
+    assert both["comparison"]["by_subset"]["MultiImg"]["clusters"] == 1
     _, flat = case_no_change(tmp_path / "flat")
     assert flat["comparison"]["overall"]["delta"] == 0
     _, losses = case_losses_only(tmp_path / "losses")

@@ -172,6 +172,15 @@ def test_delta_chart_bars_leave_the_zero_line_by_sign():
     assert "+4.6" in svg.texts and "-0.5" in svg.texts
 
 
+def test_delta_chart_draws_a_one_cluster_group_without_whisker_and_not_significant():
+    one_cluster = paired(-33.3, [-33.3, -33.3], True) | {"clusters": 1}
+    svg = Svg(delta_chart({"overall": paired(-5.0, [-8.0, -2.0], True) | {"clusters": 40},
+                           "by_subset": {"Kitchen": one_cluster}}))
+    assert [rect["class"] for rect in svg.with_class("rect", "bar")] == ["bar neg overall", "bar neg ns"]
+    assert len(svg.with_class("line", "ci")) == 3  # the overall bar's whisker only
+    assert "Kitchen: -33.3" in svg.titles
+
+
 def test_diagnostics_chart_draws_two_bars_per_row():
     diagnostics = {
         "overall": {"accuracy_with_vision": 0.8, "accuracy_without_vision": 0.4},

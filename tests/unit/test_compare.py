@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,13 @@ import pytest
 
 from ray_eval.cli import main
 from ray_eval.compare import compare_runs
+from ray_eval.comparison_verdict import ComparisonVerdict, comparison_verdict, too_few_reason
 from ray_eval.config import BaselineConfig, ConfigError, GateConfig, StatisticsConfig, load_section
 from ray_eval.errors import UsageError
-from ray_eval.gate import EXIT_FAILED, EXIT_PASSED, baseline_check, evaluate_gate, verdict
+from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, baseline_check, evaluate_gate, verdict
+from ray_eval.outputs import report as report_module
+from ray_eval.outputs.report import content_security_policy
+from ray_eval.outputs.summary import comparison_markdown
 
 FAST = StatisticsConfig(bootstrap_resamples=300)
 
@@ -117,6 +122,15 @@ def test_baseline_check_outcomes(delta: float, ci: tuple[float, float], n: int, 
         assert "too few samples to decide" in check.note
 
 
+def test_baseline_check_is_undecided_when_the_shared_samples_form_one_media_cluster() -> None:
+    one_cluster = comparison(-5.0, (-5.0, -5.0), 200)
+    one_cluster["overall"]["clusters"] = 1
+    check = baseline_check(one_cluster, BaselineConfig(run_dir=Path("x"), max_regression=1.0))
+    assert check.outcome == "undecided" and not check.passed
+    assert check.note == ("too few samples to decide: the 200 samples shared with the baseline run form one media "
+                          "cluster, so the paired interval has no width")
+
+
 def test_undecided_is_its_own_verdict_and_not_a_pass() -> None:
     gate = GateConfig(baseline={"run_dir": "x", "min_paired_samples": 30})
     scores = {"overall": {"n": 10}, "critical": {"n": 0}, "by_subset": {}, "by_format": {}, "by_label": {}}
@@ -137,9 +151,11 @@ def test_compare_command_prints_the_delta_and_writes_json(tmp_path: Path, capsys
                  "--set", "statistics.bootstrap_resamples=200"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "**+25.0 points**" in out and "mcnemar" in out
+    assert "Verdict: improved" in out and "+25.0 points" in out and "McNemar's test" in out
     written = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert written["flipped_total"] == {"gained": 10, "lost": 0}
+    assert written["verdict"] == "improved" and written["overall"]["verdict"] == "improved"
+    assert written["overall"]["clusters"] == 40 and written["min_paired_samples"] == 30
     assert main(["compare", str(a), str(b), "--set", "gate.min_score=3"]) == 2
 
 
@@ -150,3 +166,200 @@ def test_load_section_reads_one_section_and_names_bad_fields(tmp_path: Path) -> 
         load_section("statistics", config)
     config.write_text("statistics: {confidence: 0.9}\n")
     assert load_section("statistics", config, ["statistics.seed=7"]) == StatisticsConfig(confidence=0.9, seed=7)
+
+
+# ---- the verdict word ---------------------------------------------------------------------------------------------
+
+
+def group(delta: float, ci: tuple[float, float], p: float, n: int = 100, clusters: int | None = 100) -> dict:
+    """A stored paired group as compare writes it (clusters None: written before clusters were counted)."""
+    return {"n": n, "clusters": clusters, "baseline_score": 60.0, "candidate_score": 60.0 + delta, "delta": delta,
+            "delta_ci": list(ci), "p_value": p, "test": "mcnemar", "significant": p < 0.05}
+
+
+@pytest.mark.parametrize(
+    ("stored", "verdict", "reason"),
+    [
+        (group(-4.0, (-6.0, -2.0), 0.001), ComparisonVerdict.REGRESSED, None),
+        (group(3.0, (1.0, 5.0), 0.01), ComparisonVerdict.IMPROVED, None),
+        (group(-1.0, (-3.0, 1.0), 0.3), ComparisonVerdict.NO_CHANGE, None),
+        # two identical runs: every difference is 0 over many clusters, a zero-width interval that is evidence
+        (group(0.0, (0.0, 0.0), 1.0), ComparisonVerdict.NO_CHANGE, None),
+        (group(-20.0, (-30.0, -10.0), 0.001, n=29, clusters=29), ComparisonVerdict.TOO_FEW,
+         "29 paired samples, 30 needed"),
+        (group(-33.3333, (-33.3333, -33.3333), 0.001, n=60, clusters=1), ComparisonVerdict.TOO_FEW,
+         "the 60 paired samples share one media cluster, so the interval has no width"),
+        # a comparison written before clusters were counted: a zero-width interval is all that shows it
+        (group(-33.3333, (-33.3333, -33.3333), 0.001, n=60, clusters=None), ComparisonVerdict.TOO_FEW,
+         "the 60 paired samples share one media cluster, so the interval has no width"),
+        (None, ComparisonVerdict.TOO_FEW, "no sample is shared by the two runs"),
+    ],
+)
+def test_comparison_verdict_word(stored: dict | None, verdict: ComparisonVerdict, reason: str | None) -> None:
+    constructed = {"overall": stored, "paired_samples": stored["n"] if stored else 0}
+    assert comparison_verdict(constructed) is verdict
+    assert too_few_reason(constructed) == reason
+
+
+def test_the_minimum_is_the_comparisons_own() -> None:
+    stored = group(-4.0, (-6.0, -2.0), 0.001, n=40, clusters=40)
+    assert comparison_verdict({"overall": stored}) is ComparisonVerdict.REGRESSED
+    assert comparison_verdict({"overall": stored, "min_paired_samples": 50}) is ComparisonVerdict.TOO_FEW
+    assert ComparisonVerdict.TOO_FEW.row_word == "too few to tell"
+    assert ComparisonVerdict.REGRESSED.row_word == "regressed"
+
+
+# ---- `ray-eval compare`: text, exit code, HTML ------------------------------------------------------------------
+
+
+def regression_runs(tmp_path: Path, model: str = "ostrakon-vl-8b") -> tuple[Path, Path]:
+    """Baseline right on all 40 ShopFront and 4 Kitchen samples; the candidate loses 20 ShopFront samples
+    (p < 0.001) and two of the Kitchen ones, which all show one image (one cluster). Same model label for both."""
+    rows = mcq_rows([True] * 44)
+    for row in rows[40:]:
+        row |= {"subset": "Kitchen", "media_digests": ["kitchen-photo"]}
+    candidate = [dict(row) for row in rows]
+    for row in candidate[:20] + candidate[40:42]:
+        row |= {"score": 0.0, "passed": False, "extracted": "B"}
+    candidate[0]["extracted"] = "B\x1b[31m red\nsecond line"  # an answer with an escape sequence and a line break
+    return (write_run(tmp_path / "base-0412", rows, model=model),
+            write_run(tmp_path / "cand-0519", candidate, model=model))
+
+
+def run_compare(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    code = main(["compare", *args, "--set", "statistics.bootstrap_resamples=200"])
+    return code, capsys.readouterr().out
+
+
+def test_compare_prints_plain_aligned_text_with_the_verdict(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    baseline, candidate = regression_runs(tmp_path)
+    code, out = run_compare(capsys, str(baseline), str(candidate))
+    assert code == 0  # without --fail-on-regression a regression is reported, not an error
+    lines = out.splitlines()
+    assert lines[0] == ("Comparison of candidate ostrakon-vl-8b (run cand-0519) with baseline ostrakon-vl-8b "
+                        "(run base-0412)")
+    assert lines[1] == "Verdict: regressed"
+    assert lines[2].startswith("Change (candidate − baseline): -50.0 points [")
+    assert "100.0 → 50.0, p < 0.001 (McNemar's test), 44 paired samples; flipped: 0 gained, 22 lost." in lines[2]
+    assert "\\" not in out and "**" not in out and "|" not in out and "\x1b" not in out
+    header = next(line for line in lines if line.startswith("group"))
+    assert [cell.strip() for cell in header.split("  ") if cell.strip()] == [
+        "group", "paired n", "baseline score", "candidate score", "change (points)", "interval", "p", "test",
+        "verdict"]
+    table = lines[lines.index(header):]
+    rows = {line.split("  ")[0].strip(): line for line in table[2:6]}
+    assert set(rows) == {"overall", "subset Kitchen", "subset ShopFront", "format mcq"}
+    assert rows["overall"].endswith("p < 0.001  McNemar's test  regressed")
+    kitchen = rows["subset Kitchen"]
+    assert "none: one media cluster" in kitchen and kitchen.endswith("too few to tell")
+    assert "[-50.0, -50.0]" not in out
+    # the columns line up: words start under their (left-aligned) header, numbers end under theirs
+    verdict_at, change_end = header.index("verdict"), header.index("change (points)") + len("change (points)")
+    assert [line[verdict_at:] for line in table[2:6]] == ["regressed", "too few to tell", "regressed", "regressed"]
+    assert [line[:change_end].split()[-1] for line in table[2:6]] == ["-50.0"] * 4
+    flipped = next(line for line in lines[lines.index("Flipped samples:"):] if line.startswith("s0 "))
+    assert flipped.split() == ["s0", "ShopFront", "lost", "A", "B\ufffd[31m", "red", "second", "line"]
+
+
+def test_compare_exit_code_with_fail_on_regression(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    baseline, candidate = regression_runs(tmp_path)
+    assert run_compare(capsys, str(baseline), str(candidate), "--fail-on-regression")[0] == EXIT_FAILED
+    # the other way round the candidate improved: nothing to fail on
+    code, out = run_compare(capsys, str(candidate), str(baseline), "--fail-on-regression")
+    assert code == EXIT_PASSED and "Verdict: improved" in out
+    # no change at all
+    assert run_compare(capsys, str(baseline), str(baseline), "--fail-on-regression")[0] == EXIT_PASSED
+    # too few samples to tell is never a pass when asked to fail on a regression
+    few_base = write_run(tmp_path / "few-a", mcq_rows([True] * 10))
+    few_cand = write_run(tmp_path / "few-b", mcq_rows([False] * 10))
+    code, out = run_compare(capsys, str(few_base), str(few_cand), "--fail-on-regression")
+    assert code == EXIT_FAILED and "Verdict: too few samples to tell (10 paired samples, 30 needed)" in out
+    assert run_compare(capsys, str(few_base), str(few_cand))[0] == EXIT_PASSED
+    assert main(["compare", str(few_base), str(tmp_path / "missing"), "--fail-on-regression"]) == EXIT_BAD_INPUT
+
+
+class Html(HTMLParser):
+    """Text, table rows and the <meta>/<style>/<script> parts of the comparison page."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.rows: list[list[str]] = []
+        self.metas: list[dict] = []
+        self.styles: list[str] = []
+        self.tags: set[str] = set()
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._style: list[str] | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.add(tag)
+        if tag == "meta":
+            self.metas.append(dict(attrs))
+        elif tag == "style":
+            self._style = []
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self._style is not None:
+            self.styles.append("".join(self._style))
+            self._style = None
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._style is not None:
+            self._style.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+        self.text.append(data)
+
+    def row(self, first_cell: str) -> list[str]:
+        return next(row for row in self.rows if row[0] == first_cell)
+
+
+def test_compare_writes_the_comparison_as_html(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    baseline, candidate = regression_runs(tmp_path, model="<b>ostrakon</b>")
+    page_path = tmp_path / "pages" / "comparison.html"
+    code, out = run_compare(capsys, str(baseline), str(candidate), "--html", str(page_path))
+    assert code == 0 and f"wrote {page_path}" in out
+    html = page_path.read_text(encoding="utf-8")
+    page = Html(html)
+    text = " ".join("".join(page.text).split())
+    assert "Verdict: regressed" in text
+    assert "<b>ostrakon</b> (run base-0412," in text and "<b>ostrakon</b> (run cand-0519," in text  # escaped text
+    assert "&lt;b&gt;ostrakon" in html
+    heads = [row for row in page.rows if row[0] == "subset"]
+    assert heads[0] == ["subset", "paired n", "baseline score", "candidate score", "change (points)", "p", "test",
+                        "verdict"]
+    assert page.row("ShopFront")[1:4] == ["40", "100.0", "50.0"]
+    assert page.row("ShopFront")[-3:] == ["p < 0.001", "McNemar's test", "regressed"]
+    assert page.row("Kitchen")[4] == "-50.0 no interval: one media cluster"
+    assert page.row("Kitchen")[-1] == "too few to tell"
+    assert page.row("s0")[1:5] == ["ShopFront", "mcq", "lost", "A"]
+    # the report's own stylesheet and Content-Security-Policy, and no script at all
+    csp = next(meta["content"] for meta in page.metas if meta.get("http-equiv") == "Content-Security-Policy")
+    assert csp == content_security_policy() and "script" not in page.tags
+    report_style = (Path(report_module.__file__).parent / "templates" / "_style.html.j2").read_text(encoding="utf-8")
+    assert '{% include "_style.html.j2" %}' in (Path(report_module.__file__).parent / "templates" /
+                                               "report.html.j2").read_text(encoding="utf-8")
+    assert len(page.styles) == 1 and page.styles[0].strip() in report_style
+
+
+def test_summary_md_says_the_same_in_escaped_markdown(tmp_path: Path) -> None:
+    baseline, candidate = regression_runs(tmp_path, model="a|b_c")
+    lines = comparison_markdown(compare_runs(candidate, baseline, FAST))
+    assert lines[0] == r"### Comparison of candidate a\|b\_c \(run cand-0519\) with baseline a\|b\_c \(run base-0412\)"
+    assert "Verdict: **regressed**" in lines
+    assert "| group | paired n | baseline score | candidate score | change (points) | interval | p | test | verdict |" in lines
+    rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| overall") or line.startswith("| subset")}
+    assert rows["| overall"].endswith("| p < 0.001 | McNemar's test | regressed |")
+    assert rows["| subset Kitchen"].endswith("| -50.0 | none: one media cluster | p = 0.500 | McNemar's test | too few to tell |")

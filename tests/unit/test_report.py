@@ -541,16 +541,23 @@ def test_comparison_section(tmp_path):
     assert headings == ["Overview", "Gate checks", "Comparison with baseline", "Categories", "Failure analysis",
                         "Samples"]
     text = " ".join(page.all_text.split())
-    assert ("Score change (this run − baseline): +2.5 points [+0.4, +4.6] (95% confidence interval) · 61.2 → 63.7 "
-            "· p = 0.031 (McNemar's test) · significant") in text
+    assert "Verdict: improved" in text
+    assert ("Score change (candidate − baseline): +2.5 points [+0.4, +4.6] (95% confidence interval) · 61.2 → 63.7 "
+            "· p = 0.031 (McNemar's test)") in text
     assert "ostrakon-vl-7b (run baseline-run, runs/baseline-run)" in text
-    assert "240 (not compared: 2 only in the baseline, 1 only in this run)" in text
+    assert "This run (candidate)ostrakon-vl-8b (run run)" in text  # <dt> then <dd>
+    assert "240 (not compared: 2 only in the baseline, 1 only in the candidate)" in text
+    assert [cells for section, _, cells in structure.rows if section == "comparison"][0] == [
+        "subset", "paired n", "baseline score", "candidate score", "change (points)", "p", "test", "verdict"]
     subsets = structure.table("comparison", "By subset")
-    assert subsets["ShopFront"][1:] == ["120", "60.0", "64.6", "+4.6 [+1.2, +8.0]", "p = 0.004", "McNemar's test", "yes"]
-    assert subsets["Kitchen"][4] == "-3.0 [-5.5, -0.5]"
-    assert subsets[HOSTILE_NAME][5:] == ["p = 0.800", "paired bootstrap", "no"]
+    assert subsets["ShopFront"][1:] == ["120", "60.0", "64.6", "+4.6 [+1.2, +8.0]", "p = 0.004", "McNemar's test",
+                                        "improved"]
+    assert subsets["Kitchen"][4:] == ["-3.0 [-5.5, -0.5]", "p = 0.020", "McNemar's test", "regressed"]
+    assert subsets[HOSTILE_NAME][5:] == ["p = 0.800", "paired bootstrap", "no significant change"]
     assert structure.table("comparison", "By answer format")["mcq"][5] == "p < 0.001"
-    assert set(structure.table("comparison", "By label L2")) == {"OCR", HOSTILE_NAME}
+    labels = structure.table("comparison", "By label L2")
+    assert set(labels) == {"OCR", HOSTILE_NAME}
+    assert labels[HOSTILE_NAME][-1] == "too few to tell"  # 10 paired samples, fewer than 30
     assert "By label (1 levels)" in text  # the label tables sit in a <details>
     assert "7 samples pass now and failed in the baseline (gained), 3 passed in the baseline and fail now (lost); " \
            "the first 3 are listed." in text

@@ -1,0 +1,148 @@
+"""What a comparison of two runs says, in one word: regressed, improved, no significant change, or too few samples to
+tell. Decided here only, on a typed paired group, for `ray-eval compare`'s text, summary.md, report.html and the gate.
+
+A change is regressed or improved when its paired test is significant at the statistics' confidence. It is too few
+samples to tell when fewer samples are paired than the baseline gate asks for by default (min_paired_samples), or
+when the samples form a single media cluster: the cluster bootstrap then has nothing to resample, its interval is the
+point estimate (zero width) and says nothing about the uncertainty. A zero-width interval over several clusters is
+not that case: every paired difference was the same (two identical runs give [0, 0]), which is evidence.
+
+Kept apart from compare.py, which imports pandas, pyarrow and the outputs package: the gate (imported by the CLI at
+start) and the report's views and charts (imported by compare.py's own imports) read this module too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ray_eval.config import BaselineConfig
+
+MIN_PAIRED_SAMPLES: int = BaselineConfig.model_fields["min_paired_samples"].default
+
+
+class ComparisonVerdict(str, Enum):
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    NO_CHANGE = "no significant change"
+    TOO_FEW = "too few samples to tell"
+
+    @property
+    def row_word(self) -> str:
+        """The word of one group's row in a table (short enough for a column)."""
+        return "too few to tell" if self is ComparisonVerdict.TOO_FEW else self.value
+
+    @property
+    def decided(self) -> bool:
+        """Regressed or improved: a significant change."""
+        return self in (ComparisonVerdict.REGRESSED, ComparisonVerdict.IMPROVED)
+
+
+@dataclass(frozen=True)
+class PairedGroup:
+    """One group of paired samples of a comparison (summary.json's comparison.overall, .by_subset.X, ...)."""
+
+    n: int | None  # None: not recorded (a comparison edited by hand)
+    clusters: int | None  # media clusters among the n samples; None in comparisons written before they were counted
+    baseline_score: float | None
+    candidate_score: float | None
+    delta: float | None  # candidate - baseline, score points
+    delta_ci: tuple[float, float] | None
+    p_value: float | None
+    test: str | None  # "mcnemar" or "paired_bootstrap"
+    significant: bool
+
+    @classmethod
+    def from_dict(cls, group: Any) -> PairedGroup | None:
+        """The group as stored in a comparison; None for anything that is not one. Stored comparisons may be old or
+        edited by hand, so a missing or malformed value is None rather than an error."""
+        if not isinstance(group, Mapping):
+            return None
+        return cls(n=_count(group.get("n")), clusters=_count(group.get("clusters")), baseline_score=_finite(group.get("baseline_score")),
+                   candidate_score=_finite(group.get("candidate_score")), delta=_finite(group.get("delta")),
+                   delta_ci=_interval(group.get("delta_ci")), p_value=_finite(group.get("p_value")),
+                   test=group.get("test") if isinstance(group.get("test"), str) else None,
+                   significant=group.get("significant") is True)
+
+    @property
+    def degenerate(self) -> bool:
+        """The bootstrap had one cluster to resample: its interval is the point estimate and means nothing. An old
+        comparison without a cluster count shows it only as a zero-width interval."""
+        if self.clusters is not None:
+            return self.clusters < 2
+        return self.delta_ci is not None and self.delta_ci[0] == self.delta_ci[1]
+
+    @property
+    def shown_interval(self) -> tuple[float, float] | None:
+        """The interval worth showing: none for a degenerate bootstrap."""
+        return None if self.degenerate else self.delta_ci
+
+    def too_few_reason(self, min_samples: int = MIN_PAIRED_SAMPLES) -> str | None:
+        """Why this group cannot tell a change from noise; None when it can."""
+        if self.n is None or self.n < min_samples:
+            return f"{'an unknown number of' if self.n is None else self.n} paired samples, {min_samples} needed"
+        if self.degenerate:
+            return f"the {self.n} paired samples share one media cluster, so the interval has no width"
+        return None
+
+    def verdict(self, min_samples: int = MIN_PAIRED_SAMPLES) -> ComparisonVerdict:
+        if self.too_few_reason(min_samples) is not None:
+            return ComparisonVerdict.TOO_FEW
+        if self.significant and self.delta is not None and self.delta < 0:
+            return ComparisonVerdict.REGRESSED
+        if self.significant and self.delta is not None and self.delta > 0:
+            return ComparisonVerdict.IMPROVED
+        return ComparisonVerdict.NO_CHANGE
+
+    def as_dict(self, min_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any]:
+        """The stored form, with its verdict word for readers of comparison.json."""
+        return {
+            "n": self.n, "clusters": self.clusters, "baseline_score": self.baseline_score,
+            "candidate_score": self.candidate_score, "delta": self.delta,
+            "delta_ci": None if self.delta_ci is None else list(self.delta_ci), "p_value": self.p_value,
+            "test": self.test, "significant": self.significant, "verdict": self.verdict(min_samples).value,
+        }
+
+
+def min_paired_samples(comparison: Mapping[str, Any]) -> int:
+    """The minimum the comparison was made with (the gate's, when a run compared itself with its baseline)."""
+    stored = _count(comparison.get("min_paired_samples"))
+    return stored if stored else MIN_PAIRED_SAMPLES
+
+
+def overall_group(comparison: Mapping[str, Any]) -> PairedGroup | None:
+    return PairedGroup.from_dict(comparison.get("overall"))
+
+
+def comparison_verdict(comparison: Mapping[str, Any]) -> ComparisonVerdict:
+    """The verdict of the whole comparison: its overall group's (too few when no sample is shared)."""
+    overall = overall_group(comparison)
+    return ComparisonVerdict.TOO_FEW if overall is None else overall.verdict(min_paired_samples(comparison))
+
+
+def too_few_reason(comparison: Mapping[str, Any]) -> str | None:
+    overall = overall_group(comparison)
+    if overall is None:
+        return "no sample is shared by the two runs"
+    return overall.too_few_reason(min_paired_samples(comparison))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int | None:
+    number = _finite(value)
+    return None if number is None or number < 0 else int(number)
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    low, high = _finite(value[0]), _finite(value[1])
+    return None if low is None or high is None else (min(low, high), max(low, high))

@@ -470,7 +470,10 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         raise ConfigError(f"--set {override!r}: the value is not valid YAML: {exc}") from None
     node = data
     for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
+        # An absent or null section (a stored config holds `baseline: null`) becomes a mapping to set the key in.
+        if node.get(part) is None:
+            node[part] = {}
+        child = node[part]
         if not isinstance(child, dict):
             raise ConfigError(f"--set {override!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
         node = child

@@ -97,7 +97,9 @@ class PreprocessConfig(_Strict):
         "Rotated (EXIF) images and formats engines may not read are re-encoded either way.",
     )
     jpeg_quality: int = Field(90, ge=1, le=100, description="Quality of re-encoded images and frames.")
-    thumbnail_px: int = Field(160, ge=0, description="Longest side of the report thumbnail kept per sample; 0 keeps none.")
+    thumbnail_px: int = Field(160, ge=0, description=(
+        "Longest side of the report thumbnail kept per media item (a video's: a strip of up to 8 of the frames sent, "
+        "at most this high and 4 times as wide); 0 keeps none."))
     max_image_pixels: int = Field(
         100_000_000, ge=1, description="Images declaring more pixels are refused as decompression bombs."
     )
@@ -474,7 +476,10 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         raise ConfigError(f"--set {override!r}: the value is not valid YAML: {exc}") from None
     node = data
     for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
+        # An absent or null section (a stored config holds `baseline: null`) becomes a mapping to set the key in.
+        if node.get(part) is None:
+            node[part] = {}
+        child = node[part]
         if not isinstance(child, dict):
             raise ConfigError(f"--set {override!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
         node = child

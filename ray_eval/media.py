@@ -150,12 +150,44 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
+THUMBNAIL_QUALITY = 70
+STRIP_FRAMES = 8  # a video's strip shows at most this many of the frames sent, evenly picked
+STRIP_WIDTH = 4  # a strip is at most this many times the thumbnail size wide (and at most that size high)
+
+
 def thumbnail_jpeg(image: Image.Image, longest_side: int) -> bytes:
     scale = min(1.0, longest_side / max(image.size))
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return encode_jpeg(_shrunk(image, size), THUMBNAIL_QUALITY)
+
+
+def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     # reducing_gap: an integer box reduction first, then the filter over few pixels (what thumbnail() does, without
     # copying the picture first: a copy of a 4 MP picture costs more than the whole thumbnail).
-    return encode_jpeg(rgb(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)), 70)
+    return rgb(image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+
+
+def strip_positions(count: int, cap: int = STRIP_FRAMES) -> list[int]:
+    """Which of `count` frames a strip shows: all of them, or `cap` spread evenly from the first to the last."""
+    if count <= cap:
+        return list(range(count))
+    return [round(index * (count - 1) / (cap - 1)) for index in range(cap)]
+
+
+def frame_strip_jpeg(frames: list[Image.Image], thumbnail_px: int) -> bytes:
+    """The frames side by side at one height, as one small JPEG: at most thumbnail_px high and STRIP_WIDTH times
+    that wide, never enlarged. Made from the frames already decoded for the request (no second decode)."""
+    aspects = [frame.width / frame.height for frame in frames]
+    height = min(thumbnail_px, min(frame.height for frame in frames),
+                 math.floor(STRIP_WIDTH * thumbnail_px / sum(aspects)))
+    height = max(1, height)
+    widths = [max(1, round(aspect * height)) for aspect in aspects]
+    strip = Image.new("RGB", (sum(widths), height))
+    left = 0
+    for frame, width in zip(frames, widths):
+        strip.paste(_shrunk(frame, (width, height)), (left, 0))
+        left += width
+    return encode_jpeg(strip, THUMBNAIL_QUALITY)
 
 
 @dataclass(frozen=True)
@@ -164,7 +196,7 @@ class SampledVideo:
     timestamps: list[float]  # seconds, of each sampled frame
     duration_s: float
     source_fps: float
-    first_frame: Image.Image
+    pictures: list[Image.Image]  # each sampled frame decoded (a repeated frame is the same picture), for the strip
 
 
 def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixels: int, quality: int,
@@ -192,7 +224,7 @@ def sample_video(data: bytes, ref: str, *, fps: float, max_frames: int, max_pixe
     chosen += [chosen[-1]] * (min_frames - len(chosen))
     frames = [EncodedImage(encode_jpeg(pictures[moment], quality), "image/jpeg", *pictures[moment].size)
               for moment in chosen]
-    return SampledVideo(frames, chosen, duration, source_fps, pictures[chosen[0]])
+    return SampledVideo(frames, chosen, duration, source_fps, [pictures[moment] for moment in chosen])
 
 
 def _packet_times(data: bytes, ref: str) -> tuple[list[float], float]:

@@ -180,7 +180,10 @@ STATUS_COLUMNS = [
 ]
 PROMPT_COLUMNS = [
     pa.field("prompt", pa.string()),  # the rendered text part, for reading results
-    pa.field("thumbnail", pa.binary()),  # small JPEG of the first image or frame, for the report
+    # For the report, per media item in order: a small JPEG (a video's: a strip of the frames sent), and what it shows
+    # ("image 2 of 3", "video: 8 of 32 frames at 0.0, ... s"). Results written before held one `thumbnail`.
+    pa.field("thumbnails", pa.list_(pa.binary())),
+    pa.field("thumbnail_captions", pa.list_(pa.string())),
     pa.field("media_digests", pa.list_(pa.string())),  # sha256 of each media item's bytes: shared media cluster samples
     pa.field("variant", pa.string()),  # "standard", or "blind": asked without its media (diagnostics.blind_pass)
 ]

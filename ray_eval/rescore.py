@@ -28,7 +28,7 @@ from ray_eval.errors import UsageError
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs import VERDICT_FILE, write_json
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, RESULTS_FILE
+from ray_eval.outputs.results import BLIND_RESULTS_FILE, RESULTS_FILE, read_results_table
 from ray_eval.outputs.summary import public_config
 from ray_eval.pipeline import JudgeStage, ScoringStage
 from ray_eval.records import RESULT_SCHEMA
@@ -78,7 +78,7 @@ def _rescore_file(path: Path, config: EvalConfig, judge) -> None:
     """Score every answered row of one results file again, and replace the file atomically."""
     scoring = ScoringStage(config.scoring)
     judging = JudgeStage(judge) if judge is not None else None
-    table = pq.read_table(path, schema=RESULT_SCHEMA)
+    table = read_results_table(path)
     chunks = []
     for start in range(0, table.num_rows, CHUNK_ROWS):
         rows = [_reopened(row) for row in table.slice(start, CHUNK_ROWS).to_pylist()]

@@ -3,7 +3,7 @@ sample's question, options, expected answer and full response.
 
 Everything from the dataset or the model is untrusted (a question or a response may hold markup). So the template
 is rendered with autoescape on, data only ever lands in element text (never in attributes, scripts or styles; the
-thumbnail data URL is built here from bytes), and a Content-Security-Policy admits no external resource and no
+thumbnails' data URLs are built here from bytes, their alt text from our own words and numbers), and a Content-Security-Policy admits no external resource and no
 script but our own (pinned by its hash): even a missed escape could neither run code nor call home. Charts are
 inline SVG drawn by charts.py (labels escaped there, colours from the page's own stylesheet); the views of
 summary.json and verdict.json (intervals, visual diagnostics, the comparison with a baseline) are in report_views.py.
@@ -40,7 +40,7 @@ from ray_eval.outputs.report_views import (
     overview,
     statistics_note,
 )
-from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.outputs.results import LEGACY_THUMBNAIL, RESULTS_FILE, legacy_thumbnails
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 
 TEMPLATE = "report.html.j2"
@@ -51,7 +51,7 @@ SELECTION_COLUMNS = ["sample_id", "source", "row_number", "status", "passed", "u
 DETAIL_COLUMNS = [
     "sample_id", "source", "row_number", "subset", "format", "input_type", "question", "options", "answer",
     "extracted", "response", "finish_reason", "score", "passed", "unparsed", "status", "error_stage", "error_type",
-    "error", *LABEL_LEVELS, "critical", "latency_s", "thumbnail",
+    "error", *LABEL_LEVELS, "critical", "latency_s", "thumbnails", "thumbnail_captions", LEGACY_THUMBNAIL,
 ]
 WRONG_ANSWERS = 10  # rows of the "most common wrong MCQ answers" table
 ERROR_EXAMPLE_CHARS = 400  # an error message quoted in the error table is cut here (the sample shows it all)
@@ -238,7 +238,8 @@ def sample_view(row: dict[str, Any], outcome: str) -> dict[str, Any]:
         "input_type": row.get("input_type"),
         "labels": [(level.upper(), row[level]) for level in LABEL_LEVELS if row.get(level)],
         "critical": bool(row.get("critical")),
-        "thumbnail_url": thumbnail_data_url(row.get("thumbnail")),
+        "thumbnails": thumbnail_views(row),
+        "thumbnail_strip": row.get("input_type") == "video" and "thumbnails" in row,
         "question": row.get("question"),
         "options": options,
         "answer": answer,
@@ -249,6 +250,27 @@ def sample_view(row: dict[str, Any], outcome: str) -> dict[str, Any]:
         "latency_s": row.get("latency_s"),
         "error": error,
     }
+
+
+def thumbnail_views(row: dict[str, Any]) -> list[dict[str, str]]:
+    """Each media item's thumbnail as the page shows it, in the sample's order: `url`, a data: URL of real JPEG bytes;
+    `alt`, our own words and numbers only (data never lands in an attribute); `caption`, the row's own text for it
+    (element text, escaped). A row of an older run holds one `thumbnail`, of the first image or frame."""
+    if "thumbnails" in row:
+        blobs, captions = row["thumbnails"] or [], row.get("thumbnail_captions") or []
+        video = row.get("input_type") == "video"
+        alts = ["video frames" if video else "image" if len(blobs) == 1 else f"image {n} of {len(blobs)}"
+                for n in range(1, len(blobs) + 1)]
+    else:
+        blob, caption = legacy_thumbnails(row.get(LEGACY_THUMBNAIL))
+        blobs, captions = blob or [], caption or []
+        alts = [caption or "" for caption in captions]
+    views = []
+    for index, (blob, alt) in enumerate(zip(blobs, alts)):
+        url = thumbnail_data_url(blob)
+        if url is not None:
+            views.append({"url": url, "alt": alt, "caption": captions[index] if index < len(captions) else alt})
+    return views
 
 
 def thumbnail_data_url(blob: bytes | None) -> str | None:

@@ -23,6 +23,9 @@ from ray_eval.records import RESULT_SCHEMA
 
 RESULTS_FILE = "results.parquet"
 BLIND_RESULTS_FILE = "blind_results.parquet"  # the blind pass's rows (diagnostics.blind_pass), one per sample with media
+# Results written before thumbnails were kept per media item hold one `thumbnail`: a JPEG of the first image or frame.
+LEGACY_THUMBNAIL = "thumbnail"
+LEGACY_CAPTION = "first image or frame"
 
 
 def parts_dir(run_dir: Path, file_name: str = RESULTS_FILE) -> Path:
@@ -81,7 +84,7 @@ class ResultWriter:
         try:
             with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression="zstd") as writer:
                 for part, rows in zip(parts, keep):
-                    table = pq.read_table(part, schema=RESULT_SCHEMA)
+                    table = read_results_table(part)
                     writer.write_table(table if rows is None else table.take(rows))
                     del table
                     release_free_memory()  # one part at a time in memory, not every part's pages kept
@@ -105,6 +108,25 @@ def _last_rows(parts: list[Path]) -> list[pa.Array | None]:
         if len(rows) != len(values):
             keep[index] = pa.array(sorted(rows), type=pa.int64())
     return keep
+
+
+def read_results_table(path: Path) -> pa.Table:
+    """A results file in RESULT_SCHEMA (a column it lacks is null). One written before `thumbnails` keeps its single
+    thumbnail as a one-item list, so resuming or rescoring a run of an older version does not lose it."""
+    table = pq.read_table(path, schema=RESULT_SCHEMA)
+    present = pq.read_schema(path).names
+    if LEGACY_THUMBNAIL not in present or "thumbnails" in present:
+        return table
+    legacy = [legacy_thumbnails(blob) for blob in pq.read_table(path, columns=[LEGACY_THUMBNAIL])[0].to_pylist()]
+    for name, values in zip(("thumbnails", "thumbnail_captions"), zip(*legacy) if legacy else ((), ())):
+        field = RESULT_SCHEMA.field(name)
+        table = table.set_column(RESULT_SCHEMA.get_field_index(name), field, pa.array(values, field.type))
+    return table
+
+
+def legacy_thumbnails(blob: bytes | None) -> tuple[list[bytes] | None, list[str] | None]:
+    """An old row's single `thumbnail` as the `thumbnails` and `thumbnail_captions` of today's rows."""
+    return ([blob], [LEGACY_CAPTION]) if blob is not None else (None, None)
 
 
 def done_sample_ids(run_dir: Path, retry_errors: bool) -> frozenset[str]:
@@ -135,4 +157,5 @@ def read_results(run_dir: Path, columns: list[str] | None = None, file_name: str
     return pq.read_table(path, columns=columns).to_pandas()
 
 
-__all__ = ["BLIND_RESULTS_FILE", "RESULTS_FILE", "ResultWriter", "done_sample_ids", "read_results"]
+__all__ = ["BLIND_RESULTS_FILE", "RESULTS_FILE", "ResultWriter", "done_sample_ids", "legacy_thumbnails", "read_results",
+           "read_results_table"]

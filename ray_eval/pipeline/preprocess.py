@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -16,12 +17,15 @@ import pyarrow as pa
 from ray_eval.config import PreprocessConfig
 from ray_eval.media import (
     MediaError,
+    SampledVideo,
     data_url,
     effective_fps,
     fetch_bytes,
     fit_pixels,
+    frame_strip_jpeg,
     prepare_image,
     sample_video,
+    strip_positions,
     thumbnail_jpeg,
     video_frames_url,
 )
@@ -55,7 +59,7 @@ class PreprocessStage(Stage):
     def blind(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """The same question without its media (the prompt text is unchanged)."""
         messages = build_messages(self.config.prompts.system, [], prepared["prompt"])
-        return {**prepared, "variant": BLIND, "thumbnail": None, "request_json": None,
+        return {**prepared, "variant": BLIND, "thumbnails": None, "thumbnail_captions": None, "request_json": None,
                 "messages_json": json.dumps(messages, ensure_ascii=False)}
 
     def prepare(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -63,20 +67,20 @@ class PreprocessStage(Stage):
         if row["status"] != "ok":
             return carried
         try:
-            parts, first_picture, request_extra, digests, estimate = self._media_parts(row)
+            media = self._media_parts(row)
             prompt = render_prompt(self.config.prompts, row["format"], row["question"], row["options"], row["answer_schema"])
         except MediaError as exc:
             return failed(carried, self.name, getattr(exc, "kind", "MediaError"), str(exc))
         except Exception as exc:  # noqa: BLE001 - one odd sample must not stop the run; its row says what happened
             return failed(carried, self.name, type(exc).__name__, f"{type(exc).__name__}: {exc}")
-        thumbnail = thumbnail_jpeg(first_picture, self.config.thumbnail_px) if self.config.thumbnail_px else None
-        described = {**carried, "prompt": prompt, "thumbnail": thumbnail, "media_digests": digests}
-        too_long = self._too_long(estimate, prompt)
+        described = {**carried, "prompt": prompt, "thumbnails": media.thumbnails or None,
+                     "thumbnail_captions": media.captions or None, "media_digests": media.digests}
+        too_long = self._too_long(media.estimate, prompt)
         if too_long is not None:  # refused here: the engine would refuse it, after a round trip and retries
             return failed(described, self.name, PROMPT_TOO_LONG, too_long)
-        messages = build_messages(self.config.prompts.system, parts, prompt)
+        messages = build_messages(self.config.prompts.system, media.parts, prompt)
         return {**described, "messages_json": json.dumps(messages, ensure_ascii=False),
-                "request_json": json.dumps(request_extra) if request_extra else None}
+                "request_json": json.dumps(media.request_extra) if media.request_extra else None}
 
     def _too_long(self, estimate: PromptEstimate, prompt: str) -> str | None:
         """Why the prompt is too long for preprocess.max_prompt_tokens, or None when it fits (or nothing is set)."""
@@ -88,50 +92,76 @@ class PreprocessStage(Stage):
             return None
         return f"estimated {estimate.describe()} exceed preprocess.max_prompt_tokens {limit:,}"
 
-    def _media_parts(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, dict[str, Any], list[str],
-                                                         PromptEstimate]:
-        parts: list[dict[str, Any]] = []
-        first_picture = None
-        request_extra: dict[str, Any] = {}
-        digests: list[str] = []
-        estimate = PromptEstimate()  # the media's part; the text's is added once the prompt is rendered
-        for index, media in enumerate(media_from_row(row)):
+    def _media_parts(self, row: dict[str, Any]) -> PreparedMedia:
+        prepared = PreparedMedia()
+        items = media_from_row(row)
+        images = sum(item.kind is MediaKind.IMAGE for item in items)
+        for index, media in enumerate(items):
             try:
-                picture = self._add_media(media, parts, request_extra, digests, estimate)
+                self._add_media(media, prepared, index, images)
             except MediaError as exc:  # name the field as the read stage does: media.<index>: <file>: <why>
                 renamed = type(exc)(f"media.{index}: {exc}")
                 raise renamed from None
-            first_picture = first_picture if first_picture is not None else picture
-        return parts, first_picture, request_extra, digests, estimate
+        return prepared
 
-    def _add_media(self, media: Media, parts: list[dict[str, Any]], request_extra: dict[str, Any], digests: list[str],
-                   estimate: PromptEstimate) -> Any:
-        """Fetch, decode and encode one media item into `parts`; its decoded picture (for the thumbnail)."""
+    def _add_media(self, media: Media, prepared: PreparedMedia, index: int, images: int) -> None:
+        """Fetch, decode and encode one media item into `prepared`, with its thumbnail made from the pictures just
+        decoded (each item's own, at once: a sample's decoded pictures are never all held together)."""
         config = self.config
         data = fetch_bytes(media)
-        digests.append(hashlib.sha256(data).hexdigest())
+        prepared.digests.append(hashlib.sha256(data).hexdigest())
         if media.kind is MediaKind.IMAGE:
             encoded, picture = prepare_image(
                 data, media.ref, max_pixels=config.max_pixels, quality=config.jpeg_quality,
                 max_image_pixels=config.max_image_pixels, resize=config.send_images_as == "resized",
             )
-            parts.append(image_part(data_url(encoded.data, encoded.mime)))
-            estimate.add_image(*fit_pixels(encoded.width, encoded.height, config.max_pixels))  # as the engine sees it
-            return picture
+            prepared.parts.append(image_part(data_url(encoded.data, encoded.mime)))
+            prepared.estimate.add_image(*fit_pixels(encoded.width, encoded.height, config.max_pixels))  # as sent
+            if config.thumbnail_px:
+                prepared.add_thumbnail(thumbnail_jpeg(picture, config.thumbnail_px),
+                                       "image" if images == 1 else f"image {index + 1} of {images}")
+            return
         video = sample_video(
             data, media.ref, fps=config.video.fps, max_frames=config.video.max_frames,
             max_pixels=config.video.max_pixels_per_frame, quality=config.jpeg_quality,
             min_frames=config.video.min_frames,
         )
+        if config.thumbnail_px:
+            shown = strip_positions(len(video.frames))
+            prepared.add_thumbnail(frame_strip_jpeg([video.pictures[i] for i in shown], config.thumbnail_px),
+                                   video_caption(video, shown))
+        parts, estimate = prepared.parts, prepared.estimate
         if config.video.send_as == "video_frames":
             parts.append(video_part(video_frames_url(video.frames)))
             estimate.add_video(len(video.frames), video.frames[0].width, video.frames[0].height)
         if config.video.send_as == "video_frames" and config.video.send_media_io_kwargs:
             # vLLM assumes 1 fps and keeps 32 frames of a JPEG-frame video unless told otherwise.
-            request_extra["media_io_kwargs"] = {"video": {
+            prepared.request_extra["media_io_kwargs"] = {"video": {
                 "fps": effective_fps(video.timestamps, config.video.fps), "num_frames": len(video.frames)}}
         if config.video.send_as == "images":
             parts.extend(image_part(data_url(frame.data, frame.mime)) for frame in video.frames)
             for frame in video.frames:
                 estimate.add_image(frame.width, frame.height)
-        return video.first_frame
+
+
+@dataclass
+class PreparedMedia:
+    """A sample's media as the request and the report need them, item by item in the sample's order."""
+
+    parts: list[dict[str, Any]] = field(default_factory=list)  # chat content parts
+    request_extra: dict[str, Any] = field(default_factory=dict)  # extra request fields (vLLM's media_io_kwargs)
+    digests: list[str] = field(default_factory=list)  # sha256 of each item's bytes
+    estimate: PromptEstimate = field(default_factory=PromptEstimate)  # the media's prompt tokens
+    thumbnails: list[bytes] = field(default_factory=list)  # one JPEG per item (a video's: a strip of its frames)
+    captions: list[str] = field(default_factory=list)  # what each thumbnail shows
+
+    def add_thumbnail(self, jpeg: bytes, caption: str) -> None:
+        self.thumbnails.append(jpeg)
+        self.captions.append(caption)
+
+
+def video_caption(video: SampledVideo, shown: list[int]) -> str:
+    """What a video's strip shows: `video: 4 frames at 0.0, 0.5, 1.0, 1.5 s`, or `video: 8 of 32 frames at ... s`
+    when it shows fewer than were sent."""
+    count = f"{len(shown)} frames" if len(shown) == len(video.frames) else f"{len(shown)} of {len(video.frames)} frames"
+    return f"video: {count} at {', '.join(f'{video.timestamps[i]:.1f}' for i in shown)} s"

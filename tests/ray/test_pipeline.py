@@ -65,7 +65,8 @@ def test_whole_job_with_engine_faults(local_ray, mixed_dataset, tmp_path: Path) 
     assert by_id.loc["open-zh", "passed"] and by_id.loc["format-1", "score"] == 1.0
     assert by_id.loc["video-1", "passed"] and by_id.loc["multi-1", "passed"]
     assert (results.loc[results["status"] == "ok", "prompt_tokens"] > 0).all()
-    assert results["thumbnail"].notna().sum() == (results["status"] == "ok").sum() + 4  # error rows kept theirs
+    assert results["thumbnails"].notna().sum() == (results["status"] == "ok").sum() + 4  # error rows kept theirs
+    assert len(by_id.loc["multi-1", "thumbnails"]) == 2 and len(by_id.loc["video-1", "thumbnails"]) == 1  # a strip
 
     summary = json.loads((outcome.run_dir / "summary.json").read_text())
     verdict = json.loads((outcome.run_dir / "verdict.json").read_text())

@@ -39,7 +39,7 @@ def test_blind_pass_writes_its_own_rows_and_the_diagnostics(local_ray, mixed_dat
     assert set(results["variant"]) == {"standard"} and set(blind["variant"]) == {"blind"}
     assert sorted(blind["sample_id"]) == sorted(row["id"] for row in rows if row.get("media"))
     paired = results.merge(blind, on="sample_id", suffixes=("", "_blind"))
-    assert (paired["prompt"] == paired["prompt_blind"]).all() and paired["thumbnail_blind"].isna().all()
+    assert (paired["prompt"] == paired["prompt_blind"]).all() and paired["thumbnails_blind"].isna().all()
 
     summary = json.loads((run_dir / "summary.json").read_text())
     diagnostics = summary["diagnostics"]["overall"]

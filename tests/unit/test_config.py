@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_eval.config import OpenAIEngineConfig, ScriptedEngineConfig, load_config
+from ray_eval.config import OpenAIEngineConfig, ScriptedEngineConfig, apply_override, load_config
 from ray_eval.errors import ConfigError
 
 MINIMAL = """
@@ -86,6 +86,18 @@ def test_file_problems_are_config_errors(tmp_path: Path) -> None:
         load_config(write(tmp_path, MINIMAL), ["gate.min_pass_rate"])
     with pytest.raises(ConfigError, match="dataset.path is not a mapping"):
         load_config(write(tmp_path, MINIMAL), ["dataset.path.x=1"])
+
+
+def test_set_fills_a_null_section_and_refuses_a_value_in_the_way() -> None:
+    """A stored config holds `gate: {baseline: null}`: `--set gate.baseline.run_dir=...` must make it a mapping (the
+    README's re-gating route); a section holding a value other than null is still an error naming --set."""
+    stored = {"gate": {"baseline": None, "min_score": 50}}
+    apply_override(stored, "gate.baseline.run_dir=runs/a")
+    assert stored == {"gate": {"baseline": {"run_dir": "runs/a"}, "min_score": 50}}
+    with pytest.raises(ConfigError, match=r"^--set 'gate.min_score.x=1': gate.min_score is not a mapping$"):
+        apply_override(stored, "gate.min_score.x=1")
+    with pytest.raises(ConfigError, match="gate.baseline.run_dir is not a mapping"):
+        apply_override(stored, "gate.baseline.run_dir.x=1")
 
 
 def test_fingerprint_ignores_where_results_go(tmp_path: Path) -> None:

@@ -62,10 +62,10 @@ def result_row(sample_id: str, row_number: int, outcome: str, **fields: Any) -> 
 
 
 def standard_rows() -> list[dict[str, Any]]:
-    """A passed row first in the file (with a thumbnail), then a wrong, an error and an unparsed row, with hostile
-    text in every field a dataset or a model controls."""
+    """A passed row first in the file (with a thumbnail, its caption hostile), then a wrong, an error and an unparsed
+    row, with hostile text in every field a dataset or a model controls."""
     return [
-        result_row("passed-1", 1, "passed", thumbnail=jpeg()),
+        result_row("passed-1", 1, "passed", thumbnails=[jpeg()], thumbnail_captions=[IMG_PAYLOAD + ATTRIBUTE_PAYLOAD]),
         result_row("wrong-1", 2, "wrong", question=SCRIPT_PAYLOAD, response=ATTRIBUTE_PAYLOAD + SCRIPT_PAYLOAD,
                    options=[IMG_PAYLOAD, ATTRIBUTE_PAYLOAD, "right"], l2=ATTRIBUTE_PAYLOAD, l3=SCRIPT_PAYLOAD),
         result_row("error-1", 3, "error", error=STYLE_PAYLOAD, question=ATTRIBUTE_PAYLOAD),
@@ -103,8 +103,8 @@ class Page(HTMLParser):
         self.scripts: list[str] = []
         self.styles: list[str] = []
         self.text: list[str] = []
-        self.samples: list[dict[str, Any]] = []  # per <article class="sample">: id, outcome, img srcs
-        self._in: str | None = None  # "script", "style" or "sample-id" while inside one
+        self.samples: list[dict[str, Any]] = []  # per <article class="sample">: id, outcome, img srcs, alts, captions
+        self._in: str | None = None  # "script", "style", "sample-id" or "figcaption" while inside one
         self._buffer: list[str] = []
         self.feed(html)
         self.close()
@@ -116,11 +116,17 @@ class Page(HTMLParser):
         if tag in ("script", "style"):
             self._in, self._buffer = tag, []
         elif tag == "article" and "sample" in classes:
-            self.samples.append({"id": "", "outcome": attributes.get("data-outcome"), "images": []})
+            self.samples.append({"id": "", "outcome": attributes.get("data-outcome"), "images": [], "alts": [],
+                                 "captions": [], "thumb_classes": []})
         elif tag == "span" and "sample-id" in classes:
             self._in, self._buffer = "sample-id", []
+        elif tag == "div" and "thumb" in classes and self.samples:
+            self.samples[-1]["thumb_classes"] = classes
         elif tag == "img" and self.samples:
             self.samples[-1]["images"].append(attributes.get("src") or "")
+            self.samples[-1]["alts"].append(attributes.get("alt"))
+        elif tag == "figcaption" and self.samples:
+            self._in, self._buffer = "figcaption", []
 
     def handle_endtag(self, tag: str) -> None:
         if self._in in ("script", "style") and tag == self._in:
@@ -128,6 +134,9 @@ class Page(HTMLParser):
             self._in = None
         elif self._in == "sample-id" and tag == "span":
             self.samples[-1]["id"] = "".join(self._buffer)
+            self._in = None
+        elif self._in == "figcaption" and tag == "figcaption":
+            self.samples[-1]["captions"].append("".join(self._buffer))
             self._in = None
 
     def handle_data(self, data: str) -> None:
@@ -203,6 +212,7 @@ def test_thumbnail_is_embedded_as_data_url(tmp_path):
     prefix = "data:image/jpeg;base64,"
     assert passed["images"][0].startswith(prefix)
     assert base64.b64decode(passed["images"][0][len(prefix):]) == jpeg()
+    assert passed["alts"] == ["image"] and passed["captions"] == [IMG_PAYLOAD + ATTRIBUTE_PAYLOAD]  # as text
     assert all(not sample["images"] for sample in page.samples if sample["id"] != "passed-1")
 
 
@@ -285,7 +295,8 @@ def test_letter_bias_and_lowest_categories(tmp_path):
 def test_thumbnails_are_read_only_for_detailed_rows(tmp_path, monkeypatch):
     """Whole-file reads never include the thumbnail column; thumbnails come row group by row group, matched to their
     samples even when the detailed rows are spread over several row groups."""
-    rows = [result_row(f"s{n}", n, "wrong" if n % 3 == 0 else "passed", thumbnail=jpeg(width=8 + n)) for n in range(9)]
+    rows = [result_row(f"s{n}", n, "wrong" if n % 3 == 0 else "passed", thumbnails=[jpeg(width=8 + n)])
+            for n in range(9)]
     write_results(tmp_path / "run", rows, row_group_size=2)
     whole_file_reads: list[list[str] | None] = []
     real_read_table = pq.read_table
@@ -297,7 +308,7 @@ def test_thumbnails_are_read_only_for_detailed_rows(tmp_path, monkeypatch):
     summary, decision = make_summary(tmp_path / "run", GateConfig())
     monkeypatch.setattr(pq, "read_table", spy)
     write_report(tmp_path / "run" / "report.html", summary, decision, tmp_path / "run", ReportConfig(max_samples=4))
-    assert whole_file_reads and all(columns is not None and "thumbnail" not in columns for columns in whole_file_reads)
+    assert whole_file_reads and all(columns is not None and "thumbnails" not in columns for columns in whole_file_reads)
     page = Page((tmp_path / "run" / "report.html").read_text(encoding="utf-8"))
     assert [sample["id"] for sample in page.samples] == ["s0", "s3", "s6", "s1"]
     for sample in page.samples:

@@ -55,7 +55,7 @@ def test_preprocess_builds_messages_within_the_pixel_budget(files: Path) -> None
     assert [p["type"] for p in parts] == ["image_url", "text"] and parts[1]["text"] == img["prompt"]
     assert "A. Lucky Mart\nB. Sun Bakery" in img["prompt"]
     sent = Image.open(io.BytesIO(base64.b64decode(parts[0]["image_url"]["url"].split(",", 1)[1])))
-    assert sent.width * sent.height <= 100_000 and max(Image.open(io.BytesIO(img["thumbnail"])).size) == 32
+    assert sent.width * sent.height <= 100_000 and max(Image.open(io.BytesIO(img["thumbnails"][0])).size) == 32
     assert bad["status"] == "error" and bad["error_stage"] == "preprocess" and "bad.jpg" in bad["error"]
     video_parts = json.loads(vid["messages_json"])[0]["content"]
     assert video_parts[0]["type"] == "video_url" and video_parts[0]["video_url"]["url"].startswith("data:video/jpeg;base64,")
@@ -80,7 +80,7 @@ def test_blind_pass_adds_a_media_free_twin_only_for_prepared_samples_with_media(
     assert standard["media_digests"] == [hashlib.sha256((files / "big.jpg").read_bytes()).hexdigest()]
     assert blind["media_digests"] == standard["media_digests"] and blind["prompt"] == standard["prompt"]
     assert json.loads(blind["messages_json"]) == [{"role": "user", "content": [{"type": "text", "text": blind["prompt"]}]}]
-    assert blind["thumbnail"] is None and standard["thumbnail"] is not None
+    assert blind["thumbnails"] is None and blind["thumbnail_captions"] is None and len(standard["thumbnails"]) == 1
 
 
 def test_video_frames_as_images_and_a_system_prompt(files: Path) -> None:

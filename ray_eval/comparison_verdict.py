@@ -1,9 +1,10 @@
 """What a comparison of two runs says, in one word: regressed, improved, no significant change, or too few samples to
 tell. Decided here only, on a typed paired group, for `ray-eval compare`'s text, summary.md, report.html and the gate.
 
-A change is regressed or improved when its paired test is significant at the statistics' confidence. It is too few
-samples to tell when fewer samples are paired than the baseline gate asks for by default (min_paired_samples), or
-when the samples form a single media cluster: the cluster bootstrap then has nothing to resample, its interval is the
+A change is regressed or improved when its paired test is significant at the statistics' confidence (McNemar's exact
+test at any size; a paired-bootstrap p-value only from min_paired_samples samples on). It is too few samples to tell
+when it is not significant and fewer samples are paired than the baseline gate asks for by default
+(min_paired_samples), or when the samples form a single media cluster: the cluster bootstrap then has nothing to resample, its interval is the
 point estimate (zero width) and says nothing about the uncertainty. A zero-width interval over several clusters is
 not that case: every paired difference was the same (two identical runs give [0, 0]), which is evidence.
 
@@ -82,19 +83,26 @@ class PairedGroup:
 
     def too_few_reason(self, min_samples: int = MIN_PAIRED_SAMPLES) -> str | None:
         """Why this group cannot tell a change from noise; None when it can."""
-        if self.n is None or self.n < min_samples:
-            return f"{'an unknown number of' if self.n is None else self.n} paired samples, {min_samples} needed"
         if self.degenerate:
             return f"the {self.n} paired samples share one media cluster, so the interval has no width"
+        if self._significant_change(min_samples):
+            return None
+        if self.n is None or self.n < min_samples:
+            return f"{'an unknown number of' if self.n is None else self.n} paired samples, {min_samples} needed"
         return None
+
+    def _significant_change(self, min_samples: int) -> bool:
+        """Significant, by a test that holds at this size: McNemar's exact test at any size (10 of 10 lost is a
+        regression however small the group), a bootstrap p-value only from `min_samples` samples on."""
+        if not self.significant or not self.delta:
+            return False
+        return self.test == "mcnemar" or (self.n is not None and self.n >= min_samples)
 
     def verdict(self, min_samples: int = MIN_PAIRED_SAMPLES) -> ComparisonVerdict:
         if self.too_few_reason(min_samples) is not None:
             return ComparisonVerdict.TOO_FEW
-        if self.significant and self.delta is not None and self.delta < 0:
-            return ComparisonVerdict.REGRESSED
-        if self.significant and self.delta is not None and self.delta > 0:
-            return ComparisonVerdict.IMPROVED
+        if self._significant_change(min_samples):
+            return ComparisonVerdict.REGRESSED if self.delta < 0 else ComparisonVerdict.IMPROVED
         return ComparisonVerdict.NO_CHANGE
 
     def as_dict(self, min_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any]:

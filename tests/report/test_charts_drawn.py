@@ -26,6 +26,7 @@ import pytest
 
 from ray_eval.aggregate import statistics_note, summarize, with_clusters
 from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare
+from ray_eval.cli import main
 from ray_eval.config import StatisticsConfig, validate_config
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.outputs import write_outputs
@@ -428,3 +429,25 @@ def test_the_check_catches_a_wrong_value_text_and_a_misplaced_whisker(tmp_path: 
     assert any("Kitchen" in problem and "shows" in problem for problem in problems)
     assert any("ShopFront" in problem and "whisker" in problem for problem in problems)
     assert math.isfinite(summary["scores"]["overall"]["score"])
+
+
+def test_the_compare_command_page_draws_its_deltas_at_their_values(tmp_path: Path, browser: DevTools,
+                                                                   artifacts_dir: Path) -> None:
+    """`ray-eval compare --html`: the comparison section on its own page, its chart checked like the report's."""
+    candidate, _ = case_gains_and_losses(tmp_path / "candidate")
+    baseline = candidate.with_name("candidate-baseline")
+    page, out = tmp_path / "comparison.html", tmp_path / "out"
+    assert main(["compare", str(baseline), str(candidate), "--html", str(page), "--out", str(out),
+                 "--set", f"statistics.bootstrap_resamples={STATISTICS.bootstrap_resamples}"]) == 0
+    comparison = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    session = browser.open(page.resolve().as_uri())
+    browser.set_viewport(session, 1280, 900)
+    charts = browser.evaluate(session, MEASURE_CHARTS)
+    assert [chart["title"] for chart in charts] == ["Score change against the baseline, by subset"]
+    assert chart_problems(charts[0], delta_rows(comparison)) == []
+    box = charts[0]["box"]
+    shots = artifacts_dir / "report-charts" / "compare-page"
+    browser.screenshot(session, shots / "chart-1-score-change.png",
+                       {"x": box["left"], "y": box["top"], "width": box["width"], "height": box["height"]})
+    browser.screenshot(session, shots / "page.png")
+    assert browser.problems(session) == []

@@ -171,10 +171,11 @@ def test_load_section_reads_one_section_and_names_bad_fields(tmp_path: Path) -> 
 # ---- the verdict word ---------------------------------------------------------------------------------------------
 
 
-def group(delta: float, ci: tuple[float, float], p: float, n: int = 100, clusters: int | None = 100) -> dict:
+def group(delta: float, ci: tuple[float, float], p: float, n: int = 100, clusters: int | None = 100,
+          test: str = "mcnemar") -> dict:
     """A stored paired group as compare writes it (clusters None: written before clusters were counted)."""
     return {"n": n, "clusters": clusters, "baseline_score": 60.0, "candidate_score": 60.0 + delta, "delta": delta,
-            "delta_ci": list(ci), "p_value": p, "test": "mcnemar", "significant": p < 0.05}
+            "delta_ci": list(ci), "p_value": p, "test": test, "significant": p < 0.05}
 
 
 @pytest.mark.parametrize(
@@ -185,7 +186,12 @@ def group(delta: float, ci: tuple[float, float], p: float, n: int = 100, cluster
         (group(-1.0, (-3.0, 1.0), 0.3), ComparisonVerdict.NO_CHANGE, None),
         # two identical runs: every difference is 0 over many clusters, a zero-width interval that is evidence
         (group(0.0, (0.0, 0.0), 1.0), ComparisonVerdict.NO_CHANGE, None),
-        (group(-20.0, (-30.0, -10.0), 0.001, n=29, clusters=29), ComparisonVerdict.TOO_FEW,
+        # small and not significant: no evidence either way
+        (group(-5.0, (-20.0, 10.0), 0.5, n=29, clusters=29), ComparisonVerdict.TOO_FEW, "29 paired samples, 30 needed"),
+        # small and significant by McNemar's exact test, which holds at any size: a regression
+        (group(-20.0, (-30.0, -10.0), 0.001, n=29, clusters=29), ComparisonVerdict.REGRESSED, None),
+        # small and "significant" by a bootstrap p-value, which does not hold at this size
+        (group(-20.0, (-30.0, -10.0), 0.001, n=29, clusters=29, test="paired_bootstrap"), ComparisonVerdict.TOO_FEW,
          "29 paired samples, 30 needed"),
         (group(-33.3333, (-33.3333, -33.3333), 0.001, n=60, clusters=1), ComparisonVerdict.TOO_FEW,
          "the 60 paired samples share one media cluster, so the interval has no width"),
@@ -202,7 +208,7 @@ def test_comparison_verdict_word(stored: dict | None, verdict: ComparisonVerdict
 
 
 def test_the_minimum_is_the_comparisons_own() -> None:
-    stored = group(-4.0, (-6.0, -2.0), 0.001, n=40, clusters=40)
+    stored = group(-4.0, (-6.0, -2.0), 0.001, n=40, clusters=40, test="paired_bootstrap")
     assert comparison_verdict({"overall": stored}) is ComparisonVerdict.REGRESSED
     assert comparison_verdict({"overall": stored, "min_paired_samples": 50}) is ComparisonVerdict.TOO_FEW
     assert ComparisonVerdict.TOO_FEW.row_word == "too few to tell"
@@ -269,9 +275,13 @@ def test_compare_exit_code_with_fail_on_regression(tmp_path: Path, capsys: pytes
     assert code == EXIT_PASSED and "Verdict: improved" in out
     # no change at all
     assert run_compare(capsys, str(baseline), str(baseline), "--fail-on-regression")[0] == EXIT_PASSED
-    # too few samples to tell is never a pass when asked to fail on a regression
+    # ten of ten lost: McNemar's exact test finds the regression however few the samples
     few_base = write_run(tmp_path / "few-a", mcq_rows([True] * 10))
-    few_cand = write_run(tmp_path / "few-b", mcq_rows([False] * 10))
+    code, out = run_compare(capsys, str(few_base), str(write_run(tmp_path / "few-b", mcq_rows([False] * 10))),
+                            "--fail-on-regression")
+    assert code == EXIT_FAILED and "Verdict: regressed" in out
+    # one of ten lost: too few samples to tell, never a pass when asked to fail on a regression
+    few_cand = write_run(tmp_path / "few-c", mcq_rows([True] * 9 + [False]))
     code, out = run_compare(capsys, str(few_base), str(few_cand), "--fail-on-regression")
     assert code == EXIT_FAILED and "Verdict: too few samples to tell (10 paired samples, 30 needed)" in out
     assert run_compare(capsys, str(few_base), str(few_cand))[0] == EXIT_PASSED

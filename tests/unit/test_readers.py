@@ -94,6 +94,8 @@ def test_chunks_cover_every_line_once_and_limit_cuts(media_dir: Path) -> None:
     assert [c.rows for c in scan.chunks] == [3, 3, 3, 1] and scan.rows == 10
     limited = scan_dataset(path, rows_per_chunk=3, limit=5)
     assert limited.rows == 5 and [r.sample_id for r in iter_raw_rows(limited.reader, limited.chunks)] == [f"s{i}" for i in range(5)]
+    assert (limited.coverage.evaluated_rows, limited.coverage.dataset_rows, limited.coverage.partial) == (5, 10, True)
+    assert scan.coverage.partial is False and scan_dataset(path, rows_per_chunk=3, limit=10).coverage.partial is False
 
 
 def test_parquet_manifest_with_hf_image_column(media_dir: Path) -> None:

@@ -451,3 +451,24 @@ def test_the_compare_command_page_draws_its_deltas_at_their_values(tmp_path: Pat
                        {"x": box["left"], "y": box["top"], "width": box["width"], "height": box["height"]})
     browser.screenshot(session, shots / "page.png")
     assert browser.problems(session) == []
+
+
+@pytest.mark.ray
+def test_the_demo_scripted_run_draws_every_chart_at_its_values(local_ray, tmp_path: Path, browser: DevTools,
+                                                              artifacts_dir: Path, monkeypatch) -> None:
+    """What a new user sees first: `make demo-scripted`'s config (blind pass on) on the synthetic set, its report in
+    Chromium."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["dataset", "synth", "--out", "data/sample", "--n", "24", "--seed", "0"]) == 0
+    config = Path(__file__).resolve().parents[2] / "configs" / "scripted.yaml"
+    assert main(["run", "-c", str(config), "--set", "run.run_id=demo"]) in (0, 1)
+    run_dir = tmp_path / "runs" / "demo"
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["diagnostics"] is not None and len(summary["scores"]["by_subset"]) == 5
+    session = browser.open((run_dir / "report.html").resolve().as_uri())
+    browser.set_viewport(session, 1280, 900)
+    shots = artifacts_dir / "report-charts" / "demo-scripted"
+    problems = drawn_problems(browser, session, summary, shots)
+    browser.screenshot(session, shots / "page.png")
+    assert problems == []
+    assert browser.problems(session) == []

@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -94,10 +96,21 @@ def unpack_bundle(text: str, dest: Path) -> Path | None:
 # ---- on the CI machine: submit, wait, fetch, decide -------------------------------------------------------------------
 
 
+def find_ray() -> str | None:
+    """The `ray` executable: on PATH, else beside this Python interpreter (a virtualenv's bin/, whether or not it is
+    activated); None when neither has one."""
+    found = shutil.which("ray")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "ray"  # the interpreter's own folder, not the one its symlink points into
+    return str(beside) if os.access(beside, os.X_OK) and beside.is_file() else None
+
+
 def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_dir: Path,
-                     overrides: list[str] = (), working_dir: Path = Path("."), ray: str = "ray") -> CiOutcome:
+                     overrides: list[str] = (), working_dir: Path = Path("."), ray: str | None = None) -> CiOutcome:
     """Run the evaluation as Ray job `submission_id` on the cluster at `address`, streaming its log; fetch its
-    reports into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the job did."""
+    reports into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the job did.
+    `ray` is the Ray CLI to run (default: find_ray())."""
     overrides = [*overrides, f"run.run_id={submission_id}"]
     try:  # refused here, before anything reaches the cluster
         config = load_config(config_path, overrides)
@@ -108,6 +121,10 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
     except ValueError:
         return _record(out_dir, outcome(EXIT_BAD_INPUT, f"{config_path} is outside the working directory "
                                                          f"{working_dir}, which is all the job receives"))
+    ray = ray or find_ray()
+    if ray is None:
+        return _record(out_dir, outcome(EXIT_INCOMPLETE, "cannot find the `ray` executable on PATH or beside "
+                                                         f"{sys.executable}: install ray[default] there"))
     sets = [arg for item in overrides for arg in ("--set", item)]
     job = _ray(ray, ["job", "submit", "--address", address, "--submission-id", submission_id,
                      "--working-dir", str(working_dir), "--", "python", "jobs/run_eval.py",

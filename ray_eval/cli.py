@@ -24,6 +24,7 @@ set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALU
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ray-eval", prog_name="ray-eval")
 def cli() -> None:
     """Evaluate a vision-language model on ShopBench-format data and gate its release."""
 
@@ -35,21 +36,32 @@ def cli() -> None:
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path),
               help="Continue this run directory (its own config unless -c is given): samples already done are skipped.")
 @click.option("--retry-errors", is_flag=True, help="When resuming, also run again the samples that ended in an error.")
+@click.option("--ray-logs", is_flag=True,
+              help="Also show Ray's own console lines (Ray Data's dataset logs, the core worker's errors); by default "
+              "they only go to the Ray session's log files.")
 def run(config_path: Path | None, overrides: tuple[str, ...], address: str | None, resume_dir: Path | None,
-        retry_errors: bool) -> None:
-    """Run the evaluation and apply the gate (or resume an interrupted run)."""
+        retry_errors: bool, ray_logs: bool) -> None:
+    """Run the evaluation and apply the gate (or resume an interrupted run); the last line names the report."""
     from ray_eval.config import load_config
     from ray_eval.rundir import resume_config
     from ray_eval.run import run_evaluation
 
     if retry_errors and resume_dir is None:
         raise UsageError("--retry-errors applies to --resume RUN_DIR")
+    if config_path is None and resume_dir is None:
+        raise UsageError("ray-eval run needs -c CONFIG, a YAML file such as configs/scripted.yaml "
+                         "(or --resume RUN_DIR to continue a run)")
     config = (resume_config(resume_dir, config_path, list(overrides)) if resume_dir is not None
               else load_config(config_path, list(overrides)))
-    outcome = run_evaluation(config, address=address, retry_errors=retry_errors)
-    click.echo((outcome.run_dir / "summary.md").read_text(encoding="utf-8"))
-    click.echo(f"run directory: {outcome.run_dir}")
+    outcome = run_evaluation(config, address=address, retry_errors=retry_errors, ray_logs=ray_logs)
+    _echo_summary_and_report(outcome.run_dir)
     sys.exit(outcome.exit_code)
+
+
+def _echo_summary_and_report(run_dir: Path) -> None:
+    click.echo((run_dir / "summary.md").read_text(encoding="utf-8"))
+    click.echo(f"run directory: {run_dir}")
+    click.echo(f"report: {run_dir / 'report.html'}")
 
 
 @cli.command()
@@ -61,7 +73,7 @@ def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) ->
     from ray_eval.rundir import regate
 
     decision = regate(run_dir, config_path, list(overrides))
-    click.echo((run_dir / "summary.md").read_text(encoding="utf-8"))
+    _echo_summary_and_report(run_dir)
     sys.exit(decision["exit_code"])
 
 
@@ -84,8 +96,18 @@ def rescore(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...])
     from ray_eval.rescore import rescore_run
 
     outcome = rescore_run(run_dir, config_path, list(overrides))
-    click.echo((outcome.run_dir / "summary.md").read_text(encoding="utf-8"))
+    _echo_summary_and_report(outcome.run_dir)
     sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.argument("out_dir", default="runs", type=click.Path(path_type=Path))
+def runs(out_dir: Path) -> None:
+    """List the run directories in OUT_DIR (default: runs): status, verdict, score, model, how to resume."""
+    from ray_eval.rundir import list_runs, runs_table
+
+    listings = list_runs(out_dir)
+    click.echo(runs_table(listings) if listings else f"no run directories in {out_dir}")
 
 
 @cli.command()
@@ -126,7 +148,8 @@ def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_
 @config_option
 @set_option
 @click.option("--once", is_flag=True,
-              help="Run one probe round, print the state as JSON; exit 0 if every probe was answered, else 3.")
+              help="Run one probe round, print the state as JSON and a one-line verdict; exit 0 healthy, 1 the pass "
+              "rate is below target_pass_ratio, 3 a probe got no answer.")
 def canary(config_path: Path | None, overrides: tuple[str, ...], once: bool) -> None:
     """Probe a production endpoint with critical ShopBench questions; serve /metrics, /healthz and /state."""
     from ray_eval.canary import load_canary_config, run_canary
@@ -158,14 +181,17 @@ def synth(out_dir: Path, count: int, seed: int, force: bool) -> None:
 @dataset.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--format", "format_name", default="auto", show_default=True,
-              type=click.Choice(["auto", "manifest", "seed_json", "vlmeval_tsv"]))
-@click.option("--root", type=click.Path(path_type=Path), help="Media root (default: the file's folder).")
+              type=click.Choice(["auto", "manifest", "seed_json", "vlmeval_tsv"]),
+              help="Reader to use; auto picks one from the file's extension and content.")
+@click.option("--root", type=click.Path(path_type=Path),
+              help="Folder relative media paths are looked up in (and may not leave); default: the file's folder, "
+              "or the working directory for a seed suite .json.")
 @click.option("--decode-media", is_flag=True, help="Also decode every image and video (slow, thorough).")
 def validate(path: Path, format_name: str, root: Path | None, decode_media: bool) -> None:
     """List every bad row with its line or row number and the reason; exit 2 when there is one."""
     from ray_eval.shopbench.validate import validate_dataset
 
-    report = validate_dataset(path, format_name, root, decode_media=decode_media)
+    report = validate_dataset(path, format_name, root, decode_media=decode_media, format_option="--format")
     for problem in report.problems:
         click.echo(str(problem))
     click.echo(report.summary_line())

@@ -32,7 +32,8 @@ class DatasetConfig(_Strict):
     format: Literal["auto", "manifest", "seed_json", "vlmeval_tsv"] = Field(
         "auto", description="Reader to use; auto picks one from the file's extension and content."
     )
-    root: Path | None = Field(None, description="Folder media paths are resolved in and may not leave; default the file's folder.")
+    root: Path | None = Field(None, description="Folder relative media paths are resolved in and may not leave; default "
+                              "the file's folder (a seed suite .json: the working directory).")
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N rows (smoke runs).")
     invalid_rows: Literal["refuse", "error_row"] = Field(
         "refuse",
@@ -430,7 +431,7 @@ def load_config(path: Path | None, overrides: list[str] = (), base: dict[str, An
         data.update(read_config_file(path))
     for override in overrides:
         apply_override(data, override)
-    return validate_config(data, source=str(path) if path else "config")
+    return validate_config(data, source=str(path) if path else "config", overrides=overrides)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -486,15 +487,40 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     node[parts[-1]] = value
 
 
-def validate_config(data: dict[str, Any], source: str = "config") -> EvalConfig:
+def validate_config(data: dict[str, Any], source: str = "config", overrides: list[str] = ()) -> EvalConfig:
+    return validate_tree(EvalConfig, data, source, overrides)
+
+
+ConfigTree = typing.TypeVar("ConfigTree", bound=BaseModel)
+
+
+def validate_tree(model: type[ConfigTree], data: dict[str, Any], source: str,
+                  overrides: list[str] = ()) -> ConfigTree:
+    """Validate a config tree (a run's, a canary's). ConfigError lists every bad field; a field that a
+    `--set` override gave is blamed on that override, not on the file `source`."""
     try:
-        return EvalConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        lines = [_describe_error(error) for error in exc.errors()]
-        raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines)) from None
+        lines = [_blamed(error, model, overrides) for error in exc.errors()]
+    if all(line.startswith("--set ") for line in lines):
+        if len(lines) == 1:
+            raise ConfigError(lines[0])
+        raise ConfigError("invalid --set overrides:\n  " + "\n  ".join(lines))
+    raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines))
 
 
-def _describe_error(error: dict[str, Any]) -> str:
+def _blamed(error: dict[str, Any], root: type[BaseModel], overrides: list[str]) -> str:
+    """The error's line, prefixed with the last `--set` whose key is the field, inside it or above it."""
+    loc = _location(error)
+    text = _describe_error(error, root)
+    for override in reversed(overrides if loc else ()):  # an error of the whole tree is no one override's
+        key = override.partition("=")[0].strip().split(".")
+        if key[: len(loc)] == loc[: len(key)]:
+            return f"--set {override}: {text}"
+    return text
+
+
+def _location(error: dict[str, Any]) -> list[str]:
     loc = [str(part) for part in error["loc"]]
     # Pydantic adds the union member's tag ("openai") to paths inside a discriminated union: drop it.
     for at in range(len(loc) - 1, 0, -1):  # engine, or scoring.judge.engine
@@ -502,27 +528,37 @@ def _describe_error(error: dict[str, Any]) -> str:
             loc.pop(at)
     if loc and loc[-1] == "[key]":  # a bad dict key: name the key, not pydantic's marker
         loc.pop()
+    return loc
+
+
+def _describe_error(error: dict[str, Any], root: type[BaseModel] | None = None) -> str:
+    """One line naming the field; `root` is the tree the error's path starts in (default: a run's)."""
+    loc = _location(error)
     where = ".".join(loc) or "(top)"
     if error["type"] == "extra_forbidden":
-        return f"{where}: unknown field{_suggestion(loc)}"
+        return f"{where}: unknown field{_suggestion(loc, root or EvalConfig)}"
     given = error.get("input")
     shown = "" if error["type"] == "missing" or isinstance(given, dict) else f" (got {given!r})"
     return f"{where}: {error['msg']}{shown}"
 
 
-def _suggestion(loc: list[str]) -> str:
+def _suggestion(loc: list[str], root: type[BaseModel]) -> str:
     """The closest known field name of the model the unknown key was found in."""
-    models: list[Any] = [EvalConfig]
+    models: list[Any] = [root]
     for part in loc[:-1]:
         fields = [m.model_fields[part] for m in models if part in m.model_fields]
         models = [m for f in fields for m in models_in(f.annotation)]
         if not models:
             return ""
     known = {name for model in models for name in model.model_fields}
-    if loc[-1] in known:  # e.g. base_url given to engine.kind scripted
+    if len(loc) > 1 and loc[-1] in known:  # e.g. base_url given to engine.kind scripted
         return f" for this {loc[-2]} kind"
     close = difflib.get_close_matches(loc[-1], sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if len(loc) == 1 and root is not EvalConfig and loc[0] in EvalConfig.model_fields:
+        return f" ({loc[0]} is a section of the evaluation's config, not of this one)"
+    return ""
 
 
 def models_in(annotation: Any) -> list[type[BaseModel]]:

@@ -43,6 +43,12 @@ class RunIncomplete(RayEvalError):
     exit_code = 3
 
 
+class RunInterrupted(RayEvalError):
+    """The operator stopped the run (Ctrl-C); what is in its run directory stays, to be resumed."""
+
+    exit_code = 3
+
+
 class OutputError(RayEvalError):
     """The run directory could not be written (a full disk, no permission); what was written stays whole."""
 

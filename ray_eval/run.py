@@ -20,14 +20,15 @@ from jinja2 import TemplateError
 from ray_eval.compare import load_run_results
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
-from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable
+from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, RunInterrupted
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, done_sample_ids
 from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.progress import EngineHealth, Progress
 from ray_eval.records import BLIND
-from ray_eval.rundir import plan_run_dir, start_run_dir
+from ray_eval.ray_console import quiet_ray_console
+from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
@@ -54,39 +55,52 @@ def scan_or_refuse(config: EvalConfig) -> DatasetScan:
 
 
 def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapping[str, str] | None = None,
-                   retry_errors: bool = False) -> RunOutcome:
+                   retry_errors: bool = False, ray_logs: bool = False) -> RunOutcome:
     """Evaluate, or resume the run directory of the same run id and config (then `retry_errors` also runs again
-    the samples that ended in an error)."""
+    the samples that ended in an error). Ray's own console lines are left out unless `ray_logs`. Ctrl-C raises
+    RunInterrupted, which says how to resume."""
     environ = os.environ if environ is None else environ
     started_at, started = datetime.now(timezone.utc), time.monotonic()
     scan = scan_or_refuse(config)
     _check_templates(config)
     run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)
-    done = done_sample_ids(run_dir, retry_errors) if resuming else frozenset()
-    judge = judge_setup(config, environ)
-    metrics = RunMetrics(config.metrics, run_labels(config))
-    baseline = config.gate.baseline
-    baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
-    with _engine(config, scan, environ) as engine:
-        # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
-        early = isinstance(engine.config, OpenAIEngineConfig) and config.serve.config is None
-        if early:
-            _preflight(engine)
-        with _ray_session(config, address), serve_apps(config.serve):
-            if not early:
+    with _interrupt_says_how_to_resume(run_dir):
+        done = done_sample_ids(run_dir, retry_errors) if resuming else frozenset()
+        judge = judge_setup(config, environ)
+        metrics = RunMetrics(config.metrics, run_labels(config))
+        baseline = config.gate.baseline
+        baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
+        with _engine(config, scan, environ) as engine:
+            # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
+            early = isinstance(engine.config, OpenAIEngineConfig) and config.serve.config is None
+            if early:
                 _preflight(engine)
-            if judge is not None:
-                _preflight(judge.engine)
-            start_run_dir(run_dir, config, started_at, scan.fingerprint, resuming)
-            log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
-                     f", resumed: {len(done)} already done" if resuming else "")
-            sizing = _sizing(config, engine)
-            log.info("%s", sizing.describe())
-            health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
-    if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
-        incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
-                             f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
-    return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
+            with _ray_session(config, address, ray_logs), serve_apps(config.serve):
+                if not early:
+                    _preflight(engine)
+                if judge is not None:
+                    _preflight(judge.engine)
+                start_run_dir(run_dir, config, started_at, scan.fingerprint, resuming)
+                log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
+                         f", resumed: {len(done)} already done" if resuming else "")
+                sizing = _sizing(config, engine)
+                log.info("%s", sizing.describe())
+                health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
+        if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
+            incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
+                                 f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
+        return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
+
+
+@contextlib.contextmanager
+def _interrupt_says_how_to_resume(run_dir: Path) -> Iterator[None]:
+    """Ctrl-C ends the run with one line (exit 3) naming the command that continues it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if (run_dir / RUN_FILE).is_file():
+            raise RunInterrupted(f"interrupted; resume with: ray-eval run --resume {run_dir}") from None
+        raise RunInterrupted("interrupted before the run directory was written: nothing to resume") from None
 
 
 def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
@@ -186,7 +200,7 @@ def _preflight(engine: EngineSpec) -> None:
 
 
 @contextlib.contextmanager
-def _ray_session(config: EvalConfig, address: str | None) -> Iterator[None]:
+def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool) -> Iterator[None]:
     """Join the cluster named by --address, the config or RAY_ADDRESS; else start a local Ray for this run."""
     if ray.is_initialized():  # the caller (a test, a notebook, a Ray job driver) already connected
         yield
@@ -204,8 +218,7 @@ def _ray_session(config: EvalConfig, address: str | None) -> Iterator[None]:
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # our own progress lines are what a CI log can show
-        yield
+        with contextlib.nullcontext() if ray_logs else quiet_ray_console():
+            yield
     finally:
         ray.shutdown()
-
-

@@ -9,6 +9,7 @@ there and the rows still to come answer the same question.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
         if not override.startswith("gate."):
             raise UsageError(f"--set {override!r}: only gate.* can change when re-gating a finished run")
         apply_override(stored, override)
-    config: EvalConfig = validate_config(stored, source=f"{run_dir}/{SUMMARY_FILE} config")
+    config: EvalConfig = validate_config(stored, source=f"{run_dir}/{SUMMARY_FILE} config", overrides=list(overrides))
     suite = summary["dataset"].get("suite_thresholds")
     suite_thresholds = SuiteThresholds(**{**suite, "category_pass_rates": tuple(map(tuple, suite["category_pass_rates"]))}) if suite else None
     baseline = config.gate.baseline
@@ -116,3 +117,72 @@ def rerender(run_dir: Path) -> None:
     summary, decision = load_run(run_dir)
     config = validate_config(summary["config"], source=f"{run_dir}/{SUMMARY_FILE} config")
     write_decision_outputs(Path(run_dir), summary, decision, config.report)
+
+
+# ---- listing: `ray-eval runs` ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One run directory as `ray-eval runs` shows it."""
+
+    run_id: str
+    run_dir: Path
+    started_at: str | None
+    model: str | None
+    status: str  # complete | incomplete | no verdict (running, or interrupted) | unreadable
+    verdict: str | None = None  # passed | failed | undecided | incomplete, from verdict.json
+    score: float | None = None  # the overall score (0-100) of a complete run
+    reason: str | None = None  # why a run is incomplete, or its files cannot be read
+
+    @property
+    def resume_command(self) -> str | None:
+        """How to continue a run that has no final verdict (interrupted, or stopped incomplete)."""
+        return None if self.status in ("complete", "unreadable") else f"ray-eval run --resume {self.run_dir}"
+
+
+def list_runs(out_dir: Path) -> list[RunListing]:
+    """Every run directory (a folder holding run.json) in `out_dir`, oldest first."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is not a folder of run directories (run.out_dir; default runs)")
+    listings = [_listing(path) for path in sorted(out_dir.iterdir()) if (path / RUN_FILE).is_file()]
+    return sorted(listings, key=lambda listing: (listing.started_at or "", listing.run_id))
+
+
+def _listing(run_dir: Path) -> RunListing:
+    try:
+        started = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        config = started["config"]
+        model = config["run"].get("model_label") or config["engine"].get("model")
+        verdict_path, summary_path = run_dir / VERDICT_FILE, run_dir / SUMMARY_FILE
+        decision = json.loads(verdict_path.read_text(encoding="utf-8")) if verdict_path.is_file() else None
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return RunListing(run_dir.name, run_dir, None, None, "unreadable", reason=f"{type(exc).__name__}: {exc}")
+    base = {"run_id": run_dir.name, "run_dir": run_dir, "started_at": started.get("started_at"), "model": model}
+    if decision is None:
+        return RunListing(**base, status="no verdict (running, or interrupted)")
+    if decision.get("status") == "incomplete":
+        return RunListing(**base, status="incomplete", verdict="incomplete", reason=decision.get("reason"))
+    score = ((summary.get("scores") or {}).get("overall") or {}).get("score")
+    return RunListing(**base, status="complete", verdict=decision.get("status"), score=score)
+
+
+def runs_table(listings: list[RunListing]) -> str:
+    """Aligned columns, one run a line; an unfinished run's line ends with the command that resumes it."""
+    header = ("run id", "started", "status", "verdict", "score", "model", "")
+    rows = [header] + [(
+        listing.run_id, listing.started_at or "-", listing.status, listing.verdict or "-",
+        "-" if listing.score is None else f"{listing.score:.1f}", listing.model or "-",
+        _last_column(listing),
+    ) for listing in listings]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
+    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip()
+                     for row in rows)
+
+
+def _last_column(listing: RunListing) -> str:
+    resume = f"resume: {listing.resume_command}" if listing.resume_command else ""
+    reason = f"({listing.reason})" if listing.reason else ""
+    return "  ".join(part for part in (resume, reason) if part)

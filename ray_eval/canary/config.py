@@ -6,11 +6,10 @@ the evaluation asks and scores it. Unknown keys are errors naming the field.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ray_eval.config import (
     DEFAULT_FORMAT_SCORERS,
@@ -19,17 +18,19 @@ from ray_eval.config import (
     PreprocessConfig,
     SamplingConfig,
     ScoringConfig,
+    ScriptedEngineConfig,
     ServeHandleEngineConfig,
-    _describe_error,
     _Strict,
     apply_override,
-    models_in,
     read_config_file,
+    validate_tree,
 )
 from ray_eval.errors import ConfigError
 from ray_eval.shopbench.taxonomy import AnswerFormat
 
-CanaryEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig], Field(discriminator="kind")]
+# scripted: the evaluation's stand-in model, started by `ray-eval canary` itself (ray_eval.canary.once), for trying it.
+CanaryEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig],
+                               Field(discriminator="kind")]
 NO_JUDGE = ("an LLM judge would double every probe's cost and add a second endpoint that can fail; score open "
             "answers with token_f1, token_f1_cosine or exact_match")
 
@@ -44,7 +45,8 @@ class ProbesConfig(_Strict):
         "auto", description="Reader to use; auto picks one from the file's extension and content."
     )
     root: Path | None = Field(
-        None, description="Folder media paths are resolved in and may not leave; default the file's folder."
+        None, description="Folder relative media paths are resolved in and may not leave; default the file's folder "
+        "(a seed suite .json: the working directory)."
     )
     critical_only: bool = Field(True, description="Keep only the samples marked critical as probes.")
     limit: int | None = Field(None, ge=1, description="Keep at most this many probes (the first ones of the file).")
@@ -125,6 +127,9 @@ class CanaryConfig(_Strict):
 
     def engine_for_probes(self) -> OpenAIEngineConfig | ServeHandleEngineConfig:
         """The engine block with the canary's request timeout."""
+        if isinstance(self.engine, ScriptedEngineConfig):
+            raise ConfigError("engine.kind scripted: the stand-in model is started by `ray-eval canary` "
+                              "(a plain process), not by the canary's Serve app")
         return self.engine.model_copy(update={"timeout_s": self.request_timeout_s})
 
 
@@ -133,30 +138,4 @@ def load_canary_config(path: Path | None, overrides: list[str] = ()) -> CanaryCo
     data: dict[str, Any] = read_config_file(path) if path is not None else {}
     for override in overrides:
         apply_override(data, override)
-    try:
-        return CanaryConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [_describe(error) for error in exc.errors()]
-        raise ConfigError(f"{path or 'config'} is invalid:\n  " + "\n  ".join(lines)) from None
-
-
-def _describe(error: dict[str, Any]) -> str:
-    text = _describe_error(error)
-    if error["type"] != "extra_forbidden":
-        return text
-    where = text.split(": unknown field", 1)[0]  # _describe_error's suggestion looks in the run's tree: redo it here
-    return f"{where}: unknown field{_suggestion(where.split('.'))}"
-
-
-def _suggestion(loc: list[str]) -> str:
-    models: list[Any] = [CanaryConfig]
-    for part in loc[:-1]:
-        models = [m for model in models if part in model.model_fields
-                  for m in models_in(model.model_fields[part].annotation)]
-        if not models:
-            return ""
-    known = {name for model in models for name in model.model_fields}
-    if loc[-1] in known:
-        return f" for this {loc[-2]} kind"
-    close = difflib.get_close_matches(loc[-1], sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return validate_tree(CanaryConfig, data, str(path) if path else "config", overrides)

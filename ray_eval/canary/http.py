@@ -9,13 +9,13 @@ The same handlers serve both modes: uvicorn here, Ray Serve in ray_eval.canary.s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from ray_eval.canary.config import CanaryConfig
+from ray_eval.canary.once import reachable_engine, run_one_round
 from ray_eval.canary.runner import Canary
 from ray_eval.errors import ConfigError
-from ray_eval.gate import EXIT_INCOMPLETE
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,20 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 def run_canary(config: CanaryConfig, once: bool = False) -> int:
     """Serve the endpoints and probe every interval until SIGTERM/SIGINT (exit 0); with `once`, run one round,
-    print the state as JSON, and exit 0 when every probe was answered, else 3."""
+    print the state as JSON and the round's verdict as the last line: exit 0 healthy, 1 the pass rate is below the
+    target, 3 a probe got no answer (ray_eval.canary.once)."""
     _connect_ray_if_needed(config)
-    canary = Canary(config)
-    if once:
-        results = asyncio.run(_one_round(canary))
-        print(json.dumps(canary.state(), indent=2, ensure_ascii=False))
-        return 0 if all(result.answered for result in results) else EXIT_INCOMPLETE
+    with reachable_engine(config) as config:
+        canary = Canary(config)
+        if once:
+            verdict, state = run_one_round(canary)
+            print(json.dumps(state, indent=2, ensure_ascii=False), flush=True)
+            print(verdict.line(), file=sys.stderr)
+            return verdict.exit_code
+        return _serve(canary, config)
+
+
+def _serve(canary: Canary, config: CanaryConfig) -> int:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -117,13 +124,6 @@ def run_canary(config: CanaryConfig, once: bool = False) -> int:
     log.info("canary serving /metrics, /healthz and /state on http://%s:%d", config.server.host, config.server.port)
     server.run(sockets=[sock])  # SIGTERM and SIGINT end it gracefully: the lifespan stops the loop
     return 0
-
-
-async def _one_round(canary: Canary):
-    try:
-        return await canary.run_round()
-    finally:
-        await canary.stop()
 
 
 def _connect_ray_if_needed(config: CanaryConfig) -> None:

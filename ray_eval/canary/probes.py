@@ -46,7 +46,7 @@ def load_probes(config: CanaryConfig) -> ProbePool:
     cannot be prepared is left out and listed, since sending it would measure the canary's data, not production.
     """
     source = config.probes
-    scan = scan_dataset(source.path, source.format, source.root)
+    scan = scan_dataset(source.path, source.format, source.root, format_option="probes.format")
     if scan.problem_count:
         listed = "\n  ".join(str(problem) for problem in scan.problems[:MAX_LISTED_PROBLEMS])
         raise DatasetError(f"probes.path: {scan.path} has {scan.problem_count} bad row(s):\n  {listed}", scan.problems)

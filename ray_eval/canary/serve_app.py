@@ -67,4 +67,5 @@ def build_app(args: dict[str, Any]) -> Application:
     if unknown:
         raise ConfigError(f"the canary Serve app's args: unknown key(s) {unknown}; expected config and overrides")
     config = load_canary_config(Path(args["config"]), list(args.get("overrides") or []))
+    config.engine_for_probes()  # refuses, at deploy time, an engine the app cannot start (the scripted stand-in)
     return CanaryDeployment.bind(config)

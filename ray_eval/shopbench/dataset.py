@@ -52,9 +52,11 @@ def scan_dataset(
     rows_per_chunk: int = 256,
     limit: int | None = None,
     max_problems: int = 1000,
+    format_option: str = "dataset.format",
 ) -> DatasetScan:
-    """Read every row once, validate it, find duplicate ids. Raises DatasetError when the file itself is unusable."""
-    reader = open_reader(path, format, root)
+    """Read every row once, validate it, find duplicate ids. Raises DatasetError when the file itself is unusable
+    (naming `format_option` where the format is the problem)."""
+    reader = open_reader(path, format, root, format_option)
     try:
         every_chunk = reader.chunks(rows_per_chunk)
         thresholds = reader.suite_thresholds()

@@ -22,6 +22,8 @@ class ValidationReport:
     format: str
     rows: int
     problems: list[RowProblem] = field(default_factory=list)
+    media_root: Path | None = None  # where relative media paths were looked up; None when the file was unreadable
+    media_root_default: str | None = None  # why there, when no root was given: "the file's folder", ...
 
     @property
     def ok(self) -> bool:
@@ -29,19 +31,27 @@ class ValidationReport:
 
     def summary_line(self) -> str:
         verdict = "valid" if self.ok else f"{len(self.problems)} invalid"
-        return f"{self.path}: {self.rows} rows ({self.format}), {verdict}"
+        where = f"; relative media paths looked up in {self.media_root}" if self.media_root is not None else ""
+        if where and self.media_root_default:
+            where += f" ({self.media_root_default}; --root to change)"
+        return f"{self.path}: {self.rows} rows ({self.format}), {verdict}{where}"
 
 
 def validate_dataset(path: Path, format: str = "auto", root: Path | None = None, *, decode_media: bool = False,
-                     max_image_pixels: int = 100_000_000, preprocess: PreprocessConfig | None = None) -> ValidationReport:
+                     max_image_pixels: int = 100_000_000, preprocess: PreprocessConfig | None = None,
+                     format_option: str = "dataset.format") -> ValidationReport:
     """Every bad row of a dataset. With `decode_media`, every valid row also goes through the run's own
     preprocessing (`preprocess`, default: the defaults with `max_image_pixels`), so media that cannot be decoded
-    and, with preprocess.max_prompt_tokens, prompts too long are listed too."""
+    and, with preprocess.max_prompt_tokens, prompts too long are listed too. `format_option` is what messages
+    call the setting that picks the reader (the command's --format)."""
     try:
-        scan = scan_dataset(path, format, root, max_problems=sys.maxsize)
+        scan = scan_dataset(path, format, root, max_problems=sys.maxsize, format_option=format_option)
     except DatasetError as exc:
         return ValidationReport(Path(path), format, 0, [RowProblem(str(path), 0, None, None, str(exc), "file")])
-    report = ValidationReport(scan.path, scan.format, scan.rows, list(scan.problems))
+    reader = scan.reader
+    default = (None if root is not None else "the file's folder" if reader.root == reader.path.parent
+               else "the working directory, this format's default")
+    report = ValidationReport(scan.path, scan.format, scan.rows, list(scan.problems), reader.root, default)
     if decode_media:
         config = preprocess if preprocess is not None else PreprocessConfig(max_image_pixels=max_image_pixels)
         report.problems.extend(_unpreparable(scan, config))

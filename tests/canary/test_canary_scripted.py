@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from ray_eval.testing.prometheus import free_port, wait_until
 from tests.canary.conftest import canary_config, correct_reply, get_state, probe_rows, serving
 
 SHOP, HYGIENE = "Fine-grained Single-instance", "Hygiene Compliance"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def metric_values(text: str) -> dict[tuple[str, frozenset], float]:
@@ -166,18 +168,55 @@ def _write_config(tmp_path, manifest, base_url) -> str:
     return str(path)
 
 
-def test_cli_once_exits_0_when_every_probe_was_answered_and_3_otherwise(tmp_path, probe_manifest, capsys):
+def test_cli_once_reports_the_rounds_own_outcome_and_ends_with_a_one_line_verdict(tmp_path, probe_manifest, capsys):
     answers = {row["id"]: correct_reply(row) for row in probe_rows()}
     with ScriptedOpenAIServer(default=from_answers(answers)) as server:
         assert main(["canary", "-c", _write_config(tmp_path, probe_manifest, server.base_url), "--once"]) == 0
-        state = json.loads(capsys.readouterr().out)
+        out, err = capsys.readouterr()
+        state = json.loads(out)
         assert state["rounds"] == 1 and state["totals"]["passed"] == 8 and state["window"]["pass_ratio"] == 1.0
+        assert state["healthy"] is True and state["health"]["status"] == "ok"  # the round's, not the idle loop's
+        assert err.splitlines()[-1] == "canary: healthy, 8/8 probes answered, pass rate 100.0%"
+    wrong = {probe_id: "Answer: D" for probe_id in ("mcq-0", "mcq-1", "mcq-2")}  # D is none of their answers
+    with ScriptedOpenAIServer(default=from_answers({**answers, **wrong})) as server:
+        assert main(["canary", "-c", _write_config(tmp_path, probe_manifest, server.base_url), "--once"]) == 1
+        out, err = capsys.readouterr()
+        assert json.loads(out)["health"]["status"] == "unhealthy"
+        assert err.splitlines()[-1].startswith("canary: unhealthy, 8/8 probes answered, pass rate 62.5%: 95% sure")
     with ScriptedOpenAIServer(default=from_answers(answers), script={"mcq-2": [Reply.status(503)]}) as server:
         assert main(["canary", "-c", _write_config(tmp_path, probe_manifest, server.base_url), "--once"]) == 3
-        assert json.loads(capsys.readouterr().out)["errors"] == {"HTTP 503": 1}
-    code = main(["canary", "-c", _write_config(tmp_path, probe_manifest, "http://127.0.0.1:9/v1"), "--once",
-                 "--set", "probes.per_rond=2"])
-    assert code == 2 and "probes.per_rond: unknown field" in capsys.readouterr().err
+        out, err = capsys.readouterr()
+        assert json.loads(out)["errors"] == {"HTTP 503": 1}
+        assert err.splitlines()[-1] == ("canary: unhealthy, 7/8 probes answered, pass rate 87.5%: 1 probe(s) got no "
+                                        "answer from the endpoint")
+    config = _write_config(tmp_path, probe_manifest, "http://127.0.0.1:9/v1")
+    assert main(["canary", "-c", config, "--once", "--set", "probes.per_rond=2"]) == 2
+    assert "probes.per_rond: unknown field" in capsys.readouterr().err
+    # A key of the evaluation's config is a clear config error naming the --set, not a crash (exit 3).
+    assert main(["canary", "-c", config, "--once", "--set", "gate.min_pass_rate=0.5"]) == 2
+    assert capsys.readouterr().err == ("ray-eval: --set gate.min_pass_rate=0.5: gate: unknown field (gate is a section "
+                                       "of the evaluation's config, not of this one)\n")
+
+
+def test_the_readmes_one_command_runs_the_canary_against_the_scripted_stand_in(tmp_path):
+    """`ray-eval canary -c configs/canary-scripted.yaml --once` in a checkout with the bundled sample set."""
+    (tmp_path / "configs").mkdir()
+    shutil.copy(REPO / "configs" / "canary-scripted.yaml", tmp_path / "configs")
+    assert main(["dataset", "synth", "--out", str(tmp_path / "data" / "sample"), "--n", "60", "--seed", "0"]) == 0
+    assert "ray-eval canary -c configs/canary-scripted.yaml --once" in (REPO / "README.md").read_text()
+    cli = Path(sys.executable).parent / "ray-eval"
+    done = subprocess.run([str(cli), "canary", "-c", "configs/canary-scripted.yaml", "--once"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout)
+    critical = [row for row in map(json.loads, (tmp_path / "data" / "sample" / "manifest.jsonl").open())
+                if row.get("critical")]
+    assert state["pool"]["probes"] == len(critical) == state["last_round"]["probes"]
+    passed = state["totals"]["passed"]
+    assert state["healthy"] is True and state["engine"]["model"] == "scripted-stand-in"
+    assert done.stderr.splitlines()[-1] == (f"canary: healthy, {len(critical)}/{len(critical)} probes answered, "
+                                            f"pass rate {passed / len(critical):.1%}")
+    assert "scripted stand-in model at http://127.0.0.1:" in done.stderr
 
 
 def test_plain_process_serves_on_the_configured_host_and_stops_cleanly_on_sigterm(tmp_path, probe_manifest):

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from ray_eval.canary import ProbeWindow, Rotation, load_canary_config, load_probes, wilson_interval
+from ray_eval.canary.once import RoundVerdict
 from ray_eval.errors import ConfigError, DatasetError
 from tests.canary.conftest import canary_config
 
@@ -132,7 +133,10 @@ def test_defaults_and_the_example_config():
     ("interval_s=0", "interval_s: Input should be greater than 0"),
     ("probes.per_round=0", "probes.per_round: Input should be greater than or equal to 1"),
     ("server.port=70000", "server.port"),
-    ("engine.kind=scripted", "engine: Input tag 'scripted'"),
+    ("engine.kind=vllm", "engine: Input tag 'vllm'"),
+    ("engine.kind=scripted", "engine.base_url: unknown field for this engine kind"),
+    ("gate.min_pass_rate=0.5", "--set gate.min_pass_rate=0.5: gate: unknown field (gate is a section of the "
+                               "evaluation's config, not of this one)"),
     ("min_window_probes=60", "min_window_probes (60) must not exceed window (50)"),
 ])
 def test_config_errors_name_the_field(probe_manifest, override, expected):
@@ -169,6 +173,35 @@ def test_serve_config_validates_and_names_the_builder():
     assert (REPO / app.args["config"]).is_file()
     with pytest.raises(ConfigError, match="args"):
         build_app({})
+
+
+def test_the_scripted_stand_in_is_refused_by_the_serve_app(tmp_path, probe_manifest):
+    from ray_eval.canary.serve_app import build_app
+
+    path = tmp_path / "canary.yaml"
+    path.write_text(yaml.safe_dump({"probes": {"path": str(probe_manifest)}, "engine": {"kind": "scripted"}}))
+    assert load_canary_config(path).engine.kind == "scripted"  # `ray-eval canary` starts it
+    with pytest.raises(ConfigError, match="engine.kind scripted: .* not by the canary's Serve app"):
+        build_app({"config": str(path)})
+
+
+# ---- one round on its own (--once) ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answered", "passed", "exit_code"), [(8, 8, 0), (8, 6, 0), (8, 5, 1), (7, 7, 3), (7, 2, 3)])
+def test_a_round_is_healthy_when_answered_and_not_surely_below_target(answered, passed, exit_code):
+    verdict = RoundVerdict(probes=8, answered=answered, passed=passed, target_pass_ratio=0.9)
+    assert verdict.exit_code == exit_code and verdict.healthy is (exit_code == 0)
+    line = verdict.line()
+    assert line.startswith(f"canary: {'healthy' if exit_code == 0 else 'unhealthy'}, {answered}/8 probes answered, "
+                           f"pass rate {passed / 8:.1%}")
+    assert line == line.splitlines()[0], "one line"
+    if exit_code == 3:
+        assert line.endswith(f": {8 - answered} probe(s) got no answer from the endpoint")
+    if exit_code == 1:
+        assert line.endswith(f"below the target 90% (Wilson upper bound {wilson_interval(passed, 8)[1]:.1%})")
+    health = verdict.health()
+    assert health["status"] == ("ok" if exit_code == 0 else "unhealthy") and ("reason" in health) is (exit_code != 0)
 
 
 # ---- the probe pool ------------------------------------------------------------------------------------------------

@@ -110,6 +110,21 @@ def test_a_config_outside_the_checkout_is_refused(checkout, monkeypatch, tmp_pat
     assert calls(checkout) == []
 
 
+def test_the_ray_beside_ray_evals_interpreter_is_used_when_path_has_none(checkout, monkeypatch, capsys) -> None:
+    """A virtualenv that was not activated: its bin/ holds ray-eval's python and ray, and is not on PATH."""
+    venv_bin = checkout.parent / "bin"  # the fixture's stand-in `ray` is there
+    monkeypatch.setenv("PATH", str(checkout.parent / "state"))  # a folder without ray
+    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
+    assert submit("passed", monkeypatch) == 0
+    assert [call[:2] for call in calls(checkout)] == [["job", "submit"], ["job", "status"], ["job", "submit"]]
+
+    monkeypatch.setattr(sys, "executable", str(checkout / "python"))  # neither on PATH nor beside the interpreter
+    assert submit("passed", monkeypatch) == 3
+    reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
+    assert reason == f"cannot find the `ray` executable on PATH or beside {checkout / 'python'}: install ray[default] there"
+    assert len(calls(checkout)) == 3, "nothing more reached the cluster"
+
+
 def test_a_bundle_carrying_other_paths_is_refused(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from ray_eval.cli import main
+from ray_eval.testing.prometheus import wait_until
 from tests.conftest import jpeg_bytes
 
 pytestmark = pytest.mark.ray
@@ -58,6 +63,7 @@ def test_seed_suite_run_applies_its_thresholds_then_regate_and_report(local_ray,
 
     # Re-gating a finished run: a stricter config value fails it, and every output is rewritten.
     assert main(["gate", str(run_dir), "--set", "gate.min_score=101"]) == 2  # out of range: a config error
+    assert capsys.readouterr().err.startswith("ray-eval: --set gate.min_score=101: gate.min_score: Input should be")
     assert main(["gate", str(run_dir), "--set", "gate.critical_min_pass_rate=1.0",
                  "--set", "gate.labels.l2.商品识别.min_pass_rate=1.0"]) == 0
     assert main(["gate", str(run_dir), "--set", "gate.subsets.Kitchen.min_pass_rate=0.5"]) == 1
@@ -84,3 +90,74 @@ def test_invalid_rows_can_be_evaluated_as_error_rows(local_ray, media_dir: Path,
     assert list(results.sort_index()["status"]) == ["ok", "error", "error", "error"]
     assert results.loc[2, "error"].startswith("media.0: media file 'media/gone.jpg' does not exist")
     assert results.loc[4, "sample_id"] == "a#line4" and results.loc[4, "error_stage"] == "read"
+
+
+# ---- the console of a real `ray-eval run` process ----------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+RAY_EVAL = Path(sys.executable).parent / "ray-eval"
+
+
+def _scripted_config(tmp_path: Path, media_dir: Path, samples: int, latency_s: float = 0.0) -> Path:
+    from tests.conftest import mcq_row, write_jsonl
+
+    manifest = write_jsonl(media_dir / "m.jsonl", [mcq_row(f"s{i}") for i in range(samples)])
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"dataset: {{path: {manifest}}}\n"
+                      f"engine: {{kind: scripted, accuracy: 1.0, latency_s: {latency_s}}}\n"
+                      "inference: {actors: 1, max_in_flight_per_actor: 1}\n"
+                      f"run: {{out_dir: {tmp_path / 'runs'}, run_id: r}}\n"
+                      "ray: {num_cpus: 2}\n")
+    return config
+
+
+def _ray_eval(*args: str, cwd: Path, **popen) -> subprocess.Popen:
+    """`ray-eval ARGS` as a person runs it, with this checkout's code."""
+    return subprocess.Popen([str(RAY_EVAL), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, **popen)
+
+
+@pytest.mark.parametrize("ray_logs", [False, True])
+def test_rays_own_lines_stay_off_the_console_unless_asked_for_and_the_last_line_is_the_report(
+        tmp_path: Path, media_dir: Path, ray_logs: bool) -> None:
+    config = _scripted_config(tmp_path, media_dir, samples=3)
+    process = _ray_eval("run", "-c", str(config), *(["--ray-logs"] if ray_logs else []), cwd=tmp_path)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    run_dir = tmp_path / "runs" / "r"
+    assert stdout.splitlines()[-1] == f"report: {run_dir / 'report.html'}"
+    assert (run_dir / "report.html").is_file()
+    assert "[ray-eval] 3/3 samples (100%)" in stderr  # the run's own progress is always there
+    # The core worker's line on every Ray Data actor pool, and Ray Data's hint on the progress bars the run turns off.
+    noise = ["core_worker.cc", "has constructor arguments in the object store and max_restarts > 0",
+             "Progress bars disabled", "Execution plan of Dataset"]
+    assert [line for line in noise if line in stderr] == (noise if ray_logs else [])
+
+
+def test_ctrl_c_says_how_to_resume_and_the_command_finishes_the_run(tmp_path: Path, media_dir: Path, capsys) -> None:
+    config = _scripted_config(tmp_path, media_dir, samples=6, latency_s=1.0)  # one answer a second, one at a time
+    run_dir = tmp_path / "runs" / "r"
+    process = _ray_eval("run", "-c", str(config), cwd=tmp_path)
+    try:
+        wait_until(lambda: (run_dir / "run.json").is_file(), 120, "the run directory")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, stderr
+    resume = f"ray-eval run --resume {run_dir}"
+    assert stderr.splitlines()[-1] == f"ray-eval: interrupted; resume with: {resume}"
+    assert "Traceback" not in stderr and not (run_dir / "verdict.json").exists()
+
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    (listed,) = capsys.readouterr().out.splitlines()[1:]
+    assert "no verdict (running, or interrupted)" in listed and listed.endswith(f"resume: {resume}")
+
+    resumed = _ray_eval(*resume.split()[1:], cwd=tmp_path)  # the printed command, word for word
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    assert stdout.splitlines()[-1] == f"report: {run_dir / 'report.html'}"
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    (listed,) = capsys.readouterr().out.splitlines()[1:]
+    assert listed.split()[2:4] == ["complete", "passed"] and "resume" not in listed

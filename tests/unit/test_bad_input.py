@@ -221,7 +221,8 @@ def test_refusal_lists_every_row_the_scan_can_judge_and_validate_decode_media_li
     by_line = {problem.row_number: problem for problem in report.problems}
     assert by_line[3].field == "media.0" and by_line[3].reason.startswith(f"{manifest.parent}/media/garbage.jpg: not a")
     assert by_line[19].field is None and by_line[19].reason.startswith("estimated 640 prompt tokens")
-    assert report.summary_line().endswith("20 rows (manifest), 17 invalid")
+    assert report.summary_line().endswith(f"20 rows (manifest), 17 invalid; relative media paths looked up in "
+                                          f"{manifest.parent} (the file's folder; --root to change)")
 
 
 # ---- each kind on its own ---------------------------------------------------------------------------------------------
@@ -301,7 +302,8 @@ def test_videos_without_frames_or_unreadable_are_error_rows(root: Path, make, me
 
 def test_missing_media_local_and_remote(root: Path) -> None:
     scan = scan_dataset(write_jsonl(root / "m.jsonl", [mcq_row("gone", image="media/gone.jpg")]))
-    assert str(scan.problems[0]) == "m.jsonl line 1 (id 'gone'): media.0: media file 'media/gone.jpg' does not exist"
+    assert str(scan.problems[0]) == ("m.jsonl line 1 (id 'gone'): media.0: media file 'media/gone.jpg' does not exist "
+                                     f"(looked up in {root})")
     url = f"http://127.0.0.1:{free_port()}/gone.jpg"  # nothing listens there
     row = one_row(root, {**mcq_row("remote"), "media": [{"type": "image", "uri": url}]})
     assert row["error_stage"] == "preprocess" and row["error"].startswith(f"media.0: {url}: cannot fetch")

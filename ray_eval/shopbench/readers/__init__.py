@@ -17,8 +17,10 @@ READERS: dict[str, tuple[type[Reader], ...]] = {
 }
 
 
-def open_reader(path: Path, format: str = "auto", root: Path | None = None) -> Reader:
-    """The reader for a dataset file; DatasetError when the file is missing, unrecognised or unreadable."""
+def open_reader(path: Path, format: str = "auto", root: Path | None = None,
+                format_option: str = "dataset.format") -> Reader:
+    """The reader for a dataset file; DatasetError when the file is missing, unrecognised or unreadable (naming
+    `format_option`, the setting that picks the reader: a config key or a command's option)."""
     path = Path(path).absolute()
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
@@ -27,16 +29,17 @@ def open_reader(path: Path, format: str = "auto", root: Path | None = None) -> R
         if not root.is_dir():
             raise DatasetError(f"dataset root {root} is not a folder")
     if format != "auto" and format not in READERS:
-        raise DatasetError(f"unknown dataset format {format!r}; known: auto, {', '.join(READERS)}")
+        raise DatasetError(f"{format_option}: unknown dataset format {format!r}; known: auto, {', '.join(READERS)}")
     candidates = READERS[format] if format != "auto" else tuple(c for group in READERS.values() for c in group)
     chosen = [reader for reader in candidates if reader.sniff(path)]
     if not chosen:
         if format == "auto":
             raise DatasetError(
                 f"cannot tell the format of {path}: expected .jsonl/.parquet (manifest), .json with test_cases "
-                "(seed suite) or .tsv (VLMEvalKit); set dataset.format"
+                f"(seed suite) or .tsv (VLMEvalKit); set {format_option}"
             )
-        raise DatasetError(f"{path} does not look like a {format} file (its extension or content)")
+        raise DatasetError(f"{path} does not look like a {format} file (its extension or content), "
+                           f"as {format_option} says")
     try:
         return chosen[0](path, root)
     except (ValueError, OSError) as exc:

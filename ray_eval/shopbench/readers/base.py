@@ -207,7 +207,7 @@ def resolve_media_path(path: str, root: Path, field: str) -> str:
     if os.path.commonpath([real_root, resolved]) != real_root:
         raise SampleInvalid(f"media path {path!r} leaves the dataset root {root}", field=field)
     if not os.path.isfile(resolved):
-        raise SampleInvalid(f"media file {path!r} does not exist", field=field)
+        raise SampleInvalid(f"media file {path!r} does not exist (looked up in {root})", field=field)
     if os.path.getsize(resolved) == 0:  # cheap to know here, before anything runs
         raise SampleInvalid(f"media file {path!r} is empty (0 bytes)", field=field)
     return resolved

@@ -123,17 +123,18 @@ def resolve(words: list[str]) -> tuple[click.Command, list[str], list[str]]:
     return command, path, rest
 
 
-def _flags(command: click.Command) -> set[str]:
-    return {opt for param in command.params if isinstance(param, click.Option) and param.is_flag
+def _option_names(command: click.Command) -> set[str]:
+    return {opt for param in command.params if isinstance(param, click.Option)
             for opt in (*param.opts, *param.secondary_opts)}
 
 
 def _is_mention(text: str) -> bool:
+    """A command named with some of its options but no values (`ray-eval run --resume`): prose, not a command line."""
     words = _ray_eval_words(text.split(" "))
     if words is None:
         return False
     command, path, rest = resolve(words)
-    return bool(path) and all(word in _flags(command) for word in rest)
+    return bool(path) and all(word in _option_names(command) for word in rest)
 
 
 # ---- what is run here, and what is not -------------------------------------------------------------------------------
@@ -200,6 +201,13 @@ def _compared_the_two_runs(workspace: Path, output: str) -> None:
     assert "\\" not in output and "**" not in output  # plain text on a terminal
 
 
+def _one_healthy_canary_round(workspace: Path, output: str) -> None:
+    state = json.loads(output)
+    critical = sum(bool(json.loads(line).get("critical"))
+                   for line in (workspace / "data/sample/manifest.jsonl").read_text(encoding="utf-8").splitlines())
+    assert state["rounds"] == 1 and state["health"]["probes"] == state["health"]["answered"] == min(critical, 9) > 0
+
+
 def _rescored_in_place(workspace: Path, output: str) -> None:
     assert _verdict(workspace / "runs/candidate")["status"] == "passed"
     assert "rescored_at" in json.loads((workspace / "runs/candidate/run.json").read_text(encoding="utf-8"))
@@ -229,6 +237,8 @@ RUN_HERE: dict[str, RunHere] = {
     "ray-eval compare BASELINE_RUN CANDIDATE_RUN": RunHere(  # 12 paired samples < min_paired_samples 30
         0, r"^Verdict: too few samples to tell", _compared_the_two_runs,
         replace=(("BASELINE_RUN", "runs/baseline"), ("CANDIDATE_RUN", "runs/candidate"))),
+    "ray-eval canary -c configs/canary-scripted.yaml --once": RunHere(
+        0, r'^  "healthy": true,$', _one_healthy_canary_round),
     "ray-eval run --resume RUN_DIR": RunHere(
         0, r"^run directory: runs/candidate$", _passed_run_at_printed_directory, replace=(RUN_DIR,)),
     "ray-eval rescore RUN_DIR": RunHere(
@@ -282,6 +292,8 @@ def test_synopses_and_mentions_name_real_commands_and_options() -> None:
     assert len(synopses) >= len(cli.commands)  # the command table is found
     for item in synopses:
         command, path, rest = resolve(_ray_eval_words(shlex.split(item.text)))
+        if not path and rest and set(rest) <= _option_names(cli):  # an option of ray-eval itself: --version
+            continue
         assert path and not isinstance(command, click.Group), f"{item.where}: {item.text}: no such command"
         named = {word.strip("[]") for word in rest if word.strip("[]").startswith("-")}
         known = {opt for param in command.params for opt in (*getattr(param, "opts", ()),

@@ -29,8 +29,10 @@ from pathlib import Path, PurePosixPath
 import httpx
 
 from ray_eval.config import load_config
+from ray_eval.engines.base import public_url
 from ray_eval.errors import ConfigError, EngineUnavailable, UsageError
 from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
+from ray_eval.redact import Redactor
 
 # What the CI publishes: the verdict, the reports and the run's record. results.parquet stays on the cluster's
 # volume (it can be large; `ray-eval rescore`/`compare` work there).
@@ -166,7 +168,9 @@ def wait_ready(base_url: str, model: str, timeout_s: float, poll_s: float = 5.0)
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() + poll_s > deadline:
-            raise EngineUnavailable(f"{base_url} did not list model {model!r} within {timeout_s:g} s ({last})")
+            redact = Redactor.for_endpoint(None, base_url)  # a CI log must not show the URL's credentials
+            raise EngineUnavailable(redact(f"{public_url(base_url)} did not list model {model!r} within {timeout_s:g} s "
+                                           f"({last})"))
         time.sleep(poll_s)
 
 

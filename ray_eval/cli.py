@@ -253,15 +253,16 @@ def pack(run_dir: Path) -> None:
 def wait_ready_command(base_url: str, model: str, timeout_s: float) -> None:
     """Wait until an OpenAI-compatible endpoint serves the model (exit 3 after the timeout)."""
     from ray_eval.ci import wait_ready
+    from ray_eval.engines.base import public_url
 
     wait_ready(base_url, model, timeout_s)
-    click.echo(f"{base_url} serves {model}")
+    click.echo(f"{public_url(base_url)} serves {model}")
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr, force=True)
-    # httpx logs every request's URL at INFO, user:password included: its warnings are enough.
+    # httpx logs every request at INFO (the URL, never its credentials: the engine sends them apart): noise.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ray_eval.errors import ConfigError
+from ray_eval.redact import split_credentials
 from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
 
 
@@ -144,6 +145,11 @@ class OpenAIEngineConfig(_RequestPolicy):
         if self.api_key_env and self.api_key_file:
             raise ValueError("set api_key_env or api_key_file, not both")
         return self
+
+    def __repr_args__(self) -> Any:
+        # A repr reaches logs and tracebacks: the base URL's user:password part never does.
+        for name, value in super().__repr_args__():
+            yield name, split_credentials(value)[0] if name == "base_url" else value
 
 
 class ServeHandleEngineConfig(_RequestPolicy):

@@ -6,7 +6,8 @@ canary alerts only when the window holds `min_window_probes` probes and the inte
 `target_pass_ratio`. Engine errors count in the window as probes that did not pass, and in the errors by type.
 
 Secrets: the API key is read from the environment or a secret file, handed to the HTTP client only, and removed
-from every error text the canary keeps, logs or serves.
+(with the base URL's user:password, whole, in part or encoded: ray_eval.redact) from every answer and error text the
+canary keeps, logs or serves.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from ray_eval.engines import ChatEngine, ChatRequest, EngineError, EngineSpec, b
 from ray_eval.pipeline.scoring import ScoringStage
 
 log = logging.getLogger(__name__)
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ class Canary:
         engine_config = config.engine_for_probes()
         key = (resolve_api_key(engine_config, dict(os.environ if environ is None else environ))
                if isinstance(engine_config, OpenAIEngineConfig) else None)
-        self._secrets = [key.get_secret_value()] if key else []
         self._spec = EngineSpec(engine_config, key, max_in_flight=config.probes.per_round)  # its repr masks the key
+        self._redact = self._spec.redactor
         self._engine = engine
         self.pool = pool if pool is not None else load_probes(config)
         self.rotation = Rotation(len(self.pool.probes), config.probes.per_round, config.probes.seed)
@@ -161,7 +161,7 @@ class Canary:
         except Exception as exc:  # noqa: BLE001 - an engine bug is this probe's error, never the round's end
             return ProbeResult(**labels, result="error", at=self.clock(), error_type=type(exc).__name__,
                                error=self._redact(f"{type(exc).__name__}: {exc}"))
-        row = self.scoring.score({**probe.row, "response": response.text})
+        row = self.scoring.score({**probe.row, "response": self._redact(response.text)})
         if row["status"] != "ok":  # the scorer failed on this answer
             return ProbeResult(**labels, result="error", at=self.clock(), latency_s=response.latency_s,
                                error_type=row["error_type"], error=self._redact(row["error"]))
@@ -204,11 +204,6 @@ class Canary:
                  ", ".join(f"{counts[r]} {r}" for r in RESULTS if counts[r]), duration_s, self.window.probes,
                  "n/a" if ratio is None else f"{ratio:.3f}", self.window.bounds[1],
                  " (ALERT: below target)" if self.window.alert else "")
-
-    def _redact(self, text: str | None) -> str | None:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED) if text else text
-        return text
 
     # ---- what the endpoints serve ------------------------------------------------------------------------------
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from ray_eval.config import OpenAIEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines.base import (
+    public_url,
     ChatEngine,
     ChatRequest,
     ChatResponse,
@@ -20,15 +22,28 @@ from ray_eval.engines.base import (
 )
 from ray_eval.engines.openai_http import OpenAIChatEngine
 from ray_eval.errors import ConfigError
+from ray_eval.redact import Redactor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EngineSpec:
-    """Everything an inference actor needs to build its client; the key stays masked in any repr or log."""
+    """Everything an inference actor needs to build its client; the key and the URL's credentials stay out of any
+    repr or log."""
 
     config: OpenAIEngineConfig | ServeHandleEngineConfig
     api_key: SecretStr | None
     max_in_flight: int
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """What takes this endpoint's secrets (its key, its URL's user:password) out of the texts its stages keep."""
+        base_url = self.config.base_url if isinstance(self.config, OpenAIEngineConfig) else None
+        return Redactor.for_endpoint(self.api_key, base_url)
+
+    def __repr__(self) -> str:
+        where = f" at {public_url(self.config.base_url)}" if isinstance(self.config, OpenAIEngineConfig) else ""
+        return (f"EngineSpec({self.config.kind} {self.config.model!r}{where}, api_key={self.api_key!r}, "
+                f"max_in_flight={self.max_in_flight})")
 
 
 def resolve_api_key(config: OpenAIEngineConfig, environ: dict[str, str]) -> SecretStr | None:

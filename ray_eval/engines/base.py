@@ -16,11 +16,6 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Text a server sent back, with the API key taken out: some servers quote the Authorization header."""
-    return text.replace(secret, "[redacted]") if secret and text else text
-
-
 @dataclass(frozen=True)
 class ChatRequest:
     sample_id: str

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 from ray_eval.engines.base import (
     public_url,
-    redact,
     ChatRequest,
     ChatResponse,
     EngineBadResponse,
@@ -26,8 +26,10 @@ from ray_eval.engines.base import (
 )
 from ray_eval.engines.retry import RetryPolicy
 from ray_eval.errors import EngineUnavailable
+from ray_eval.redact import Redactor, split_credentials
 
 SAMPLE_HEADER = "X-Ray-Eval-Sample"  # lets servers' logs (and the scripted test server) tie a request to its sample
+BODY_CHARS = 200  # of a reply that is not the JSON expected, quoted in the error (after the secrets are taken out)
 
 
 class OpenAIChatEngine:
@@ -51,12 +53,15 @@ class OpenAIChatEngine:
         self.retry = RetryPolicy(max_retries, backoff_initial_s, backoff_max_s)
         self.extra_body = dict(extra_body or {})
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._secret = api_key
+        # Some servers and proxies quote the request's credentials back: every error text goes through this.
+        self._redact = Redactor.for_endpoint(SecretStr(api_key) if api_key else None, base_url)
         self._where = public_url(base_url)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        bare_url, credentials = split_credentials(base_url)
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
+            base_url=bare_url.rstrip("/") + "/",
             headers=headers,
+            auth=httpx.BasicAuth(*credentials) if credentials else None,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
             transport=transport,
@@ -87,27 +92,27 @@ class OpenAIChatEngine:
             except (TimeoutError, httpx.TimeoutException):
                 raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=time.perf_counter() - started) from None
             except httpx.TransportError as exc:
-                raise EngineConnectionError(redact(f"{type(exc).__name__}: {exc}", self._secret),
+                raise EngineConnectionError(self._redact(f"{type(exc).__name__}: {exc}"),
                                             latency_s=time.perf_counter() - started) from None
             latency = time.perf_counter() - started
         if response.status_code != 200:
             raise EngineHTTPError(
-                redact(f"HTTP {response.status_code}: {_error_message(response)}", self._secret),
+                self._redact(f"HTTP {response.status_code}: {_error_message(response, self._redact)}"),
                 status=response.status_code,
                 retry_after_s=_retry_after(response),
                 latency_s=latency,
             )
         try:
-            return _parse_completion(response, latency, attempt)
+            return _parse_completion(response, latency, attempt, self._redact)
         except EngineBadResponse as exc:
-            raise EngineBadResponse(redact(str(exc), self._secret), latency_s=latency) from None
+            raise EngineBadResponse(self._redact(str(exc)), latency_s=latency) from None
 
     async def check(self) -> list[str]:
         """The models the endpoint serves; EngineUnavailable when it cannot be reached or lacks our model."""
         try:
             response = await self._client.get("models")
         except httpx.HTTPError as exc:
-            raise EngineUnavailable(redact(f"engine at {self._where} is unreachable: {exc}", self._secret)) from None
+            raise EngineUnavailable(self._redact(f"engine at {self._where} is unreachable: {exc}")) from None
         if response.status_code != 200:
             raise EngineUnavailable(f"engine at {self._where} answered GET /models with HTTP {response.status_code}")
         try:
@@ -115,20 +120,22 @@ class OpenAIChatEngine:
         except (ValueError, KeyError, TypeError):
             raise EngineUnavailable(f"engine at {self._where} gave a malformed /models answer") from None
         if self.model not in served:
-            raise EngineUnavailable(f"engine at {self._where} does not serve model {self.model!r}; it serves {served}")
+            raise EngineUnavailable(self._redact(f"engine at {self._where} does not serve model {self.model!r}; "
+                                                 f"it serves {served}"))
         return served
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def _parse_completion(response: httpx.Response, latency: float, attempts: int) -> ChatResponse:
+def _parse_completion(response: httpx.Response, latency: float, attempts: int, redact: Redactor) -> ChatResponse:
     try:
         payload = response.json()
         choice = payload["choices"][0]
         text = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise EngineBadResponse(f"not a chat completion ({type(exc).__name__}: {exc}): {response.text[:200]!r}",
+        raise EngineBadResponse(f"not a chat completion ({type(exc).__name__}: {exc}): "
+                                f"{redact.excerpt(response.text, BODY_CHARS)!r}",
                                 latency_s=latency) from None
     if not isinstance(text, str):
         raise EngineBadResponse(f"message content is {type(text).__name__}, not text", latency_s=latency)
@@ -144,13 +151,17 @@ def _parse_completion(response: httpx.Response, latency: float, attempts: int) -
     )
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: httpx.Response, redact: Redactor) -> str:
+    """The server's error message, else the start of its reply: redacted, then cut (a cut first could leave the
+    start of a key behind, which no later redaction of the whole key finds)."""
     try:
         error = response.json().get("error")
         message = error.get("message") if isinstance(error, dict) else error
     except (ValueError, AttributeError):
         message = None
-    return str(message or response.text[:200] or response.reason_phrase)
+    if message:
+        return redact(str(message))
+    return redact.excerpt(response.text, BODY_CHARS) or response.reason_phrase
 
 
 def _retry_after(response: httpx.Response) -> float | None:

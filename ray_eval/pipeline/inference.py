@@ -27,6 +27,7 @@ class InferenceStage(Stage):
 
     def __init__(self, engine: EngineSpec, sampling: SamplingConfig):
         self.engine = build_engine(engine)  # one client (and connection pool) per actor, made once
+        self.redact = engine.redactor  # a server may echo its key in an error or an answer: never kept
         self.sampling = sampling
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
@@ -49,11 +50,11 @@ class InferenceStage(Stage):
         try:
             response = await self.engine.chat(request)
         except EngineError as exc:
-            return failed(carried, self.name, exc.error_type, str(exc)) | {
+            return failed(carried, self.name, exc.error_type, self.redact(str(exc))) | {
                 "attempts": exc.attempts, "latency_s": exc.latency_s, "answered_at": time.time()}
         return carried | {
             "answered_at": time.time(),
-            "response": response.text,
+            "response": self.redact(response.text),
             "finish_reason": response.finish_reason,
             "response_model": response.model,
             "latency_s": response.latency_s,

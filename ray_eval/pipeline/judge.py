@@ -55,6 +55,7 @@ class JudgeStage(Stage):
         self.setup = setup
         self.model = setup.engine.config.model
         self.engine = build_engine(setup.engine)  # one client (and connection pool) per actor, made once
+        self.redact = setup.engine.redactor  # the judge may echo its key: its reply is stored, cached and parsed
         self.cache = VerdictCache(setup.cache_dir)
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
@@ -75,11 +76,11 @@ class JudgeStage(Stage):
         raw = None
         try:
             response = await self.engine.chat(self.request(row, answer))
-            raw = response.text
+            raw = self.redact(response.text)
             verdict = parse_verdict(raw)
         except (EngineError, JudgeVerdictError) as exc:
             error_type = exc.error_type if isinstance(exc, EngineError) else type(exc).__name__
-            return failed(row, self.name, error_type, str(exc)) | {
+            return failed(row, self.name, error_type, self.redact(str(exc))) | {
                 "score": 0.0, "passed": False, "unparsed": False, "extracted": answer, "judge_verdict": raw,
                 "score_details": self.details(cached=False)}
         self.store(key, raw, verdict)
@@ -115,6 +116,7 @@ class JudgeStage(Stage):
         raw = record.get("raw") if record else None
         if not isinstance(raw, str):
             return None
+        raw = self.redact(raw)  # a cache written before replies were redacted may hold the key
         try:
             return raw, parse_verdict(raw)
         except JudgeVerdictError:

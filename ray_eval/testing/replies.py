@@ -50,6 +50,7 @@ class Reply:
     finish_reason: str = "stop"
     malformed_kind: str | None = None
     then: Reply | None = None
+    content_type: str | None = None  # of a status reply's verbatim body; None: text/plain
 
     def __post_init__(self) -> None:
         if self.delay_s < 0:
@@ -65,15 +66,16 @@ class Reply:
     @classmethod
     def status(cls, code: int, *, body: dict[str, Any] | str | None = None,
                retry_after: float | str | None = None, delay_s: float = 0.0,
-               message: str | None = None) -> Reply:
-        """An HTTP error with an OpenAI-style `{"error": {...}}` body (or `body` verbatim)."""
+               message: str | None = None, content_type: str | None = None) -> Reply:
+        """An HTTP error with an OpenAI-style `{"error": {...}}` body (or `body` verbatim, sent as `content_type`:
+        a proxy's HTML error page is `text/html`)."""
         if not 100 <= code <= 599:
             raise ValueError(f"not an HTTP status code: {code}")
         if body is None:
             body = _error_body(code, message or HTTPStatus(code).phrase)
         if isinstance(retry_after, float) and retry_after.is_integer():
             retry_after = int(retry_after)  # "Retry-After: 2", not "2.0"
-        return cls("status", status_code=code, body=body, delay_s=delay_s,
+        return cls("status", status_code=code, body=body, delay_s=delay_s, content_type=content_type,
                    retry_after=None if retry_after is None else str(retry_after))
 
     @classmethod

@@ -159,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {} if reply.retry_after is None else {"Retry-After": reply.retry_after}
             if isinstance(reply.body, (str, bytes)):
                 payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
-                self._send(reply.status_code, payload, "text/plain; charset=utf-8", headers)
+                self._send(reply.status_code, payload, reply.content_type or "text/plain; charset=utf-8", headers)
             else:
                 self._send_json(reply.status_code, reply.body, headers)
         elif reply.malformed_kind == "not_json":

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from ray_eval.errors import ConfigError
 from ray_eval.metrics import names
 from ray_eval.testing import Reply, ScriptedOpenAIServer, from_answers
 from ray_eval.testing.prometheus import free_port, wait_until
+from tests.security.leaks import b64, html_error_page, leaks, new_key, recorded_logs
 from tests.canary.conftest import canary_config, correct_reply, get_state, probe_rows, serving
 
 SHOP, HYGIENE = "Fine-grained Single-instance", "Hygiene Compliance"
@@ -150,6 +152,43 @@ def test_the_api_key_never_appears_in_metrics_state_or_logs(probe_manifest, capl
     assert "Incorrect API key provided: [redacted]" in exposed[1], "the server's echo of the key is kept, redacted"
     for text in [*exposed, caplog.text, repr(canary.config), repr(canary._spec)]:
         assert secret not in text
+
+
+@pytest.mark.parametrize("source", ["env", "file", "url"])
+def test_no_part_of_an_echoed_key_reaches_state_metrics_or_logs(source, probe_manifest, tmp_path):
+    """The key given by env, by file or in the URL, echoed across the 200th character of an HTML 500 page, in an
+    answer, and inside a URL and base64 in an open answer (whose text /state shows as `extracted`)."""
+    secret, url = new_key("sk-CANARY"), None
+    if source == "env":
+        overrides, environ = ["engine.api_key_env=CANARY_TEST_KEY"], {"CANARY_TEST_KEY": secret}
+    elif source == "file":
+        (tmp_path / "key").write_text(secret + "\n", encoding="utf-8")
+        overrides, environ = [f"engine.api_key_file={tmp_path / 'key'}"], {}
+    else:
+        overrides, environ, url = [], {}, f"evaluser:{quote(secret, safe='')}@"
+    script = mixed_script() | {
+        "mcq-3": [Reply.status(500, body=html_error_page(secret), content_type="text/html")],
+        "mcq-1": [Reply.text(f"The answer is (B). (your key: {secret})")],
+        "open-1": [Reply.text(f"see https://evaluser:{quote(secret, safe='')}@cdn.example/x?key={quote(secret)}"
+                              f" and {b64(secret)}")]}
+    with ScriptedOpenAIServer(script=script) as server, recorded_logs() as logs:
+        base_url = server.base_url.replace("http://", f"http://{url}", 1) if url else server.base_url
+        canary = Canary(canary_config(probe_manifest, base_url, *overrides), environ=environ)
+        with serving(canary) as served:
+            state = wait_until(lambda: (s := get_state(served))["rounds"] >= 1 and s, 30, "a round")
+            exposed = {path: httpx.get(f"{served}/{path}", timeout=5).text for path in ("metrics", "state", "healthz")}
+        sent = {request.header("authorization") for request in server.requests}
+    expected = "Basic " + b64(f"evaluser:{secret}") if source == "url" else f"Bearer {secret}"
+    assert sent == {expected}, "the key was sent to the endpoint"
+    results = {item["probe_id"]: item for item in state["recent"]}
+    assert results["mcq-3"]["error"].startswith("HTTP 500: <html><head><title>500 Internal Server Error")
+    assert "Authorization: Bearer [redacted]" in results["mcq-3"]["error"]
+    assert results["mcq-1"]["result"] == "passed", "the redacted answer is still scored"
+    assert results["open-1"]["extracted"] == "see https://evaluser:[redacted]@cdn.example/x?key=[redacted] and [redacted]"
+    texts = {**exposed, "the log records": "\n".join(logs.lines), "the config": repr(canary.config),
+             "the engine spec": repr(canary._spec)}
+    for name, text in texts.items():
+        assert leaks(text, secret, ["evaluser"]) == [], f"a part of the key is in {name}"
 
 
 def test_a_missing_key_is_a_config_error(probe_manifest):

@@ -149,3 +149,12 @@ def test_wait_ready_returns_once_the_model_is_listed_and_times_out_naming_it() -
         wait_ready(server.base_url, "ostrakon-vl-8b", timeout_s=5)
         with pytest.raises(EngineUnavailable, match="did not list model 'other-model'"):
             wait_ready(server.base_url, "other-model", timeout_s=0.2, poll_s=0.05)
+
+
+def test_wait_ready_names_the_endpoint_without_its_credentials() -> None:
+    with ScriptedOpenAIServer(model="ostrakon-vl-8b") as server:
+        with_credentials = server.base_url.replace("http://", "http://ci:pw-Zq8rT2vX9@", 1)
+        with pytest.raises(EngineUnavailable) as caught:
+            wait_ready(with_credentials, "other-model", timeout_s=0.2, poll_s=0.05)
+    assert str(caught.value).startswith(f"{server.base_url} did not list model 'other-model' within 0.2 s (HTTP 200")
+    assert "pw-Zq8rT2vX9" not in str(caught.value)

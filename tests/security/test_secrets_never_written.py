@@ -4,19 +4,20 @@ both as bytes and as decoded values), not the metrics (node_exporter textfile, a
 
 The endpoint is a ScriptedOpenAIServer that answers 401 unless the request carries the right bearer key, so a run
 that passes proves the key was sent; one server echoes the Authorization header back in its error body, as a
-misconfigured proxy does.
+misconfigured proxy does. The last test has the engine and the judge echo their keys everywhere a server can (an HTML
+error page, answers, URLs, base64, keys cut short) and searches for any 8 characters in a row of them (FRAGMENT in
+tests/security/leaks.py, the README's contract).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow.parquet as pq
 import pytest
@@ -26,45 +27,13 @@ from ray_eval.cli import main
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer, constant
 from ray_eval.testing.prometheus import PushgatewayServer
 from tests.conftest import jpeg_bytes, mcq_row, write_jsonl
+from tests.security.leaks import b64, html_error_page, leaks, leaks_in_files, new_key, recorded_logs
 
 pytestmark = pytest.mark.ray
 
 KEY_ENV = "RAY_EVAL_SECURITY_TEST_KEY"
-# Loggers whose records the run may produce, captured at DEBUG. (The CLI re-configures the root logger with
-# `force=True`, which drops pytest's caplog handler; a handler on these named loggers survives it.)
-LOGGERS = ("ray_eval", "httpx", "httpcore", "ray", "urllib3", "asyncio", "prometheus_client")
-
-
 def new_secret() -> str:
     return f"sk-test-{uuid.uuid4().hex}"
-
-
-class Recorder(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if record.exc_info:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
-        self.lines.append(f"{record.name} {record.levelname} {text}")
-
-
-@contextmanager
-def recorded_logs() -> Iterator[Recorder]:
-    recorder = Recorder()
-    loggers = [logging.getLogger(name) for name in LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(recorder)
-        logger.setLevel(logging.DEBUG)
-    try:
-        yield recorder
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.removeHandler(recorder)
-            logger.setLevel(level)
 
 
 def key_checking(secret: str) -> Any:
@@ -288,3 +257,138 @@ def test_url_credentials_are_not_logged(url_credential_run: UrlCredentialRun) ->
     assert "/models" in logged or "ray_eval" in logged
     for password in url_credential_run.passwords:
         assert password not in logged
+
+
+# ---- a key the servers echo: in an HTML error page, in answers, in URLs and base64 ------------------------------
+# Each key (the engine's and the judge's) is given by env, by file or in the base URL's user:password part. The
+# engine echoes it across the 200th character of an HTML 500 page (where error text used to be cut before the key
+# was removed), cut short at the end or the start of an error message, whole in an answer, and inside a URL and
+# base64 in another; the judge echoes its own key in a verdict's reason and in an HTML 500 page. No FRAGMENT
+# characters in a row of either key may reach a file of the run directory (parquet cells included), the console,
+# the log records, the metrics or Ray's logs.
+
+USERS = ("evaluser", "judgeuser")  # the user names of the URL credentials (their basic-auth headers are searched)
+
+
+def echo_in_url_and_base64(secret: str) -> str:
+    return (f"Answer: B. Fetched https://evaluser:{quote(secret, safe='')}@proxy.example/v1?api_key="
+            f"{quote(secret, safe='')} with Basic {b64('evaluser:' + secret)}; token {b64(secret)}")
+
+
+def authorized(expected: str, replies: dict[str, Reply], default: Reply) -> Any:
+    """A policy that answers 401 unless the request carries the expected Authorization header (so a run that is
+    answered proves the key was sent), then each sample's scripted reply."""
+    def policy(info: ChatRequestInfo) -> Reply:
+        if info.header("authorization") != expected:
+            return Reply.status(401, message="missing or wrong credentials")
+        return replies.get(info.sample_id or "", default)
+    return policy
+
+
+@dataclass
+class KeyedEndpoint:
+    """One endpoint's key and how the config gives it: an environment variable, a secret file, or the base URL's
+    user:password part (then the endpoint receives it as basic auth)."""
+
+    secret: str
+    source: str
+    user: str
+    key_config: dict[str, Any]
+
+    def config(self, base_url: str) -> dict[str, Any]:
+        if self.source == "url":
+            base_url = base_url.replace("http://", f"http://{self.user}:{quote(self.secret, safe='')}@", 1)
+        return {"base_url": base_url, **self.key_config}
+
+    @property
+    def authorization(self) -> str:
+        return "Basic " + b64(f"{self.user}:{self.secret}") if self.source == "url" else f"Bearer {self.secret}"
+
+
+def keyed(source: str, user: str, tmp_path: Path, monkeypatch) -> KeyedEndpoint:
+    secret = new_key()
+    if source == "env":
+        variable = f"RAY_EVAL_SECURITY_{user.upper()}_KEY"
+        monkeypatch.setenv(variable, secret)
+        return KeyedEndpoint(secret, source, user, {"api_key_env": variable})
+    if source == "file":
+        key_file = tmp_path / "secrets" / user  # a mounted secret: outside the run directory
+        key_file.parent.mkdir(exist_ok=True)
+        key_file.write_text(secret + "\n", encoding="utf-8")
+        return KeyedEndpoint(secret, source, user, {"api_key_file": str(key_file)})
+    return KeyedEndpoint(secret, source, user, {})
+
+
+@pytest.mark.parametrize("source", ["env", "file", "url"])
+def test_no_part_of_an_echoed_key_is_written(source: str, local_ray, ray_logs: list[Path],
+                                             pushgateway: PushgatewayServer, tmp_path: Path, monkeypatch,
+                                             capfd) -> None:
+    engine, judge = (keyed(source, user, tmp_path, monkeypatch) for user in USERS)
+    key = engine.secret
+    engine_policy = authorized(engine.authorization, {
+        "s0": Reply.status(500, body=html_error_page(key), content_type="text/html"),
+        "s1": Reply.text(f"Answer: B. (debug: the key you sent is {key})"),
+        "s2": Reply.text(echo_in_url_and_base64(key)),
+        "s3": Reply.status(401, message=f"invalid API key {key[:14]}"),  # the server cut it short
+        "s4": Reply.status(401, message=f"{key[-14:]} is not a valid key"),
+        "open-1": Reply.text("two staff"), "open-2": Reply.text("two staff"),
+    }, Reply.text("Answer: B"))
+    judge_policy = authorized(judge.authorization, {
+        "open-1": Reply.text(json.dumps({"grade": 2, "reason": f"matches; judge key {judge.secret}"})),
+        "open-2": Reply.status(500, body=html_error_page(judge.secret), content_type="text/html"),
+    }, Reply.text("{}"))
+    manifest = dataset(tmp_path / "data", n=7)
+    write_jsonl(manifest, [*map(json.loads, manifest.read_text(encoding="utf-8").splitlines()), *(
+        {"id": f"open-{i}", "subset": "Kitchen", "format": "open", "question": "Who wears a hat?",
+         "answer": "two staff", "media": [{"type": "image", "path": "media/a.jpg"}]} for i in (1, 2))])
+    out_dir, textfile = tmp_path / "runs", tmp_path / "textfile" / "rayeval.prom"
+    textfile.parent.mkdir()
+    with ScriptedOpenAIServer(default=engine_policy, model="shop-vl") as engine_server, \
+            ScriptedOpenAIServer(default=judge_policy, model="judge-vl") as judge_server, recorded_logs() as logs:
+        config = write_config(tmp_path / "eval.yaml", {
+            "dataset": {"path": str(manifest)},
+            "engine": {"kind": "openai", "model": "shop-vl", "max_retries": 0, **engine.config(engine_server.base_url)},
+            "scoring": {"scorers": {"open": "judge"}, "judge": {"engine": {
+                "kind": "openai", "model": "judge-vl", "max_retries": 0, **judge.config(judge_server.base_url)}}},
+            "run": {"out_dir": str(out_dir), "run_id": f"echo-{source}", "abort_after_consecutive_failures": 100,
+                    "max_engine_error_rate": 1.0},
+            "metrics": {"textfile": str(textfile), "pushgateway_url": pushgateway.url, "push_interval_s": 0,
+                        "environment": f"echo-{source}"},
+        })
+        main(["run", "-c", str(config)])
+        engine_auth = {info.header("authorization") for info in engine_server.requests}
+        judge_auth = {info.header("authorization") for info in judge_server.requests}
+    captured = capfd.readouterr()
+
+    # Not vacuous: both keys were sent, and every echo reached the run as a row.
+    assert engine_auth == {engine.authorization} and judge_auth == {judge.authorization}
+    results = pq.read_table(out_dir / f"echo-{source}" / "results.parquet").to_pandas().set_index("sample_id")
+    assert len(results) == 9, captured.err[-3000:]
+    row = results.loc["s0"]
+    assert row["status"] == "error" and row["error"].startswith("HTTP 500: <html><head><title>500 Internal")
+    assert "Authorization: Bearer [redacted]" in row["error"]
+    assert results.loc["s1", "response"] == "Answer: B. (debug: the key you sent is [redacted])"
+    assert results.loc["s1", "passed"], "the redacted answer is still scored"
+    # A basic-auth header of the URL's own credentials goes whole; of a user and the API key, the key's characters.
+    basic = "[redacted]" if source == "url" else f"{b64('evaluser:')}[redacted]"
+    assert results.loc["s2", "response"] == ("Answer: B. Fetched https://evaluser:[redacted]@proxy.example/v1?api_key="
+                                             f"[redacted] with Basic {basic}; token [redacted]")
+    assert results.loc["s3", "error"] == "HTTP 401: invalid API key [redacted]"
+    assert results.loc["s4", "error"] == "HTTP 401: [redacted] is not a valid key"
+    assert results.loc["s5", "response"] == "Answer: B" and results.loc["s5", "passed"]
+    assert json.loads(results.loc["open-1", "score_details"])["reason"] == "matches; judge key [redacted]"
+    assert results.loc["open-2", "error_stage"] == "judge" and "Bearer [redacted]" in results.loc["open-2", "error"]
+
+    for report in ("junit.xml", "report.html"):  # the reports show those rows: redacted, not left out
+        assert "[redacted]" in (out_dir / f"echo-{source}" / report).read_text(encoding="utf-8")
+
+    texts = {"stdout": captured.out, "stderr": captured.err, "the log records": "\n".join(logs.lines),
+             "the textfile": textfile.read_text(encoding="utf-8"),
+             "the Pushgateway's /metrics": pushgateway.metrics_text()}
+    assert f'environment="echo-{source}"' in texts["the Pushgateway's /metrics"]
+    for secret in (engine.secret, judge.secret):
+        assert leaks_in_files(out_dir, secret, USERS) == {}, "a part of the key was written to these run files"
+        for name, text in texts.items():
+            assert leaks(text, secret, USERS) == [], f"a part of the key is in {name}"
+        for folder in ray_logs:
+            assert leaks_in_files(folder, secret, USERS) == {}, "a part of the key is in the Ray session's logs"

@@ -121,9 +121,18 @@ class PreprocessConfig(_Strict):
 
 class _RequestPolicy(_Strict):
     timeout_s: float = Field(120.0, gt=0, description="Timeout of one request, from sending to the full answer.")
-    max_retries: int = Field(3, ge=0, description="Retries after 429, 5xx, timeouts, connection errors and lost replicas.")
+    retry_window_s: float = Field(
+        60.0, ge=0, description="Seconds of engine trouble a request rides out: after 429, 408, 5xx, timeouts, "
+        "refused or dropped connections and lost replicas it is asked again until this long after its first failure "
+        "(a server's Retry-After is waited out within it). A sample still failing then is an engine error: the run "
+        "ends incomplete (exit 3), never counted against the model. 0: no retries.",
+    )
+    max_retries: int | None = Field(
+        None, ge=0, description="Most retries of one request within the window; unset: as many as the window allows."
+    )
     backoff_initial_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff (also caps a server's Retry-After).")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff between two tries (a server's Retry-After "
+                                 "is capped by the retry window instead).")
 
 
 class OpenAIEngineConfig(_RequestPolicy):
@@ -416,8 +425,10 @@ class EvalConfig(_Strict):
         exclude = {"out_dir", "run_id", "progress_interval_s", "checkpoint_rows", "checkpoint_interval_s"}
         speed = {"engine_capacity", "actors", "max_in_flight_per_actor", "batch_size", "in_flight_per_slot",
                  "num_cpus_per_actor"}
+        # How patiently the engine is asked does not decide its answers: a resume may widen the retry window.
+        patience = set(_RequestPolicy.model_fields)
         data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True,
-                                                     "inference": speed})
+                                                     "inference": speed, "engine": patience})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ray_eval.config import OpenAIEngineConfig, PreprocessConfig, SamplingConfig, ScoringConfig
-from ray_eval.engines import EngineSpec, OpenAIChatEngine
+from ray_eval.engines import EngineSpec, OpenAIChatEngine, RetryPolicy
 from ray_eval.errors import StageInputError
 from ray_eval.pipeline import InferenceStage, PreprocessStage, ScoringStage
 from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, READ_SCHEMA, RESULT_SCHEMA, invalid_row, sample_row
@@ -135,7 +135,7 @@ def test_inference_stage_turns_failed_requests_into_rows() -> None:
     spec = EngineSpec(OpenAIEngineConfig(base_url="http://engine.test/v1", model="m", max_retries=1,
                                          backoff_initial_s=0), None, 4)
     stage = InferenceStage(spec, SamplingConfig(max_tokens=16))
-    stage.engine = OpenAIChatEngine("http://engine.test/v1", "m", max_retries=1, backoff_initial_s=0,
+    stage.engine = OpenAIChatEngine("http://engine.test/v1", "m", retry=RetryPolicy(max_retries=1, backoff_initial_s=0),
                                     transport=httpx.MockTransport(answer))  # swap the network, not globals
     prepared = dict.fromkeys(PREPARED_SCHEMA.names)
     prepared.update(status="ok", options=[], media_refs=[], weight=1.0, critical=False,

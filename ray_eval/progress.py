@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 
 import pyarrow as pa
@@ -73,3 +74,21 @@ class EngineHealth:
     @property
     def failure_rate(self) -> float:
         return self.failures / self.requests if self.requests else 0.0
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that asks a run's missing and failed samples again."""
+    return f"ray-eval run --resume {run_dir} --retry-errors"
+
+
+def with_engine_work_left(reason: str | None, engine_faults: int, missing: int, run_dir: Path) -> str | None:
+    """A run's incomplete reason (None: complete) once its results are in. Samples that failed at the engine make it
+    incomplete whatever else happened, for they say nothing about the model; where samples failed at the engine or
+    have no row, the reason ends with the command that asks them again."""
+    parts = [reason] if reason else []
+    if engine_faults:
+        parts.append(f"{engine_faults} sample(s) failed at the engine (refused or dropped connections, timeouts, "
+                     "429 or 5xx for longer than the retry window): not the model's errors")
+    if parts and (engine_faults or missing):
+        parts.append(f"`{resume_command(run_dir)}` asks the missing and failed samples again")
+    return "; ".join(parts) or None

@@ -177,6 +177,10 @@ STATUS_COLUMNS = [
     pa.field("error_stage", pa.string()),  # read | preprocess | inference | scoring
     pa.field("error_type", pa.string()),
     pa.field("error", pa.string()),
+    # True: the engine failed (refused or dropped connections, timeouts, 429, 5xx past the retry window), not the
+    # request or the model's answer: the row says nothing about the model, and the run stays incomplete until a
+    # resume with --retry-errors asks it again. Null in rows written before this column.
+    pa.field("engine_fault", pa.bool_()),
 ]
 PROMPT_COLUMNS = [
     pa.field("prompt", pa.string()),  # the rendered text part, for reading results
@@ -243,6 +247,7 @@ def sample_row(sample: Sample, source: str, row_number: int) -> dict[str, Any]:
         "error_stage": None,
         "error_type": None,
         "error": None,
+        "engine_fault": None,
     }
 
 

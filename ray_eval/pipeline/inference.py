@@ -49,7 +49,7 @@ class InferenceStage(Stage):
         try:
             response = await self.engine.chat(request)
         except EngineError as exc:
-            return failed(carried, self.name, exc.error_type, str(exc)) | {
+            return failed(carried, self.name, exc.error_type, str(exc), engine_fault=exc.engine_fault) | {
                 "attempts": exc.attempts, "latency_s": exc.latency_s, "answered_at": time.time()}
         return carried | {
             "answered_at": time.time(),

@@ -147,4 +147,5 @@ def test_inference_stage_turns_failed_requests_into_rows() -> None:
     up, down, skipped = out.to_pylist()
     assert up["response"] == "echo up" and up["prompt_tokens"] == 9 and up["attempts"] == 1
     assert down["status"] == "error" and down["error_type"] == "HTTP 503" and down["attempts"] == 2
+    assert down["engine_fault"] is True and up["engine_fault"] is None  # a 503 is the engine's, never the model's
     assert skipped["error_stage"] == "preprocess" and skipped["response"] is None

@@ -230,8 +230,9 @@ class InferenceConfig(_Strict):
         "shared over the actors.",
     )
     batch_size: int | None = Field(
-        None, ge=1, description="Samples per inference batch; unset: half an actor's requests in flight (Ray Data runs "
-        "up to 4 batches per actor at once, and a batch leaves only when its slowest answer is in).",
+        None, ge=1, description="Samples per inference batch; unset: half an actor's requests in flight. Each actor "
+        "works on batches holding twice its requests in flight at once; a batch leaves for the driver (and disk) when "
+        "its slowest answer is in, so a slow request holds back only its own batch.",
     )
     in_flight_per_slot: float = Field(
         2.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine_capacity): "
@@ -274,7 +275,8 @@ class ScoringConfig(_Strict):
         None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
         "`token_f1_cosine` scorer; needs transformers and torch."
     )
-    batch_size: int = Field(64, ge=1, description="Samples per scoring batch.")
+    batch_size: int = Field(64, ge=1, description="Samples per scoring batch (at most inference.batch_size: a larger "
+                            "batch would hold answered samples back from disk until others arrive).")
 
     @field_validator("scorers", mode="after")
     @classmethod
@@ -366,7 +368,9 @@ class RunConfig(_Strict):
         0.2, ge=0, le=1, description="Error budget: above this share of failed requests the run is incomplete (exit 3)."
     )
     abort_after_consecutive_failures: int = Field(
-        50, ge=1, description="Stop the run (exit 3) after this many requests in a row failed at the engine."
+        50, ge=1, description="Stop the run (exit 3) when this many requests in a row failed for good at the engine, "
+        "or this many tries in a row failed over more than the engine's retry_window_s (the engine is down: the "
+        "requests still retrying would fail too). Counted over every inference actor as the failures happen.",
     )
     progress_interval_s: float = Field(10.0, gt=0, description="Seconds between progress lines.")
     checkpoint_rows: int = Field(

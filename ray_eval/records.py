@@ -216,6 +216,9 @@ SCORE_COLUMNS = [
 ]
 
 STANDARD, BLIND = "standard", "blind"  # values of the variant column
+# The status of a row whose request was cut short because the run stopped (the engine is down): no result at all.
+# It travels from the inference actor to the driver, which leaves it out of the results (a resume asks it again).
+STOPPED = "stopped"
 
 READ_SCHEMA = pa.schema(SAMPLE_COLUMNS + MEDIA_COLUMNS + STATUS_COLUMNS)
 PREPARED_SCHEMA = pa.schema(SAMPLE_COLUMNS + STATUS_COLUMNS + PROMPT_COLUMNS + MESSAGES_COLUMNS)

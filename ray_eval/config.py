@@ -122,9 +122,18 @@ class PreprocessConfig(_Strict):
 
 class _RequestPolicy(_Strict):
     timeout_s: float = Field(120.0, gt=0, description="Timeout of one request, from sending to the full answer.")
-    max_retries: int = Field(3, ge=0, description="Retries after 429, 5xx, timeouts, connection errors and lost replicas.")
+    retry_window_s: float = Field(
+        60.0, ge=0, description="Seconds of engine trouble a request rides out: after 429, 408, 5xx, timeouts, "
+        "refused or dropped connections and lost replicas it is asked again until this long after its first failure "
+        "(a server's Retry-After is waited out within it). A sample still failing then is an engine error: the run "
+        "ends incomplete (exit 3), never counted against the model. 0: no retries.",
+    )
+    max_retries: int | None = Field(
+        None, ge=0, description="Most retries of one request within the window; unset: as many as the window allows."
+    )
     backoff_initial_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff (also caps a server's Retry-After).")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff between two tries (a server's Retry-After "
+                                 "is capped by the retry window instead).")
 
 
 class OpenAIEngineConfig(_RequestPolicy):
@@ -227,8 +236,9 @@ class InferenceConfig(_Strict):
         "shared over the actors.",
     )
     batch_size: int | None = Field(
-        None, ge=1, description="Samples per inference batch; unset: half an actor's requests in flight (Ray Data runs "
-        "up to 4 batches per actor at once, and a batch leaves only when its slowest answer is in).",
+        None, ge=1, description="Samples per inference batch; unset: half an actor's requests in flight. Each actor "
+        "works on batches holding twice its requests in flight at once; a batch leaves for the driver (and disk) when "
+        "its slowest answer is in, so a slow request holds back only its own batch.",
     )
     in_flight_per_slot: float = Field(
         2.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine_capacity): "
@@ -271,7 +281,8 @@ class ScoringConfig(_Strict):
         None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
         "`token_f1_cosine` scorer; needs transformers and torch."
     )
-    batch_size: int = Field(64, ge=1, description="Samples per scoring batch.")
+    batch_size: int = Field(64, ge=1, description="Samples per scoring batch (at most inference.batch_size: a larger "
+                            "batch would hold answered samples back from disk until others arrive).")
 
     @field_validator("scorers", mode="after")
     @classmethod
@@ -363,7 +374,9 @@ class RunConfig(_Strict):
         0.2, ge=0, le=1, description="Error budget: above this share of failed requests the run is incomplete (exit 3)."
     )
     abort_after_consecutive_failures: int = Field(
-        50, ge=1, description="Stop the run (exit 3) after this many requests in a row failed at the engine."
+        50, ge=1, description="Stop the run (exit 3) when this many requests in a row failed for good at the engine, "
+        "or this many tries in a row failed over more than the engine's retry_window_s (the engine is down: the "
+        "requests still retrying would fail too). Counted over every inference actor as the failures happen.",
     )
     progress_interval_s: float = Field(10.0, gt=0, description="Seconds between progress lines.")
     checkpoint_rows: int = Field(
@@ -422,8 +435,10 @@ class EvalConfig(_Strict):
         exclude = {"out_dir", "run_id", "progress_interval_s", "checkpoint_rows", "checkpoint_interval_s"}
         speed = {"engine_capacity", "actors", "max_in_flight_per_actor", "batch_size", "in_flight_per_slot",
                  "num_cpus_per_actor"}
+        # How patiently the engine is asked does not decide its answers: a resume may widen the retry window.
+        patience = set(_RequestPolicy.model_fields)
         data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True,
-                                                     "inference": speed})
+                                                     "inference": speed, "engine": patience})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

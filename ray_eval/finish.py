@@ -18,6 +18,7 @@ from ray_eval.malloc import release_free_memory
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.results import BLIND_RESULTS_FILE, read_results
 from ray_eval.outputs.summary import build_summary
+from ray_eval.progress import with_engine_work_left
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.shopbench.dataset import DatasetScan
 from ray_eval.shopbench.taxonomy import NO_SUBSET
@@ -32,14 +33,20 @@ class RunOutcome:
 
 
 def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_at: datetime, started: float,
-                 incomplete_reason: str | None, metrics: RunMetrics, baseline_results: RunResults | None) -> RunOutcome:
-    """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete."""
+                 incomplete_reason: str | None, metrics: RunMetrics, baseline_results: RunResults | None,
+                 reason_is_final: bool = False) -> RunOutcome:
+    """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete
+    (the results' engine errors and missing rows are added to it, unless it is a stored verdict's: `reason_is_final`)."""
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
-    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model"]).sort_values("sample_id", ignore_index=True)
+    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model", "engine_fault"]).sort_values(
+        "sample_id", ignore_index=True)
     results = with_clusters(results, config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
+    if not reason_is_final:
+        engine_faults = int(results["engine_fault"].eq(True).sum())  # the engine's errors: never the model's
+        incomplete_reason = with_engine_work_left(incomplete_reason, engine_faults, scan.rows - len(results), run_dir)
     scores = summarize(results, config.statistics)
     comparison = None
     if baseline_results is not None:

@@ -177,6 +177,10 @@ STATUS_COLUMNS = [
     pa.field("error_stage", pa.string()),  # read | preprocess | inference | scoring
     pa.field("error_type", pa.string()),
     pa.field("error", pa.string()),
+    # True: the engine failed (refused or dropped connections, timeouts, 429, 5xx past the retry window), not the
+    # request or the model's answer: the row says nothing about the model, and the run stays incomplete until a
+    # resume with --retry-errors asks it again. Null in rows written before this column.
+    pa.field("engine_fault", pa.bool_()),
 ]
 PROMPT_COLUMNS = [
     pa.field("prompt", pa.string()),  # the rendered text part, for reading results
@@ -212,6 +216,9 @@ SCORE_COLUMNS = [
 ]
 
 STANDARD, BLIND = "standard", "blind"  # values of the variant column
+# The status of a row whose request was cut short because the run stopped (the engine is down): no result at all.
+# It travels from the inference actor to the driver, which leaves it out of the results (a resume asks it again).
+STOPPED = "stopped"
 
 READ_SCHEMA = pa.schema(SAMPLE_COLUMNS + MEDIA_COLUMNS + STATUS_COLUMNS)
 PREPARED_SCHEMA = pa.schema(SAMPLE_COLUMNS + STATUS_COLUMNS + PROMPT_COLUMNS + MESSAGES_COLUMNS)
@@ -243,6 +250,7 @@ def sample_row(sample: Sample, source: str, row_number: int) -> dict[str, Any]:
         "error_stage": None,
         "error_type": None,
         "error": None,
+        "engine_fault": None,
     }
 
 

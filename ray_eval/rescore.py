@@ -64,7 +64,8 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[
     incomplete = old.get("reason") if old.get("status") == "incomplete" else None
     baseline = load_run_results(config.gate.baseline.run_dir) if config.gate.baseline is not None else None
     metrics = RunMetrics(config.metrics, run_labels(config))
-    return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, baseline)
+    return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, baseline,
+                        reason_is_final=incomplete is not None)
 
 
 def _same_answers(new: dict[str, Any], old: dict[str, Any], run_dir: Path) -> None:
@@ -101,4 +102,5 @@ def _reopened(row: dict[str, Any]) -> dict[str, Any]:
     """An answered row as it left inference: its old score and any scoring or judging error removed."""
     if row["status"] != "ok" and row["error_stage"] not in RESCORED_STAGES:
         return row
-    return row | SCORE_FIELDS | {"status": "ok", "error_stage": None, "error_type": None, "error": None}
+    return row | SCORE_FIELDS | {"status": "ok", "error_stage": None, "error_type": None, "error": None,
+                                 "engine_fault": None}

@@ -14,25 +14,23 @@ from pathlib import Path
 
 import ray
 import ray.data
-import pyarrow.compute as pc
 from jinja2 import TemplateError
 
 from ray_eval.compare import load_run_results
 from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
-from ray_eval.errors import ConfigError, DatasetError, EngineUnavailable, RunInterrupted
+from ray_eval.errors import ConfigError, DatasetError, RunInterrupted
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter, done_sample_ids
-from ray_eval.pipeline import JudgeSetup, build_pipeline
-from ray_eval.progress import EngineHealth, Progress
-from ray_eval.records import BLIND
+from ray_eval.outputs.results import done_sample_ids
+from ray_eval.pipeline import JudgeSetup
 from ray_eval.ray_console import quiet_ray_console
 from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
 from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
+from ray_eval.streaming import stream_results
 
 log = logging.getLogger("ray_eval")
 
@@ -85,7 +83,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                          f", resumed: {len(done)} already done" if resuming else "")
                 sizing = _sizing(config, engine)
                 log.info("%s", sizing.describe())
-                health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
+                health, incomplete_reason = stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
         if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
             incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
                                  f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
@@ -109,37 +107,6 @@ def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
     if capacity is None and isinstance(engine.config, ServeHandleEngineConfig):
         capacity, source = serve_capacity(engine.config)
     return size_inference(config.inference, capacity, source)
-
-
-def _stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
-                    run_dir: Path, metrics: RunMetrics, done: frozenset[str],
-                    sizing: InferenceSizing) -> tuple[EngineHealth, str | None]:
-    """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
-    every = {"rows_per_part": config.run.checkpoint_rows, "flush_interval_s": config.run.checkpoint_interval_s}
-    writer = ResultWriter(run_dir, **every)
-    blind_writer = (ResultWriter(run_dir, file_name=BLIND_RESULTS_FILE, **every)
-                    if config.diagnostics.blind_pass else None)
-    progress = Progress(scan.rows - len(done), config.run.progress_interval_s)
-    health = EngineHealth(config.run.abort_after_consecutive_failures)
-    try:
-        for batch in build_pipeline(scan, config, engine, sizing, judge, done).iter_batches(batch_format="pyarrow",
-                                                                                   batch_size=None):
-            health.update(batch)
-            if blind_writer is not None:
-                blind = pc.equal(batch["variant"], BLIND)
-                blind_writer.write(batch.filter(blind))
-                batch = batch.filter(pc.invert(pc.fill_null(blind, False)))
-            writer.write(batch)
-            progress.update(batch)
-            if metrics.enabled:
-                metrics.observe(batch, progress.done, scan.rows)
-    except EngineUnavailable as exc:
-        return health, str(exc)
-    finally:
-        writer.close()
-        if blind_writer is not None:
-            blind_writer.close()
-    return health, None
 
 
 def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:

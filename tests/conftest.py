@@ -6,12 +6,17 @@ import base64
 import io
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
@@ -23,6 +28,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def kill_driver_when(args: list[str], ready: Callable[[], Any], cwd: Path) -> None:
+    """Run `python -m ray_eval.cli ARGS` in a process of its own; once `ready()` returns, SIGKILL it, and the local Ray
+    it started, by process id."""
+    driver = subprocess.Popen([sys.executable, "-m", "ray_eval.cli", *args], cwd=cwd, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started: list[psutil.Process] = []
+    try:
+        ready()
+        started = psutil.Process(driver.pid).children(recursive=True)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    for process in started:
+        if process.is_running():
+            process.kill()
 
 
 def jpeg_bytes(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:

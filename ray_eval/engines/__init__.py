@@ -21,6 +21,7 @@ from ray_eval.engines.base import (
     EngineTimeout,
 )
 from ray_eval.engines.openai_http import OpenAIChatEngine
+from ray_eval.engines.retry import AttemptObserver, RetryPolicy
 from ray_eval.errors import ConfigError
 from ray_eval.redact import Redactor
 
@@ -64,27 +65,28 @@ def resolve_api_key(config: OpenAIEngineConfig, environ: dict[str, str]) -> Secr
     return None
 
 
-def build_engine(spec: EngineSpec) -> ChatEngine:
+def build_engine(spec: EngineSpec, observer: AttemptObserver | None = None) -> ChatEngine:
+    """The client an actor holds; `observer` is told of every attempt's outcome (the run's engine watch)."""
     config = spec.config
     if isinstance(config, ServeHandleEngineConfig):
         from ray_eval.engines.serve_handle import ServeHandleEngine
 
-        return ServeHandleEngine(config, spec.max_in_flight)
+        return ServeHandleEngine(config, spec.max_in_flight, observer=observer)
     return OpenAIChatEngine(
         config.base_url,
         config.model,
         api_key=spec.api_key.get_secret_value() if spec.api_key else None,
         timeout_s=config.timeout_s,
         connect_timeout_s=config.connect_timeout_s,
-        max_retries=config.max_retries,
-        backoff_initial_s=config.backoff_initial_s,
-        backoff_max_s=config.backoff_max_s,
+        retry=RetryPolicy.of(config),
+        observer=observer,
         max_in_flight=spec.max_in_flight,
         extra_body=config.extra_body,
     )
 
 
 __all__ = [
-    "ChatEngine", "ChatRequest", "ChatResponse", "EngineBadResponse", "EngineConnectionError", "EngineError",
-    "EngineHTTPError", "EngineSpec", "EngineTimeout", "OpenAIChatEngine", "build_engine", "resolve_api_key",
+    "AttemptObserver", "ChatEngine", "ChatRequest", "ChatResponse", "EngineBadResponse", "EngineConnectionError",
+    "EngineError", "EngineHTTPError", "EngineSpec", "EngineTimeout", "OpenAIChatEngine", "RetryPolicy", "build_engine",
+    "resolve_api_key",
 ]

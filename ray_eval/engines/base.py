@@ -39,7 +39,12 @@ class ChatResponse:
 
 
 class EngineError(Exception):
-    """A request failed for good (after its retries); the sample's row carries it."""
+    """A request failed for good (after its retries); the sample's row carries it.
+
+    `retryable` failures are the engine's own (it could not be reached, timed out, was overloaded or broke): asking
+    again later may succeed, so they are retried within the retry window and, when they remain, say nothing about
+    the model (`engine_fault`): the run is incomplete, not failed. The others are answers about this request (refused
+    as bad, not authorised, no such model, a reply that is no chat completion) and count as the sample's errors."""
 
     retryable = False
 
@@ -51,6 +56,11 @@ class EngineError(Exception):
     @property
     def error_type(self) -> str:
         return type(self).__name__
+
+    @property
+    def engine_fault(self) -> bool:
+        """The engine failed, not the request or the model's answer: never counted against the model."""
+        return self.retryable
 
 
 class EngineTimeout(EngineError):

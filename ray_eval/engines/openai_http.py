@@ -1,8 +1,8 @@
 """A client for any OpenAI-compatible chat endpoint (vLLM's server, a Ray Serve OpenAI app, a production URL).
 
-Concurrency is bounded per client; 429, 408, 5xx, timeouts and connection errors are retried with exponential
-backoff and jitter (a server's Retry-After is honoured, capped); other failures are final at once. The HTTP
-transport is injectable so tests can swap the network, not globals.
+Concurrency is bounded per client; 429, 408, 5xx, timeouts and connection errors are retried within the retry
+window (engines/retry.py); other failures are final at once. The HTTP transport is injectable so tests can swap the
+network, not globals.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from ray_eval.engines.base import (
     EngineHTTPError,
     EngineTimeout,
 )
-from ray_eval.engines.retry import RetryPolicy
+from ray_eval.engines.retry import AttemptObserver, RetryPolicy
 from ray_eval.errors import EngineUnavailable
 from ray_eval.redact import Redactor, split_credentials
 
+DEFAULT_RETRY = RetryPolicy()
 SAMPLE_HEADER = "X-Ray-Eval-Sample"  # lets servers' logs (and the scripted test server) tie a request to its sample
 BODY_CHARS = 200  # of a reply that is not the JSON expected, quoted in the error (after the secrets are taken out)
 
@@ -41,16 +42,16 @@ class OpenAIChatEngine:
         api_key: str | None = None,
         timeout_s: float = 120.0,
         connect_timeout_s: float = 10.0,
-        max_retries: int = 3,
-        backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        observer: AttemptObserver | None = None,
         max_in_flight: int = 16,
         extra_body: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.model = model
         self.timeout_s = timeout_s
-        self.retry = RetryPolicy(max_retries, backoff_initial_s, backoff_max_s)
+        self.retry = retry
+        self.observer = observer  # told of every attempt's outcome (the run's engine watch)
         self.extra_body = dict(extra_body or {})
         self._in_flight = asyncio.Semaphore(max_in_flight)
         # Some servers and proxies quote the request's credentials back: every error text goes through this.
@@ -78,7 +79,7 @@ class OpenAIChatEngine:
             **self.extra_body,
             **request.extra,
         }
-        return await self.retry.run(lambda attempt: self._attempt(body, request.sample_id, attempt))
+        return await self.retry.run(lambda attempt: self._attempt(body, request.sample_id, attempt), self.observer)
 
     async def _attempt(self, body: dict[str, Any], sample_id: str, attempt: int) -> ChatResponse:
         async with self._in_flight:

@@ -20,15 +20,17 @@ from ray_eval.engines.base import (
     EngineHTTPError,
     EngineTimeout,
 )
-from ray_eval.engines.retry import RetryPolicy
+from ray_eval.engines.retry import AttemptObserver, RetryPolicy
 
 
 class ServeHandleEngine:
-    def __init__(self, config: ServeHandleEngineConfig, max_in_flight: int, handle: Any = None):
+    def __init__(self, config: ServeHandleEngineConfig, max_in_flight: int, handle: Any = None,
+                 observer: AttemptObserver | None = None):
         from ray import serve
 
         self.config = config
-        self.retry = RetryPolicy(config.max_retries, config.backoff_initial_s, config.backoff_max_s)
+        self.retry = RetryPolicy.of(config)
+        self.observer = observer  # told of every attempt's outcome (the run's engine watch)
         # LLMServer.chat is an async generator: a non-streaming request yields one response.
         self._handle = (handle or serve.get_deployment_handle(config.deployment_name, app_name=config.app_name)).options(stream=True)
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -46,7 +48,7 @@ class ServeHandleEngine:
             stream=False,
             **request.extra,
         )
-        return await self.retry.run(lambda attempt: self._attempt(body, attempt))
+        return await self.retry.run(lambda attempt: self._attempt(body, attempt), self.observer)
 
     async def _attempt(self, body: Any, attempt: int) -> ChatResponse:
         async with self._in_flight:

@@ -11,28 +11,38 @@ import pyarrow as pa
 
 from ray_eval.config import SamplingConfig
 from ray_eval.engines import ChatRequest, EngineError, EngineSpec, build_engine
+from ray_eval.pipeline.engine_watch import WatchReporter
 from ray_eval.pipeline.stage import CARRIED, Stage, failed
-from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, PROMPT_COLUMNS
+from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, PROMPT_COLUMNS, STOPPED
 
 PASSED_ON = CARRIED + [field.name for field in PROMPT_COLUMNS]
 
 
 class InferenceStage(Stage):
-    """A callable class for `map_batches` on an actor pool. Ray Data runs several batches of one actor at once
-    (its async UDF support); the engine's own semaphore bounds the requests in flight per actor."""
+    """A callable class for `map_batches` on an actor pool. Each actor runs several batches at once (the pipeline's
+    max_concurrent_calls_per_actor), so one slow request holds back only its own small batch; the engine's own
+    semaphore bounds the requests in flight per actor. With a `watch` (engine_watch.py) every try is reported, and
+    once the watch stops the run, the batches still waiting are cut short: what came back is kept, the rest become
+    STOPPED rows that the driver leaves out."""
 
     name = "inference"
     input_columns = tuple(PREPARED_SCHEMA.names)
     output_schema = INFERRED_SCHEMA
 
-    def __init__(self, engine: EngineSpec, sampling: SamplingConfig):
-        self.engine = build_engine(engine)  # one client (and connection pool) per actor, made once
+    def __init__(self, engine: EngineSpec, sampling: SamplingConfig, watch: Any = None):
+        self.reporter = WatchReporter(watch) if watch is not None else None
+        self.engine = build_engine(engine, self.reporter)  # one client (and connection pool) per actor, made once
         self.redact = engine.redactor  # a server may echo its key in an error or an answer: never kept
         self.sampling = sampling
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         rows = self.rows(batch)
-        return self.table(await asyncio.gather(*(self.infer(row) for row in rows)))
+        requests = [asyncio.ensure_future(self.infer(row)) for row in rows]
+        if self.reporter is None:
+            return self.table(await asyncio.gather(*requests))
+        await _until_stopped(requests, self.reporter.stopped)
+        return self.table([request.result() if not request.cancelled() else self.cut_short(row)
+                           for request, row in zip(requests, rows)])
 
     async def infer(self, row: dict[str, Any]) -> dict[str, Any]:
         carried = {name: row[name] for name in PASSED_ON}
@@ -50,7 +60,7 @@ class InferenceStage(Stage):
         try:
             response = await self.engine.chat(request)
         except EngineError as exc:
-            return failed(carried, self.name, exc.error_type, self.redact(str(exc))) | {
+            return failed(carried, self.name, exc.error_type, self.redact(str(exc)), engine_fault=exc.engine_fault) | {
                 "attempts": exc.attempts, "latency_s": exc.latency_s, "answered_at": time.time()}
         return carried | {
             "answered_at": time.time(),
@@ -62,3 +72,21 @@ class InferenceStage(Stage):
             "completion_tokens": response.completion_tokens,
             "attempts": response.attempts,
         }
+
+    def cut_short(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row whose request the run's stop cut short: no result, only the sample (the driver drops it)."""
+        return {name: row[name] for name in PASSED_ON} | {"status": STOPPED}
+
+
+async def _until_stopped(requests: list[asyncio.Future], stopped: asyncio.Event) -> None:
+    """Wait until every request is done, or until `stopped` is set: then cancel those still running (their slots of
+    the engine's semaphore and their connections are let go before this returns)."""
+    everything = asyncio.gather(*requests, return_exceptions=True)  # a request's own exception is re-raised by result()
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({everything, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    for request in requests:
+        request.cancel()
+    await everything

@@ -78,13 +78,18 @@ class JudgeStage(Stage):
             response = await self.engine.chat(self.request(row, answer))
             raw = self.redact(response.text)
             verdict = parse_verdict(raw)
-        except (EngineError, JudgeVerdictError) as exc:
-            error_type = exc.error_type if isinstance(exc, EngineError) else type(exc).__name__
-            return failed(row, self.name, error_type, self.redact(str(exc))) | {
-                "score": 0.0, "passed": False, "unparsed": False, "extracted": answer, "judge_verdict": raw,
-                "score_details": self.details(cached=False)}
+        except EngineError as exc:  # the judge's engine failing (engine_fault) is no more the model's than its own
+            return self.unjudged(failed(row, self.name, exc.error_type, self.redact(str(exc)),
+                                        engine_fault=exc.engine_fault), answer, raw)
+        except JudgeVerdictError as exc:
+            return self.unjudged(failed(row, self.name, type(exc).__name__, self.redact(str(exc))), answer, raw)
         self.store(key, raw, verdict)
         return self.scored(row, answer, raw, verdict, from_cache=False)
+
+    def unjudged(self, row: dict[str, Any], answer: str, raw: str | None) -> dict[str, Any]:
+        """A failed row of the judge's: scored as a wrong answer, its reply (if any) kept."""
+        return row | {"score": 0.0, "passed": False, "unparsed": False, "extracted": answer, "judge_verdict": raw,
+                      "score_details": self.details(cached=False)}
 
     def request(self, row: dict[str, Any], answer: str) -> ChatRequest:
         return ChatRequest(

@@ -6,6 +6,9 @@ leaves an actor only when its slowest answer is in, and the next batches are sti
 of its ideal rate; 1 x C left it at 0.57; 4 x C was no better, cost more actors to start, and behind Ray Serve the
 requests a replica cannot take yet are retried by Serve's router, which costs the replica CPU. An unset size follows
 the same rule for any capacity.
+
+Each actor works on several batches at once, holding twice its requests in flight in samples: a batch waiting on one
+slow request keeps only its own few samples back, while the other batches keep every request slot busy.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from ray_eval.config import InferenceConfig
 DEFAULT_CAPACITY = 16  # an endpoint that does not say: the sizes ray-eval always had (2 actors x 16 in flight)
 IN_FLIGHT_PER_ACTOR = 16  # an async client holds many more; more actors stagger the gaps between their batches
 MAX_ACTORS = 16  # each actor is a process; past this, more requests go through each one instead
-BATCHES_IN_FLIGHT = 2  # of the 4 Ray Data runs per actor at once: two cover the requests, two queue behind them
+BATCHES_IN_FLIGHT = 2  # batches whose samples cover an actor's requests in flight
+SAMPLES_PER_REQUEST_SLOT = 2  # samples an actor holds per request in flight: the rest wait to take a freed slot
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,12 @@ class InferenceSizing:
     actors: int
     max_in_flight_per_actor: int
     batch_size: int
+    batches_per_actor: int  # batches an actor works on at once (Ray Data's max_concurrent_calls_per_actor)
 
     def describe(self) -> str:
         return (f"{self.actors} inference actor(s) x {self.max_in_flight_per_actor} requests in flight, batches of "
-                f"{self.batch_size}, for an engine capacity of {self.capacity} ({self.capacity_source})")
+                f"{self.batch_size} ({self.batches_per_actor} at once per actor), for an engine capacity of "
+                f"{self.capacity} ({self.capacity_source})")
 
 
 def size_inference(config: InferenceConfig, capacity: int | None, source: str) -> InferenceSizing:
@@ -43,4 +49,6 @@ def size_inference(config: InferenceConfig, capacity: int | None, source: str) -
     actors = config.actors or min(MAX_ACTORS, max(1, math.ceil(wanted / per_actor_hint)))
     in_flight = config.max_in_flight_per_actor or max(1, math.ceil(wanted / actors))
     batch_size = config.batch_size or max(1, math.ceil(in_flight / BATCHES_IN_FLIGHT))
-    return InferenceSizing(capacity, source, actors, in_flight, batch_size)
+    # At least two, so that a batch held by a slow request never leaves the actor without samples to send.
+    batches = max(2, math.ceil(SAMPLES_PER_REQUEST_SLOT * in_flight / batch_size))
+    return InferenceSizing(capacity, source, actors, in_flight, batch_size, batches)

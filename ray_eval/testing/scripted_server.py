@@ -43,9 +43,9 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 256  # the default 5 drops SYNs when a test opens many connections at once
 
-    def __init__(self, owner: ScriptedOpenAIServer):
+    def __init__(self, owner: ScriptedOpenAIServer, port: int):
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can stall in sandboxes.
@@ -201,15 +201,18 @@ class ScriptedOpenAIServer:
     `slots` bounds the requests being answered at once, like an engine's batch
     slots: the rest wait their turn (None: no bound). A request counts as
     received, and in `max_concurrent`, once it holds a slot.
+    `port` (default: a free one) lets a test stop a server and start a new one
+    at the same address: an outage of refused connections, then recovery.
     """
 
     def __init__(self, default: Policy | None = None,
                  script: Mapping[str, list[Reply]] | None = None, model: str = "scripted-model",
-                 *, record_requests: bool = True, slots: int | None = None):
+                 *, record_requests: bool = True, slots: int | None = None, port: int = 0):
         if slots is not None and slots < 1:
             raise ValueError(f"slots must be at least 1 (or None for no bound); got {slots}")
         self.model = model
         self.slots = slots
+        self._port = port
         self._slots = threading.BoundedSemaphore(slots) if slots is not None else None
         self._first_request_at: float | None = None
         self._last_reply_at: float | None = None
@@ -238,7 +241,7 @@ class ScriptedOpenAIServer:
         if self._stop_requested.is_set():
             raise RuntimeError("a stopped ScriptedOpenAIServer cannot be restarted; make a new one")
         if self._httpd is None:
-            self._httpd = _HTTPServer(self)
+            self._httpd = _HTTPServer(self, self._port)
             self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
                                             name=f"scripted-openai-{self.port}", daemon=True)
             self._thread.start()

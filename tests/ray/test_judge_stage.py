@@ -132,6 +132,7 @@ def test_judge_failures_become_error_rows(server, tmp_path: Path) -> None:
     assert down["judge_verdict"] is None and down["score"] == 0.0 and down["passed"] is False
     assert server.attempts("down") == 2  # max_retries=1: tried twice, then an error row, never a guess
     assert out["garbled"]["error_type"] == "EngineBadResponse" and out["garbled"]["error_stage"] == "judge"
+    assert down["engine_fault"] is True and out["garbled"]["engine_fault"] is False  # the judge's engine failed
     assert out["recovers"]["status"] == "ok" and out["recovers"]["score"] == 1.0
 
 

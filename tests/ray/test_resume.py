@@ -4,13 +4,8 @@ row per sample and the same scores and verdict as an uninterrupted run; errors a
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -18,6 +13,7 @@ import pytest
 from ray_eval.cli import main
 from ray_eval.shopbench.synth import synthesize
 from ray_eval.testing.prometheus import wait_until
+from tests.conftest import kill_driver_when
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
@@ -54,20 +50,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(local_ray, tmp_path: P
 
     # The same run in a process of its own, killed once some results are on disk.
     killed = tmp_path / "runs" / "killed"
-    driver = subprocess.Popen([sys.executable, "-m", "ray_eval.cli", "run", "-c", str(config), "--set",
-                               "run.run_id=killed"], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: list((killed / "results.parts").glob("part-*.parquet")), 180, "a first checkpoint")
-        started = psutil.Process(driver.pid).children(recursive=True)
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    for process in started:  # the killed driver's local Ray processes, by id
-        if process.is_running():
-            process.kill()
+    kill_driver_when(["run", "-c", str(config), "--set", "run.run_id=killed"], cwd=REPO, ready=lambda: wait_until(
+        lambda: list((killed / "results.parts").glob("part-*.parquet")), 180, "a first checkpoint"))
     assert not (killed / "results.parquet").exists() and not (killed / "verdict.json").exists()
     written = sum(pq.read_metadata(part).num_rows for part in (killed / "results.parts").glob("part-*.parquet"))
     assert 0 < written < 24

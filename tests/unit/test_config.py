@@ -106,6 +106,16 @@ def test_fingerprint_ignores_where_results_go(tmp_path: Path) -> None:
     assert base.fingerprint() != load_config(write(tmp_path, MINIMAL), ["inference.sampling.max_tokens=9"]).fingerprint()
 
 
+def test_a_resume_may_be_more_patient_with_the_engine(tmp_path: Path) -> None:
+    """After an outage longer than the retry window, `--resume --retry-errors --set engine.retry_window_s=600` is the
+    same run: how patiently the engine is asked does not decide its answers."""
+    base = load_config(write(tmp_path, MINIMAL))
+    patient = load_config(write(tmp_path, MINIMAL), ["engine.retry_window_s=600", "engine.timeout_s=300",
+                                                     "engine.max_retries=20", "engine.backoff_max_s=5"])
+    assert base.fingerprint() == patient.fingerprint()
+    assert base.engine.retry_window_s == 60 and base.engine.max_retries is None  # ride out a minute, however many tries
+
+
 def test_naming_one_format_scorer_keeps_the_others_default(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL + "scoring: {scorers: {open: exact_match}}"))
     assert {fmt.value: name for fmt, name in config.scoring.scorers.items()} == {

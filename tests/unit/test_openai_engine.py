@@ -15,8 +15,8 @@ from ray_eval.engines import (
     EngineHTTPError,
     EngineTimeout,
     OpenAIChatEngine,
+    RetryPolicy,
 )
-from ray_eval.errors import EngineUnavailable
 
 
 def completion(text: str = "B") -> dict:
@@ -42,9 +42,10 @@ class Script:
         return step
 
 
-def engine(script: Script, **kwargs) -> OpenAIChatEngine:
-    kwargs = {"max_retries": 3, "backoff_initial_s": 0.0, "timeout_s": 5.0, **kwargs}
-    return OpenAIChatEngine("http://engine.test/v1", "m", transport=httpx.MockTransport(script), **kwargs)
+def engine(script: Script, max_retries: int | None = 3, **kwargs) -> OpenAIChatEngine:
+    kwargs = {"timeout_s": 5.0, **kwargs}
+    return OpenAIChatEngine("http://engine.test/v1", "m", transport=httpx.MockTransport(script),
+                            retry=RetryPolicy(max_retries=max_retries, backoff_initial_s=0.0), **kwargs)
 
 
 REQUEST = ChatRequest("s-1", [{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0, seed=7,
@@ -126,67 +127,3 @@ def test_connection_errors_after_retries() -> None:
     with pytest.raises(EngineConnectionError, match="ConnectError") as info:
         chat(engine(Script(httpx.ConnectError("refused")), max_retries=1))
     assert info.value.attempts == 2
-
-
-def test_backoff_honours_retry_after_capped_and_grows_otherwise() -> None:
-    client = OpenAIChatEngine("http://x/v1", "m", backoff_initial_s=1.0, backoff_max_s=4.0)
-
-    class State:
-        def __init__(self, attempt, exc):
-            self.attempt_number = attempt
-            self.outcome = type("O", (), {"exception": lambda _self: exc})()
-
-    assert client.retry.backoff(State(1, EngineHTTPError("x", status=429, retry_after_s=2.5))) == 2.5
-    assert client.retry.backoff(State(1, EngineHTTPError("x", status=429, retry_after_s=60))) == 4.0
-    waits = [client.retry.backoff(State(n, EngineTimeout("t"))) for n in (1, 2, 3, 6)]
-    assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0 and 2.0 <= waits[2] <= 4.0 and waits[3] <= 4.0
-
-
-def test_in_flight_requests_are_bounded() -> None:
-    live = {"now": 0, "max": 0}
-
-    async def counted(request):
-        live["now"] += 1
-        live["max"] = max(live["max"], live["now"])
-        await asyncio.sleep(0.01)
-        live["now"] -= 1
-        return httpx.Response(200, json=completion())
-
-    client = engine(Script(counted), max_in_flight=3)
-
-    async def many():
-        try:
-            return await asyncio.gather(*(client.chat(REQUEST) for _ in range(12)))
-        finally:
-            await client.aclose()
-
-    assert len(asyncio.run(many())) == 12 and live["max"] == 3
-
-
-def test_check_reports_missing_model_and_unreachable_engine() -> None:
-    listing = Script(httpx.Response(200, json={"data": [{"id": "other"}]}))
-    with pytest.raises(EngineUnavailable, match="does not serve model 'm'"):
-        asyncio.run(engine(listing).check())
-    with pytest.raises(EngineUnavailable, match="unreachable"):
-        asyncio.run(engine(Script(httpx.ConnectError("refused"))).check())
-
-
-def test_a_chinese_sample_id_travels_percent_encoded() -> None:
-    from urllib.parse import unquote
-
-    script = Script(httpx.Response(200, json=completion("A")))
-    request = ChatRequest("门店-一/1", [{"role": "user", "content": "hi"}], max_tokens=8, temperature=0.0)
-    assert chat(engine(script), request).text == "A"
-    assert unquote(script.requests[0].headers["X-Ray-Eval-Sample"]) == "门店-一/1"
-
-
-def test_an_api_key_the_server_echoes_is_redacted_from_errors() -> None:
-    secret = "sk-test-0123456789"
-    echo = Script(httpx.Response(401, json={"error": {"message": f"bad key Bearer {secret}"}}))
-    with pytest.raises(EngineHTTPError) as info:
-        chat(engine(echo, api_key=secret))
-    assert secret not in str(info.value) and "[redacted]" in str(info.value)
-    garbled = Script(httpx.Response(200, text=f"not json, your key was {secret}"))
-    with pytest.raises(EngineBadResponse) as info:
-        chat(engine(garbled, api_key=secret))
-    assert secret not in str(info.value)

@@ -20,6 +20,14 @@ def test_sizes_follow_the_capacity(capacity, actors, in_flight, batch) -> None:
     assert sizing.actors * sizing.max_in_flight_per_actor >= (capacity or DEFAULT_CAPACITY) * 2
 
 
+@pytest.mark.parametrize("config", [InferenceConfig(), InferenceConfig(max_in_flight_per_actor=4, batch_size=2),
+                                    InferenceConfig(max_in_flight_per_actor=16, batch_size=64)])
+def test_an_actor_holds_enough_batches_that_one_slow_request_starves_nothing(config) -> None:
+    sizing = size_inference(config, 32, "inference.engine_capacity")
+    assert sizing.batches_per_actor >= 2  # a batch held by a slow request is never all the actor has
+    assert sizing.batches_per_actor * sizing.batch_size >= 2 * sizing.max_in_flight_per_actor
+
+
 def test_what_the_config_sets_is_kept_and_the_rest_follows() -> None:
     sizing = size_inference(InferenceConfig(actors=3), 32, "inference.engine_capacity")
     assert (sizing.actors, sizing.max_in_flight_per_actor, sizing.batch_size) == (3, 22, 11)

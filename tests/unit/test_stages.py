@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ray_eval.config import OpenAIEngineConfig, PreprocessConfig, SamplingConfig, ScoringConfig
-from ray_eval.engines import EngineSpec, OpenAIChatEngine
+from ray_eval.engines import EngineSpec, OpenAIChatEngine, RetryPolicy
 from ray_eval.errors import StageInputError
 from ray_eval.pipeline import InferenceStage, PreprocessStage, ScoringStage
 from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, READ_SCHEMA, RESULT_SCHEMA, invalid_row, sample_row
@@ -135,7 +135,7 @@ def test_inference_stage_turns_failed_requests_into_rows() -> None:
     spec = EngineSpec(OpenAIEngineConfig(base_url="http://engine.test/v1", model="m", max_retries=1,
                                          backoff_initial_s=0), None, 4)
     stage = InferenceStage(spec, SamplingConfig(max_tokens=16))
-    stage.engine = OpenAIChatEngine("http://engine.test/v1", "m", max_retries=1, backoff_initial_s=0,
+    stage.engine = OpenAIChatEngine("http://engine.test/v1", "m", retry=RetryPolicy(max_retries=1, backoff_initial_s=0),
                                     transport=httpx.MockTransport(answer))  # swap the network, not globals
     prepared = dict.fromkeys(PREPARED_SCHEMA.names)
     prepared.update(status="ok", options=[], media_refs=[], weight=1.0, critical=False,
@@ -147,4 +147,5 @@ def test_inference_stage_turns_failed_requests_into_rows() -> None:
     up, down, skipped = out.to_pylist()
     assert up["response"] == "echo up" and up["prompt_tokens"] == 9 and up["attempts"] == 1
     assert down["status"] == "error" and down["error_type"] == "HTTP 503" and down["attempts"] == 2
+    assert down["engine_fault"] is True and up["engine_fault"] is None  # a 503 is the engine's, never the model's
     assert skipped["error_stage"] == "preprocess" and skipped["response"] is None

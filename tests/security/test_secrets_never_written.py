@@ -331,7 +331,8 @@ def test_no_part_of_an_echoed_key_is_written(source: str, local_ray, ray_logs: l
         "s2": Reply.text(echo_in_url_and_base64(key)),
         "s3": Reply.status(401, message=f"invalid API key {key[:14]}"),  # the server cut it short
         "s4": Reply.status(401, message=f"{key[-14:]} is not a valid key"),
-        "open-1": Reply.text("two staff"), "open-2": Reply.text("two staff"),
+        # Different answers: the judge's cache would otherwise answer open-2 with open-1's verdict.
+        "open-1": Reply.text("two staff"), "open-2": Reply.text("two staff wear hats"),
     }, Reply.text("Answer: B"))
     judge_policy = authorized(judge.authorization, {
         "open-1": Reply.text(json.dumps({"grade": 2, "reason": f"matches; judge key {judge.secret}"})),

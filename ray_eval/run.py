@@ -85,10 +85,8 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                          f", resumed: {len(done)} already done" if resuming else "")
                 sizing = _sizing(config, engine)
                 log.info("%s", sizing.describe())
-                health, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
-        if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
-            incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
-                                 f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
+                _, incomplete_reason = _stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
+        # The engine error budget is checked in conclude_run, over the rows of every session of the run.
         return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
 
 

@@ -28,6 +28,7 @@ from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.progress import EngineHealth, Progress
 from ray_eval.records import BLIND
 from ray_eval.ray_console import quiet_ray_console
+from ray_eval.ray_reaper import reaped_when_this_process_ends
 from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
@@ -205,18 +206,19 @@ def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool) -> Ite
         return
     target = address or config.ray.address or os.environ.get("RAY_ADDRESS") or "local"
     local = target == "local"
-    ray.init(
-        address=target,
-        num_cpus=config.ray.num_cpus if local else None,
-        object_store_memory=config.ray.object_store_memory if local else None,
-        include_dashboard=False if local else None,
-        log_to_driver=True,
-        configure_logging=False,
-    )
-    try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # our own progress lines are what a CI log can show
-        with contextlib.nullcontext() if ray_logs else quiet_ray_console():
-            yield
-    finally:
-        ray.shutdown()
+    with reaped_when_this_process_ends() if local else contextlib.nullcontext():  # a local Ray dies with the run
+        ray.init(
+            address=target,
+            num_cpus=config.ray.num_cpus if local else None,
+            object_store_memory=config.ray.object_store_memory if local else None,
+            include_dashboard=False if local else None,
+            log_to_driver=True,
+            configure_logging=False,
+        )
+        try:
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False  # our own progress lines are what a CI log can show
+            with contextlib.nullcontext() if ray_logs else quiet_ray_console():
+                yield
+        finally:
+            ray.shutdown()

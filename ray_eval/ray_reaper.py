@@ -3,47 +3,52 @@
 Ray ties its GCS server and raylet to the driver that started them (Linux's parent-death signal) and its workers to
 the raylet, but its dashboard and runtime-env agents, once the raylet is gone, keep retrying the dead GCS for about a
 minute before they exit (Ray 2.60, measured). So a run that starts a local Ray starts a watchdog first: a small
-process of its own session, holding the read end of a pipe from the run. Every process started while the run's Ray
-session lasts carries a mark in its environment (Ray's processes inherit the driver's, its workers the raylet's).
-When the run ends, however it ends, the pipe closes, and the watchdog kills every process still carrying the mark.
+process in a session of its own (a signal to the run's process group does not reach it), holding the read end of a
+pipe from the run. While the run lives, the watchdog notes every process descended from it that it had not seen
+when it started (Ray's processes: they rename themselves, `ray::DashboardAgent`, which also blanks what /proc shows
+of their environment, so descent is what identifies them, and a start time with the id). When the run ends, however
+it ends, the pipe closes and the watchdog kills those still running.
 
-Processes are found through /proc (Linux); elsewhere the watchdog finds none and Ray's own clean-up is all there is.
+Processes are read from /proc (Linux); elsewhere the watchdog sees none and Ray's own clean-up is all there is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-MARK = "RAY_EVAL_LOCAL_RAY_OF"  # environment variable naming the run's watchdog token
-SETTLE_S = 5.0  # how long the watchdog keeps looking for marked processes (a dying raylet may still start one)
+PROC = Path("/proc")
+POLL_S = 0.5  # how often the watchdog looks for the run's new processes
 WATCHDOG_EXIT_S = 15.0  # how long a run that ends normally waits for its watchdog to finish
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """A process as /proc shows it: its id and start time (ids are reused; the pair is not)."""
+
+    pid: int
+    parent: int
+    started: int  # clock ticks after boot
 
 
 @contextlib.contextmanager
 def reaped_when_this_process_ends() -> Iterator[None]:
-    """Inside the block, processes this process starts carry the mark; when the block ends, or this process dies,
-    the watchdog kills those still running."""
-    token = uuid.uuid4().hex
-    watchdog = subprocess.Popen([sys.executable, "-m", "ray_eval.ray_reaper", token], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)  # a signal to the run's process group does not stop it
-    previous = os.environ.get(MARK)
-    os.environ[MARK] = token
+    """When the block ends, or this process dies, the processes it started inside the block (and theirs) that
+    still run are killed."""
+    watchdog = subprocess.Popen([sys.executable, "-m", "ray_eval.ray_reaper"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    watchdog.stdout.readline()  # it has noted what this process had already started: those are left alone
+    watchdog.stdout.close()
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(MARK, None)
-        else:
-            os.environ[MARK] = previous
         watchdog.stdin.close()  # what a killed run's exit does too
         try:
             watchdog.wait(timeout=WATCHDOG_EXIT_S)
@@ -51,43 +56,62 @@ def reaped_when_this_process_ends() -> Iterator[None]:
             pass  # it finishes on its own; the run does not wait longer for it
 
 
-def marked_processes(token: str, proc: Path = Path("/proc")) -> list[int]:
-    """Ids of the processes whose environment carries this token's mark."""
-    wanted = f"{MARK}={token}".encode()
-    found = []
-    for entry in proc.glob("[0-9]*"):
+def processes() -> dict[int, ProcessId]:
+    found = {}
+    for entry in PROC.glob("[0-9]*"):
         try:
-            environment = (entry / "environ").read_bytes()
-        except OSError:  # gone meanwhile, or not ours to read
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
             continue
-        if wanted in environment.split(b"\0"):
-            found.append(int(entry.name))
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": the name may hold spaces and ')'
+        found[int(entry.name)] = ProcessId(int(entry.name), int(fields[1]), int(fields[19]))
     return found
 
 
-def kill_marked(token: str) -> int:
-    """SIGKILL every marked process until none is left (or SETTLE_S passed); how many were killed."""
-    killed: set[int] = set()
-    deadline = time.monotonic() + SETTLE_S
-    while time.monotonic() < deadline:
-        alive = [pid for pid in marked_processes(token) if pid != os.getpid()]
-        if not alive:
-            break
-        for pid in alive:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-        time.sleep(0.1)  # a killed process leaves /proc once reaped by its parent (init)
-    return len(killed)
+def descendants(root: int, table: dict[int, ProcessId]) -> set[ProcessId]:
+    """The processes below `root`: its children, theirs, and so on."""
+    children: dict[int, list[ProcessId]] = {}
+    for process in table.values():
+        children.setdefault(process.parent, []).append(process)
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child.pid)
+    return found
 
 
-def watch(token: str) -> None:
-    """The watchdog: wait until the run's end closes stdin, then kill what is left of its Ray."""
+def kill_survivors(noted: set[ProcessId]) -> int:
+    """SIGKILL each noted process still running (the same id and start time: its parent may have changed, to init
+    once the run died), and what they started meanwhile."""
+    table = processes()
+    alive = {table[process.pid] for process in noted
+             if process.pid in table and table[process.pid].started == process.started}
+    for process in list(alive):
+        alive |= descendants(process.pid, table)
+    for process in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(process.pid, signal.SIGKILL)
+    return len(alive)
+
+
+def watch(run: int, me: int) -> None:
+    """The watchdog: note the processes the run starts until its end closes stdin, then kill those still running.
+    What the run had started before the watchdog was ready is not the block's, and is left alone."""
     for number in (signal.SIGINT, signal.SIGHUP):  # a Ctrl-C or hang-up meant for the run must not stop it first
         signal.signal(number, signal.SIG_IGN)
-    sys.stdin.buffer.read()
-    kill_marked(token)
+    earlier = descendants(run, processes())
+    sys.stdout.write("ready\n")
+    sys.stdout.close()
+    noted: set[ProcessId] = set()
+    while True:
+        ended, _, _ = select.select([sys.stdin], [], [], POLL_S)
+        noted |= {process for process in descendants(run, processes()) if process.pid != me} - earlier
+        if ended and not sys.stdin.buffer.read1(4096):
+            break
+    kill_survivors(noted)
 
 
 if __name__ == "__main__":
-    watch(sys.argv[1])
+    watch(os.getppid(), os.getpid())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,17 @@ def write_atomically(path: Path, write: Callable[[Path], Any], then: str) -> Pat
         fsync_path(path.parent)  # the rename itself reaches the disk: a power cut cannot bring the old file back
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; {then}") from None
+        raise OutputError(f"cannot write {path}: {cause(exc)}; {then}") from None
     return path
+
+
+def cause(exc: OSError) -> str:
+    """The operating system's words for a failed write ("No space left on device"), also from pyarrow's errors,
+    whose text wraps them ("Error writing bytes to file. Detail: [errno 28] No space left on device")."""
+    wrapped = re.search(r"\[errno (\d+)\]", str(exc), flags=re.IGNORECASE)
+    if wrapped:
+        return os.strerror(int(wrapped.group(1)))
+    return exc.strerror or str(exc)
 
 
 def write_text_atomically(path: Path, text: str, then: str) -> Path:

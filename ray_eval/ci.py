@@ -30,8 +30,9 @@ import httpx
 
 from ray_eval.config import load_config
 from ray_eval.engines.base import public_url
-from ray_eval.errors import ConfigError, EngineUnavailable, UsageError
+from ray_eval.errors import ConfigError, EngineUnavailable, RunIncomplete, UsageError
 from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
+from ray_eval.outputs import VERDICT_FILE, missing_reports
 from ray_eval.redact import Redactor
 
 # What the CI publishes: the verdict, the reports and the run's record. results.parquet stays on the cluster's
@@ -68,8 +69,12 @@ def outcome(exit_code: int, reason: str, run_dir: Path | None = None) -> CiOutco
 def pack_run_dir(run_dir: Path) -> str:
     """The run directory's reports (PACKED_FILES that exist) as a base64 tar.gz between marker lines."""
     run_dir = Path(run_dir)
-    if not (run_dir / "verdict.json").is_file():
+    if not (run_dir / VERDICT_FILE).is_file():
         raise UsageError(f"{run_dir} holds no verdict.json: the run did not finish (or never started)")
+    missing = missing_reports(run_dir)
+    if missing:
+        raise RunIncomplete(f"{run_dir} holds verdict.json without {', '.join(missing)}, which it vouches for: "
+                            f"not trusted; write them with `ray-eval report {run_dir}`")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name in PACKED_FILES:
@@ -137,7 +142,11 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
                       "--working-dir", str(working_dir), "--", "python", "-m", "ray_eval.cli", "ci", "pack",
                       str(cluster_run_dir)], capture=True)
     fetched = unpack_bundle(pack.stdout, Path(out_dir) / submission_id) if pack.returncode == 0 else None
-    verdict = _read_json(fetched / "verdict.json") if fetched else None
+    verdict = _read_json(fetched / VERDICT_FILE) if fetched else None
+    missing = missing_reports(fetched) if fetched else []
+    if verdict is not None and missing:  # a verdict vouches for its reports: without them it is not trusted
+        return _record(out_dir, outcome(EXIT_INCOMPLETE, f"verdict.json came without {', '.join(missing)}: not "
+                                                         "trusted; see the run directory on the cluster", fetched))
     if verdict is not None:
         code = int(verdict.get("exit_code", EXIT_INCOMPLETE))
         reason = f"verdict {verdict.get('status')}: {verdict.get('reason') or ', '.join(verdict.get('failed_checks', []))}"
@@ -146,11 +155,19 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
     # tells bad input (2) from the rest; anything else is the infrastructure's.
     found = ENTRYPOINT_EXIT.search(status.stdout + job.stdout)
     code = int(found.group(1)) if found else None
-    if code == EXIT_BAD_INPUT:
+    if exit_code_without_verdict(code) == EXIT_BAD_INPUT:
         return _record(out_dir, outcome(EXIT_BAD_INPUT, "the job refused its config or dataset (exit 2); see its log"))
-    detail = _last_line(status.stdout + status.stderr) or "no status"
+    # `ci pack` says why it found nothing to fetch (no verdict, or a verdict without its reports) in its log.
+    refused = [line for line in (pack.stdout + pack.stderr).splitlines() if line.startswith("ray-eval: ")]
+    detail = (refused[-1] if refused else "") or _last_line(status.stdout + status.stderr) or "no status"
     return _record(out_dir, outcome(EXIT_INCOMPLETE, f"no verdict from job {submission_id} (job exit code "
                                                      f"{code if code is not None else 'unknown'}; {detail})"))
+
+
+def exit_code_without_verdict(job_exit_code: int | None) -> int:
+    """A job that ended without a verdict (refused, killed, stopped): bad input (2) only when its own exit code says
+    so, since a run refuses bad input before it evaluates anything; anything else is the infrastructure's (3)."""
+    return EXIT_BAD_INPUT if job_exit_code == EXIT_BAD_INPUT else EXIT_INCOMPLETE
 
 
 def wait_ready(base_url: str, model: str, timeout_s: float, poll_s: float = 5.0) -> None:

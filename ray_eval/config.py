@@ -371,7 +371,8 @@ class RunConfig(_Strict):
         False, description="The model is a smoke-test model (random weights): reports say its scores mean nothing."
     )
     max_engine_error_rate: float = Field(
-        0.2, ge=0, le=1, description="Error budget: above this share of failed requests the run is incomplete (exit 3)."
+        0.2, ge=0, le=1, description="Error budget: above this share of the run's samples sent to the engine ending in "
+        "an engine error (all its sessions: a resumed run's earlier ones too), the run is incomplete (exit 3)."
     )
     abort_after_consecutive_failures: int = Field(
         50, ge=1, description="Stop the run (exit 3) when this many requests in a row failed for good at the engine, "

@@ -31,6 +31,13 @@ class UsageError(RayEvalError):
     exit_code = 2
 
 
+class OperatorError(RayEvalError):
+    """The operator's setup refuses the run before anything is evaluated: run.out_dir is on a read-only mount, not
+    permitted, or a file stands where a folder should be. Fixed by the operator, like a config error."""
+
+    exit_code = 2
+
+
 class EngineUnavailable(RayEvalError):
     """The inference engine could not be reached or kept failing, so the run stopped."""
 

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ray_eval.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
 from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.config import EvalConfig
@@ -22,6 +24,8 @@ from ray_eval.progress import with_engine_work_left
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.shopbench.dataset import DatasetScan
 from ray_eval.shopbench.taxonomy import NO_SUBSET
+
+BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never reached the engine
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
     if not reason_is_final:
+        if incomplete_reason is None:  # over every session's rows: a plain resume cannot hide an outage
+            incomplete_reason = over_engine_error_budget(results, config.run.max_engine_error_rate, run_dir)
         engine_faults = int(results["engine_fault"].eq(True).sum())  # the engine's errors: never the model's
         incomplete_reason = with_engine_work_left(incomplete_reason, engine_faults, scan.rows - len(results), run_dir)
     scores = summarize(results, config.statistics)
@@ -66,8 +72,27 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
     del results
     release_free_memory()  # the aggregation's frames are gone; the reports read the results again, in parts
-    write_outputs(run_dir, summary, decision, config.report)
+    write_outputs(run_dir, summary, decision, config.report,
+                  then=f"free space and resume with `ray-eval run --resume {run_dir}`")
     return RunOutcome(run_dir, decision["exit_code"], summary, decision)
+
+
+def engine_error_rows(results: pd.DataFrame) -> pd.Series:
+    """Rows that ended in an error of the engine, not of the model's answer or the input."""
+    return (results["status"] != "ok") & (results["error_stage"] == "inference")
+
+
+def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path) -> str | None:
+    """Why the run is incomplete when the engine failed too often (None when it did not), counted over every row on
+    disk: a resumed run's earlier sessions count too, so resuming without running the errors again cannot turn an
+    engine outage into a verdict on the model. The share is of the rows that reached the engine."""
+    reached = int(((results["status"] == "ok") | ~results["error_stage"].isin(BEFORE_THE_ENGINE)).sum())
+    errors = int(engine_error_rows(results).sum())
+    if not reached or errors / reached <= limit:
+        return None
+    return (f"{errors} of {reached} samples sent to the engine ended in an engine error ({errors / reached:.1%}), "
+            f"over the error budget of {limit:.1%} (run.max_engine_error_rate); once the engine is healthy, run them "
+            f"again with `ray-eval run --resume {run_dir} --retry-errors`")
 
 
 def _diagnostics(config: EvalConfig, run_dir: Path, results) -> dict[str, Any] | None:

@@ -27,12 +27,13 @@ from ray_eval.config import EvalConfig
 from ray_eval.errors import UsageError
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
-from ray_eval.outputs import VERDICT_FILE, write_json
+from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, withdraw_verdict, write_json
+from ray_eval.outputs.atomic import write_atomically
 from ray_eval.outputs.results import BLIND_RESULTS_FILE, RESULTS_FILE, read_results_table
 from ray_eval.outputs.summary import public_config
 from ray_eval.pipeline import JudgeStage, ScoringStage
 from ray_eval.records import RESULT_SCHEMA
-from ray_eval.rundir import RUN_FILE, resume_config
+from ray_eval.rundir import RUN_FILE, check_writable, resume_config
 from ray_eval.run import judge_setup, scan_or_refuse
 
 ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers
@@ -55,13 +56,18 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[
     if scan.fingerprint != stored["dataset_fingerprint"]:
         raise UsageError(f"{config.dataset.path} changed since run {run_dir.name} (its sha256 differs): run it again")
     judge = judge_setup(config, os.environ if environ is None else environ)
+    check_writable(run_dir)
+    old = json.loads((run_dir / VERDICT_FILE).read_text(encoding="utf-8")) if (run_dir / VERDICT_FILE).is_file() else {}
+    incomplete = old.get("reason") if old.get("status") == "incomplete" else None
+    # The results change under them: the old verdict and summary go first (a rescore that fails leaves none, and is
+    # run again), conclude_run writes the new ones last.
+    withdraw_verdict(run_dir)
+    (run_dir / SUMMARY_FILE).unlink(missing_ok=True)
     for name in (RESULTS_FILE, BLIND_RESULTS_FILE):
         if (run_dir / name).is_file():
             _rescore_file(run_dir / name, config, judge)
     write_json(run_dir / RUN_FILE, {**stored, "config_fingerprint": config.fingerprint(), "config": public_config(config),
                                     "rescored_at": started_at.isoformat(timespec="seconds")})
-    old = json.loads((run_dir / VERDICT_FILE).read_text(encoding="utf-8")) if (run_dir / VERDICT_FILE).is_file() else {}
-    incomplete = old.get("reason") if old.get("status") == "incomplete" else None
     baseline = load_run_results(config.gate.baseline.run_dir) if config.gate.baseline is not None else None
     metrics = RunMetrics(config.metrics, run_labels(config))
     return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, baseline,
@@ -86,9 +92,9 @@ def _rescore_file(path: Path, config: EvalConfig, judge) -> None:
         chunks.append(scoring(pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)))
     if judging is not None:
         chunks = asyncio.run(_judge_all(judging, chunks))
-    temporary = path.with_suffix(".parquet.tmp")
-    pq.write_table(pa.concat_tables(chunks) if chunks else table.slice(0, 0), temporary, compression="zstd")
-    os.replace(temporary, path)
+    rescored = pa.concat_tables(chunks) if chunks else table.slice(0, 0)
+    write_atomically(path, lambda temporary: pq.write_table(rescored, temporary, compression="zstd"),
+                     f"{path} is as it was: free space and rescore again")
 
 
 async def _judge_all(judging: JudgeStage, chunks: list[pa.Table]) -> list[pa.Table]:

@@ -25,6 +25,7 @@ from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs.results import done_sample_ids
 from ray_eval.pipeline import JudgeSetup
 from ray_eval.ray_console import quiet_ray_console
+from ray_eval.ray_reaper import reaped_when_this_process_ends
 from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
@@ -83,10 +84,8 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                          f", resumed: {len(done)} already done" if resuming else "")
                 sizing = _sizing(config, engine)
                 log.info("%s", sizing.describe())
-                health, incomplete_reason = stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
-        if incomplete_reason is None and health.failure_rate > config.run.max_engine_error_rate:
-            incomplete_reason = (f"{health.failures} of {health.requests} requests failed at the engine "
-                                 f"({health.failure_rate:.1%}), over the error budget of {config.run.max_engine_error_rate:.1%}")
+                _, incomplete_reason = stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
+        # The engine error budget is checked in conclude_run, over the rows of every session of the run.
         return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
 
 
@@ -174,18 +173,19 @@ def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool) -> Ite
         return
     target = address or config.ray.address or os.environ.get("RAY_ADDRESS") or "local"
     local = target == "local"
-    ray.init(
-        address=target,
-        num_cpus=config.ray.num_cpus if local else None,
-        object_store_memory=config.ray.object_store_memory if local else None,
-        include_dashboard=False if local else None,
-        log_to_driver=True,
-        configure_logging=False,
-    )
-    try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # our own progress lines are what a CI log can show
-        with contextlib.nullcontext() if ray_logs else quiet_ray_console():
-            yield
-    finally:
-        ray.shutdown()
+    with reaped_when_this_process_ends() if local else contextlib.nullcontext():  # a local Ray dies with the run
+        ray.init(
+            address=target,
+            num_cpus=config.ray.num_cpus if local else None,
+            object_store_memory=config.ray.object_store_memory if local else None,
+            include_dashboard=False if local else None,
+            log_to_driver=True,
+            configure_logging=False,
+        )
+        try:
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False  # our own progress lines are what a CI log can show
+            with contextlib.nullcontext() if ray_logs else quiet_ray_console():
+                yield
+        finally:
+            ray.shutdown()

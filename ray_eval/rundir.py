@@ -8,7 +8,10 @@ there and the rows still to come answer the same question.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,15 +19,20 @@ from typing import Any
 
 from ray_eval.compare import compare_runs
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
-from ray_eval.errors import UsageError
+from ray_eval.errors import OperatorError, OutputError, UsageError
 from ray_eval.gate import Coverage, evaluate_gate, verdict
-from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, write_decision_outputs, write_json
+from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, withdraw_verdict, write_json, write_outputs
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.outputs.summary import public_config
 from ray_eval.shopbench.readers import SuiteThresholds
 
 RUN_FILE = "run.json"
 STALE_ON_RESUME = (SUMMARY_FILE, VERDICT_FILE)  # a resumed run writes them again; until then they would mislead
+REPORTS_UNWRITTEN = "reports unwritten"  # summary.json holds the verdict, verdict.json is not written yet
+# Why a folder cannot be written that the operator must fix (exit 2); any other cause (a full disk) is exit 3.
+OPERATOR_ERRNOS = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied",
+                   errno.EPERM: "operation not permitted", errno.ENOTDIR: "a file stands where a folder should be",
+                   errno.EEXIST: "a file stands where a folder should be"}
 
 
 def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: str) -> tuple[Path, bool]:
@@ -32,6 +40,7 @@ def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: 
     resumed (`--resume`, or a job re-submitted with the same run id); one of another fingerprint is refused."""
     run_id = config.run.run_id or f"{started_at:%Y%m%d-%H%M%S}-{config.fingerprint()[:6]}"
     run_dir = Path(config.run.out_dir) / run_id
+    check_writable(run_dir, "run.out_dir")
     if not (run_dir.exists() and any(run_dir.iterdir())):
         return run_dir, False
     if not (run_dir / RUN_FILE).is_file():
@@ -48,10 +57,29 @@ def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: 
     return run_dir, True
 
 
+def check_writable(run_dir: Path, option: str | None = None) -> None:
+    """Before Ray starts and before anything is evaluated: a file can be written in run_dir, or, when it does not
+    exist yet, in the nearest folder above it that does (nothing is created). Refused in one line naming the folder
+    and the cause: OperatorError (exit 2) for what the operator must fix, OutputError (exit 3) for the rest."""
+    target = next(folder for folder in (run_dir, *run_dir.parents) if folder.exists())
+    try:
+        if not target.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
+        with tempfile.TemporaryFile(dir=target, prefix=".ray-eval-probe-"):
+            pass
+    except OSError as exc:
+        where = f"{option} {run_dir.parent}" if option else f"run directory {run_dir}"
+        if exc.errno in OPERATOR_ERRNOS:
+            raise OperatorError(f"{where}: cannot write in {target}: {OPERATOR_ERRNOS[exc.errno]}; nothing was "
+                                "evaluated: choose a writable folder") from None
+        raise OutputError(f"{where}: cannot write in {target}: {exc.strerror or exc}") from None
+
+
 def start_run_dir(run_dir: Path, config: EvalConfig, started_at: datetime, dataset_fingerprint: str,
                   resuming: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     if resuming:
+        withdraw_verdict(run_dir)  # first: a verdict never outlives the files it vouches for
         for name in STALE_ON_RESUME:
             (run_dir / name).unlink(missing_ok=True)
         return
@@ -72,18 +100,25 @@ def resume_config(run_dir: Path, config_path: Path | None, overrides: list[str])
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     run_dir = Path(run_dir)
-    for name in (SUMMARY_FILE, VERDICT_FILE, RESULTS_FILE):
+    """A finished run's summary and verdict. Without verdict.json (writing the reports failed, e.g. a full disk), the
+    verdict is the copy summary.json holds: both are written from the same decision, summary.json first."""
+    run_dir = Path(run_dir)
+    for name in (SUMMARY_FILE, RESULTS_FILE):
         if not (run_dir / name).is_file():
             raise UsageError(f"{run_dir} is not a finished run directory: {name} is missing")
     summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
-    decision = json.loads((run_dir / VERDICT_FILE).read_text(encoding="utf-8"))
-    return summary, decision
+    if (run_dir / VERDICT_FILE).is_file():
+        return summary, json.loads((run_dir / VERDICT_FILE).read_text(encoding="utf-8"))
+    if "checks" not in summary.get("verdict", {}):  # a summary.json of an older version holds only the outcome
+        raise UsageError(f"{run_dir} is not a finished run directory: {VERDICT_FILE} is missing")
+    return summary, summary["verdict"]
 
 
 def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] = ()) -> dict[str, Any]:
     """Apply thresholds again to a run's stored scores: the run's own config, or another config file's gate,
     with `--set gate.x=y` overrides. Rewrites verdict.json and the reports; returns the new verdict."""
     run_dir = Path(run_dir)
+    check_writable(run_dir)
     summary, old = load_run(run_dir)
     stored = dict(summary["config"])
     if config_path is not None:
@@ -105,18 +140,17 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
                        coverage=coverage)
     summary["config"] = public_config(config)
     summary["comparison"] = comparison
-    summary["verdict"] = {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")}
-    write_json(run_dir / SUMMARY_FILE, summary)
-    write_json(run_dir / VERDICT_FILE, decision)
-    write_decision_outputs(run_dir, summary, decision, config.report)
+    write_outputs(run_dir, summary, decision, config.report, then=f"free space and run `ray-eval gate {run_dir}` again")
     return decision
 
 
 def rerender(run_dir: Path) -> None:
-    """Write summary.md, junit.xml and report.html again from the stored summary and verdict."""
+    """Write summary.md, junit.xml, report.html and, last, verdict.json again from the stored summary and verdict."""
+    run_dir = Path(run_dir)
+    check_writable(run_dir)
     summary, decision = load_run(run_dir)
     config = validate_config(summary["config"], source=f"{run_dir}/{SUMMARY_FILE} config")
-    write_decision_outputs(Path(run_dir), summary, decision, config.report)
+    write_outputs(run_dir, summary, decision, config.report, then=f"free space and run `ray-eval report {run_dir}` again")
 
 
 # ---- listing: `ray-eval runs` ------------------------------------------------------------------------------------------
@@ -130,14 +164,16 @@ class RunListing:
     run_dir: Path
     started_at: str | None
     model: str | None
-    status: str  # complete | incomplete | no verdict (running, or interrupted) | unreadable
+    status: str  # complete | incomplete | no verdict (running, or interrupted) | reports unwritten | unreadable
     verdict: str | None = None  # passed | failed | undecided | incomplete, from verdict.json
     score: float | None = None  # the overall score (0-100) of a complete run
     reason: str | None = None  # why a run is incomplete, or its files cannot be read
 
     @property
     def resume_command(self) -> str | None:
-        """How to continue a run that has no final verdict (interrupted, or stopped incomplete)."""
+        """How to continue a run that has no final verdict (interrupted, stopped incomplete, or its reports unwritten)."""
+        if self.status == REPORTS_UNWRITTEN:
+            return f"ray-eval report {self.run_dir}"
         return None if self.status in ("complete", "unreadable") else f"ray-eval run --resume {self.run_dir}"
 
 
@@ -161,6 +197,9 @@ def _listing(run_dir: Path) -> RunListing:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return RunListing(run_dir.name, run_dir, None, None, "unreadable", reason=f"{type(exc).__name__}: {exc}")
     base = {"run_id": run_dir.name, "run_dir": run_dir, "started_at": started.get("started_at"), "model": model}
+    if decision is None and "checks" in summary.get("verdict", {}):
+        unwritten = "summary.json is written, the reports and verdict.json not: still writing, or the disk filled up"
+        return RunListing(**base, status=REPORTS_UNWRITTEN, reason=unwritten)
     if decision is None:
         return RunListing(**base, status="no verdict (running, or interrupted)")
     if decision.get("status") == "incomplete":

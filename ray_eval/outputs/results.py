@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ray_eval.errors import OutputError
 from ray_eval.malloc import release_free_memory
+from ray_eval.outputs.atomic import write_atomically
 from ray_eval.records import RESULT_SCHEMA
 
 RESULTS_FILE = "results.parquet"
@@ -67,7 +67,7 @@ class ResultWriter:
         if not self._buffer:
             return
         path = self.parts_dir / f"part-{self._parts:05d}.parquet"
-        _write_atomically(pa.concat_tables(self._buffer), path)
+        _write_part(pa.concat_tables(self._buffer), path)
         self._parts += 1
         self.rows_written += self._buffered
         self._buffer, self._buffered = [], 0
@@ -80,19 +80,18 @@ class ResultWriter:
         parts = part_files(self.run_dir, self.file_name)
         keep = _last_rows(parts)
         target = self.run_dir / self.file_name
-        temporary = target.with_suffix(".parquet.tmp")
-        try:
+
+        def merge(temporary: Path) -> None:
             with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression="zstd") as writer:
                 for part, rows in zip(parts, keep):
                     table = read_results_table(part)
                     writer.write_table(table if rows is None else table.take(rows))
                     del table
                     release_free_memory()  # one part at a time in memory, not every part's pages kept
-            os.replace(temporary, target)
-        except OSError as exc:  # the parts stay: nothing is lost, the merge can be redone by resuming
-            temporary.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}; the parts in {self.parts_dir} are "
-                              f"whole: free space and resume with `ray-eval run --resume {self.run_dir}`") from None
+
+        # On failure the parts stay: nothing is lost, and resuming redoes the merge.
+        write_atomically(target, merge, f"the parts in {self.parts_dir} are whole: free space and resume with "
+                                        f"`ray-eval run --resume {self.run_dir}`")
         shutil.rmtree(self.parts_dir)
         return target
 
@@ -139,17 +138,11 @@ def done_sample_ids(run_dir: Path, retry_errors: bool) -> frozenset[str]:
     return frozenset(sid for sid, status in latest.items() if not retry_errors or status == "ok")
 
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    """Write to a temporary name, then rename: the file is whole or absent. A failed write (a full disk) removes
-    its temporary file and stops the run with an OutputError naming the file."""
-    temporary = path.with_suffix(".tmp")
-    try:
-        pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; the parts written so far are whole: "
-                          f"free space and resume with `ray-eval run --resume {path.parent.parent}`") from None
+def _write_part(table: pa.Table, path: Path) -> None:
+    """A part is whole or absent; a failed write (a full disk) stops the run with an OutputError naming it."""
+    write_atomically(path, lambda temporary: pq.write_table(table, temporary, compression="zstd"),
+                     "the parts written so far are whole: free space and resume with "
+                     f"`ray-eval run --resume {path.parent.parent}`")
 
 
 def read_results(run_dir: Path, columns: list[str] | None = None, file_name: str = RESULTS_FILE) -> pd.DataFrame:

@@ -94,10 +94,27 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any],
         },
         "scores": scores,
         "verdict": {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")},
+        "resume_command": resume_command(run_dir, overall["errors"]) if decision["status"] == "incomplete" else None,
         "config": public_config(config),
         "config_fingerprint": config.fingerprint(),
         "versions": package_versions(),
     }
+
+
+def resume_command(run_dir: Path, error_rows: int) -> str:
+    """The command that continues an incomplete run; with error rows, it runs them again too."""
+    return f"ray-eval run --resume {run_dir}" + (" --retry-errors" if error_rows else "")
+
+
+def incomplete_lines(summary: dict[str, Any]) -> list[str]:
+    """What an incomplete run left: rows done of the total, its error rows by cause, and the command continuing it."""
+    counts = summary["counts"]
+    by_type = summary["scores"].get("errors", {}).get("by_type", {})
+    causes = f" ({', '.join(f'{md_cell(name)}: {count}' for name, count in by_type.items())})" if by_type else ""
+    missing = counts["samples"] - counts["results"]
+    return [f"> {counts['results']} of {counts['samples']} samples have a result: {counts['results'] - counts['errors']} "
+            f"answered, {counts['errors']} error rows{causes}, {missing} not evaluated yet.",
+            ">", f"> Continue it with: `{summary['resume_command']}`"]
 
 
 def _pct(value: float | None) -> str:
@@ -149,6 +166,8 @@ def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
     if decision["reason"]:
         label = "Incomplete" if decision["status"] == "incomplete" else "Undecided"
         lines += ["", f"> {label}: {md_cell(decision['reason'])}"]
+    if decision["status"] == "incomplete" and summary.get("resume_command"):
+        lines += [">", *incomplete_lines(summary)]
     overall = scores["overall"]
     statistics = summary.get("statistics")
     interval_note = (f" ({statistics['confidence']:.0%} bootstrap intervals"

@@ -26,7 +26,8 @@ from ray_eval.outputs.summary import md_cell
 from ray_eval.pipeline.sizing import size_inference
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer
 from tests.conftest import free_port, jpeg_bytes, kill_driver_when, mcq_row, write_jsonl
-from tests.ray.test_faults import outcome
+from tests.faults.harness import comparable as outcome
+from tests.faults.scenarios import ENGINE_STOPS, PAST_THE_WINDOW, RIDDEN_OUT
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
@@ -130,33 +131,35 @@ def every_request_hangs() -> Fault:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    fault: Fault
+    trouble: Fault
+    fault: str  # the README "Exit codes" row it is an instance of
     model: str = "good"
     settings: tuple[str, ...] = ()  # --set overrides of the scenario's config
     incomplete: str | None = None  # None: complete, with the undisturbed run's verdict; else a piece of its reason
+    exit_code: int | None = None  # of the faulted run; None: the undisturbed run's (the model's)
     within_s: float | None = None  # the run stops this soon after its first request
     resent_at_most: int = 0  # samples answered before the fault that a resume with --retry-errors asks again
 
 
 SCENARIOS = [
     # Short trouble, within the default 60 s retry window: ridden out, the model alone decides (exit 0 or 1).
-    Scenario("429-burst-4s", burst_of_429(4)),
-    Scenario("429-burst-4s-poor-model", burst_of_429(4), model="poor"),
-    Scenario("outage-5s", outage(5)),
-    Scenario("outage-5s-poor-model", outage(5), model="poor"),
+    Scenario("429-burst-4s", burst_of_429(4), RIDDEN_OUT),
+    Scenario("429-burst-4s-poor-model", burst_of_429(4), RIDDEN_OUT, model="poor"),
+    Scenario("outage-5s", outage(5), RIDDEN_OUT),
+    Scenario("outage-5s-poor-model", outage(5), RIDDEN_OUT, model="poor"),
     # An outage longer than the window: the samples it hit are the engine's errors, never the model's.
-    Scenario("outage-past-the-window", outage(8), settings=("engine.retry_window_s=2",
+    Scenario("outage-past-the-window", outage(8), PAST_THE_WINDOW, exit_code=3, settings=("engine.retry_window_s=2",
                                                             "run.abort_after_consecutive_failures=1000"),
              incomplete="sample(s) failed at the engine"),
-    Scenario("outage-past-the-window-poor-model", outage(8), model="poor",
+    Scenario("outage-past-the-window-poor-model", outage(8), PAST_THE_WINDOW, exit_code=3, model="poor",
              settings=("engine.retry_window_s=2", "run.abort_after_consecutive_failures=1000"),
              incomplete="sample(s) failed at the engine"),
     # ... and with a run of failures long enough, the watch stops the run early (what was answered is kept).
-    Scenario("outage-stops-the-run", outage(8), settings=("engine.retry_window_s=2",
+    Scenario("outage-stops-the-run", outage(8), ENGINE_STOPS, exit_code=3, settings=("engine.retry_window_s=2",
                                                           "run.abort_after_consecutive_failures=8"),
              incomplete="tries in a row failed at the engine", resent_at_most=HELD_PER_ACTOR),
     # A hanging engine: stopped within (failures x timeout), not after every sample's every try.
-    Scenario("every-request-hangs", every_request_hangs(),
+    Scenario("every-request-hangs", every_request_hangs(), ENGINE_STOPS, exit_code=3,
              settings=("engine.timeout_s=1", "engine.retry_window_s=2", "run.abort_after_consecutive_failures=10"),
              incomplete="tries in a row failed at the engine", within_s=10 * 1.0),
 ]
@@ -222,7 +225,7 @@ def test_engine_trouble_is_never_the_models(scenario: Scenario, local_ray, datas
     engine = ScriptedEngine(answers[scenario.model])
     try:
         config = write_config(tmp_path, manifest, engine, scenario.name)
-        fault = scenario.fault.start(engine)
+        fault = scenario.trouble.start(engine)
         code = main(["run", "-c", str(config), *[f"--set={setting}" for setting in scenario.settings]])
         ended = time.monotonic()
         printed = capsys.readouterr()
@@ -237,7 +240,7 @@ def test_engine_trouble_is_never_the_models(scenario: Scenario, local_ray, datas
             return
 
         verdict = json.loads((run_dir / "verdict.json").read_text())
-        assert code == 3 and verdict["status"] == "incomplete" and verdict["exit_code"] == 3
+        assert code == scenario.exit_code == 3 and verdict["status"] == "incomplete" and verdict["exit_code"] == 3
         # What the operator reads (summary.md, printed): why, and the command that finishes the run.
         command = f"ray-eval run --resume {run_dir} --retry-errors"
         assert scenario.incomplete in verdict["reason"] and command in verdict["reason"]

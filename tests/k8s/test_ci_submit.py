@@ -66,6 +66,7 @@ def calls(checkout: Path) -> list[list[str]]:
     ("crashed", 3, "infrastructure"),      # killed (exit 137) before any verdict
     ("stopped", 3, "infrastructure"),      # `ray job submit` exits 0 for a stopped job: still no verdict
     ("unreachable", 3, "infrastructure"),  # nothing answers at the address
+    ("reports_missing", 3, "infrastructure"),  # a passing verdict.json without its reports is not trusted
 ])
 def test_each_end_of_the_job_maps_to_its_exit_code(scenario, exit_code, status, checkout, monkeypatch, capsys):
     assert submit(scenario, monkeypatch) == exit_code
@@ -83,6 +84,8 @@ def test_each_end_of_the_job_maps_to_its_exit_code(scenario, exit_code, status, 
         assert recorded["run_dir"] is None and not fetched.exists()
     if scenario == "gate_failed":
         assert "min_score" in recorded["reason"]
+    if scenario == "reports_missing":
+        assert "holds verdict.json without junit.xml, report.html" in recorded["reason"]
 
 
 def test_the_job_is_the_jobs_script_with_the_submission_id_as_run_id(checkout, monkeypatch) -> None:

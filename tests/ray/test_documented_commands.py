@@ -219,6 +219,12 @@ def _bundle_holds_the_reports(workspace: Path, output: str) -> None:
     assert (unpacked / "report.html").stat().st_size > 1000
 
 
+def _reports_and_verdict_written(workspace: Path, output: str) -> None:
+    run_dir = workspace / "runs/candidate"
+    assert _verdict(run_dir)["status"] == "passed"
+    assert all((run_dir / name).stat().st_size for name in ("summary.md", "junit.xml", "report.html"))
+
+
 RUN_DIR = ("RUN_DIR", "runs/candidate")
 RUN_HERE: dict[str, RunHere] = {
     "ray-eval dataset synth --out data/sample --n 60 --seed 0": RunHere(
@@ -241,6 +247,10 @@ RUN_HERE: dict[str, RunHere] = {
         0, r'^  "healthy": true,$', _one_healthy_canary_round),
     "ray-eval run --resume RUN_DIR": RunHere(
         0, r"^run directory: runs/candidate$", _passed_run_at_printed_directory, replace=(RUN_DIR,)),
+    "ray-eval run --resume RUN_DIR --retry-errors": RunHere(
+        0, r"^run directory: runs/candidate$", _passed_run_at_printed_directory, replace=(RUN_DIR,)),
+    "ray-eval report RUN_DIR": RunHere(
+        0, r"^wrote runs/candidate/report.html$", _reports_and_verdict_written, replace=(RUN_DIR,)),
     "ray-eval rescore RUN_DIR": RunHere(
         0, r"^## ShopBench gate: ✅ PASSED$", _rescored_in_place, replace=(RUN_DIR,)),
     "python -m ray_eval.cli ci pack /results/ID": RunHere(

@@ -112,7 +112,7 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
         blind = write_results(run_dir, blind_rows, "blind_results.parquet")
         summary["diagnostics"] = diagnostics_of_runs(results, blind, NO_SUBSET)
     summary["comparison"] = comparison
-    write_outputs(run_dir, summary, decision, config.report)
+    write_outputs(run_dir, summary, decision, config.report, then="run the test again")
     return summary
 
 

@@ -1,8 +1,9 @@
-"""Run an evaluation on a two-node ray.cluster_utils.Cluster and remove the worker node once the first results are
-on disk. Writes the outcome as JSON to the file named second (stdout carries Ray's own log lines).
+"""`ray-eval run -c CONFIG [--set KEY=VALUE ...]` on a two-node ray.cluster_utils.Cluster whose worker node is
+removed once the first results are on disk. Writes the outcome as JSON to the file named first (stdout carries
+Ray's own log lines): `python -m tests.faults.node_loss_run REPORT run -c CONFIG --set ...`.
 
-Invoked by test_faults.py in a process of its own: a Cluster needs a Ray of its own, and the test session's Ray
-is already running.
+The fault suite's WorkerNodeLost action runs it in a process of its own: a Cluster needs a Ray of its own, and the
+test session's Ray is already running.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from ray_eval.run import run_evaluation
 from ray_eval.testing.prometheus import wait_until
 
 
-def main(config_path: str, report_path: str) -> None:
-    config = load_config(Path(config_path))
+def main(report_path: str, argv: list[str]) -> None:
+    sets = [argv[index + 1] for index, word in enumerate(argv) if word == "--set"]
+    config = load_config(Path(argv[argv.index("-c") + 1]), sets)
     run_dir = Path(config.run.out_dir) / config.run.run_id
-    # The head keeps one CPU: with none left after the loss, Ray Data's resource budget stalls for minutes until it
-    # notices capacity again (measured: 230 s), which an autoscaled cluster would hide but this test cannot.
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 100 * 2**20})
+    # The head keeps room for every stage at once (a preprocessing task's CPU beside the restarted inference actor's
+    # and a scoring task's quarters): with less left after the loss, Ray Data's resource budget stalls for minutes
+    # until it notices capacity again (measured: 230 s with none, over 300 s with one when the loss came early), which
+    # an autoscaled cluster would hide but this test cannot.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "object_store_memory": 100 * 2**20})
     worker = cluster.add_node(num_cpus=2, object_store_memory=100 * 2**20)
     ray.init(address=cluster.address)
     lost = {}
@@ -51,4 +55,4 @@ def main(config_path: str, report_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[3:])  # argv[2] is `run`

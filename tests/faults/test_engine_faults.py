@@ -251,7 +251,8 @@ def test_engine_trouble_is_never_the_models(scenario: Scenario, local_ray, datas
             first_request = min(start for *_, start, _ in engine.replies)
             assert ended - first_request < scenario.within_s
             waiting = [line for line in printed.err.splitlines() if line.startswith("[ray-eval] 0/")]
-            assert len(waiting) >= 2 and "tries in a row failed" in waiting[-1], printed.err[-2000:]
+            # Lines while it waits, saying what the engine does (the last one, once stopped, may not).
+            assert len(waiting) >= 2 and any("tries in a row failed" in line for line in waiting), printed.err[-2000:]
 
         engine.fault = lambda info: None
         answered_before = set(results.loc[results["status"] == "ok", "sample_id"])

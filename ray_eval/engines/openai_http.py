@@ -92,7 +92,9 @@ class OpenAIChatEngine:
                     )
             except (TimeoutError, httpx.TimeoutException):
                 raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=time.perf_counter() - started) from None
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, OSError, AttributeError) as exc:
+                # AttributeError: a connection the server dropped while httpcore set it up (an outage) reaches anyio
+                # as a socket already closed, whose peer it then reads from None; the request never got through.
                 raise EngineConnectionError(self._redact(f"{type(exc).__name__}: {exc}"),
                                             latency_s=time.perf_counter() - started) from None
             latency = time.perf_counter() - started

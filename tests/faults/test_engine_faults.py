@@ -239,6 +239,7 @@ def test_engine_trouble_is_never_the_models(scenario: Scenario, local_ray, datas
             assert outcome(run_dir) == calm
             return
 
+        assert (run_dir / "verdict.json").exists(), f"exit {code}:\n{printed.err[-6000:]}\n{printed.out[-2000:]}"
         verdict = json.loads((run_dir / "verdict.json").read_text())
         assert code == scenario.exit_code == 3 and verdict["status"] == "incomplete" and verdict["exit_code"] == 3
         # What the operator reads (summary.md, printed): why, and the command that finishes the run.

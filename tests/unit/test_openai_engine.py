@@ -127,3 +127,14 @@ def test_connection_errors_after_retries() -> None:
     with pytest.raises(EngineConnectionError, match="ConnectError") as info:
         chat(engine(Script(httpx.ConnectError("refused")), max_retries=1))
     assert info.value.attempts == 2
+
+
+def test_a_connection_torn_down_while_set_up_is_a_connection_error_and_retried() -> None:
+    """What httpcore over anyio raises when the server drops a connection it is setting up (seen in an outage):
+    an AttributeError from reading a closed socket's peer. The request never got through: the engine's fault."""
+    torn = AttributeError("'NoneType' object has no attribute 'getpeername'")
+    response = chat(engine(Script(torn, httpx.Response(200, json=completion("C"))), max_retries=1))
+    assert response.text == "C" and response.attempts == 2
+    with pytest.raises(EngineConnectionError, match="AttributeError") as info:
+        chat(engine(Script(torn), max_retries=0))
+    assert info.value.engine_fault

@@ -41,7 +41,9 @@ class DatasetConfig(_Strict):
         description="refuse: a dataset with bad rows stops the run before anything is evaluated (exit 2); "
         "error_row: bad rows become error rows of the results and the rest is evaluated.",
     )
-    rows_per_read_task: int = Field(256, ge=1, description="Rows per Ray Data read task (the unit of streaming).")
+    rows_per_read_task: int | None = Field(
+        None, ge=1, description="Rows per Ray Data read task, which an inference actor then works on as one batch; "
+        "unset: the inference batch size (inference.batch_size).")
 
 
 # ---- preprocess ------------------------------------------------------------------------------------------------------
@@ -111,8 +113,6 @@ class PreprocessConfig(_Strict):
         "counts them, erring high): set it to the engine's max_model_len minus inference.sampling.max_tokens. "
         "A longer prompt becomes an error row (PromptTooLong) before any request; unset: no check.",
     )
-    batch_size: int = Field(8, ge=1, description="Samples per preprocessing batch.")
-    num_cpus: float = Field(1.0, gt=0, description="CPUs reserved by each preprocessing task.")
     video: VideoConfig = VideoConfig()
     prompts: PromptConfig = PromptConfig()
 
@@ -229,22 +229,26 @@ class InferenceConfig(_Strict):
     )
     actors: int | None = Field(
         None, ge=1, description="Inference actors, each holding one client; unset: the requests wanted in flight "
-        "(engine_capacity x in_flight_per_slot) over 16 per actor, 1 to 16 actors.",
+        "(engine_capacity x in_flight_per_slot) over 64 per actor, 1 to 16 actors, as many as the cluster's CPUs hold "
+        "(num_cpus_per_actor each).",
     )
     max_in_flight_per_actor: int | None = Field(
         None, ge=1, description="Requests each actor keeps in flight at once; unset: the requests wanted in flight "
         "shared over the actors.",
     )
     batch_size: int | None = Field(
-        None, ge=1, description="Samples per inference batch; unset: half an actor's requests in flight. Each actor "
-        "works on batches holding twice its requests in flight at once; a batch leaves for the driver (and disk) when "
-        "its slowest answer is in, so a slow request holds back only its own batch.",
+        None, ge=1, description="Samples per inference batch (one Ray Data block: read, prepared, answered and scored "
+        "by one actor); unset: a quarter of an actor's requests in flight. Each actor works on batches holding twice "
+        "its requests in flight at once; a batch leaves for the driver (and disk) when its slowest answer is in, so a "
+        "slow request holds back only its own batch.",
     )
     in_flight_per_slot: float = Field(
         2.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine_capacity): "
         "the queue that keeps the engine busy while answers travel back and the next batches are prepared.",
     )
-    num_cpus_per_actor: float = Field(0.25, gt=0, description="CPUs reserved per actor; they mostly wait on the network.")
+    num_cpus_per_actor: float = Field(
+        1.0, gt=0, description="CPUs reserved per inference actor. Each also reads its samples, fetches and decodes "
+        "their media, builds the requests and scores the answers (the CPU work of a run).")
     sampling: SamplingConfig = SamplingConfig()
 
 
@@ -438,7 +442,7 @@ class EvalConfig(_Strict):
                  "num_cpus_per_actor"}
         # How patiently the engine is asked does not decide its answers: a resume may widen the retry window.
         patience = set(_RequestPolicy.model_fields)
-        data = self.model_dump(mode="json", exclude={"run": exclude, "ray": True, "metrics": True, "report": True,
+        data = self.model_dump(mode="json", exclude={"run": exclude, "dataset": {"rows_per_read_task"}, "ray": True, "metrics": True, "report": True,
                                                      "inference": speed, "engine": patience})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

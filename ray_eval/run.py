@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
@@ -23,13 +24,13 @@ from ray_eval.errors import ConfigError, DatasetError, RunInterrupted
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs.results import done_sample_ids
-from ray_eval.pipeline import JudgeSetup
+from ray_eval.pipeline import JudgeSetup, pipeline_cpus_besides_inference
 from ray_eval.ray_console import quiet_ray_console
 from ray_eval.ray_reaper import reaped_when_this_process_ends
 from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
-from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
+from ray_eval.shopbench.dataset import SCAN_CHUNK_ROWS, DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
 from ray_eval.streaming import stream_results
 
@@ -39,7 +40,8 @@ log = logging.getLogger("ray_eval")
 def scan_or_refuse(config: EvalConfig) -> DatasetScan:
     """The dataset's scan; DatasetError (nothing evaluated) when it has bad rows and the config refuses them."""
     dataset = config.dataset
-    scan = scan_dataset(dataset.path, dataset.format, dataset.root, dataset.rows_per_read_task, dataset.limit)
+    scan = scan_dataset(dataset.path, dataset.format, dataset.root, dataset.rows_per_read_task or SCAN_CHUNK_ROWS,
+                        dataset.limit)
     if scan.rows == 0:
         raise DatasetError(f"dataset {scan.path} has no samples")
     if scan.problem_count and dataset.invalid_rows == "refuse":
@@ -63,7 +65,8 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     scan = scan_or_refuse(config)
     _check_templates(config)
     run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)
-    with _interrupt_says_how_to_resume(run_dir):
+    ray_stopping: list[threading.Thread] = []
+    with _interrupt_says_how_to_resume(run_dir), _joined(ray_stopping):
         done = done_sample_ids(run_dir, retry_errors) if resuming else frozenset()
         judge = judge_setup(config, environ)
         metrics = RunMetrics(config.metrics, run_labels(config))
@@ -74,7 +77,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
             early = isinstance(engine.config, OpenAIEngineConfig) and config.serve.config is None
             if early:
                 _preflight(engine)
-            with _ray_session(config, address, ray_logs), serve_apps(config.serve):
+            with _ray_session(config, address, ray_logs, ray_stopping), serve_apps(config.serve):
                 if not early:
                     _preflight(engine)
                 if judge is not None:
@@ -105,7 +108,8 @@ def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
     capacity, source = config.inference.engine_capacity, "inference.engine_capacity"
     if capacity is None and isinstance(engine.config, ServeHandleEngineConfig):
         capacity, source = serve_capacity(engine.config)
-    return size_inference(config.inference, capacity, source)
+    return size_inference(config.inference, capacity, source, cpus=ray.cluster_resources().get("CPU", 0.0)
+                          - pipeline_cpus_besides_inference(config))
 
 
 def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
@@ -166,14 +170,28 @@ def _preflight(engine: EngineSpec) -> None:
 
 
 @contextlib.contextmanager
-def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool) -> Iterator[None]:
-    """Join the cluster named by --address, the config or RAY_ADDRESS; else start a local Ray for this run."""
+def _joined(threads: list[threading.Thread]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join()
+
+
+@contextlib.contextmanager
+def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool,
+                 stopping: list[threading.Thread]) -> Iterator[None]:
+    """Join the cluster named by --address, the config or RAY_ADDRESS; else start a local Ray for this run, which
+    stops in a thread added to `stopping` (to be joined): Ray stops a local Ray's processes one after the other,
+    waiting up to a second for each (node.py), and the run's results are concluded meanwhile, without Ray."""
     if ray.is_initialized():  # the caller (a test, a notebook, a Ray job driver) already connected
         yield
         return
     target = address or config.ray.address or os.environ.get("RAY_ADDRESS") or "local"
     local = target == "local"
-    with reaped_when_this_process_ends() if local else contextlib.nullcontext():  # a local Ray dies with the run
+    with contextlib.ExitStack() as local_ray:
+        if local:
+            local_ray.enter_context(reaped_when_this_process_ends())  # a local Ray dies with the run
         ray.init(
             address=target,
             num_cpus=config.ray.num_cpus if local else None,
@@ -188,4 +206,14 @@ def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool) -> Ite
             with contextlib.nullcontext() if ray_logs else quiet_ray_console():
                 yield
         finally:
-            ray.shutdown()
+            if local:
+                stopping.append(threading.Thread(target=_stop_local_ray, args=(local_ray.pop_all(),),
+                                                 name="ray-eval-ray-shutdown"))
+                stopping[-1].start()
+            else:
+                ray.shutdown()
+
+
+def _stop_local_ray(reaper: contextlib.ExitStack) -> None:
+    with reaper:  # leaving it kills what the shutdown left running (idle workers)
+        ray.shutdown()

@@ -1,4 +1,9 @@
-"""The Ray Data pipeline: read -> preprocess -> inference -> scoring, streamed to the driver's writer."""
+"""The Ray Data pipeline: read -> preprocess -> inference -> scoring (-> judge), streamed to the driver's writer.
+
+Reading, preprocessing, inference and scoring run in one actor pool (SampleStage), and Ray Data fuses the read tasks
+into it too: measured on 2 cores (BENCHMARKS.md), every operator and every hop between them cost start-up and
+CPU per sample (an operator's tasks, a process per actor, each block serialised through the object store), and
+kept the engine waiting. The judge keeps actors of its own: it waits on another engine."""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ from typing import Any
 
 import ray.data
 
-from ray_eval.config import EMBEDDING_SCORER, EvalConfig
+from ray_eval.config import EvalConfig
 from ray_eval.engines import EngineSpec
 from ray_eval.pipeline.inference import InferenceStage
 from ray_eval.pipeline.judge import JudgeSetup, JudgeStage
 from ray_eval.pipeline.preprocess import PreprocessStage
+from ray_eval.pipeline.sample_stage import SampleStage
 from ray_eval.pipeline.scoring import ScoringStage
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.shopbench.dataset import DatasetScan, ShopBenchDatasource
+
+JUDGE_ACTOR_CPUS = 0.25  # a judge actor waits on its engine
 
 
 def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, sizing: InferenceSizing,
@@ -26,41 +34,26 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
     `watch`: the run's engine watch (engine_watch.py), told of every try.
 
     Rows leave the inference actors a batch at a time, as soon as the batch is answered, and reach the driver in
-    blocks of at most that size: a block is a checkpoint's unit and a slow request's reach. Ray Data would otherwise
-    pack each stage's output into blocks of up to 128 MiB (some 70 samples with their images), one per task."""
+    blocks of that size: a block is a checkpoint's unit and a slow request's reach. The read tasks make the blocks
+    (ShopBenchDatasource: one block per task), since Ray Data merges what a task yields into one block."""
     if config.scoring.judged_formats and judge is None:
         raise ValueError("the config routes answers to the judge, but no judge engine was given")
-    dataset = ray.data.read_datasource(ShopBenchDatasource(scan, skip))
+    source = ShopBenchDatasource(scan, skip, config.dataset.rows_per_read_task or sizing.batch_size)
+    # As many blocks as read tasks: Ray Data would otherwise split each task's block to reach its own parallelism.
+    # The same CPUs as the actors: Ray Data fuses the read into them only then.
+    dataset = ray.data.read_datasource(source, override_num_blocks=source.read_task_count,
+                                       num_cpus=config.inference.num_cpus_per_actor)
+    ScoringStage(config.scoring)  # checks the scorer names and the model folder here, before anything runs
     dataset = dataset.map_batches(
-        PreprocessStage(config.preprocess, blind_pass=config.diagnostics.blind_pass),
-        batch_format="pyarrow",
-        batch_size=config.preprocess.batch_size,
-        num_cpus=config.preprocess.num_cpus,
-    )
-    # One inference task per batch: a task's output leaves the actor when the task ends.
-    dataset = dataset.repartition(target_num_rows_per_block=sizing.batch_size)
-    dataset = dataset.map_batches(
-        InferenceStage,
-        fn_constructor_kwargs={"engine": dataclasses.replace(engine, max_in_flight=sizing.max_in_flight_per_actor),
-                               "sampling": config.inference.sampling, "watch": watch},
+        SampleStage,
+        fn_constructor_kwargs={"preprocess": config.preprocess, "blind_pass": config.diagnostics.blind_pass,
+                               "engine": dataclasses.replace(engine, max_in_flight=sizing.max_in_flight_per_actor),
+                               "sampling": config.inference.sampling, "scoring": config.scoring, "watch": watch},
         compute=ray.data.ActorPoolStrategy(size=sizing.actors,
                                            max_concurrent_calls_per_actor=sizing.batches_per_actor),
         batch_format="pyarrow",
-        batch_size=sizing.batch_size,
+        batch_size=None,  # a whole read task's block, one batch: its rows leave the actor together
         num_cpus=config.inference.num_cpus_per_actor,
-    )
-    # Scoring runs on an actor of its own, so answered rows go on to the driver at once: as tasks they waited for a
-    # slot behind preprocessing, seconds at a time (measured), and a killed driver lost them. An actor also loads a
-    # scorer's model once (the embedding scorer's, which gets a whole CPU); the others are light.
-    ScoringStage(config.scoring)  # checks the scorer names and the model folder here, before anything runs
-    dataset = dataset.map_batches(
-        ScoringStage,
-        fn_constructor_kwargs={"config": config.scoring},
-        compute=ray.data.ActorPoolStrategy(size=1),
-        num_cpus=1 if EMBEDDING_SCORER in config.scoring.scorers.values() else 0.25,
-        batch_format="pyarrow",
-        # Larger batches would hold answered rows back, off the disk, until enough others arrive.
-        batch_size=min(config.scoring.batch_size, sizing.batch_size),
     )
     if not config.scoring.judged_formats:
         return dataset
@@ -70,9 +63,15 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
         compute=ray.data.ActorPoolStrategy(size=judge.config.actors),
         batch_format="pyarrow",
         batch_size=judge.config.batch_size,
-        num_cpus=0.25,
+        num_cpus=JUDGE_ACTOR_CPUS,
     )
 
 
+def pipeline_cpus_besides_inference(config: EvalConfig) -> float:
+    """The CPUs the pipeline's other actors hold (the judge's): the inference actors must leave them free."""
+    judge = config.scoring.judge
+    return judge.actors * JUDGE_ACTOR_CPUS if judge is not None and config.scoring.judged_formats else 0.0
+
+
 __all__ = ["InferenceSizing", "InferenceStage", "JudgeSetup", "JudgeStage", "PreprocessStage", "ScoringStage",
-           "build_pipeline", "size_inference"]
+           "build_pipeline", "pipeline_cpus_besides_inference", "size_inference"]

@@ -36,13 +36,16 @@ class InferenceStage(Stage):
         self.sampling = sampling
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = self.rows(batch)
+        return self.table(await self.answer(self.rows(batch)))
+
+    async def answer(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every row's request sent at once (the engine client bounds those in flight); the rows with answers."""
         requests = [asyncio.ensure_future(self.infer(row)) for row in rows]
         if self.reporter is None:
-            return self.table(await asyncio.gather(*requests))
+            return list(await asyncio.gather(*requests))
         await _until_stopped(requests, self.reporter.stopped)
-        return self.table([request.result() if not request.cancelled() else self.cut_short(row)
-                           for request, row in zip(requests, rows)])
+        return [request.result() if not request.cancelled() else self.cut_short(row)
+                for request, row in zip(requests, rows)]
 
     async def infer(self, row: dict[str, Any]) -> dict[str, Any]:
         carried = {name: row[name] for name in PASSED_ON}

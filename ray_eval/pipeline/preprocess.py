@@ -48,13 +48,17 @@ class PreprocessStage(Stage):
         self.blind_pass = blind_pass
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = []
-        for row in self.rows(batch):
+        return self.table(self.prepare_rows(self.rows(batch)))
+
+    def prepare_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each row prepared, followed by its blind row when there is one."""
+        prepared_rows = []
+        for row in rows:
             prepared = self.prepare(row)
-            rows.append(prepared)
+            prepared_rows.append(prepared)
             if self.blind_pass and prepared["status"] == "ok" and prepared["media_digests"]:
-                rows.append(self.blind(prepared))
-        return self.table(rows)
+                prepared_rows.append(self.blind(prepared))
+        return prepared_rows
 
     def blind(self, prepared: dict[str, Any]) -> dict[str, Any]:
         """The same question without its media (the prompt text is unchanged)."""

@@ -55,7 +55,10 @@ class ScoringStage(Stage):
         return self._scorers[fmt]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return self.table([self.score(row) for row in self.rows(batch)])
+        return self.table(self.score_rows(self.rows(batch)))
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.score(row) for row in rows]
 
     def score(self, row: dict[str, Any]) -> dict[str, Any]:
         # Failed rows count as wrong answers (score 0), and are counted as errors, not as unparsed answers.

@@ -18,7 +18,7 @@ from ray_eval.gate import Coverage
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
 from ray_eval.shopbench.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
 
-ROWS_PER_BLOCK = 32  # rows with inline images are large: keep each Arrow block small
+SCAN_CHUNK_ROWS = 8  # the scan's unit; read tasks take as many chunks as their rows_per_task asks
 
 
 @dataclass
@@ -138,12 +138,14 @@ def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int]) -> I
 
 
 class ShopBenchDatasource(Datasource):
-    """Streams a scanned dataset into Ray Data, one read task per chunk, rows in READ_SCHEMA."""
+    """Streams a scanned dataset into Ray Data, rows in READ_SCHEMA: one read task, and one block, per about
+    `rows_per_task` rows (consecutive chunks of the scan). Ray Data merges what a read task yields into one block,
+    so the task is the block: the pipeline makes it one inference batch."""
 
-    def __init__(self, scan: DatasetScan, skip: frozenset[str] = frozenset()):
+    def __init__(self, scan: DatasetScan, skip: frozenset[str] = frozenset(), rows_per_task: int = 1):
         super().__init__()
         self._reader = scan.reader
-        self._chunks = scan.chunks
+        self._tasks = _group_chunks(scan.chunks, rows_per_task)
         self._duplicates = scan.duplicate_rows
         self._skip = skip  # sample ids a resumed run already has
 
@@ -153,26 +155,39 @@ class ShopBenchDatasource(Datasource):
     def estimate_inmemory_data_size(self) -> int | None:
         return None
 
+    @property
+    def read_task_count(self) -> int:
+        return len(self._tasks)
+
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None) -> list[ReadTask]:
         tasks = []
-        for chunk in self._chunks:
-            metadata = BlockMetadata(num_rows=None if self._skip else chunk.rows, size_bytes=None, exec_stats=None,
+        for chunks in self._tasks:
+            rows = sum(chunk.rows for chunk in chunks)
+            metadata = BlockMetadata(num_rows=None if self._skip else rows, size_bytes=None, exec_stats=None,
                                      input_files=(str(self._reader.path),))
-            tasks.append(ReadTask(_ChunkRead(self._reader, chunk, self._duplicates, self._skip), metadata,
+            tasks.append(ReadTask(_ChunkRead(self._reader, chunks, self._duplicates, self._skip), metadata,
                                   schema=READ_SCHEMA, per_task_row_limit=per_task_row_limit))
         return tasks
 
 
-class _ChunkRead:
-    """The read function of one task (a class, so that Ray pickles only what the chunk needs)."""
+def _group_chunks(chunks: list[Chunk], rows_per_task: int) -> list[list[Chunk]]:
+    groups: list[list[Chunk]] = []
+    for chunk in chunks:
+        if not groups or sum(c.rows for c in groups[-1]) >= rows_per_task:
+            groups.append([])
+        groups[-1].append(chunk)
+    return groups
 
-    def __init__(self, reader: Reader, chunk: Chunk, duplicates: dict[int, int], skip: frozenset[str]):
-        self.reader, self.chunk = reader, chunk
-        self.duplicates = {row: first for row, first in duplicates.items()
-                           if chunk.first_row <= row}
+
+class _ChunkRead:
+    """The read function of one task (a class, so that Ray pickles only what the chunks need)."""
+
+    def __init__(self, reader: Reader, chunks: list[Chunk], duplicates: dict[int, int], skip: frozenset[str]):
+        self.reader, self.chunks = reader, chunks
+        self.duplicates = {row: first for row, first in duplicates.items() if chunks[0].first_row <= row}
         self.skip = skip
 
     def __call__(self) -> Iterator[pa.Table]:
-        rows = (row for row in read_rows(self.reader, self.chunk, self.duplicates) if row["sample_id"] not in self.skip)
-        while batch := list(itertools.islice(rows, ROWS_PER_BLOCK)):
-            yield pa.Table.from_pylist(batch, schema=READ_SCHEMA)
+        rows = [row for chunk in self.chunks for row in read_rows(self.reader, chunk, self.duplicates)
+                if row["sample_id"] not in self.skip]
+        yield pa.Table.from_pylist(rows, schema=READ_SCHEMA)

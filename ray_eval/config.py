@@ -285,8 +285,6 @@ class ScoringConfig(_Strict):
         None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
         "`token_f1_cosine` scorer; needs transformers and torch."
     )
-    batch_size: int = Field(64, ge=1, description="Samples per scoring batch (at most inference.batch_size: a larger "
-                            "batch would hold answered samples back from disk until others arrive).")
 
     @field_validator("scorers", mode="after")
     @classmethod

@@ -112,8 +112,7 @@ def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path
     from ray_eval.testing.prometheus import wait_until
 
     settings = ["engine.kind=serve_handle", f"engine.model={MODEL_ID}", "engine.max_retries=6",
-                "engine.backoff_max_s=20", "run.checkpoint_rows=2", "inference.batch_size=2",
-                "preprocess.batch_size=2", "scoring.batch_size=2"]
+                "engine.backoff_max_s=20", "run.checkpoint_rows=2", "inference.batch_size=2"]
     calm = answers(run_evaluation(load_config(None, [*eval_overrides(engine_manifest, tmp_path, "calm"), *settings])))
 
     run_dir = tmp_path / "killed"

@@ -51,7 +51,6 @@ def write_config(workspace: Workspace, dataset: Dataset, engine: Engine) -> Path
         f"run: {{out_dir: {workspace.out_dir}, run_id: {workspace.run_id}, checkpoint_rows: 3,"
         " checkpoint_interval_s: 1}\n"
         "inference: {actors: 1, max_in_flight_per_actor: 2, batch_size: 2}\n"
-        "preprocess: {batch_size: 2}\nscoring: {batch_size: 2}\n"
         "statistics: {bootstrap_resamples: 200}\n"
         "gate: {min_pass_rate: 0.5, max_error_rate: 0}\n"
         "ray: {num_cpus: 2}\n",  # a driver in a process of its own starts a local Ray of this size

@@ -189,7 +189,7 @@ def write_config(where: Path, manifest: Path, engine: ScriptedEngine, run_id: st
                    "backoff_max_s": 1},
         "run": {"out_dir": str(where / "runs"), "run_id": run_id, "checkpoint_rows": CHECKPOINT_ROWS,
                 "checkpoint_interval_s": 1, "progress_interval_s": 0.5},
-        "inference": SIZES, "preprocess": {"batch_size": 4}, "scoring": {"batch_size": 4},
+        "inference": SIZES,
         "statistics": {"bootstrap_resamples": 200}, "gate": {"min_pass_rate": 0.7, "max_error_rate": 0},
     }
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")

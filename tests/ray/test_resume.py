@@ -23,8 +23,6 @@ def write_config(tmp_path: Path, manifest: Path, latency_s: float) -> Path:
         f"engine: {{kind: scripted, accuracy: 0.7, latency_s: {latency_s}}}\n"
         f"run: {{out_dir: {tmp_path / 'runs'}, checkpoint_rows: 4, checkpoint_interval_s: 1}}\n"
         "inference: {actors: 1, max_in_flight_per_actor: 2, batch_size: 2}\n"
-        "preprocess: {batch_size: 2}\n"
-        "scoring: {batch_size: 2}\n"
         "statistics: {bootstrap_resamples: 200}\n"
         "gate: {min_pass_rate: 0.5}\n"
         "ray: {num_cpus: 2}\n",

@@ -90,11 +90,11 @@ def _shelf_picture(rng: random.Random) -> Image.Image:
 
 
 def write_config(folder: Path, suite: Path, base_url: str, runs_dir: Path, overrides: dict[str, Any]) -> Path:
-    """The run's config: the seed suite, the engine at `base_url` with its 32 slots declared, nothing else set."""
+    """The run's config: the seed suite and the engine at `base_url`; everything else is the default, as a user
+    gets it (the engine's capacity too: a plain OpenAI-compatible URL does not say it)."""
     config = {
         "dataset": {"path": str(suite), "root": str(suite.parent)},
         "engine": {"kind": "openai", "base_url": base_url, "model": MODEL},
-        "inference": {"engine_capacity": 32},
         "run": {"out_dir": str(runs_dir), "model_label": "time-to-verdict"},
     }
     for key, value in overrides.items():
@@ -131,17 +131,18 @@ def _free_port() -> int:
 
 
 def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float, overrides: dict[str, Any],
-            cluster: str | None) -> dict[str, Any]:
+            cluster: str | None, ray_eval_path: Path | None = None) -> dict[str, Any]:
     """One run of ray-eval in `mode` against a fresh simulated engine: its figures."""
     run_id = f"ttv-{mode}-{uuid.uuid4().hex[:8]}"
     runs_dir = work_dir / "runs"
     with EngineProcess(slots, latency_s, work_dir / "engine") as engine:
         config = write_config(work_dir, suite, engine.base_url, runs_dir, overrides)
-        command = _command(mode, config, run_id, cluster, work_dir)
+        command = _command(mode, config, run_id, cluster, work_dir, ray_eval_path or REPO)
         exclude = {engine.pid, os.getpid()}
         before = _cpu_snapshot(exclude)
         started = time.time()
-        completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+        completed = subprocess.run(command, cwd=ray_eval_path or REPO, capture_output=True, text=True, check=False,
+                                   env={**os.environ, "PYTHONPATH": str(ray_eval_path or REPO)})
         ended = time.time()
         _reap_orphans(exclude)
         after = _cpu_snapshot(exclude)
@@ -153,7 +154,7 @@ def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float
     return figures(mode, started, ended, timeline, results, _cpu_used(before, after), slots, latency_s)
 
 
-def _command(mode: str, config: Path, run_id: str, cluster: str | None, work_dir: Path) -> list[str]:
+def _command(mode: str, config: Path, run_id: str, cluster: str | None, work_dir: Path, repo: Path) -> list[str]:
     cli = [sys.executable, "-m", "ray_eval.cli"]
     if mode == "local":
         return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}"]
@@ -162,10 +163,10 @@ def _command(mode: str, config: Path, run_id: str, cluster: str | None, work_dir
     if mode == "address":
         return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}", "--address", gcs]
     # ci submit sends the checkout as the job's working directory: the config must be a file inside it.
-    inside = REPO / "runs" / "bench-configs" / f"{run_id}.json"
+    inside = repo / "runs" / "bench-configs" / f"{run_id}.json"
     inside.parent.mkdir(parents=True, exist_ok=True)
     inside.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
-    return [*cli, "ci", "submit", "-c", str(inside.relative_to(REPO)), "--address", dashboard,
+    return [*cli, "ci", "submit", "-c", str(inside.relative_to(repo)), "--address", dashboard,
             "--submission-id", run_id, "--out", str(work_dir / "ci-out")]
 
 
@@ -264,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON",
                         help="A config value for ray-eval's run (JSON value), e.g. ray.num_cpus=8.")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "time-to-verdict")
+    parser.add_argument("--ray-eval-path", type=Path,
+                        help="Run the ray-eval of this checkout instead (e.g. a worktree of an older commit): the "
+                             "figures before and after a change, from the same benchmark.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     _become_subreaper()
@@ -273,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     with ray_cluster(args.out) if {"address", "submit"} & set(args.modes) else contextlib.nullcontext() as cluster:
         for _ in range(args.repeat):
             for mode in args.modes:
-                result = measure(mode, suite, args.out, args.slots, args.latency_s, overrides, cluster)
+                result = measure(mode, suite, args.out, args.slots, args.latency_s, overrides, cluster,
+                                 args.ray_eval_path)
                 runs.append(result)
                 print(json.dumps({k: v for k, v in result.items() if k != "answers_per_second"}), flush=True)
     write_figures(args.json, {"machine": machine(), "overrides": overrides, "runs": runs})

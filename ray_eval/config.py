@@ -225,7 +225,7 @@ class InferenceConfig(_Strict):
     engine_capacity: int | None = Field(
         None, ge=1, description="Requests the engine works on at once (vLLM's max_num_seqs times its replicas). "
         "Unset: for a serve_handle engine, read from Serve (max_ongoing_requests times the replicas; with "
-        "autoscaling, max_replicas, so the load can bring up every replica); otherwise 16.",
+        "autoscaling, max_replicas, so the load can bring up every replica); otherwise 32.",
     )
     actors: int | None = Field(
         None, ge=1, description="Inference actors, each holding one client; unset: the requests wanted in flight "

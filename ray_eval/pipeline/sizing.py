@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from ray_eval.config import InferenceConfig
 from ray_eval.errors import ConfigError
 
-DEFAULT_CAPACITY = 16  # an endpoint that does not say: the sizes ray-eval always had (2 actors x 16 in flight)
+# An endpoint that does not say: 64 requests in flight, which any vLLM queues without harm (its own default
+# max_num_seqs is larger) and which keep a 32-slot engine busy; more only lengthen the queue the latencies include.
+DEFAULT_CAPACITY = 32
 IN_FLIGHT_PER_ACTOR = 64  # one asyncio client holds 64 in flight at 1-2 ms of CPU per request (BENCHMARKS.md)
 MAX_ACTORS = 16  # each actor is a process; past this, more requests go through each one instead
 BATCHES_IN_FLIGHT = 4  # batches whose samples cover an actor's requests in flight

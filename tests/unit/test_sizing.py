@@ -10,7 +10,7 @@ from ray_eval.pipeline.sizing import DEFAULT_CAPACITY, MAX_ACTORS, size_inferenc
 
 
 @pytest.mark.parametrize(("capacity", "actors", "in_flight", "batch"), [
-    (None, 1, 32, 8),     # an endpoint that says nothing
+    (None, 1, 64, 16),    # an endpoint that says nothing
     (32, 1, 64, 16),      # the benchmarks' 32-slot engine: one process holds its queue
     (1, 1, 2, 1),
     (256, 8, 64, 16),     # eight replicas of 32 slots

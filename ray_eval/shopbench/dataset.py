@@ -18,7 +18,7 @@ from ray_eval.gate import Coverage
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
 from ray_eval.shopbench.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
 
-SCAN_CHUNK_ROWS = 8  # the scan's unit; read tasks take as many chunks as their rows_per_task asks
+SCAN_CHUNK_ROWS = 64  # the scan's unit; a read task takes its rows from one or more chunks (ChunkSlice)
 
 
 @dataclass
@@ -122,10 +122,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int]) -> Iterator[dict]:
-    """READ_SCHEMA rows of one chunk; a bad row becomes an error row, so every input row reaches the results."""
+def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int], skip: int = 0,
+              take: int | None = None) -> Iterator[dict]:
+    """READ_SCHEMA rows of one chunk (those from `skip`, `take` of them: default all); a bad row becomes an error
+    row, so every input row reaches the results."""
     source = reader.path.name
-    for raw in itertools.islice(reader.read_chunk(chunk), chunk.rows):
+    for raw in itertools.islice(reader.read_chunk(chunk), skip, skip + (chunk.rows - skip if take is None else take)):
         if raw.row_number in duplicate_rows:
             reason = f"id: duplicate id, first used at {reader.row_word} {duplicate_rows[raw.row_number]}"
             yield invalid_row(source, raw.row_number, f"{raw.sample_id}#{reader.row_word}{raw.row_number}", reason)
@@ -138,14 +140,14 @@ def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int]) -> I
 
 
 class ShopBenchDatasource(Datasource):
-    """Streams a scanned dataset into Ray Data, rows in READ_SCHEMA: one read task, and one block, per about
-    `rows_per_task` rows (consecutive chunks of the scan). Ray Data merges what a read task yields into one block,
-    so the task is the block: the pipeline makes it one inference batch."""
+    """Streams a scanned dataset into Ray Data, rows in READ_SCHEMA: one read task, and one block, per
+    `rows_per_task` rows (the last task fewer). Ray Data merges what a read task yields into one block, so the task
+    is the block: the pipeline makes it one inference batch."""
 
     def __init__(self, scan: DatasetScan, skip: frozenset[str] = frozenset(), rows_per_task: int = 1):
         super().__init__()
         self._reader = scan.reader
-        self._tasks = _group_chunks(scan.chunks, rows_per_task)
+        self._tasks = _slice_rows(scan.chunks, rows_per_task)
         self._duplicates = scan.duplicate_rows
         self._skip = skip  # sample ids a resumed run already has
 
@@ -161,33 +163,50 @@ class ShopBenchDatasource(Datasource):
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None) -> list[ReadTask]:
         tasks = []
-        for chunks in self._tasks:
-            rows = sum(chunk.rows for chunk in chunks)
+        for slices in self._tasks:
+            rows = sum(piece.take for piece in slices)
             metadata = BlockMetadata(num_rows=None if self._skip else rows, size_bytes=None, exec_stats=None,
                                      input_files=(str(self._reader.path),))
-            tasks.append(ReadTask(_ChunkRead(self._reader, chunks, self._duplicates, self._skip), metadata,
+            tasks.append(ReadTask(_ChunkRead(self._reader, slices, self._duplicates, self._skip), metadata,
                                   schema=READ_SCHEMA, per_task_row_limit=per_task_row_limit))
         return tasks
 
 
-def _group_chunks(chunks: list[Chunk], rows_per_task: int) -> list[list[Chunk]]:
-    groups: list[list[Chunk]] = []
+@dataclass(frozen=True)
+class ChunkSlice:
+    """Rows [skip, skip + take) of a chunk: a read task's rows need not follow the scan's chunks."""
+
+    chunk: Chunk
+    skip: int
+    take: int
+
+
+def _slice_rows(chunks: list[Chunk], rows_per_task: int) -> list[list[ChunkSlice]]:
+    """The rows of `chunks`, in order, cut into tasks of `rows_per_task` rows (the last one fewer)."""
+    tasks: list[list[ChunkSlice]] = [[]]
+    room = rows_per_task
     for chunk in chunks:
-        if not groups or sum(c.rows for c in groups[-1]) >= rows_per_task:
-            groups.append([])
-        groups[-1].append(chunk)
-    return groups
+        done = 0
+        while done < chunk.rows:
+            if room == 0:
+                tasks.append([])
+                room = rows_per_task
+            take = min(room, chunk.rows - done)
+            tasks[-1].append(ChunkSlice(chunk, done, take))
+            done, room = done + take, room - take
+    return [task for task in tasks if task]
 
 
 class _ChunkRead:
     """The read function of one task (a class, so that Ray pickles only what the chunks need)."""
 
-    def __init__(self, reader: Reader, chunks: list[Chunk], duplicates: dict[int, int], skip: frozenset[str]):
-        self.reader, self.chunks = reader, chunks
-        self.duplicates = {row: first for row, first in duplicates.items() if chunks[0].first_row <= row}
+    def __init__(self, reader: Reader, slices: list[ChunkSlice], duplicates: dict[int, int], skip: frozenset[str]):
+        self.reader, self.slices = reader, slices
+        self.duplicates = {row: first for row, first in duplicates.items() if slices[0].chunk.first_row <= row}
         self.skip = skip
 
     def __call__(self) -> Iterator[pa.Table]:
-        rows = [row for chunk in self.chunks for row in read_rows(self.reader, chunk, self.duplicates)
+        rows = [row for piece in self.slices
+                for row in read_rows(self.reader, piece.chunk, self.duplicates, piece.skip, piece.take)
                 if row["sample_id"] not in self.skip]
         yield pa.Table.from_pylist(rows, schema=READ_SCHEMA)

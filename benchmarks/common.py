@@ -3,15 +3,19 @@ one-request-at-a-time client of the seed article, and a description of the machi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from ray_eval.config import PreprocessConfig, SamplingConfig
 from ray_eval.pipeline.preprocess import PreprocessStage
@@ -115,3 +119,26 @@ def cpu_by_group(before: dict[int, tuple[str, float]], after: dict[int, tuple[st
     for pid, (group, seconds) in after.items():
         used[group] = used.get(group, 0.0) + seconds - before.get(pid, (group, 0.0))[1]
     return {group: round(seconds, 1) for group, seconds in sorted(used.items(), key=lambda item: -item[1])}
+
+
+def stop_cluster(temp_dir: Path, grace_s: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL, to the processes that name `temp_dir` in their command line and their children; then
+    remove the dir."""
+    marker = str(temp_dir)
+    me = psutil.Process()
+    spare = {me.pid, *(parent.pid for parent in me.parents())}  # a caller whose command line names the dir
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if process.pid not in spare and any(marker in part for part in process.info["cmdline"] or ()):
+                found[process.pid] = process
+                found.update({child.pid: child for child in process.children(recursive=True)})
+    for process in found.values():
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(list(found.values()), timeout=grace_s)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+    shutil.rmtree(temp_dir, ignore_errors=True)

@@ -37,7 +37,7 @@ import psutil
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
-from benchmarks.common import machine, write_figures
+from benchmarks.common import machine, stop_cluster, write_figures
 from benchmarks.engine_process import MODEL, EngineProcess, EngineTimeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def ray_cluster(work_dir: Path) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}|http://127.0.0.1:{dashboard}"
     finally:
-        subprocess.run([ray, "stop", "--force"], check=False, capture_output=True)
+        stop_cluster(temp_dir)  # by its temp dir: other Ray clusters on the machine live on
 
 
 def _free_port() -> int:

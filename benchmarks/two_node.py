@@ -13,8 +13,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -22,10 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pyarrow.parquet as pq
 
-from benchmarks.common import dataset_for
+from benchmarks.common import dataset_for, stop_cluster
 from benchmarks.engine_process import EngineProcess
 from benchmarks.time_to_verdict import REPO, _free_port, write_config
 
@@ -127,28 +124,6 @@ def _ray_start(command: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(command[1:3])} failed (exit {started.returncode}):\n{started.stdout[-2000:]}"
                            f"\n{started.stderr[-2000:]}")
 
-
-def stop_cluster(temp_dir: Path, grace_s: float = 15.0) -> None:
-    """SIGTERM, then SIGKILL, to the processes that name `temp_dir` in their command line and their children; then
-    remove the dir."""
-    marker = str(temp_dir)
-    me = psutil.Process()
-    spare = {me.pid, *(parent.pid for parent in me.parents())}  # a caller whose command line names the dir
-    found: dict[int, psutil.Process] = {}
-    for process in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if process.pid not in spare and any(marker in part for part in process.info["cmdline"] or ()):
-                found[process.pid] = process
-                found.update({child.pid: child for child in process.children(recursive=True)})
-    for process in found.values():
-        with contextlib.suppress(psutil.Error):
-            process.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(list(found.values()), timeout=grace_s)
-    for process in alive:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(alive, timeout=5)
-    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,13 @@ import json
 import math
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,20 +108,28 @@ def write_config(folder: Path, suite: Path, base_url: str, runs_dir: Path, overr
 
 
 @contextlib.contextmanager
-def ray_cluster(work_dir: Path) -> Iterator[str]:
-    """A running local Ray cluster with its dashboard (the job API), as a user's would be: `ray start --head`."""
+def ray_cluster() -> Iterator[RunningCluster]:
+    """A running local Ray cluster with its dashboard (the job API), as a user's would be: `ray start --head`, with
+    a token of its own (a head started here asks clients for one: ~/.ray holds a token file)."""
     temp_dir = Path("/tmp") / f"ray-ttv-{uuid.uuid4().hex[:6]}"  # Ray's socket paths must stay short
     ray = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
     dashboard = _free_port()
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
     subprocess.run([ray, "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
                     f"--dashboard-port={dashboard}", "--disable-usage-stats", f"--temp-dir={temp_dir}",
-                    "--include-dashboard=true"], check=True, capture_output=True,
-                   env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                    "--include-dashboard=true"], check=True, capture_output=True, env={**os.environ, **env})
     try:
-        yield f"127.0.0.1:{port}|http://127.0.0.1:{dashboard}"
+        yield RunningCluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}", env)
     finally:
         stop_cluster(temp_dir)  # by its temp dir: other Ray clusters on the machine live on
+
+
+@dataclass(frozen=True)
+class RunningCluster:
+    gcs_address: str
+    dashboard_url: str
+    env: dict[str, str]  # what a client of the cluster needs in its environment
 
 
 def _free_port() -> int:
@@ -131,7 +141,7 @@ def _free_port() -> int:
 
 
 def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float, overrides: dict[str, Any],
-            cluster: str | None, ray_eval_path: Path | None = None) -> dict[str, Any]:
+            cluster: RunningCluster | None, ray_eval_path: Path | None = None) -> dict[str, Any]:
     """One run of ray-eval in `mode` against a fresh simulated engine: its figures."""
     run_id = f"ttv-{mode}-{uuid.uuid4().hex[:8]}"
     runs_dir = work_dir / "runs"
@@ -142,7 +152,8 @@ def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float
         before = _cpu_snapshot(exclude)
         started = time.time()
         completed = subprocess.run(command, cwd=ray_eval_path or REPO, capture_output=True, text=True, check=False,
-                                   env={**os.environ, "PYTHONPATH": str(ray_eval_path or REPO)})
+                                   env={**os.environ, **(cluster.env if cluster and mode != "local" else {}),
+                                        "PYTHONPATH": str(ray_eval_path or REPO)})
         ended = time.time()
         _reap_orphans(exclude)
         after = _cpu_snapshot(exclude)
@@ -154,19 +165,19 @@ def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float
     return figures(mode, started, ended, timeline, results, _cpu_used(before, after), slots, latency_s)
 
 
-def _command(mode: str, config: Path, run_id: str, cluster: str | None, work_dir: Path, repo: Path) -> list[str]:
+def _command(mode: str, config: Path, run_id: str, cluster: RunningCluster | None, work_dir: Path,
+             repo: Path) -> list[str]:
     cli = [sys.executable, "-m", "ray_eval.cli"]
     if mode == "local":
         return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}"]
     assert cluster is not None
-    gcs, dashboard = cluster.split("|")
     if mode == "address":
-        return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}", "--address", gcs]
+        return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}", "--address", cluster.gcs_address]
     # ci submit sends the checkout as the job's working directory: the config must be a file inside it.
     inside = repo / "runs" / "bench-configs" / f"{run_id}.json"
     inside.parent.mkdir(parents=True, exist_ok=True)
     inside.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
-    return [*cli, "ci", "submit", "-c", str(inside.relative_to(repo)), "--address", dashboard,
+    return [*cli, "ci", "submit", "-c", str(inside.relative_to(repo)), "--address", cluster.dashboard_url,
             "--submission-id", run_id, "--out", str(work_dir / "ci-out")]
 
 
@@ -274,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     suite = make_workload(args.out / "workload", args.cases)
     runs = []
-    with ray_cluster(args.out) if {"address", "submit"} & set(args.modes) else contextlib.nullcontext() as cluster:
+    with ray_cluster() if {"address", "submit"} & set(args.modes) else contextlib.nullcontext() as cluster:
         for _ in range(args.repeat):
             for mode in args.modes:
                 result = measure(mode, suite, args.out, args.slots, args.latency_s, overrides, cluster,

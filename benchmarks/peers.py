@@ -98,17 +98,16 @@ def run_peer(files: PeerFiles, python: Path, version: str, suite: Path, work_dir
              latency_s: float, log: Path) -> PeerRun:
     """One run of the peer's CLI, start to exit, against a fresh simulated engine: its figures."""
     out_dir = Path(tempfile.mkdtemp(prefix="out-", dir=work_dir))  # a fresh output folder: nothing to reuse
-    with EngineProcess(slots, latency_s, work_dir / "engine") as engine:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with EngineProcess(slots, latency_s, work_dir / "engine") as engine, log.open("wb") as output:
         command, env = files.command(python, engine.base_url, out_dir, slots)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.time()
-        completed = subprocess.run(command, cwd=work_dir, env=_peer_env(env), capture_output=True, text=True,
-                                   check=False)
+        completed = subprocess.run(command, cwd=work_dir, env=_peer_env(env), stdout=output,
+                                   stderr=subprocess.STDOUT, check=False)
         ended = time.time()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # before the engine is reaped: the peer's alone
         timeline = engine.stop()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(completed.stdout + completed.stderr, encoding="utf-8")
     cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return _figures(files, version, suite, completed.returncode, started, ended, timeline,
                     files.accuracy(out_dir), cpu_s, log)

@@ -15,6 +15,8 @@ It writes its base URL to the ready file once it listens, and the timeline (JSON
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import heapq
 import json
 import math
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +90,14 @@ LOGNORMAL_8B_H100 = Latency(median_s=1.2, sigma=0.5)
 def serve(slots: int, latency: Latency, ready_file: Path, timeline_file: Path) -> None:
     taken: list[tuple[float, float]] = []  # (when a request took its slot, the latency it was given), in that order
     rng, lock = latency.generator(), threading.Lock()
+    first_image: list[ImagePayload] = []  # the first request's image, as sent: what a client chose to encode
 
     def answer(info: ChatRequestInfo) -> Reply:
         with lock:  # the draw and its place in the timeline together: the n-th request gets the n-th draw
             delay_s = latency.draw(rng)
             taken.append((time.time(), delay_s))
+            if not first_image:
+                first_image.extend(ImagePayload.first_in(info.body))
         return Reply.text(ANSWER, delay_s=delay_s)
 
     stop = threading.Event()
@@ -105,8 +110,40 @@ def serve(slots: int, latency: Latency, ready_file: Path, timeline_file: Path) -
         stop.wait()
         timeline = {"slots": slots, "latency_s": latency.median_s, "taken_at": [at for at, _ in taken],
                     "latencies_s": [delay for _, delay in taken], "max_concurrent": server.max_concurrent,
-                    "last_reply_at": server.last_reply_at, "cpu_s": sum(os.times()[:2])}
+                    "last_reply_at": server.last_reply_at, "cpu_s": sum(os.times()[:2]),
+                    "first_image": asdict(first_image[0]) if first_image else None}
     timeline_file.write_text(json.dumps(timeline), encoding="utf-8")
+
+
+# The first bytes of each image format a client may send, to tell what it sent from what its data URL declares.
+IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"RIFF": "WEBP", b"GIF8": "GIF"}
+
+
+@dataclass
+class ImagePayload:
+    """One image of a request as it travelled: the MIME type its data URL declares, the format its bytes are in,
+    and their size."""
+
+    declared: str
+    actual: str
+    size_bytes: int
+
+    @classmethod
+    def first_in(cls, body: dict[str, Any]) -> list[ImagePayload]:
+        """The body's first inline (data URL) image, or nothing when it has none."""
+        for message in body.get("messages", []):
+            content = message.get("content") if isinstance(message, dict) else None
+            for part in content if isinstance(content, list) else []:
+                url = (part.get("image_url") or {}).get("url", "") if isinstance(part, dict) else ""
+                if url.startswith("data:") and "," in url:
+                    header, data = url[5:].split(",", 1)
+                    try:
+                        raw = base64.b64decode(data)
+                    except binascii.Error:
+                        raw = b""
+                    actual = next((name for magic, name in IMAGE_MAGIC.items() if raw.startswith(magic)), "unknown")
+                    return [cls(declared=header.split(";")[0], actual=actual, size_bytes=len(raw))]
+        return []
 
 
 @dataclass
@@ -121,6 +158,7 @@ class EngineTimeline:
     max_concurrent: int
     last_reply_at: float | None
     cpu_s: float
+    first_image: ImagePayload | None = None  # the first request's inline image, when it carried one
 
     @property
     def ideal_s(self) -> float:
@@ -134,6 +172,12 @@ class EngineTimeline:
     @property
     def first_request_at(self) -> float | None:
         return self.taken_at[0] if self.taken_at else None
+
+    @property
+    def last_reply_wall_at(self) -> float | None:
+        """The last reply on the wall clock (as taken_at): the server keeps it on the monotonic clock, which on Linux
+        is one clock for every process, so it converts here."""
+        return None if self.last_reply_at is None else self.last_reply_at + time.time() - time.monotonic()
 
     def all_slots_busy_at(self) -> float | None:
         """When `slots` requests were first inside the engine at once (each holds its slot for its latency)."""
@@ -184,7 +228,8 @@ class EngineProcess:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
         data: dict[str, Any] = json.loads(self.timeline_file.read_text(encoding="utf-8"))
-        return EngineTimeline(**data)
+        image = data.pop("first_image", None)
+        return EngineTimeline(**data, first_image=ImagePayload(**image) if image else None)
 
     def __enter__(self) -> EngineProcess:
         return self.start()

@@ -32,15 +32,15 @@ def test_the_workload_is_the_issues_one_image_multiple_choice_suite(tmp_path) ->
 
 
 def test_slots_are_all_busy_when_that_many_requests_overlap() -> None:
-    timeline = EngineTimeline(slots=3, latency_s=1.0, taken_at=[0.0, 0.1, 2.0, 2.2, 2.5], max_concurrent=3,
-                              last_reply_at=3.5, cpu_s=0.1)
+    timeline = EngineTimeline(slots=3, latency_s=1.0, taken_at=[0.0, 0.1, 2.0, 2.2, 2.5], latencies_s=[1.0] * 5,
+                              max_concurrent=3, last_reply_at=3.5, cpu_s=0.1)
     assert timeline.all_slots_busy_at() == 2.5  # 0.0 and 0.1 overlap, but only two; 2.0-2.5 are three at once
-    assert EngineTimeline(3, 1.0, [0.0, 1.5, 3.0], 1, 4.0, 0.1).all_slots_busy_at() is None
+    assert EngineTimeline(3, 1.0, [0.0, 1.5, 3.0], [1.0] * 3, 1, 4.0, 0.1).all_slots_busy_at() is None
 
 
 def test_phases_add_up_to_the_wall_time_and_answers_per_second_to_the_samples() -> None:
-    timeline = EngineTimeline(slots=2, latency_s=0.5, taken_at=[101.0, 101.1, 101.5, 101.6], max_concurrent=2,
-                              last_reply_at=102.1, cpu_s=0.2)
+    timeline = EngineTimeline(slots=2, latency_s=0.5, taken_at=[101.0, 101.1, 101.5, 101.6], latencies_s=[0.5] * 4,
+                              max_concurrent=2, last_reply_at=102.1, cpu_s=0.2)
     rows = [{"status": "ok", "answered_at": at} for at in (101.5, 101.6, 102.0, 102.1)]
     result = figures("local", 100.0, 103.0, timeline, rows, cpu_s=2.0, slots=2, latency_s=0.5)
     assert set(result) == FIELDS

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from ray_eval.engines.base import public_url
 from ray_eval.errors import ClusterUnavailable, RunInterrupted
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
 POLL_S = 0.25  # a job's end is seen this long after it at most: one small HTTP request to the dashboard each
+LOST_AFTER_S = 120.0  # the job API failing this long in a row: the cluster (or the way to it) is gone
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,25 +63,56 @@ def run_job(address: str, submission_id: str, entrypoint: list[str], working_dir
 
 
 async def _follow(client: JobSubmissionClient, submission_id: str, echo: Callable[[str], None]) -> JobEnd:
-    echoed: list[str] = []
+    echoed = EchoedLog(echo)
 
     async def stream() -> None:
-        async for text in client.tail_job_logs(submission_id):
-            echoed.append(text)
-            echo(text)
+        from aiohttp import ClientError  # what Ray's log stream is made of (ray[default])
+
+        while True:  # a stream that broke (a network blip) starts again at the log's start; echoed skips what it showed
+            try:
+                received = 0
+                async for text in client.tail_job_logs(submission_id):
+                    echoed.add(text, at=received)
+                    received += len(text)
+                return
+            except (OSError, RuntimeError, ClientError):  # Ray's SDK raises RuntimeError for a stream closed by error
+                await asyncio.sleep(1.0)
 
     streaming = asyncio.create_task(stream())
     try:
-        while not (await asyncio.to_thread(client.get_job_status, submission_id)).is_terminal():
+        while not (await _ask(client.get_job_status, submission_id)).is_terminal():
             await asyncio.sleep(POLL_S)
     finally:
         streaming.cancel()
-        broken = (await asyncio.gather(streaming, return_exceptions=True))[0]
-    if isinstance(broken, Exception):  # the log follows whole below: say why it did not come live
-        print(f"ray-eval ci: the job's log stream broke ({type(broken).__name__}: {broken}); its log follows",
-              file=sys.stderr)
-    log = await asyncio.to_thread(client.get_job_logs, submission_id)
-    seen = "".join(echoed)
-    echo(log[len(seen):] if log.startswith(seen) else log)  # the stream reads the same file from its start
-    info = await asyncio.to_thread(client.get_job_info, submission_id)
+        await asyncio.gather(streaming, return_exceptions=True)
+    log = await _ask(client.get_job_logs, submission_id)
+    echoed.add(log, at=0)  # what the stream had not shown yet: the driver has exited, the log is whole
+    info = await _ask(client.get_job_info, submission_id)
     return JobEnd(str(info.status.value), info.driver_exit_code, info.message or "", log)
+
+
+async def _ask(request: Callable[[str], T], submission_id: str) -> T:
+    """One request to the job API, asked again through LOST_AFTER_S of failures (a network blip, a dashboard
+    restarting); failing longer, the job is lost to this process."""
+    failing_since = None
+    while True:
+        try:
+            return await asyncio.to_thread(request, submission_id)
+        except (OSError, RuntimeError):
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > LOST_AFTER_S:
+                raise
+            await asyncio.sleep(1.0)
+
+
+class EchoedLog:
+    """The part of a job's log already passed on: text read again from an earlier offset is passed on only past it."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self._echo, self.length = echo, 0
+
+    def add(self, text: str, at: int) -> None:
+        """`text` read from character `at` of the log."""
+        if at + len(text) > self.length:
+            self._echo(text[max(0, self.length - at):])
+            self.length = at + len(text)

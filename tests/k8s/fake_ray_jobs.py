@@ -7,7 +7,8 @@ A job's package is unzipped into STATE_DIR/jobs/<submission id>/, and its entryp
 (`python jobs/run_eval.py --print-bundle RUN_DIR -c CONFIG --set ... --set run.run_id=ID`) is played from the scenario
 in STATE_DIR/scenario: it writes the run directory a real run of that outcome leaves under the config's run.out_dir
 (its verdict made by ray_eval.gate.verdict itself) and then, as jobs/run_eval.py does unless the job was killed,
-really runs `ray-eval ci pack RUN_DIR` in the job's directory. Each submission is recorded in STATE_DIR/calls.jsonl.
+really runs `ray-eval ci pack RUN_DIR` in the job's directory. Each submission is recorded in STATE_DIR/calls.jsonl;
+STATE_DIR/failing holds how many of the next status requests answer 503.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class FakeJobs:
         self.jobs: dict[str, dict] = {}
 
     async def version(self, request: web.Request) -> web.Response:
-        return web.json_response({"version": "4", "ray_version": "2.60.0", "ray_commit": "fake", "session_name": "fake"})
+        return web.json_response({"version": "4", "ray_version": "2.60.0", "ray_commit": "fake",
+                                  "session_name": "fake"})
 
     async def get_package(self, request: web.Request) -> web.Response:
         known = request.match_info["name"] in self.packages
@@ -87,6 +89,10 @@ class FakeJobs:
         return self.jobs[job_id]
 
     async def info(self, request: web.Request) -> web.Response:
+        failing = self.state / "failing"  # the next N status requests fail, as a dashboard restarting does
+        if failing.exists() and (left := int(failing.read_text())) > 0:
+            failing.write_text(str(left - 1))
+            return web.Response(status=503, text="dashboard restarting")
         return web.json_response({key: value for key, value in self._job(request).items() if key != "log"})
 
     async def logs(self, request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ from ray_eval.ci import (BUNDLE_BEGIN, BUNDLE_END, OUTCOME_FILE, PACKED_FILES, S
                          wait_ready)
 from ray_eval.cli import main
 from ray_eval.errors import EngineUnavailable, UsageError
+from ray_eval.ray_job import EchoedLog
 from ray_eval.testing import ScriptedOpenAIServer
 from tests.conftest import free_port
 
@@ -122,7 +123,8 @@ def test_each_end_of_the_job_maps_to_its_exit_code(scenario, exit_code, status, 
         assert recorded["reason"].startswith(f"no verdict from job {JOB} (job exit code 137; Job entrypoint command "
                                              "failed with exit code 137")
     if scenario == "stopped":
-        assert recorded["reason"] == f"no verdict from job {JOB} (job exit code unknown; Job was intentionally stopped.)"
+        assert recorded["reason"] == (f"no verdict from job {JOB} (job exit code unknown; Job was intentionally "
+                                      "stopped.)")
     if scenario == "unreachable":
         assert recorded["reason"].startswith(f"cannot submit job {JOB} to http://127.0.0.1:")
         assert submitted(checkout) == []
@@ -171,6 +173,32 @@ def test_an_unreachable_cluster_is_named_without_the_addresss_credentials(checko
     reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
     assert reason.startswith(f"cannot submit job {JOB} to http://127.0.0.1:{port}: ")
     assert "pw-Zq8rT2vX9" not in reason
+
+
+def test_a_job_api_failing_for_a_while_is_ridden_out(checkout, cluster) -> None:
+    (checkout.parent / "state" / "failing").write_text("2")  # two status requests answer 503
+    assert submit("passed", cluster) == 0
+    assert (checkout.parent / "state" / "failing").read_text() == "0"
+
+
+def test_a_job_api_failing_for_longer_loses_the_job(checkout, cluster, monkeypatch) -> None:
+    monkeypatch.setattr("ray_eval.ray_job.LOST_AFTER_S", 0.5)
+    (checkout.parent / "state" / "failing").write_text("1000")
+    assert submit("passed", cluster) == 3
+    reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
+    assert reason.startswith(f"lost job {JOB} on http://127.0.0.1:")
+    assert "status code 503" in reason and reason.endswith("it may still be running there (`ray job status`)")
+
+
+def test_a_log_read_again_from_its_start_is_echoed_once() -> None:
+    """A log stream that broke starts again at the log's start, and the whole log is read at the end."""
+    shown: list[str] = []
+    echoed = EchoedLog(shown.append)
+    echoed.add("line 1\nline", at=0)
+    echoed.add("line 1\n", at=0)       # the stream again, from the start
+    echoed.add(" 2\nline 3\n", at=7 + 4)  # ... past what was shown
+    echoed.add("line 1\nline 2\nline 3\nline 4\n", at=0)  # the whole log
+    assert "".join(shown) == "line 1\nline 2\nline 3\nline 4\n"
 
 
 def test_a_bad_config_is_refused_before_the_cluster_is_asked(checkout, cluster) -> None:

@@ -31,9 +31,9 @@ from ray_eval.config import load_config
 from ray_eval.engines.base import public_url
 from ray_eval.errors import ClusterUnavailable, ConfigError, EngineUnavailable, RunIncomplete, UsageError
 from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
-from ray_eval.outputs import VERDICT_FILE, missing_reports
 from ray_eval.ray_job import run_job
 from ray_eval.redact import Redactor
+from ray_eval.run_files import VERDICT_FILE, missing_reports
 
 # What the CI publishes: the verdict, the reports and the run's record. results.parquet stays on the cluster's
 # volume (it can be large; `ray-eval rescore`/`compare` work there).

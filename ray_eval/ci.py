@@ -4,8 +4,9 @@ infrastructure failed. Both pipelines (.github/workflows/shopbench-eval.yml and 
 
 The job runs on a long-lived cluster (the Helm chart's RayService, `rayService.jobVolumes: true`) and writes its
 run directory there, under the config's run.out_dir (a volume of the cluster), named after the submission id.
-A second, tiny job (`ray-eval ci pack`) reads the reports back from that directory and prints them as one
-base64 tar between two marker lines; the CI machine needs nothing but the Ray job API to fetch them.
+When the run ends, the job itself prints the reports as `ray-eval ci pack` does, one base64 tar between two marker
+lines, at the end of its log (jobs/run_eval.py --print-bundle); `ci submit` reads them from the log it streams. The CI
+machine needs nothing but the Ray job API, and one job, to fetch them; `ci pack` fetches them again later.
 
 Exit codes, as README "Exit codes": 0 the gate passed; 1 it failed (or is undecided); 2 bad config or dataset;
 3 infrastructure: the run could not complete, the cluster was unreachable, or the job ended without a verdict.
@@ -16,24 +17,23 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 import tarfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
+from typing import TextIO
 
 import httpx
 
 from ray_eval.config import load_config
 from ray_eval.engines.base import public_url
-from ray_eval.errors import ConfigError, EngineUnavailable, RunIncomplete, UsageError
+from ray_eval.errors import ClusterUnavailable, ConfigError, EngineUnavailable, RunIncomplete, UsageError
 from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
-from ray_eval.outputs import VERDICT_FILE, missing_reports
+from ray_eval.ray_job import run_job
 from ray_eval.redact import Redactor
+from ray_eval.run_files import VERDICT_FILE, missing_reports
 
 # What the CI publishes: the verdict, the reports and the run's record. results.parquet stays on the cluster's
 # volume (it can be large; `ray-eval rescore`/`compare` work there).
@@ -41,8 +41,6 @@ PACKED_FILES = ("verdict.json", "summary.json", "summary.md", "junit.xml", "repo
 BUNDLE_BEGIN = "----- ray-eval run bundle begin -----"
 BUNDLE_END = "----- ray-eval run bundle end -----"
 OUTCOME_FILE = "outcome.json"
-# Ray's status message for a failed entrypoint: "Job entrypoint command failed with exit code 2, ...".
-ENTRYPOINT_EXIT = re.compile(r"failed with exit code (-?\d+)")
 STATUS_NAMES = {EXIT_PASSED: "passed", EXIT_FAILED: "gate_failed", EXIT_BAD_INPUT: "bad_input",
                 EXIT_INCOMPLETE: "infrastructure"}
 
@@ -103,21 +101,11 @@ def unpack_bundle(text: str, dest: Path) -> Path | None:
 # ---- on the CI machine: submit, wait, fetch, decide -------------------------------------------------------------------
 
 
-def find_ray() -> str | None:
-    """The `ray` executable: on PATH, else beside this Python interpreter (a virtualenv's bin/, whether or not it is
-    activated); None when neither has one."""
-    found = shutil.which("ray")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "ray"  # the interpreter's own folder, not the one its symlink points into
-    return str(beside) if os.access(beside, os.X_OK) and beside.is_file() else None
-
-
 def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_dir: Path,
-                     overrides: list[str] = (), working_dir: Path = Path("."), ray: str | None = None) -> CiOutcome:
-    """Run the evaluation as Ray job `submission_id` on the cluster at `address`, streaming its log; fetch its
-    reports into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the job did.
-    `ray` is the Ray CLI to run (default: find_ray())."""
+                     overrides: list[str] = (), working_dir: Path = Path(".")) -> CiOutcome:
+    """Run the evaluation as Ray job `submission_id` on the cluster at `address`, streaming its log; read its reports
+    from the end of that log into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the
+    job did."""
     overrides = [*overrides, f"run.run_id={submission_id}"]
     try:  # refused here, before anything reaches the cluster
         config = load_config(config_path, overrides)
@@ -128,20 +116,18 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
     except ValueError:
         return _record(out_dir, outcome(EXIT_BAD_INPUT, f"{config_path} is outside the working directory "
                                                          f"{working_dir}, which is all the job receives"))
-    ray = ray or find_ray()
-    if ray is None:
-        return _record(out_dir, outcome(EXIT_INCOMPLETE, "cannot find the `ray` executable on PATH or beside "
-                                                         f"{sys.executable}: install ray[default] there"))
-    sets = [arg for item in overrides for arg in ("--set", item)]
-    job = _ray(ray, ["job", "submit", "--address", address, "--submission-id", submission_id,
-                     "--working-dir", str(working_dir), "--", "python", "jobs/run_eval.py",
-                     "-c", job_config.as_posix(), *sets], capture=False)
-    status = _ray(ray, ["job", "status", "--address", address, submission_id], capture=True)
     cluster_run_dir = PurePosixPath(str(config.run.out_dir)) / submission_id
-    pack = _ray(ray, ["job", "submit", "--address", address, "--submission-id", f"{submission_id}-fetch",
-                      "--working-dir", str(working_dir), "--", "python", "-m", "ray_eval.cli", "ci", "pack",
-                      str(cluster_run_dir)], capture=True)
-    fetched = unpack_bundle(pack.stdout, Path(out_dir) / submission_id) if pack.returncode == 0 else None
+    entrypoint = ["python", "jobs/run_eval.py", "--print-bundle", str(cluster_run_dir), "-c", job_config.as_posix(),
+                  *[arg for item in overrides for arg in ("--set", item)]]
+    echo = LogEcho(sys.stdout)
+    try:
+        job = run_job(address, submission_id, entrypoint, working_dir, _not_uploaded(out_dir, working_dir, job_config),
+                      echo.write)
+    except ClusterUnavailable as exc:
+        return _record(out_dir, outcome(EXIT_INCOMPLETE, str(exc)))
+    finally:
+        echo.close()
+    fetched = unpack_bundle(job.log, Path(out_dir) / submission_id)
     verdict = _read_json(fetched / VERDICT_FILE) if fetched else None
     missing = missing_reports(fetched) if fetched else []
     if verdict is not None and missing:  # a verdict vouches for its reports: without them it is not trusted
@@ -152,16 +138,63 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
         reason = f"verdict {verdict.get('status')}: {verdict.get('reason') or ', '.join(verdict.get('failed_checks', []))}"
         return _record(out_dir, outcome(code, reason.rstrip(': '), fetched))
     # No verdict: the job never ran, died, or stopped before writing one. Its own exit code, if Ray reports one,
-    # tells bad input (2) from the rest; anything else is the infrastructure's.
-    found = ENTRYPOINT_EXIT.search(status.stdout + job.stdout)
-    code = int(found.group(1)) if found else None
-    if exit_code_without_verdict(code) == EXIT_BAD_INPUT:
-        return _record(out_dir, outcome(EXIT_BAD_INPUT, "the job refused its config or dataset (exit 2); see its log"))
-    # `ci pack` says why it found nothing to fetch (no verdict, or a verdict without its reports) in its log.
-    refused = [line for line in (pack.stdout + pack.stderr).splitlines() if line.startswith("ray-eval: ")]
-    detail = (refused[-1] if refused else "") or _last_line(status.stdout + status.stderr) or "no status"
-    return _record(out_dir, outcome(EXIT_INCOMPLETE, f"no verdict from job {submission_id} (job exit code "
-                                                     f"{code if code is not None else 'unknown'}; {detail})"))
+    # tells bad input (2) from the rest; anything else is the infrastructure's. The run's one-line refusals, and the
+    # bundle's (no verdict, or a verdict without its reports), say why.
+    refused = [line for line in job.log.splitlines() if line.startswith("ray-eval: ")]
+    if exit_code_without_verdict(job.exit_code) == EXIT_BAD_INPUT:  # the run's refusal is first, then the bundle's
+        return _record(out_dir, outcome(EXIT_BAD_INPUT, "the job refused its config or dataset (exit 2): "
+                                                        f"{refused[0] if refused else 'see its log'}"))
+    detail = "; ".join(refused) or _first_line(job.message) or f"job {job.status.lower()}"
+    exit_code = job.exit_code if job.exit_code is not None else "unknown"
+    return _record(out_dir, outcome(EXIT_INCOMPLETE, f"no verdict from job {submission_id} (job exit code {exit_code}; "
+                                                     f"{detail})"))
+
+
+class LogEcho:
+    """Writes a job's log, as it arrives in chunks, to the CI's console line by line, a run bundle's lines left out
+    (kilobytes of base64 no reader wants) and one line said in their place."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out, self._partial = out, ""
+        self._bundle_lines: int | None = None  # lines of the bundle being left out; None outside one
+
+    def write(self, text: str) -> None:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._line(line)
+        self._out.flush()
+
+    def close(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = ""
+        if self._bundle_lines is not None:  # the job died while it printed the bundle
+            print(f"[{self._bundle_lines} lines of a run bundle that did not end, not shown]", file=self._out)
+            self._bundle_lines = None
+        self._out.flush()
+
+    def _line(self, line: str) -> None:
+        if line.strip() == BUNDLE_BEGIN:
+            self._bundle_lines = 0
+        elif self._bundle_lines is None:
+            print(line, file=self._out)
+        elif line.strip() == BUNDLE_END:
+            print(f"[the run's reports: {self._bundle_lines} lines of base64, not shown; fetched from the job's log]",
+                  file=self._out)
+            self._bundle_lines = None
+        else:
+            self._bundle_lines += 1
+
+
+def _not_uploaded(out_dir: Path, working_dir: Path, job_config: Path) -> list[str]:
+    """Ray's `excludes` for the upload: the reports folder when it lies in the working directory (a CI workspace kept
+    between builds holds every earlier build's reports), unless the job's config is in it; .gitignore's paths are
+    left out by Ray itself."""
+    try:
+        inside = Path(out_dir).resolve().relative_to(Path(working_dir).resolve())
+    except ValueError:
+        return []
+    return [f"/{inside.as_posix()}/"] if inside.parts and not job_config.is_relative_to(inside) else []
 
 
 def exit_code_without_verdict(job_exit_code: int | None) -> int:
@@ -191,22 +224,6 @@ def wait_ready(base_url: str, model: str, timeout_s: float, poll_s: float = 5.0)
         time.sleep(poll_s)
 
 
-@dataclass(frozen=True)
-class _Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def _ray(ray: str, args: list[str], capture: bool) -> _Ran:
-    """Run the ray CLI; its log goes to this process's output when not captured (the CI's console)."""
-    try:
-        done = subprocess.run([ray, *args], capture_output=capture, text=True, check=False)
-    except OSError as exc:
-        return _Ran(127, "", f"cannot run {ray}: {exc}")
-    return _Ran(done.returncode, done.stdout or "", done.stderr or "")
-
-
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -214,9 +231,9 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _last_line(text: str) -> str:
+def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    return lines[0] if lines else ""
 
 
 def _record(out_dir: Path, result: CiOutcome) -> CiOutcome:

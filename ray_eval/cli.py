@@ -230,7 +230,7 @@ def ci() -> None:
               help="Where the reports are fetched to (OUT/<submission-id>/) and outcome.json written.")
 def submit(config_path: Path | None, overrides: tuple[str, ...], address: str, submission_id: str,
            out_dir: Path) -> None:
-    """Run the evaluation with `ray job submit`, wait, fetch verdict and reports; gate failure (1) vs the rest."""
+    """Run the evaluation as one Ray job, show its log, read verdict and reports from its end; exit as `run` does."""
     from ray_eval.ci import submit_and_fetch
 
     if config_path is None:
@@ -241,7 +241,7 @@ def submit(config_path: Path | None, overrides: tuple[str, ...], address: str, s
 @ci.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def pack(run_dir: Path) -> None:
-    """Print a run directory's reports as a bundle `ci submit` reads back from the job's log (runs on the cluster)."""
+    """Print a run directory's reports as the bundle `ci submit` reads from a job's log (as the evaluation job does)."""
     from ray_eval.ci import pack_run_dir
 
     click.echo(pack_run_dir(run_dir))

@@ -62,6 +62,12 @@ class OutputError(RayEvalError):
     exit_code = 3
 
 
+class ClusterUnavailable(RayEvalError):
+    """A Ray cluster's job API could not be reached, refused a job, or was lost while the job ran (`ci submit`)."""
+
+    exit_code = 3
+
+
 class StageInputError(RayEvalError):
     """A pipeline stage received a batch without the columns it needs (a wiring bug)."""
 

@@ -20,10 +20,8 @@ from ray_eval.outputs.junit import write_junit
 from ray_eval.outputs.report import write_report
 from ray_eval.outputs.results import RESULTS_FILE
 from ray_eval.outputs.summary import render_markdown
-
-SUMMARY_FILE, VERDICT_FILE, MARKDOWN_FILE, JUNIT_FILE, REPORT_FILE = (
-    "summary.json", "verdict.json", "summary.md", "junit.xml", "report.html")
-VOUCHED_FILES = (SUMMARY_FILE, MARKDOWN_FILE, JUNIT_FILE, REPORT_FILE)  # on disk whenever verdict.json is
+from ray_eval.run_files import (  # noqa: F401 - the run directory's file names, re-exported
+    JUNIT_FILE, MARKDOWN_FILE, REPORT_FILE, SUMMARY_FILE, VERDICT_FILE, VOUCHED_FILES, missing_reports)
 
 
 def write_json(path: Path, data: Any, then: str = "free space and run the command again") -> Path:
@@ -55,8 +53,3 @@ def withdraw_verdict(run_dir: Path) -> None:
     except OSError as exc:
         raise OutputError(f"cannot remove {path} before rewriting the outputs it vouches for: "
                           f"{exc.strerror or exc}") from None
-
-
-def missing_reports(run_dir: Path) -> list[str]:
-    """The files verdict.json vouches for that are not in `run_dir`."""
-    return [name for name in VOUCHED_FILES if not (Path(run_dir) / name).is_file()]

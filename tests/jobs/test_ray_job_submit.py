@@ -1,5 +1,5 @@
 """The CI path: `ray job submit --working-dir . -- python jobs/run_eval.py ...` to a `ray start --head`
-cluster; the job's exit status is the gate's result."""
+cluster; the job's exit status is the gate's result; `ray-eval ci submit` fetches the reports from that job's log."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from ray_eval.ci import BUNDLE_BEGIN, OUTCOME_FILE, PACKED_FILES
 from ray_eval.shopbench.synth import synthesize
 from tests.conftest import free_port
 
@@ -95,15 +96,20 @@ def submit(head, config: Path, *overrides: str) -> subprocess.CompletedProcess:
             return result
 
 
+def scripted_eval(config: Path, out_dir: Path) -> Path:
+    """A config of 15 synthetic samples (written beside out_dir) against the scripted engine, always right; the gate
+    asks for a 90 % pass rate."""
+    data = out_dir.parent / "data"
+    synthesize(data, 15, seed=1)
+    config.write_text(f"dataset: {{path: {data / 'manifest.jsonl'}}}\n"
+                      "engine: {kind: scripted, accuracy: 1.0}\n"
+                      f"run: {{out_dir: {out_dir}}}\n"
+                      "gate: {min_pass_rate: 0.9}\n")
+    return config
+
+
 def test_job_exit_status_follows_the_gate(head, tmp_path: Path) -> None:
-    synthesize(tmp_path / "data", 15, seed=1)
-    config = tmp_path / "eval.yaml"
-    config.write_text(
-        f"dataset: {{path: {tmp_path / 'data' / 'manifest.jsonl'}}}\n"
-        "engine: {kind: scripted, accuracy: 1.0}\n"
-        f"run: {{out_dir: {tmp_path / 'runs'}}}\n"
-        "gate: {min_pass_rate: 0.9}\n"
-    )
+    config = scripted_eval(tmp_path / "eval.yaml", tmp_path / "runs")
     passed = submit(head, config, "run.run_id=pass")
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
     assert "ShopBench gate: ✅ PASSED" in passed.stdout
@@ -114,3 +120,45 @@ def test_job_exit_status_follows_the_gate(head, tmp_path: Path) -> None:
     assert failed.returncode != 0, failed.stdout[-3000:]
     verdict = json.loads((tmp_path / "runs" / "fail" / "verdict.json").read_text())
     assert verdict["status"] == "failed" and verdict["failed_checks"] == ["overall pass rate"]
+
+
+def ci_submit(head, checkout: Path, submission_id: str, *overrides: str) -> subprocess.CompletedProcess:
+    """`ray-eval ci submit` as CI runs it, in the checkout, against the head's dashboard."""
+    dashboard, env = head
+    command = [sys.executable, "-m", "ray_eval.cli", "ci", "submit", "-c", "configs/eval.yaml", "--address",
+               dashboard, "--submission-id", submission_id, "--out", "ci-out"]
+    for override in overrides:
+        command += ["--set", override]
+    deadline = time.monotonic() + 120  # the dashboard answers before the head's job agent has registered
+    while True:
+        result = subprocess.run(command, cwd=checkout, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True,
+                                text=True, timeout=600)
+        if "No available agent to submit job" not in result.stderr or time.monotonic() > deadline:
+            return result
+
+
+def test_ci_submit_reads_the_reports_from_the_evaluation_jobs_own_log(head, tmp_path: Path) -> None:
+    """One job per evaluation: its log ends with the reports' bundle, which `ci submit` unpacks and does not show."""
+    checkout = tmp_path / "checkout"
+    (checkout / "configs").mkdir(parents=True)
+    for name in ("ray_eval", "jobs"):
+        (checkout / name).symlink_to(REPO / name)
+    scripted_eval(checkout / "configs" / "eval.yaml", tmp_path / "results")
+    passed = ci_submit(head, checkout, "ci-pass")
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
+    assert "ShopBench gate: ✅ PASSED" in passed.stdout and BUNDLE_BEGIN not in passed.stdout
+    assert passed.stderr.rstrip().endswith("ray-eval ci: passed (exit 0): verdict passed")
+    fetched = checkout / "ci-out" / "ci-pass"
+    assert sorted(path.name for path in fetched.iterdir()) == sorted(PACKED_FILES)
+    assert json.loads((fetched / "verdict.json").read_text()) == json.loads(
+        (tmp_path / "results" / "ci-pass" / "verdict.json").read_text())
+
+    failed = ci_submit(head, checkout, "ci-fail", "engine.accuracy=0.0")
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    outcome = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())
+    assert (outcome["status"], outcome["reason"]) == ("gate_failed", "verdict failed: overall pass rate")
+    assert json.loads((checkout / "ci-out" / "ci-fail" / "verdict.json").read_text())["status"] == "failed"
+    dashboard, env = head
+    jobs = httpx.get(f"{dashboard}/api/jobs/", headers={"Authorization": f"Bearer {env['RAY_AUTH_TOKEN']}"}).json()
+    assert sorted(job["submission_id"] for job in jobs if job["submission_id"].startswith("ci-")) == [
+        "ci-fail", "ci-pass"], "no second job fetched the reports"

@@ -1,6 +1,7 @@
-"""`ray-eval ci submit`, the step both CI pipelines run, against a stand-in `ray` on PATH (fake_ray.py: Ray 2.60's
-job CLI's output and exit statuses; the evaluation job played, the fetch job really run): each way a job can end
-maps to the README's exit codes, and only a finished gate's failure is reported as a gate failure."""
+"""`ray-eval ci submit`, the step both CI pipelines run, against a stand-in for a Ray cluster's job API
+(fake_ray_jobs.py, a server on 127.0.0.1 that Ray's own JobSubmissionClient talks to: Ray 2.60's routes, statuses
+and messages; the evaluation job played, the bundle it prints at the end of its log really made by `ci pack`): each
+way a job can end maps to the README's exit codes, and only a finished gate's failure is reported as a gate failure."""
 
 from __future__ import annotations
 
@@ -9,51 +10,80 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
-from ray_eval.ci import BUNDLE_BEGIN, BUNDLE_END, OUTCOME_FILE, PACKED_FILES, STATUS_NAMES, unpack_bundle, wait_ready
+from ray_eval.ci import (BUNDLE_BEGIN, BUNDLE_END, OUTCOME_FILE, PACKED_FILES, STATUS_NAMES, LogEcho, unpack_bundle,
+                         wait_ready)
 from ray_eval.cli import main
 from ray_eval.errors import EngineUnavailable, UsageError
+from ray_eval.ray_job import EchoedLog
 from ray_eval.testing import ScriptedOpenAIServer
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_RAY = Path(__file__).resolve().parent / "fake_ray.py"
+FAKE_RAY_JOBS = Path(__file__).resolve().parent / "fake_ray_jobs.py"
 JOB = "shopbench-4711-1"
 
 
 @pytest.fixture
-def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory as CI has it (the package and a config), a `ray` on PATH, a results volume."""
+def cluster(tmp_path: Path) -> str:
+    """The stand-in job API, as a process of its own; its address. Stopped by process id."""
+    state = tmp_path / "state"
+    state.mkdir()
+    address = f"http://127.0.0.1:{(port := free_port())}"
+    server = subprocess.Popen([sys.executable, str(FAKE_RAY_JOBS), str(port), str(state)],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # a readiness probe with a deadline
+            assert server.poll() is None, f"fake_ray_jobs.py exited with {server.returncode}"
+            try:
+                if httpx.get(f"{address}/api/version", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "fake_ray_jobs.py did not answer within 60 s"
+                time.sleep(0.1)
+        yield address
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: str) -> Path:
+    """A working directory as CI has it (the package, the job script and a config), a results volume; no `ray`
+    executable anywhere on PATH: Ray's job API is reached from ray-eval's own Python."""
     work = tmp_path / "checkout"
     (work / "configs").mkdir(parents=True)
+    (work / "jobs").mkdir()
     (work / "ray_eval").symlink_to(ROOT / "ray_eval")
+    (work / "jobs" / "run_eval.py").write_text((ROOT / "jobs" / "run_eval.py").read_text())
+    (work / ".gitignore").write_text("__pycache__/\n")
     config = yaml.safe_load((ROOT / "configs" / "ci-kuberay.yaml").read_text())
     config["run"]["out_dir"] = str(tmp_path / "results")  # the cluster's results volume
     (work / "configs" / "ci.yaml").write_text(yaml.safe_dump(config))
-    bin_dir, state = tmp_path / "bin", tmp_path / "state"
-    bin_dir.mkdir()
-    state.mkdir()
-    (bin_dir / "ray").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_RAY}" "$@"\n')
-    (bin_dir / "ray").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.setenv("FAKE_RAY_STATE", str(state))
+    monkeypatch.setenv("PATH", str(tmp_path / "state"))  # a folder without ray
     monkeypatch.chdir(work)
     return work
 
 
-def submit(scenario: str, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
-    monkeypatch.setenv("FAKE_RAY_SCENARIO", scenario)
-    return main(["ci", "submit", "-c", "configs/ci.yaml", "--address", "http://head:8265", "--submission-id", JOB,
+def submit(scenario: str, cluster: str, *extra: str) -> int:
+    (Path.cwd().parent / "state" / "scenario").write_text(scenario)
+    address = f"http://127.0.0.1:{free_port()}" if scenario == "unreachable" else cluster  # nothing listens there
+    return main(["ci", "submit", "-c", "configs/ci.yaml", "--address", address, "--submission-id", JOB,
                  "--out", "ci-out", *extra])
 
 
-def calls(checkout: Path) -> list[list[str]]:
+def submitted(checkout: Path) -> list[dict]:
+    """The jobs the stand-in cluster was sent (Ray's JobSubmitRequest bodies)."""
     path = checkout.parent / "state" / "calls.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -64,12 +94,12 @@ def calls(checkout: Path) -> list[list[str]]:
     ("incomplete", 3, "infrastructure"),   # a verdict of exit 3: the run could not complete
     ("bad_config", 2, "bad_input"),        # the job refused its config: no verdict, Ray reports exit code 2
     ("crashed", 3, "infrastructure"),      # killed (exit 137) before any verdict
-    ("stopped", 3, "infrastructure"),      # `ray job submit` exits 0 for a stopped job: still no verdict
+    ("stopped", 3, "infrastructure"),      # a stopped job: no exit code, no verdict
     ("unreachable", 3, "infrastructure"),  # nothing answers at the address
     ("reports_missing", 3, "infrastructure"),  # a passing verdict.json without its reports is not trusted
 ])
-def test_each_end_of_the_job_maps_to_its_exit_code(scenario, exit_code, status, checkout, monkeypatch, capsys):
-    assert submit(scenario, monkeypatch) == exit_code
+def test_each_end_of_the_job_maps_to_its_exit_code(scenario, exit_code, status, checkout, cluster, capsys):
+    assert submit(scenario, cluster) == exit_code
     recorded = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())
     assert (recorded["status"], recorded["exit_code"]) == (status, exit_code)
     assert f"ray-eval ci: {status.replace('_', ' ')} (exit {exit_code})" in capsys.readouterr().err
@@ -86,46 +116,113 @@ def test_each_end_of_the_job_maps_to_its_exit_code(scenario, exit_code, status, 
         assert "min_score" in recorded["reason"]
     if scenario == "reports_missing":
         assert "holds verdict.json without junit.xml, report.html" in recorded["reason"]
+    if scenario == "bad_config":  # the run's own refusal, not the bundle's "no verdict" after it
+        assert recorded["reason"] == ("the job refused its config or dataset (exit 2): ray-eval: configs/ci.yaml: "
+                                      "inference.actor: Extra inputs are not permitted")
+    if scenario == "crashed":
+        assert recorded["reason"].startswith(f"no verdict from job {JOB} (job exit code 137; Job entrypoint command "
+                                             "failed with exit code 137")
+    if scenario == "stopped":
+        assert recorded["reason"] == (f"no verdict from job {JOB} (job exit code unknown; Job was intentionally "
+                                      "stopped.)")
+    if scenario == "unreachable":
+        assert recorded["reason"].startswith(f"cannot submit job {JOB} to http://127.0.0.1:")
+        assert submitted(checkout) == []
 
 
-def test_the_job_is_the_jobs_script_with_the_submission_id_as_run_id(checkout, monkeypatch) -> None:
-    assert submit("passed", monkeypatch, "--set", "inference.actors=8") == 0
-    submitted, status, fetch = calls(checkout)
-    assert submitted == ["job", "submit", "--address", "http://head:8265", "--submission-id", JOB,
-                         "--working-dir", ".", "--", "python", "jobs/run_eval.py", "-c", "configs/ci.yaml",
-                         "--set", "inference.actors=8", "--set", f"run.run_id={JOB}"]
-    assert status == ["job", "status", "--address", "http://head:8265", JOB]
-    assert fetch[:6] == ["job", "submit", "--address", "http://head:8265", "--submission-id", f"{JOB}-fetch"]
-    assert fetch[-4:] == ["ray_eval.cli", "ci", "pack", f"{checkout.parent}/results/{JOB}"]
+def test_one_job_runs_the_jobs_script_with_the_submission_id_as_run_id(checkout, cluster) -> None:
+    """The evaluation job prints its own reports at the end of its log: nothing else is submitted to fetch them."""
+    assert submit("passed", cluster, "--set", "inference.actors=8") == 0
+    [job] = submitted(checkout)
+    assert job["submission_id"] == JOB
+    assert job["entrypoint"] == (f"python jobs/run_eval.py --print-bundle {checkout.parent}/results/{JOB} "
+                                 f"-c configs/ci.yaml --set inference.actors=8 --set run.run_id={JOB}")
+    assert job["runtime_env"]["working_dir"].startswith("gcs://_ray_pkg_")
 
 
-def test_a_bad_config_is_refused_before_the_cluster_is_asked(checkout, monkeypatch) -> None:
-    assert submit("passed", monkeypatch, "--set", "inference.actor=8") == 2
-    assert calls(checkout) == []
+def test_the_console_shows_the_jobs_log_but_not_the_bundle(checkout, cluster, capsys) -> None:
+    assert submit("passed", cluster) == 0
+    out = capsys.readouterr().out
+    assert f"run {JOB}: 60 samples ...\n" in out
+    assert BUNDLE_BEGIN not in out and BUNDLE_END not in out
+    assert re.search(r"^\[the run's reports: \d+ lines of base64, not shown; fetched from the job's log\]$", out, re.M)
+
+
+def test_earlier_reports_in_the_working_directory_are_not_uploaded(checkout, cluster) -> None:
+    """A CI workspace kept between builds (Jenkins) holds the earlier builds' ci-out/: it stays on the CI machine."""
+    (checkout / "ci-out" / "earlier-build").mkdir(parents=True)
+    (checkout / "ci-out" / "earlier-build" / "report.html").write_text("<html>an earlier build</html>")
+    assert submit("passed", cluster) == 0
+    uploaded = checkout.parent / "state" / "jobs" / JOB
+    assert (uploaded / "configs" / "ci.yaml").is_file() and (uploaded / "jobs" / "run_eval.py").is_file()
+    assert not (uploaded / "ci-out").exists()
+
+
+def test_a_job_id_already_taken_is_an_infrastructure_failure_naming_it(checkout, cluster) -> None:
+    assert submit("passed", cluster) == 0
+    assert submit("passed", cluster) == 3
+    reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
+    assert reason.startswith(f"cannot submit job {JOB} to http://127.0.0.1:")
+    assert f"Job with submission_id {JOB} already exists" in reason
+
+
+def test_an_unreachable_cluster_is_named_without_the_addresss_credentials(checkout, cluster) -> None:
+    port = free_port()  # nothing listens there
+    assert main(["ci", "submit", "-c", "configs/ci.yaml", "--address", f"http://ci:pw-Zq8rT2vX9@127.0.0.1:{port}",
+                 "--submission-id", JOB]) == 3
+    reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
+    assert reason.startswith(f"cannot submit job {JOB} to http://127.0.0.1:{port}: ")
+    assert "pw-Zq8rT2vX9" not in reason
+
+
+def test_a_job_api_failing_for_a_while_is_ridden_out(checkout, cluster) -> None:
+    (checkout.parent / "state" / "failing").write_text("2")  # two status requests answer 503
+    assert submit("passed", cluster) == 0
+    assert (checkout.parent / "state" / "failing").read_text() == "0"
+
+
+def test_a_job_api_failing_for_longer_loses_the_job(checkout, cluster, monkeypatch) -> None:
+    monkeypatch.setattr("ray_eval.ray_job.LOST_AFTER_S", 0.5)
+    (checkout.parent / "state" / "failing").write_text("1000")
+    assert submit("passed", cluster) == 3
+    reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
+    assert reason.startswith(f"lost job {JOB} on http://127.0.0.1:")
+    assert "status code 503" in reason and reason.endswith("it may still be running there (`ray job status`)")
+
+
+def test_a_log_read_again_from_its_start_is_echoed_once() -> None:
+    """A log stream that broke starts again at the log's start, and the whole log is read at the end."""
+    shown: list[str] = []
+    echoed = EchoedLog(shown.append)
+    echoed.add("line 1\nline", at=0)
+    echoed.add("line 1\n", at=0)       # the stream again, from the start
+    echoed.add(" 2\nline 3\n", at=7 + 4)  # ... past what was shown
+    echoed.add("line 1\nline 2\nline 3\nline 4\n", at=0)  # the whole log
+    assert "".join(shown) == "line 1\nline 2\nline 3\nline 4\n"
+
+
+def test_a_bad_config_is_refused_before_the_cluster_is_asked(checkout, cluster) -> None:
+    assert submit("passed", cluster, "--set", "inference.actor=8") == 2
+    assert submitted(checkout) == []
     assert "inference.actor" in json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
 
 
-def test_a_config_outside_the_checkout_is_refused(checkout, monkeypatch, tmp_path) -> None:
+def test_a_config_outside_the_checkout_is_refused(checkout, cluster, tmp_path) -> None:
     outside = tmp_path / "elsewhere.yaml"
     outside.write_text((checkout / "configs" / "ci.yaml").read_text())
-    monkeypatch.setenv("FAKE_RAY_SCENARIO", "passed")
-    assert main(["ci", "submit", "-c", str(outside), "--address", "http://head:8265", "--submission-id", JOB]) == 2
-    assert calls(checkout) == []
+    (tmp_path / "state" / "scenario").write_text("passed")
+    assert main(["ci", "submit", "-c", str(outside), "--address", cluster, "--submission-id", JOB]) == 2
+    assert submitted(checkout) == []
 
 
-def test_the_ray_beside_ray_evals_interpreter_is_used_when_path_has_none(checkout, monkeypatch, capsys) -> None:
-    """A virtualenv that was not activated: its bin/ holds ray-eval's python and ray, and is not on PATH."""
-    venv_bin = checkout.parent / "bin"  # the fixture's stand-in `ray` is there
-    monkeypatch.setenv("PATH", str(checkout.parent / "state"))  # a folder without ray
-    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
-    assert submit("passed", monkeypatch) == 0
-    assert [call[:2] for call in calls(checkout)] == [["job", "submit"], ["job", "status"], ["job", "submit"]]
-
-    monkeypatch.setattr(sys, "executable", str(checkout / "python"))  # neither on PATH nor beside the interpreter
-    assert submit("passed", monkeypatch) == 3
-    reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]
-    assert reason == f"cannot find the `ray` executable on PATH or beside {checkout / 'python'}: install ray[default] there"
-    assert len(calls(checkout)) == 3, "nothing more reached the cluster"
+def test_the_log_echo_passes_lines_whole_and_leaves_the_bundle_out() -> None:
+    out = io.StringIO()
+    echo = LogEcho(out)
+    for chunk in ("first li", "ne\nsecond\n", f"{BUNDLE_BEGIN}\nQUJD\nREVG\n{BUNDLE_END}\nla", "st"):
+        echo.write(chunk)
+    echo.close()
+    assert out.getvalue().splitlines() == [
+        "first line", "second", "[the run's reports: 2 lines of base64, not shown; fetched from the job's log]", "last"]
 
 
 def test_a_bundle_carrying_other_paths_is_refused(tmp_path: Path) -> None:

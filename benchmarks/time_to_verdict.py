@@ -115,7 +115,9 @@ def ray_cluster() -> Iterator[RunningCluster]:
     ray = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
     dashboard = _free_port()
-    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+           # as with the virtualenv active: a job's entrypoint `python` is this interpreter
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run([ray, "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
                     f"--dashboard-port={dashboard}", "--disable-usage-stats", f"--temp-dir={temp_dir}",
                     "--include-dashboard=true"], check=True, capture_output=True, env={**os.environ, **env})
@@ -151,9 +153,13 @@ def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float
         exclude = {engine.pid, os.getpid()}
         before = _cpu_snapshot(exclude)
         started = time.time()
-        completed = subprocess.run(command, cwd=ray_eval_path or REPO, capture_output=True, text=True, check=False,
-                                   env={**os.environ, **(cluster.env if cluster and mode != "local" else {}),
-                                        "PYTHONPATH": str(ray_eval_path or REPO)})
+        try:
+            completed = subprocess.run(command, cwd=ray_eval_path or REPO, capture_output=True, text=True,
+                                       check=False, env={**os.environ, **(cluster.env if cluster and mode != "local"
+                                                                          else {}),
+                                                         "PYTHONPATH": str(ray_eval_path or REPO)})
+        finally:
+            ((ray_eval_path or REPO) / "configs" / f".{run_id}.json").unlink(missing_ok=True)
         ended = time.time()
         _reap_orphans(exclude)
         after = _cpu_snapshot(exclude)
@@ -173,16 +179,20 @@ def _command(mode: str, config: Path, run_id: str, cluster: RunningCluster | Non
     assert cluster is not None
     if mode == "address":
         return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}", "--address", cluster.gcs_address]
-    # ci submit sends the checkout as the job's working directory: the config must be a file inside it.
-    inside = repo / "runs" / "bench-configs" / f"{run_id}.json"
-    inside.parent.mkdir(parents=True, exist_ok=True)
+    # ci submit sends the checkout as the job's working directory: the config must be a file inside it, in a folder
+    # Ray uploads (runs/ is git-ignored, and so not uploaded). measure() removes it.
+    inside = repo / "configs" / f".{run_id}.json"
     inside.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
     return [*cli, "ci", "submit", "-c", str(inside.relative_to(repo)), "--address", cluster.dashboard_url,
             "--submission-id", run_id, "--out", str(work_dir / "ci-out")]
 
 
 def _run_dir(mode: str, runs_dir: Path, work_dir: Path, run_id: str) -> Path:
-    return (work_dir / "ci-out" / run_id) if mode == "submit" else runs_dir / run_id
+    """The run's directory (the cluster is this machine: it wrote there); for `submit`, only once ci submit has
+    fetched the verdict and reports, which is what it is timed for."""
+    if mode == "submit" and not (work_dir / "ci-out" / run_id / "verdict.json").is_file():
+        raise RuntimeError(f"ci submit fetched no verdict for {run_id}")
+    return runs_dir / run_id
 
 
 def figures(mode: str, started: float, ended: float, engine: EngineTimeline, results: list[dict[str, Any]],

@@ -48,7 +48,8 @@ class InferenceStage(Stage):
                 for request, row in zip(requests, rows)]
 
     async def infer(self, row: dict[str, Any]) -> dict[str, Any]:
-        carried = {name: row[name] for name in PASSED_ON}
+        # A row that failed before (read, preprocess) lacks the prompt columns: None, as in its Arrow row.
+        carried = {name: row.get(name) for name in PASSED_ON}
         if row["status"] != "ok":
             return carried
         request = ChatRequest(
@@ -78,7 +79,7 @@ class InferenceStage(Stage):
 
     def cut_short(self, row: dict[str, Any]) -> dict[str, Any]:
         """A row whose request the run's stop cut short: no result, only the sample (the driver drops it)."""
-        return {name: row[name] for name in PASSED_ON} | {"status": STOPPED}
+        return {name: row.get(name) for name in PASSED_ON} | {"status": STOPPED}
 
 
 async def _until_stopped(requests: list[asyncio.Future], stopped: asyncio.Event) -> None:

@@ -112,7 +112,10 @@ def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path
     from ray_eval.testing.prometheus import wait_until
 
     settings = ["engine.kind=serve_handle", f"engine.model={MODEL_ID}", "engine.max_retries=6",
-                "engine.backoff_max_s=20", "run.checkpoint_rows=2", "inference.batch_size=2"]
+                "engine.backoff_max_s=20", "run.checkpoint_rows=2", "inference.batch_size=2",
+                # One request at a time: a run long enough to be killed into (with 8 in flight the 15 samples were
+                # all answered within one poll of the killer, some runs).
+                "inference.max_in_flight_per_actor=1"]
     calm = answers(run_evaluation(load_config(None, [*eval_overrides(engine_manifest, tmp_path, "calm"), *settings])))
 
     run_dir = tmp_path / "killed"

@@ -92,7 +92,7 @@ def open_image(data: bytes, ref: str, max_image_pixels: int, fit_within: int | N
     full decode, and the resize that follows starts from more pixels than it keeps."""
     try:
         image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning, where an error filter is on
         raise DecompressionBomb(f"{ref}: {exc}") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise MediaError(f"{ref}: not a readable image ({exc})") from None

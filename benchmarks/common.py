@@ -121,16 +121,17 @@ def cpu_by_group(before: dict[int, tuple[str, float]], after: dict[int, tuple[st
     return {group: round(seconds, 1) for group, seconds in sorted(used.items(), key=lambda item: -item[1])}
 
 
-def stop_cluster(temp_dir: Path, grace_s: float = 15.0) -> None:
-    """SIGTERM, then SIGKILL, to the processes that name `temp_dir` in their command line and their children; then
-    remove the dir."""
-    marker = str(temp_dir)
+def stop_cluster(temp_dir: Path, gcs_port: int, grace_s: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL, to the processes that name `temp_dir` or the GCS's port (`--address=HOST:PORT`) in
+    their command line, and their children; then remove the dir. The head's Ray Client server names only the GCS's
+    address, with the host's own IP whatever --node-ip-address said (Ray 2.60)."""
     me = psutil.Process()
     spare = {me.pid, *(parent.pid for parent in me.parents())}  # a caller whose command line names the dir
     found: dict[int, psutil.Process] = {}
     for process in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error):
-            if process.pid not in spare and any(marker in part for part in process.info["cmdline"] or ()):
+            if process.pid not in spare and any(_names_cluster(part, temp_dir, gcs_port)
+                                                for part in process.info["cmdline"] or ()):
                 found[process.pid] = process
                 found.update({child.pid: child for child in process.children(recursive=True)})
     for process in found.values():
@@ -142,3 +143,7 @@ def stop_cluster(temp_dir: Path, grace_s: float = 15.0) -> None:
             process.kill()
     psutil.wait_procs(alive, timeout=5)
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _names_cluster(argument: str, temp_dir: Path, gcs_port: int) -> bool:
+    return str(temp_dir) in argument or (argument.startswith("--address=") and argument.endswith(f":{gcs_port}"))

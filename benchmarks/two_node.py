@@ -111,11 +111,12 @@ def two_node_cluster(env: dict[str, str]) -> Iterator[str]:
               "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     try:
         _ray_start([ray, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=true",
-                    "--dashboard-host=127.0.0.1", f"--dashboard-port={_free_port()}", *common], env)
+                    "--dashboard-host=127.0.0.1", f"--dashboard-port={_free_port()}",
+                    f"--ray-client-server-port={_free_port()}", *common], env)
         _ray_start([ray, "start", f"--address=127.0.0.1:{port}", *common], env)
         yield f"127.0.0.1:{port}"
     finally:
-        stop_cluster(temp_dir)
+        stop_cluster(temp_dir, port)
 
 
 def _ray_start(command: list[str], env: dict[str, str]) -> None:

@@ -118,6 +118,7 @@ class PreprocessStage(Stage):
             encoded, picture = prepare_image(
                 data, media.ref, max_pixels=config.max_pixels, quality=config.jpeg_quality,
                 max_image_pixels=config.max_image_pixels, resize=config.send_images_as == "resized",
+                thumbnail_px=config.thumbnail_px,
             )
             prepared.parts.append(image_part(data_url(encoded.data, encoded.mime)))
             prepared.estimate.add_image(*fit_pixels(encoded.width, encoded.height, config.max_pixels))  # as sent

@@ -76,3 +76,28 @@ def test_ray_data_llm_processor_run_answers_every_case(tmp_path) -> None:
     assert result["answered"] == result["engine_requests"] == 6
     assert 1 <= result["peak_in_flight"] <= 4
     assert 0 < result["to_first_request_s"] < result["wall_s"]
+
+
+@pytest.mark.ray
+def test_the_benchmarks_running_cluster_leaves_no_process_behind() -> None:
+    """`ray start --head` also starts a Ray Client server that names neither the cluster's temp dir nor its
+    127.0.0.1 address: stopping the cluster by its temp dir alone left it running, holding a port, after every
+    benchmark."""
+    import psutil
+
+    from benchmarks.time_to_verdict import ray_cluster
+
+    before = {process.pid for process in psutil.process_iter()}
+    with ray_cluster():
+        started = {process.pid for process in psutil.process_iter()} - before
+        assert any("ray.util.client.server" in " ".join(psutil.Process(pid).cmdline()) for pid in started
+                   if psutil.pid_exists(pid))
+    left = []
+    for pid in started:
+        try:
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(process.cmdline())[:120])
+        except psutil.NoSuchProcess:
+            continue
+    assert left == []

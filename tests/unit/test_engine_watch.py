@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -14,7 +16,7 @@ import pyarrow as pa
 from ray_eval.config import OpenAIEngineConfig, SamplingConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, RetryPolicy
 from ray_eval.pipeline import InferenceStage
-from ray_eval.pipeline.engine_watch import FailureStreak
+from ray_eval.engine_watch import FailureStreak
 from ray_eval.records import PREPARED_SCHEMA, STOPPED
 
 
@@ -100,3 +102,13 @@ def test_a_batch_the_stop_cuts_short_keeps_its_answers_and_lets_the_rest_go() ->
     # "down" was still within its retry window, "hangs" still asked: neither has a result; a resume asks them.
     assert (down["status"], hangs["status"]) == (STOPPED, STOPPED)
     assert down["sample_id"] == "down" and down["error"] is None and hangs["response"] is None
+
+
+def test_the_watch_process_loads_none_of_the_pipelines_packages():
+    """The watch's actor process imports its module while the run starts, beside the pipeline's actors: Ray Data,
+    httpx or pydantic there would cost it a second of CPU on a small machine."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, ray_eval.engine_watch; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    heavy = {"ray.data", "httpx", "pydantic", "pyarrow", "ray_eval.pipeline", "ray_eval.engines", "ray_eval.config"}
+    assert not heavy & set(loaded)

@@ -17,6 +17,7 @@ from ray_eval.media import (
     fit_pixels,
     open_image,
     prepare_image,
+    thumbnail_jpeg,
     sample_video,
     sampling_times,
     video_frames_url,
@@ -207,3 +208,31 @@ def test_original_images_are_checked_and_sent_as_their_own_bytes() -> None:
     upright, _ = prepare_image(buffer.getvalue(), "phone.jpg", max_pixels=10_000, quality=90,
                                max_image_pixels=10**8, resize=False)
     assert (upright.width, upright.height) == (rotated.height, rotated.width) and upright.data != buffer.getvalue()
+
+
+def test_an_image_sent_as_it_is_decodes_only_at_its_thumbnails_scale() -> None:
+    """A 640x480 JPEG within the budget is sent as its own bytes; the picture returned for its 160 px thumbnail is
+    decoded at 1/4 scale, and the thumbnail looks like one made from the full decode. A cut file still fails."""
+    width, height = 640, 480
+    gradient = np.linspace(0, 255, width)[None, :, None] + np.linspace(0, 120, height)[:, None, None]
+    pixels = (gradient + np.random.default_rng(2).normal(0, 10, (height, width, 3))).clip(0, 255).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+
+    encoded, picture = prepare_image(data, "shelf.jpg", max_pixels=602_112, quality=90, max_image_pixels=10**8,
+                                     thumbnail_px=160)
+    assert encoded.data == data and (encoded.width, encoded.height) == (640, 480)
+    assert picture.size == (160, 120)
+    full = Image.open(io.BytesIO(thumbnail_jpeg(Image.open(io.BytesIO(data)), 160)))
+    reduced = Image.open(io.BytesIO(thumbnail_jpeg(picture, 160)))
+    assert reduced.size == full.size == (160, 120)
+    assert np.abs(np.asarray(reduced, dtype=float) - np.asarray(full, dtype=float)).mean() < 3.0
+    for cut in (len(data) // 2, len(data) - 40):
+        with pytest.raises(MediaError, match="cut.jpg: image data is corrupt or truncated"):
+            prepare_image(data[:cut], "cut.jpg", max_pixels=602_112, quality=90, max_image_pixels=10**8,
+                          thumbnail_px=160)
+    png = png_bytes((640, 480))
+    encoded, picture = prepare_image(png, "shelf.png", max_pixels=602_112, quality=90, max_image_pixels=10**8,
+                                     thumbnail_px=160)
+    assert encoded.data == png and picture.size == (640, 480)  # only a JPEG decodes at a reduced scale

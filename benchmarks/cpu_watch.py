@@ -69,14 +69,18 @@ class CpuWatch:
     def window(self, start: float, end: float) -> CpuWindow:
         """The figures between two times: the rates between the readings that bracket the window (the last at or
         before `start`, the first at or after `end`), times the window's length. A process that ended in between is
-        not counted (its last readings are gone with it); one that started in between counts from zero."""
+        counted up to its last reading (a run's Ray workers end within a second of its last answer: counting only
+        the processes alive at the bracketing reading lost them all); one that started in between counts from zero."""
         times = [reading.at for reading in self.readings]
         first = self.readings[max(0, bisect.bisect_right(times, start) - 1)]
         last = self.readings[min(len(times) - 1, bisect.bisect_left(times, end))]
         inside = [reading for reading in self.readings if first.at <= reading.at <= last.at]
         scale = (end - start) / max(last.at - first.at, 1e-9)
+        latest: dict[int, tuple[str, float]] = {}
+        for reading in inside:
+            latest.update(reading.by_process)
         by_name: dict[str, float] = {}
-        for pid, (name, seconds) in last.by_process.items():
+        for pid, (name, seconds) in latest.items():
             before = first.by_process.get(pid, (name, 0.0))[1]
             by_name[name] = by_name.get(name, 0.0) + scale * (seconds - before)
         busy = [reading.machine_busy for reading in inside[1:]] or [first.machine_busy]

@@ -35,7 +35,8 @@ import pyarrow.parquet as pq
 from benchmarks.common import dataset_for, machine, write_figures
 from benchmarks.cpu_watch import CpuWatch
 from benchmarks.engine_process import LOGNORMAL_8B_H100, EngineProcess, Latency
-from benchmarks.time_to_verdict import REPO, _become_subreaper, _cpu_snapshot, _cpu_used, _reap_orphans, write_config
+from benchmarks.cpu_account import CpuAccount
+from benchmarks.time_to_verdict import REPO, write_config
 from benchmarks.two_node import two_node_check
 from ray_eval.config import PreprocessConfig
 from ray_eval.pipeline.preprocess import PreprocessStage
@@ -89,31 +90,31 @@ class ScaleFigures:
     load_1m_max: float
     cpu_by_process: dict[str, float]  # request phase, by process name
     engine_cpu_s: float
+    cpu_counted_by: str  # cpu_account.py: "cgroup", or a lower bound where no cgroup could be made
     other_ms_per_sample: float  # request-phase CPU per sample besides preprocessing
     kinds: list[KindCost]
     limit: str
 
 
-def run_scale(samples: int, slots: int, latency: Latency, out_dir: Path, profile_per_kind: int = 40,
-              overrides: dict[str, object] | None = None) -> ScaleFigures:
-    """One ray-eval run of `samples` synthetic samples against an engine of `slots` slots: its figures. The caller
-    must be the subreaper of what it starts (time_to_verdict._become_subreaper), or the CPU of Ray's processes is
-    lost when they are re-parented."""
+def run_scale(samples: int, slots: int, latency: Latency, out_dir: Path, account: CpuAccount,
+              profile_per_kind: int = 40, overrides: dict[str, object] | None = None) -> ScaleFigures:
+    """One ray-eval run of `samples` synthetic samples against an engine of `slots` slots: its figures. `account`
+    counts the CPU of what this process starts (cpu_account.py)."""
     manifest = dataset_for(samples, out_dir)
     run_id = f"scale-{uuid.uuid4().hex[:8]}"
     runs_dir = out_dir / "runs"
     with EngineProcess(slots, latency, out_dir / "engine") as engine:
         config = write_config(out_dir, manifest, engine.base_url, runs_dir,
                               {"inference.engine_capacity": slots, "run.model_label": "scale", **(overrides or {})})
-        exclude = {engine.pid, os.getpid()}
-        before = _cpu_snapshot(exclude)
+        account.leave_out(engine.pid)
+        before = account.seconds()
         started = time.time()
         with CpuWatch(exclude={engine.pid}) as watch:
             completed = subprocess.run([sys.executable, "-m", "ray_eval.cli", "run", "-c", str(config), "--set",
                                         f"run.run_id={run_id}"], cwd=REPO, capture_output=True, text=True, check=False)
             ended = time.time()
-        _reap_orphans(exclude)
-        cpu_s = _cpu_used(before, _cpu_snapshot(exclude))
+        account.settle()
+        cpu_s = account.seconds() - before
         timeline = engine.stop()
     (out_dir / f"{run_id}.log").write_text(completed.stdout + completed.stderr, encoding="utf-8")
     if completed.returncode not in (0, 1):  # 1: the gate failed, as it does for an engine that always answers "A"
@@ -142,6 +143,7 @@ def run_scale(samples: int, slots: int, latency: Latency, out_dir: Path, profile
         request_phase_cpu_s=phase.cpu_s, request_phase_cpu_ms_per_sample=phase_ms, fixed_cpu_s=cpu_s - phase.cpu_s,
         cores=os.cpu_count() or 1, cores_busy=phase.cores_busy, machine_busy=phase.machine_busy,
         load_1m_max=phase.load_1m_max, cpu_by_process=phase.by_process, engine_cpu_s=timeline.cpu_s,
+        cpu_counted_by=account.method,
         other_ms_per_sample=phase_ms - sum(k.share * k.preprocess_ms for k in kinds), kinds=kinds, limit="")
     figures.limit = what_limits(figures)
     return figures
@@ -269,7 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--two-node-check", action="store_true",
                         help="instead: run ray-eval on a local two-node Ray cluster and check where its actors ran")
     args = parser.parse_args(argv)
-    _become_subreaper()
     if args.two_node_check:
         check = two_node_check(args.out / "two-node")
         print(check.describe())
@@ -277,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if check.spread else 1
     latency = Latency(args.latency_median_s, args.latency_sigma, args.latency_seed)
     media = json.loads(args.media_costs.read_text(encoding="utf-8")) if args.media_costs else None
-    figures = run_scale(args.samples, args.slots, latency, args.out, args.profile_per_kind)
+    with CpuAccount() as account:
+        figures = run_scale(args.samples, args.slots, latency, args.out, account, args.profile_per_kind)
     print(report(figures, media))
     write_figures(args.json, {"machine": machine(), **asdict(figures),
                               "cores_table": cores_table(cost_rows(figures, media))})

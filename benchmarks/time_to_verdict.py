@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -35,20 +34,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 from benchmarks.common import machine, stop_cluster, write_figures
+from benchmarks.cpu_account import CpuAccount
 from benchmarks.engine_process import MODEL, EngineProcess, EngineTimeline
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("local", "address", "submit")
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def make_workload(folder: Path, cases: int = 500, seed: int = 0) -> Path:
     """`cases` one-image multiple-choice cases in the seed article's JSON, made once per size and seed and reused."""
+    folder = folder.resolve()  # the cases name their images by absolute path: a relative --out doubled it
     suite = folder / f"suite-{cases}-seed{seed}.json"
     if suite.exists():
         return suite
@@ -144,48 +143,52 @@ def _free_port() -> int:
 
 
 def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float, overrides: dict[str, Any],
-            cluster: RunningCluster | None, ray_eval_path: Path | None = None) -> dict[str, Any]:
-    """One run of ray-eval in `mode` against a fresh simulated engine: its figures."""
+            cluster: RunningCluster | None, account: CpuAccount, ray_eval_path: Path | None = None) -> dict[str, Any]:
+    """One run of ray-eval in `mode` against a fresh simulated engine: its figures. `account` counts the CPU of
+    what this process starts (the cluster's processes included), the engine's left out."""
     run_id = f"ttv-{mode}-{uuid.uuid4().hex[:8]}"
     runs_dir = work_dir / "runs"
+    repo = ray_eval_path or REPO
     with EngineProcess(slots, latency_s, work_dir / "engine") as engine:
+        account.leave_out(engine.pid)
         config = write_config(work_dir, suite, engine.base_url, runs_dir, overrides)
-        command = _command(mode, config, run_id, cluster, work_dir, ray_eval_path or REPO)
-        exclude = {engine.pid, os.getpid()}
-        before = _cpu_snapshot(exclude)
-        started = time.time()
-        try:
-            completed = subprocess.run(command, cwd=ray_eval_path or REPO, capture_output=True, text=True,
-                                       check=False, env={**os.environ, **(cluster.env if cluster and mode != "local"
-                                                                          else {}),
-                                                         "PYTHONPATH": str(ray_eval_path or REPO)})
-        finally:
-            ((ray_eval_path or REPO) / "configs" / f".{run_id}.json").unlink(missing_ok=True)
-        ended = time.time()
-        _reap_orphans(exclude)
-        after = _cpu_snapshot(exclude)
+        env = {**os.environ, **(cluster.env if cluster and mode != "local" else {}), "PYTHONPATH": str(repo)}
+        with _command(mode, config, run_id, cluster, work_dir, repo) as command:
+            before = account.seconds()
+            started = time.time()
+            completed = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=False, env=env)
+            ended = time.time()
+        account.settle()
+        cpu_s = account.seconds() - before
         timeline = engine.stop()
     if completed.returncode not in (0, 1):
         raise RuntimeError(f"{mode}: exit {completed.returncode}\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
     run_dir = _run_dir(mode, runs_dir, work_dir, run_id)
     results = pq.read_table(run_dir / "results.parquet", columns=["status", "answered_at"]).to_pylist()
-    return figures(mode, started, ended, timeline, results, _cpu_used(before, after), slots, latency_s)
+    return {**figures(mode, started, ended, timeline, results, cpu_s, slots, latency_s),
+            "cpu_counted_by": account.method}
 
 
+@contextlib.contextmanager
 def _command(mode: str, config: Path, run_id: str, cluster: RunningCluster | None, work_dir: Path,
-             repo: Path) -> list[str]:
+             repo: Path) -> Iterator[list[str]]:
     cli = [sys.executable, "-m", "ray_eval.cli"]
     if mode == "local":
-        return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}"]
+        yield [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}"]
+        return
     assert cluster is not None
     if mode == "address":
-        return [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}", "--address", cluster.gcs_address]
+        yield [*cli, "run", "-c", str(config), "--set", f"run.run_id={run_id}", "--address", cluster.gcs_address]
+        return
     # ci submit sends the checkout as the job's working directory: the config must be a file inside it, in a folder
-    # Ray uploads (runs/ is git-ignored, and so not uploaded). measure() removes it.
+    # Ray uploads (runs/ is git-ignored, and so not uploaded); removed once the command has ended.
     inside = repo / "configs" / f".{run_id}.json"
     inside.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
-    return [*cli, "ci", "submit", "-c", str(inside.relative_to(repo)), "--address", cluster.dashboard_url,
-            "--submission-id", run_id, "--out", str(work_dir / "ci-out")]
+    try:
+        yield [*cli, "ci", "submit", "-c", str(inside.relative_to(repo)), "--address", cluster.dashboard_url,
+               "--submission-id", run_id, "--out", str(work_dir / "ci-out")]
+    finally:
+        inside.unlink(missing_ok=True)
 
 
 def _run_dir(mode: str, runs_dir: Path, work_dir: Path, run_id: str) -> Path:
@@ -224,59 +227,6 @@ def figures(mode: str, started: float, ended: float, engine: EngineTimeline, res
     }
 
 
-# --- CPU of ray-eval's processes ------------------------------------------------------------------------------------
-# The benchmark is made a child subreaper, so every process ray-eval or Ray leaves behind is re-parented to it and
-# reaped here: what a reaped process used is in this process's RUSAGE_CHILDREN; a live one's (a running cluster's
-# daemons and workers) is read from /proc, with what its own reaped children used.
-
-def _become_subreaper() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _descendants(exclude: set[int]) -> list[psutil.Process]:
-    out = []
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if child.pid not in exclude and not ({p.pid for p in child.parents()} & (exclude - {os.getpid()})):
-                out.append(child)
-    return out
-
-
-def _cpu_snapshot(exclude: set[int]) -> dict[str, Any]:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    live = {}
-    for process in _descendants(exclude):
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            live[process.pid] = times.user + times.system + times.children_user + times.children_system
-    return {"reaped": usage.ru_utime + usage.ru_stime, "live": live}
-
-
-def _cpu_used(before: dict[str, Any], after: dict[str, Any]) -> float:
-    live = sum(seconds - before["live"].get(pid, 0.0) for pid, seconds in after["live"].items())
-    gone = sum(seconds for pid, seconds in before["live"].items() if pid not in after["live"])  # counted in reaped
-    return after["reaped"] - before["reaped"] + live - gone
-
-
-def _reap_orphans(exclude: set[int], timeout_s: float = 30.0) -> None:
-    """Wait for the processes a local Ray leaves behind to end (its reaper stops them), reaping each."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        leftovers = [p for p in _descendants(exclude) if _is_local_ray_leftover(p)]
-        if not leftovers:
-            return
-        psutil.wait_procs(leftovers, timeout=max(0.1, deadline - time.monotonic()))
-
-
-def _is_local_ray_leftover(process: psutil.Process) -> bool:
-    """A process of a run's own local Ray (not a running cluster's, whose temp dir is /tmp/ray-ttv-*)."""
-    with contextlib.suppress(psutil.Error):
-        return "ray-ttv-" not in " ".join(process.cmdline()) and process.ppid() == os.getpid()
-    return False
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
@@ -292,7 +242,6 @@ def main(argv: list[str] | None = None) -> int:
                              "figures before and after a change, from the same benchmark.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    _become_subreaper()
     overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     suite = make_workload(args.out / "workload", args.cases)
     runs = []
@@ -300,17 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     def run(modes: list[str], cluster: RunningCluster | None) -> None:
         for _ in range(args.repeat):
             for mode in modes:
-                result = measure(mode, suite, args.out, args.slots, args.latency_s, overrides, cluster,
+                result = measure(mode, suite, args.out, args.slots, args.latency_s, overrides, cluster, account,
                                  args.ray_eval_path)
                 runs.append(result)
                 print(json.dumps({k: v for k, v in result.items() if k != "answers_per_second"}), flush=True)
 
-    # Local runs while no other Ray runs: a running cluster holds the ports a local Ray's agents default to, and
-    # the local Ray's start was 4 s slower beside one (measured).
-    run([mode for mode in args.modes if mode == "local"], None)
-    if on_cluster := [mode for mode in args.modes if mode != "local"]:
-        with ray_cluster() as cluster:
-            run(on_cluster, cluster)
+    with CpuAccount() as account:
+        # Local runs while no other Ray runs: a running cluster holds the port a local Ray's dashboard agent
+        # defaults to (52365), which that agent then retries six times: the local start was 4 s slower (measured).
+        run([mode for mode in args.modes if mode == "local"], None)
+        if on_cluster := [mode for mode in args.modes if mode != "local"]:
+            with ray_cluster() as cluster:
+                run(on_cluster, cluster)
     write_figures(args.json, {"machine": machine(), "overrides": overrides, "runs": runs})
     return 0
 

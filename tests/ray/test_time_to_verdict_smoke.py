@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from benchmarks.cpu_account import CGROUP, RUSAGE
 from benchmarks.engine_process import EngineTimeline
 from benchmarks.ray_data_llm import measure as measure_ray_data_llm
 from benchmarks.time_to_verdict import REPO, figures, make_workload
@@ -57,7 +58,8 @@ def test_a_small_local_run_has_every_figure_and_they_add_up(tmp_path) -> None:
                     "--slots", str(slots), "--latency-s", str(latency), "--out", str(tmp_path),
                     "--json", str(tmp_path / "figures.json")], cwd=REPO, check=True, capture_output=True)
     [result] = json.loads((tmp_path / "figures.json").read_text(encoding="utf-8"))["runs"]
-    assert set(result) == FIELDS
+    assert set(result) == FIELDS | {"cpu_counted_by"}
+    assert result["cpu_counted_by"] in (CGROUP, RUSAGE)
     assert result["samples"] == result["ok"] == cases
     assert result["ideal_s"] == pytest.approx(math.ceil(cases / slots) * latency)
     assert result["request_phase_s"] >= result["ideal_s"] - 0.05  # an engine of 8 slots cannot go faster

@@ -39,9 +39,10 @@ import pytest
 
 from ray_eval.ci import unpack_bundle
 from ray_eval.cli import cli, main
+from tests.markdown import DOC_PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+DOC_FILES = DOC_PAGES  # README.md and every page under docs/
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 RAY_EVAL_PREFIXES = (("ray-eval",), (".venv/bin/ray-eval",), ("python", "-m", "ray_eval.cli"))
 SAMPLES = 12  # the synthetic set's size here; `make demo` makes 60

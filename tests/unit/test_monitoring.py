@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ray_eval.metrics import names
+from tests.markdown import markdown_anchors
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
@@ -118,17 +119,6 @@ def unknown_names(used: set[str]) -> set[str]:
                                        for suffix in HISTOGRAM_SUFFIXES)
 
     return {name for name in used if not known(name)}
-
-
-def markdown_anchors(path: Path) -> set[str]:
-    """GitHub's anchors for a Markdown file's headings (outside code blocks)."""
-    anchors, in_code = set(), False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            in_code = not in_code
-        elif not in_code and (match := re.match(r"#+\s+(.*)", line)):
-            anchors.add(re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-"))
-    return anchors
 
 
 # ---- promtool ----------------------------------------------------------------------------------------------------------

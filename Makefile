@@ -48,9 +48,10 @@ test: install install-monitoring
 test-fast: install install-monitoring
 	$(BIN)/python -m pytest -q -m "not ray and not jobs and not engine and not gpu"
 
-# The README's configuration reference is generated from the code; a test fails when it is stale.
+# The configuration references (docs/reference/) are generated from the code; a test fails when one is stale.
 docs: install
-	$(BIN)/python -m ray_eval.config_docs --write README.md
+	$(BIN)/python -m ray_eval.config_docs --write
+	$(BIN)/python -m ray_eval.canary.docs --write
 
 clean:
 	rm -rf $(VENV) $(SAMPLE) $(MODEL) runs

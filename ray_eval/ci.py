@@ -8,8 +8,8 @@ When the run ends, the job itself prints the reports as `ray-eval ci pack` does,
 lines, at the end of its log (jobs/run_eval.py --print-bundle); `ci submit` reads them from the log it streams. The CI
 machine needs nothing but the Ray job API, and one job, to fetch them; `ci pack` fetches them again later.
 
-Exit codes, as README "Exit codes": 0 the gate passed; 1 it failed (or is undecided); 2 bad config or dataset;
-3 infrastructure: the run could not complete, the cluster was unreachable, or the job ended without a verdict.
+Exit codes, as docs/reference/cli.md "Exit codes": 0 the gate passed; 1 it failed (or is undecided); 2 bad config or
+dataset; 3 infrastructure: the run could not complete, the cluster was unreachable, or the job ended without a verdict.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`ray-eval`: thin subcommands, each calling one library function.
 
-Exit codes (README "Exit codes", by cause class): 0 gate passed, 1 gate failed (the model); 2 bad config, dataset,
+Exit codes (docs/reference/cli.md, by cause class): 0 gate passed, 1 gate failed (the model); 2 bad config, dataset,
 usage or an unwritable run.out_dir (input: nothing was evaluated); 3 the run could not complete (infrastructure: engine
 unreachable, error budget exceeded, a full disk, a Ray failure).
 `compare` exits 0 whatever its verdict, unless --fail-on-regression: then 1 when the candidate regressed or there

@@ -1,6 +1,8 @@
-"""The README's configuration reference, generated from the config tree so it cannot drift from the code.
+"""The configuration reference (docs/reference/config.md), generated from the config tree so it cannot drift from
+the code.
 
-`python -m ray_eval.config_docs` prints it; a test checks the README holds exactly this text.
+`python -m ray_eval.config_docs` prints it; `--write [PAGE]` replaces it between its markers in PAGE (default
+docs/reference/config.md, from the checkout's root); a test checks the page holds exactly this text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic_core import PydanticUndefined
 from ray_eval.config import EvalConfig, models_in
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
+PAGE = Path("docs/reference/config.md")  # relative to the checkout's root
 
 
 def _type_name(annotation: Any) -> str:
@@ -101,6 +104,6 @@ def write_into(path: Path) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--write"]:
-        write_into(Path(sys.argv[2]))
+        write_into(Path(sys.argv[2]) if len(sys.argv) > 2 else PAGE)
     else:
         print(config_reference())

@@ -1,5 +1,6 @@
-"""The canary's configuration reference for the README, generated from CanaryConfig like the run's
-(`python -m ray_eval.canary.docs`; `--write README.md` replaces it between its markers)."""
+"""The canary's configuration reference (docs/reference/canary-config.md), generated from CanaryConfig like the
+run's (`python -m ray_eval.canary.docs`; `--write [PAGE]` replaces it between its markers in PAGE, default that page
+from the checkout's root)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ray_eval.canary.config import CanaryConfig
 from ray_eval.config_docs import reference_table, replace_between
 
 BEGIN, END = "<!-- canary-config-reference:begin -->", "<!-- canary-config-reference:end -->"
+PAGE = Path("docs/reference/canary-config.md")  # relative to the checkout's root
 
 
 def canary_config_reference() -> str:
@@ -22,6 +24,6 @@ def write_into(path: Path) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--write"]:
-        write_into(Path(sys.argv[2]))
+        write_into(Path(sys.argv[2]) if len(sys.argv) > 2 else PAGE)
     else:
         print(canary_config_reference())

@@ -242,7 +242,7 @@ def test_the_readmes_one_command_runs_the_canary_against_the_scripted_stand_in(t
     (tmp_path / "configs").mkdir()
     shutil.copy(REPO / "configs" / "canary-scripted.yaml", tmp_path / "configs")
     assert main(["dataset", "synth", "--out", str(tmp_path / "data" / "sample"), "--n", "60", "--seed", "0"]) == 0
-    assert "ray-eval canary -c configs/canary-scripted.yaml --once" in (REPO / "README.md").read_text()
+    assert "ray-eval canary -c configs/canary-scripted.yaml --once" in (REPO / "docs/operations/canary.md").read_text()
     cli = Path(sys.executable).parent / "ray-eval"
     done = subprocess.run([str(cli), "canary", "-c", "configs/canary-scripted.yaml", "--once"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)

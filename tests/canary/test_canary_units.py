@@ -229,22 +229,22 @@ def test_a_pool_without_probes_or_with_bad_rows_is_refused(tmp_path, probe_manif
         load_probes(canary_config(bad, "http://127.0.0.1:9/v1"))
 
 
-# ---- the README's reference ----------------------------------------------------------------------------------------
+# ---- the reference page --------------------------------------------------------------------------------------------
 
 
-def test_every_canary_field_is_described_and_the_readme_reference_is_current():
-    from ray_eval.canary.docs import BEGIN, END, canary_config_reference
+def test_every_canary_field_is_described_and_the_reference_page_is_current():
+    from ray_eval.canary.docs import BEGIN, END, PAGE, canary_config_reference
 
     reference = canary_config_reference()
     rows = [line for line in reference.splitlines() if line.startswith("| `")]
     assert len(rows) > 40 and all(not line.rstrip().endswith("|  |") for line in rows), "a field without description"
     for key in ("probes.per_round", "window", "min_window_probes", "stale_after_intervals", "server.host"):
         assert f"| `{key}` |" in reference
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / PAGE).read_text(encoding="utf-8")
     if BEGIN not in readme:
-        pytest.skip("the README has no canary reference section yet")
+        pytest.skip(f"{PAGE} has no canary reference section yet")
     assert readme[readme.index(BEGIN): readme.index(END) + len(END)] == reference, \
-        "run: python -m ray_eval.canary.docs --write README.md"
+        f"run: python -m ray_eval.canary.docs --write (it rewrites {PAGE})"
 
 
 def test_an_engine_failing_oddly_is_that_probes_error_with_the_key_redacted(probe_manifest):

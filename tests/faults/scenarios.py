@@ -6,8 +6,8 @@ one row per sample after the last step (rows in = rows out), a finished run equa
 verdict.json without its reports, an incomplete summary.md naming the command that continues it, and a run that
 stops with one line, not a traceback.
 
-Each row's `fault` names a row of README "Exit codes" (what each fault maps to); test_exit_code_contract.py checks
-that every scenario's exit code is the one its fault's cause class documents.
+Each row's `fault` names a row of "Exit codes" in docs/reference/cli.md (what each fault maps to);
+test_exit_code_contract.py checks that every scenario's exit code is the one its fault's cause class documents.
 
 Adding a row: pick the engine's behaviour (an EngineBehaviour below, or one of your own), config overrides, and a
 Fault action (tests/faults/actions.py) for what happens outside the engine. Engine faults (429 bursts, outages,
@@ -142,7 +142,7 @@ def report(exit_code: int = 0, verdict: str | None = "passed") -> Continue:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    fault: str  # the README "Exit codes" row it is an instance of
+    fault: str  # the "Exit codes" row (docs/reference/cli.md) it is an instance of
     exit_code: int  # of the faulted run; a driver killed by SIGKILL: what CI reports for a job that ended so
     verdict: str | None  # verdict.json's status after the faulted run; None: no verdict.json
     engine: Callable[[], EngineBehaviour] = EngineBehaviour

@@ -132,7 +132,7 @@ def every_request_hangs() -> Fault:
 class Scenario:
     name: str
     trouble: Fault
-    fault: str  # the README "Exit codes" row it is an instance of
+    fault: str  # the "Exit codes" row (docs/reference/cli.md) it is an instance of
     model: str = "good"
     settings: tuple[str, ...] = ()  # --set overrides of the scenario's config
     incomplete: str | None = None  # None: complete, with the undisturbed run's verdict; else a piece of its reason

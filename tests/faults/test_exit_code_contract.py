@@ -1,5 +1,6 @@
-"""README "Exit codes" stays true to the fault suite: every scenario's fault is a row of the README's fault table,
-its exit code is one its cause class documents, and every row of that table is a scenario of the suite."""
+"""The "Exit codes" of docs/reference/cli.md stay true to the fault suite: every scenario's fault is a row of its
+fault table, its exit code is one its cause class documents, and every row of that table is a scenario of the suite.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from pathlib import Path
 from tests.faults import test_engine_faults
 from tests.faults.scenarios import SCENARIOS
 
-# Each row of both tables: (name, README fault, the exit codes it may end with). An engine scenario without an exit
+# Each row of both tables: (name, documented fault, the exit codes it may end with). An engine scenario without an exit
 # code of its own ends as the undisturbed run of its model does: 0 for the good model, 1 for the poor one.
 ROWS = [(scenario.name, scenario.fault, {scenario.exit_code}) for scenario in SCENARIOS] + [
     (scenario.name, scenario.fault,
      {scenario.exit_code} if scenario.exit_code is not None else {0 if scenario.model == "good" else 1})
     for scenario in test_engine_faults.SCENARIOS]
 
-SECTION = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8") \
+SECTION = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "cli.md").read_text(encoding="utf-8") \
     .split("## Exit codes\n", 1)[1].split("\n## ", 1)[0]
 
 
@@ -52,15 +53,15 @@ def test_the_cause_classes_are_model_input_and_infrastructure() -> None:
 def test_each_documented_fault_exits_with_the_codes_of_its_cause_class() -> None:
     classes = codes_by_class()
     for fault, (cause, codes) in documented_faults().items():
-        assert codes == classes[cause], f"README: {fault!r} is {cause} but exits {sorted(codes)}"
+        assert codes == classes[cause], f"docs/reference/cli.md: {fault!r} is {cause} but exits {sorted(codes)}"
 
 
 def test_every_scenario_exits_as_the_readme_documents_its_fault() -> None:
     faults = documented_faults()
     for name, fault, exits in ROWS:
-        assert fault in faults, f"{name}: its fault {fault!r} is not in README's table"
+        assert fault in faults, f"{name}: its fault {fault!r} is not in the documented fault table"
         cause, codes = faults[fault]
-        assert exits <= codes, f"{name}: exits {sorted(exits)}, but README gives {fault!r} ({cause}) exit {sorted(codes)}"
+        assert exits <= codes, f"{name}: exits {sorted(exits)}, but the docs give {fault!r} ({cause}) {sorted(codes)}"
 
 
 def test_every_documented_fault_is_a_scenario_of_the_suite() -> None:

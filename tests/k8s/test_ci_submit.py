@@ -1,7 +1,8 @@
 """`ray-eval ci submit`, the step both CI pipelines run, against a stand-in for a Ray cluster's job API
 (fake_ray_jobs.py, a server on 127.0.0.1 that Ray's own JobSubmissionClient talks to: Ray 2.60's routes, statuses
 and messages; the evaluation job played, the bundle it prints at the end of its log really made by `ci pack`): each
-way a job can end maps to the README's exit codes, and only a finished gate's failure is reported as a gate failure."""
+way a job can end maps to the exit codes of docs/reference/cli.md, and only a finished gate's failure is reported as
+a gate failure."""
 
 from __future__ import annotations
 
@@ -239,7 +240,7 @@ def test_a_bundle_carrying_other_paths_is_refused(tmp_path: Path) -> None:
 
 
 def test_ci_exit_codes_are_the_readmes() -> None:
-    section = (ROOT / "README.md").read_text().split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    section = (ROOT / "docs" / "reference" / "cli.md").read_text().split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     codes = {int(code) for code in re.findall(r"^\| (\d) \|", section, flags=re.M)}
     assert codes == set(STATUS_NAMES) == {0, 1, 2, 3}
 

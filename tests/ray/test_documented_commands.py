@@ -1,4 +1,4 @@
-"""The documented route works: every command README.md and docs/*.md show is run here against the scripted engine,
+"""The documented route works: every command README.md and docs/**/*.md show is run here against the scripted engine,
 or is listed with what this machine lacks for it (a GPU, a Ray cluster, Kubernetes, vLLM, a production endpoint).
 
 What the docs' text holds, and what each kind is to this test:
@@ -39,9 +39,10 @@ import pytest
 
 from ray_eval.ci import unpack_bundle
 from ray_eval.cli import cli, main
+from tests.markdown import DOC_PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOC_FILES = DOC_PAGES  # README.md and every page under docs/
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 RAY_EVAL_PREFIXES = (("ray-eval",), (".venv/bin/ray-eval",), ("python", "-m", "ray_eval.cli"))
 SAMPLES = 12  # the synthetic set's size here; `make demo` makes 60
@@ -61,8 +62,9 @@ def documented() -> list[Found]:
     found: list[Found] = []
     for path in DOC_FILES:
         lines = path.read_text(encoding="utf-8").splitlines()
-        prose = _fenced_shell_commands(lines, path.name, found)
-        found.extend(_inline_commands(prose, path.name))
+        name = str(path.relative_to(ROOT))
+        prose = _fenced_shell_commands(lines, name, found)
+        found.extend(_inline_commands(prose, name))
     return found
 
 
@@ -387,8 +389,9 @@ def test_documented_command_runs(documented_text: str, workspace: Path, capsys) 
 
 @pytest.mark.ray
 def test_regating_against_a_baseline_decides_once_enough_samples_are_paired(workspace: Path, capsys) -> None:
-    """The README's route to the no-regression check, with the margin of samples lowered to what the set has:
-    the same answers as the baseline pass it; a --set into a value that is not a section is a usage error."""
+    """The route to the no-regression check that docs/concepts/gate.md shows, with the margin of samples lowered to
+    what the set has: the same answers as the baseline pass it; a --set into a value that is not a section is a usage
+    error."""
     code = main(["gate", "runs/candidate", "--set", "gate.baseline.run_dir=runs/baseline",
                  "--set", f"gate.baseline.min_paired_samples={SAMPLES}"])
     assert code == 0, capsys.readouterr().err

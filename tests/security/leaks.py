@@ -1,8 +1,8 @@
 """Finding a key in what a run leaves behind: whole, in part, URL-encoded or base64-encoded.
 
-The contract (README, "Secrets"): no FRAGMENT characters in a row of a key are written anywhere, in any of these
-forms. The keys the tests make are random letters and digits around a `/` and a `+` (so that URL encoding changes
-them), long enough that any FRAGMENT characters of one are found nowhere else by chance.
+The contract (docs/concepts/nothing-lost.md, "Secrets"): no FRAGMENT characters in a row of a key are written
+anywhere, in any of these forms. The keys the tests make are random letters and digits around a `/` and a `+` (so
+that URL encoding changes them), long enough that any FRAGMENT characters of one are found nowhere else by chance.
 """
 
 from __future__ import annotations

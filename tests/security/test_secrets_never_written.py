@@ -6,7 +6,7 @@ The endpoint is a ScriptedOpenAIServer that answers 401 unless the request carri
 that passes proves the key was sent; one server echoes the Authorization header back in its error body, as a
 misconfigured proxy does. The last test has the engine and the judge echo their keys everywhere a server can (an HTML
 error page, answers, URLs, base64, keys cut short) and searches for any 8 characters in a row of them (FRAGMENT in
-tests/security/leaks.py, the README's contract).
+tests/security/leaks.py, the contract of docs/concepts/nothing-lost.md).
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def test_file_problems_are_config_errors(tmp_path: Path) -> None:
 
 def test_set_fills_a_null_section_and_refuses_a_value_in_the_way() -> None:
     """A stored config holds `gate: {baseline: null}`: `--set gate.baseline.run_dir=...` must make it a mapping (the
-    README's re-gating route); a section holding a value other than null is still an error naming --set."""
+    re-gating route of docs/concepts/gate.md); a section holding a value other than null is still an error naming
+    --set."""
     stored = {"gate": {"baseline": None, "min_score": 50}}
     apply_override(stored, "gate.baseline.run_dir=runs/a")
     assert stored == {"gate": {"baseline": {"run_dir": "runs/a"}, "min_score": 50}}

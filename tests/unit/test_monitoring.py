@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ray_eval.metrics import names
+from tests.markdown import markdown_anchors
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
@@ -120,17 +121,6 @@ def unknown_names(used: set[str]) -> set[str]:
     return {name for name in used if not known(name)}
 
 
-def markdown_anchors(path: Path) -> set[str]:
-    """GitHub's anchors for a Markdown file's headings (outside code blocks)."""
-    anchors, in_code = set(), False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            in_code = not in_code
-        elif not in_code and (match := re.match(r"#+\s+(.*)", line)):
-            anchors.add(re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-"))
-    return anchors
-
-
 # ---- promtool ----------------------------------------------------------------------------------------------------------
 
 def test_promtool_missing_is_a_failure_not_a_skip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -190,8 +180,6 @@ def test_the_groups_and_alerts_are_the_documented_ones() -> None:
 
 
 def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook() -> None:
-    monitoring_anchors = markdown_anchors(MONITORING_README)
-    readme_anchors = markdown_anchors(ROOT / "README.md")
     for rule in alert_rules():
         where = f"{rule['alert']} ({rule['expr'].strip()})"
         assert rule.get("labels", {}).get("severity") in SEVERITIES, where
@@ -203,11 +191,11 @@ def test_every_alert_has_a_severity_a_summary_a_description_and_a_runbook() -> N
             text = annotations["summary"] + annotations["description"]
             quoted = {"model", "environment"} | ({"dataset"} if "rayeval_canary_" not in rule["expr"] else set())
             assert {label for label in quoted if f"$labels.{label}" not in text} == set(), f"{where}: labels"
-        links = re.findall(r"((?:monitoring/)?README\.md)#([\w-]+)", annotations["runbook"])
+        links = re.findall(r"([\w./-]+\.md)#([\w-]+)", annotations["runbook"])  # paths from the checkout's root
         assert ("monitoring/README.md", rule["alert"].lower()) in links, f"{where}: runbook {annotations['runbook']}"
         for file, anchor in links:
-            anchors = monitoring_anchors if file.startswith("monitoring/") else readme_anchors
-            assert anchor in anchors, f"{where}: {file}#{anchor} is no section"
+            page = ROOT / file
+            assert page.is_file() and anchor in markdown_anchors(page), f"{where}: {file}#{anchor} is no section"
 
 
 def test_the_canary_pass_ratio_alert_waits_for_evidence() -> None:

@@ -1,4 +1,5 @@
-"""ray-eval's own manifest: JSONL (one sample per line) or Parquet (one per row). See docs/dataset-formats.md."""
+"""ray-eval's own manifest: JSONL (one sample per line) or Parquet (one per row). See
+docs/reference/dataset-formats.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Engines: how a prompt reaches a model. `build_engine` makes the client an inference actor holds."""
+"""Engines: how a prompt reaches a model. Each `engine.kind` is an object (kinds.py, found with `engine_kind`);
+`build_engine` makes the client an inference actor holds."""
 
 from __future__ import annotations
 

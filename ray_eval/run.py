@@ -3,7 +3,6 @@ results.parquet, aggregate, apply the gate, write every output. The CLI and the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -17,8 +16,8 @@ import ray.data
 from jinja2 import TemplateError
 
 from ray_eval.compare import load_run_results
-from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
-from ray_eval.engines import EngineSpec, OpenAIChatEngine, resolve_api_key
+from ray_eval.config import EvalConfig
+from ray_eval.engines import EngineSpec, engine_kind
 from ray_eval.errors import ConfigError, DatasetError, RunInterrupted
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
@@ -28,7 +27,7 @@ from ray_eval.ray_console import quiet_ray_console
 from ray_eval.ray_reaper import reaped_when_this_process_ends
 from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
-from ray_eval.serving.serve_app import check_handle_target, serve_apps, serve_capacity
+from ray_eval.serving.serve_app import serve_apps
 from ray_eval.shopbench.dataset import SCAN_CHUNK_ROWS, DatasetScan, scan_dataset
 from ray_eval.shopbench.prompts import render_prompt
 from ray_eval.streaming import stream_results
@@ -72,14 +71,14 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
         baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
         with _engine(config, scan, environ) as engine:
             # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
-            early = isinstance(engine.config, OpenAIEngineConfig) and config.serve.config is None
+            early = engine.kind.preflight_before_ray(serve_deployed_by_run=config.serve.config is not None)
             if early:
-                _preflight(engine)
+                engine.preflight()
             with _ray_session(config, address, ray_logs), serve_apps(config.serve):
                 if not early:
-                    _preflight(engine)
+                    engine.preflight()
                 if judge is not None:
-                    _preflight(judge.engine)
+                    judge.engine.preflight()
                 start_run_dir(run_dir, config, started_at, scan.fingerprint, resuming)
                 log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
                          f", resumed: {len(done)} already done" if resuming else "")
@@ -104,8 +103,8 @@ def _interrupt_says_how_to_resume(run_dir: Path) -> Iterator[None]:
 def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
     """The inference actors' sizes, from the engine's capacity: as configured, else (a Serve app) as deployed."""
     capacity, source = config.inference.engine_capacity, "inference.engine_capacity"
-    if capacity is None and isinstance(engine.config, ServeHandleEngineConfig):
-        capacity, source = serve_capacity(engine.config)
+    if capacity is None:
+        capacity, source = engine.kind.capacity() or (None, source)
     return size_inference(config.inference, capacity, source, cpus=ray.cluster_resources().get("CPU", 0.0)
                           - pipeline_cpus_besides_inference(config))
 
@@ -114,9 +113,8 @@ def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | 
     judge = config.scoring.judge
     if judge is None or not config.scoring.judged_formats:
         return None
-    key = resolve_api_key(judge.engine, environ) if isinstance(judge.engine, OpenAIEngineConfig) else None
     cache_dir = judge.cache_dir or Path(config.run.out_dir) / "judge-cache"
-    return JudgeSetup(EngineSpec(judge.engine, key, judge.max_in_flight_per_actor), judge, cache_dir,
+    return JudgeSetup(EngineSpec.of(judge.engine, environ, judge.max_in_flight_per_actor), judge, cache_dir,
                       config.scoring.open_pass_threshold)
 
 
@@ -133,38 +131,10 @@ def _check_templates(config: EvalConfig) -> None:
 
 @contextlib.contextmanager
 def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -> Iterator[EngineSpec]:
-    engine = config.engine
+    """The engine requests go to for the run (the scripted kind's stand-in server runs for as long as the block)."""
     max_in_flight = 1  # unused before the pipeline, which sets each actor's from the run's sizing (_sizing)
-    if isinstance(engine, OpenAIEngineConfig):
-        yield EngineSpec(engine, resolve_api_key(engine, environ), max_in_flight)
-        return
-    if isinstance(engine, ServeHandleEngineConfig):
-        yield EngineSpec(engine, None, max_in_flight)
-        return
-    assert isinstance(engine, ScriptedEngineConfig)
-    from ray_eval.testing.oracle import scripted_server_for  # test tooling: imported only when asked for
-
-    with scripted_server_for(engine, scan) as server:
-        stand_in = OpenAIEngineConfig(base_url=server.base_url, model=engine.model, timeout_s=30.0)
-        yield EngineSpec(stand_in, None, max_in_flight)
-
-
-def _preflight(engine: EngineSpec) -> None:
-    """The engine answers before any sample is sent: EngineUnavailable (exit 3) otherwise."""
-    if isinstance(engine.config, ServeHandleEngineConfig):
-        check_handle_target(engine.config)
-        return
-
-    async def check() -> None:
-        client = OpenAIChatEngine(engine.config.base_url, engine.config.model,
-                                  api_key=engine.api_key.get_secret_value() if engine.api_key else None,
-                                  timeout_s=engine.config.connect_timeout_s + 10, max_in_flight=1)
-        try:
-            await client.check()
-        finally:
-            await client.aclose()
-
-    asyncio.run(check())
+    with engine_kind(config.engine).reachable(lambda: scan, stand_in_timeout_s=30.0) as endpoint:
+        yield EngineSpec.of(endpoint, environ, max_in_flight)
 
 
 @contextlib.contextmanager

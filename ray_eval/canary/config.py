@@ -25,6 +25,7 @@ from ray_eval.config import (
     read_config_file,
     validate_tree,
 )
+from ray_eval.engines.kinds import EndpointConfig, engine_kind
 from ray_eval.errors import ConfigError
 from ray_eval.shopbench.taxonomy import AnswerFormat
 
@@ -125,12 +126,13 @@ class CanaryConfig(_Strict):
                              "the alert could never fire")
         return self
 
-    def engine_for_probes(self) -> OpenAIEngineConfig | ServeHandleEngineConfig:
+    def engine_for_probes(self) -> EndpointConfig:
         """The engine block with the canary's request timeout."""
-        if isinstance(self.engine, ScriptedEngineConfig):
+        endpoint = engine_kind(self.engine).endpoint
+        if endpoint is None:
             raise ConfigError("engine.kind scripted: the stand-in model is started by `ray-eval canary` "
                               "(a plain process), not by the canary's Serve app")
-        return self.engine.model_copy(update={"timeout_s": self.request_timeout_s})
+        return endpoint.model_copy(update={"timeout_s": self.request_timeout_s})
 
 
 def load_canary_config(path: Path | None, overrides: list[str] = ()) -> CanaryConfig:

@@ -20,9 +20,9 @@ from typing import Any
 from ray_eval.canary.config import CanaryConfig
 from ray_eval.canary.runner import Canary, ProbeResult
 from ray_eval.canary.window import CONFIDENCE, wilson_interval
-from ray_eval.config import OpenAIEngineConfig, ScriptedEngineConfig
+from ray_eval.engines.kinds import engine_kind
 from ray_eval.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
-from ray_eval.shopbench.dataset import scan_dataset
+from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,16 @@ def reachable_engine(config: CanaryConfig) -> Iterator[CanaryConfig]:
     """The config the canary probes with. `engine.kind: scripted` starts the evaluation's scripted stand-in (an
     OpenAI-compatible server on 127.0.0.1 answering from the probes' own reference answers) for as long as the
     canary runs, and points the engine at it: the canary can be tried with no model. Other engines are as given."""
-    engine = config.engine
-    if not isinstance(engine, ScriptedEngineConfig):
+    kind = engine_kind(config.engine)
+    if kind.endpoint is not None:
         yield config
         return
-    from ray_eval.testing.oracle import scripted_server_for  # test tooling: imported only when asked for
-
     probes = config.probes
-    scan = scan_dataset(probes.path, probes.format, probes.root, format_option="probes.format")
-    with scripted_server_for(engine, scan) as server:
+
+    def probe_pool() -> DatasetScan:
+        return scan_dataset(probes.path, probes.format, probes.root, format_option="probes.format")
+
+    with kind.reachable(probe_pool, stand_in_timeout_s=config.request_timeout_s) as stand_in:
         log.info("probing the scripted stand-in model at %s: its answers come from the probes' own references, "
-                 "so its scores measure nothing but the canary", server.base_url)
-        stand_in = OpenAIEngineConfig(base_url=server.base_url, model=engine.model, timeout_s=config.request_timeout_s)
+                 "so its scores measure nothing but the canary", stand_in.base_url)
         yield config.model_copy(update={"engine": stand_in})

@@ -27,8 +27,7 @@ from ray_eval.canary.metrics import RESULTS, CanaryMetrics
 from ray_eval.canary.probes import Probe, ProbePool, load_probes
 from ray_eval.canary.rotation import Rotation
 from ray_eval.canary.window import ProbeWindow
-from ray_eval.config import OpenAIEngineConfig
-from ray_eval.engines import ChatEngine, ChatRequest, EngineError, EngineSpec, build_engine, resolve_api_key
+from ray_eval.engines import ChatEngine, ChatRequest, EngineError, EngineSpec, build_engine
 from ray_eval.pipeline.scoring import ScoringStage
 
 log = logging.getLogger(__name__)
@@ -60,10 +59,8 @@ class Canary:
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time,
                  max_rounds: int | None = None):
         self.config = config
-        engine_config = config.engine_for_probes()
-        key = (resolve_api_key(engine_config, dict(os.environ if environ is None else environ))
-               if isinstance(engine_config, OpenAIEngineConfig) else None)
-        self._spec = EngineSpec(engine_config, key, max_in_flight=config.probes.per_round)  # its repr masks the key
+        self._spec = EngineSpec.of(config.engine_for_probes(), dict(os.environ if environ is None else environ),
+                                   max_in_flight=config.probes.per_round)  # its repr masks the key
         self._redact = self._spec.redactor
         self._engine = engine
         self.pool = pool if pool is not None else load_probes(config)

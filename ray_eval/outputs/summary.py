@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ray_eval.engines.base import public_url
+from ray_eval.engines.kinds import engine_kind
 from ray_eval.outputs.explain import DIAGNOSTICS_LEGEND, rows_line, weights_line
-from ray_eval.config import EvalConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
+from ray_eval.config import EvalConfig
 from ray_eval.outputs.comparison_text import (
     FLIPPED_HEADERS,
     ROW_HEADERS,
@@ -52,12 +53,9 @@ def public_config(config: EvalConfig) -> dict[str, Any]:
 def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any], decision: dict[str, Any], *,
                   run_dir: Path, started_at: datetime, duration_s: float, served_models: list[str]) -> dict[str, Any]:
     engine = config.engine
-    scripted = isinstance(engine, ScriptedEngineConfig)
-    engine_info: dict[str, Any] = {"kind": engine.kind, "model": engine.model}
-    if isinstance(engine, OpenAIEngineConfig):
-        engine_info["base_url"] = public_url(engine.base_url)
-    if isinstance(engine, ServeHandleEngineConfig):
-        engine_info.update(app_name=engine.app_name, deployment=engine.deployment_name)
+    kind = engine_kind(engine)
+    scripted = kind.stand_in
+    engine_info = kind.describe()
     if config.serve.config is not None:
         engine_info["serve_config"] = str(config.serve.config)
     overall = scores["overall"]

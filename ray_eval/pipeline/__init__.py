@@ -20,6 +20,7 @@ from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.pipeline.sample_stage import SampleStage
 from ray_eval.pipeline.scoring import ScoringStage
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
+from ray_eval.scoring import own_stage_formats
 from ray_eval.shopbench.dataset import DatasetScan, ShopBenchDatasource
 
 JUDGE_ACTOR_CPUS = 0.25  # a judge actor waits on its engine
@@ -36,7 +37,8 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
     Rows leave the inference actors a batch at a time, as soon as the batch is answered, and reach the driver in
     blocks of that size: a block is a checkpoint's unit and a slow request's reach. The read tasks make the blocks
     (ShopBenchDatasource: one block per task), since Ray Data merges what a task yields into one block."""
-    if config.scoring.judged_formats and judge is None:
+    judged = own_stage_formats(config.scoring.scorers)  # answers the judge's own stage scores
+    if judged and judge is None:
         raise ValueError("the config routes answers to the judge, but no judge engine was given")
     source = ShopBenchDatasource(scan, skip, config.dataset.rows_per_read_task or sizing.batch_size)
     # As many blocks as read tasks: Ray Data would otherwise split each task's block to reach its own parallelism.
@@ -55,7 +57,7 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
         batch_size=None,  # a whole read task's block, one batch: its rows leave the actor together
         num_cpus=config.inference.num_cpus_per_actor,
     )
-    if not config.scoring.judged_formats:
+    if not judged:
         return dataset
     return dataset.map_batches(
         JudgeStage,
@@ -70,7 +72,7 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
 def pipeline_cpus_besides_inference(config: EvalConfig) -> float:
     """The CPUs the pipeline's other actors hold (the judge's): the inference actors must leave them free."""
     judge = config.scoring.judge
-    return judge.actors * JUDGE_ACTOR_CPUS if judge is not None and config.scoring.judged_formats else 0.0
+    return judge.actors * JUDGE_ACTOR_CPUS if judge is not None and own_stage_formats(config.scoring.scorers) else 0.0
 
 
 __all__ = ["InferenceSizing", "InferenceStage", "JudgeSetup", "JudgeStage", "PreprocessStage", "ScoringStage",

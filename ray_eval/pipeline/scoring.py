@@ -1,20 +1,19 @@
 """Scoring: the registered scorer of each sample's format; passing decided from the score and the config.
 
-Formats whose scorer is the judge are left unscored here (score null, scorer "judge") for the judge stage."""
+Formats whose scorer has a stage of its own (the judge) are left unscored here (score null, scorer "judge") for
+that stage."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from ray_eval.config import EMBEDDING_SCORER, JUDGE_SCORER, ScoringConfig
-from ray_eval.errors import ConfigError
+from ray_eval.config import ScoringConfig
 from ray_eval.pipeline.stage import Stage, failed
 from ray_eval.records import INFERRED_SCHEMA, RESULT_SCHEMA
-from ray_eval.scoring import ScoringTarget, get_scorer
+from ray_eval.scoring import ScoringTarget, scorer_entry
 from ray_eval.shopbench.taxonomy import AnswerFormat
 
 
@@ -25,10 +24,12 @@ class ScoringStage(Stage):
 
     def __init__(self, config: ScoringConfig):
         self.config = config
-        self.judged = config.judged_formats
-        self.names = {fmt.value: name for fmt, name in config.scorers.items() if fmt.value not in self.judged}
-        for name in self.names.values():
-            self._check(name)  # a wrong name or a missing model folder stops the run before it starts
+        self.names = {fmt.value: name for fmt, name in config.scorers.items()}
+        # A wrong name or a missing model folder stops the run before it starts.
+        self.entries = {fmt: scorer_entry(name) for fmt, name in self.names.items()}
+        for entry in self.entries.values():
+            entry.check(config)
+        self.own_stage = frozenset(fmt for fmt, entry in self.entries.items() if entry.own_stage)
         self._scorers: dict[str, Any] = {}
         self.pass_thresholds = {
             AnswerFormat.MCQ.value: 1.0,
@@ -36,22 +37,10 @@ class ScoringStage(Stage):
             AnswerFormat.OPEN.value: config.open_pass_threshold,
         }
 
-    def _check(self, name: str) -> None:
-        if name != EMBEDDING_SCORER:
-            get_scorer(name)
-        elif not Path(self.config.embedding_model).is_dir():
-            raise ConfigError(f"scoring.embedding_model: {self.config.embedding_model} is not a folder")
-
     def scorer(self, fmt: str):
         """The scorer of a format, made on first use: the embedding model loads in the worker, not the driver."""
         if fmt not in self._scorers:
-            name = self.names[fmt]
-            if name == EMBEDDING_SCORER:
-                from ray_eval.scoring.embedding import TokenF1CosineScorer
-
-                self._scorers[fmt] = TokenF1CosineScorer(self.config.embedding_model)
-            else:
-                self._scorers[fmt] = get_scorer(name)
+            self._scorers[fmt] = self.entries[fmt].make(self.config)
         return self._scorers[fmt]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -65,8 +54,8 @@ class ScoringStage(Stage):
         zero = {"score": 0.0, "passed": False, "unparsed": False}
         if row["status"] != "ok":
             return row | zero
-        if row["format"] in self.judged:
-            return row | {"scorer": JUDGE_SCORER}
+        if row["format"] in self.own_stage:
+            return row | {"scorer": self.names[row["format"]]}
         name, scorer = self.names[row["format"]], self.scorer(row["format"])
         target = ScoringTarget(
             format=row["format"],

@@ -1,7 +1,10 @@
 """Scorers by name: small functions `fn(response, target) -> ScoreResult`, registered with `@scorer("name")`.
 
-A configuration names a scorer per answer format (DEFAULT_SCORERS unless overridden), and the pipeline looks it
-up here. Scorers only measure: a score in [0, 1] and what was read. Whether a sample passes is the pipeline's
+A configuration names a scorer per answer format (config.DEFAULT_FORMAT_SCORERS unless overridden), and the
+pipeline looks it up here (`scorer_entry`). Most scorers are plain functions, called in the scoring stage as they
+are; two names stand for more and are registered here with what they need: `token_f1_cosine` loads an embedding
+model in each actor, and `judge` leaves its answers to a stage of its own (the pipeline's JudgeStage). Scorers only
+measure: a score in [0, 1] and what was read. Whether a sample passes is the pipeline's
 decision (one threshold for every scorer, in the config), so no scorer hides its own pass mark the way the seed
 article's keyword check did with its 0.7.
 """
@@ -12,16 +15,20 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar
 
+from ray_eval.config import EMBEDDING_SCORER, JUDGE_SCORER
 from ray_eval.errors import ConfigError
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.lexical import overlap, tokenize
 from ray_eval.scoring.structured import canonical_json, find_json_object, read_structured
 from ray_eval.scoring.text import normalize_text, strip_reasoning
+from ray_eval.shopbench.taxonomy import AnswerFormat
 
-FORMATS = ("mcq", "format", "open")
+if TYPE_CHECKING:
+    from ray_eval.config import ScoringConfig
 
 
 @dataclass(frozen=True)
@@ -37,26 +44,14 @@ class ScoringTarget:
     answer_schema: dict | None = None
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {self.format!r}")
+        formats = [fmt.value for fmt in AnswerFormat]
+        if self.format not in formats:
+            raise ValueError(f"format must be one of {', '.join(formats)}; got {self.format!r}")
         # Rows from Arrow/pandas carry options as numpy arrays, whose truth value is an error: test for None.
         options = () if self.options is None else self.options
         object.__setattr__(self, "options", tuple(str(option) for option in options))
         if not isinstance(self.answer, str):
             raise TypeError(f"answer must be text (a letter, reference text or JSON); got {type(self.answer).__name__}")
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> ScoringTarget:
-        """From a pipeline row (records.SAMPLE_COLUMNS): answer_schema arrives as JSON text or null."""
-        schema = row.get("answer_schema")
-        if isinstance(schema, str):
-            schema = json.loads(schema) if schema.strip() else None
-        return cls(
-            format=str(row["format"]),
-            options=row.get("options"),
-            answer=str(row.get("answer") or ""),
-            answer_schema=schema,
-        )
 
 
 @dataclass(frozen=True)
@@ -79,10 +74,6 @@ Scorer = Callable[[str, ScoringTarget], ScoreResult]
 
 _SCORERS: dict[str, Scorer] = {}
 SCORERS: Mapping[str, Scorer] = MappingProxyType(_SCORERS)  # read-only view; register with @scorer
-
-# The scorer each answer format gets unless the config names another. A plain dict so that it serialises and
-# merges like the config's own mapping; copy it before changing anything.
-DEFAULT_SCORERS: dict[str, str] = {"mcq": "choice", "format": "structured", "open": "token_f1"}
 
 
 class UnknownScorerError(KeyError, ConfigError):
@@ -121,6 +112,69 @@ def get_scorer(name: str) -> Scorer:
         return _SCORERS[name]
     except (KeyError, TypeError):
         raise UnknownScorerError(name, sorted(_SCORERS)) from None
+
+
+# ---- what a scorer name stands for in the pipeline ----------------------------------------------------------------
+
+
+class ScorerEntry:
+    """What the pipeline needs to know of a scorer name: whether its answers are scored by a stage of their own
+    (`own_stage`: the judge's), what to check on the driver before a run, and how an actor makes the scorer."""
+
+    own_stage: ClassVar[bool] = False  # answers left unscored by the scoring stage, for a stage after it
+
+    def check(self, config: ScoringConfig) -> None:
+        """Before anything runs (on the driver): ConfigError when the scorer cannot work with this config."""
+
+    def make(self, config: ScoringConfig) -> Scorer:
+        """The scorer the scoring stage calls, made in the actor on first use (a model loads there, not on the
+        driver)."""
+        raise NotImplementedError(f"{type(self).__name__} is not called by the scoring stage")
+
+
+@dataclass(frozen=True)
+class FunctionScorer(ScorerEntry):
+    """A scorer registered with @scorer: called as it is."""
+
+    function: Scorer
+
+    def make(self, config: ScoringConfig) -> Scorer:
+        return self.function
+
+
+class EmbeddingScorer(ScorerEntry):
+    """`token_f1_cosine`: token F1 and a sentence-embedding cosine; each actor loads scoring.embedding_model."""
+
+    def check(self, config: ScoringConfig) -> None:
+        if not Path(config.embedding_model).is_dir():
+            raise ConfigError(f"scoring.embedding_model: {config.embedding_model} is not a folder")
+
+    def make(self, config: ScoringConfig) -> Scorer:
+        from ray_eval.scoring.embedding import TokenF1CosineScorer  # torch and transformers, in the actor only
+
+        return TokenF1CosineScorer(config.embedding_model)
+
+
+class JudgeScorer(ScorerEntry):
+    """`judge`: open answers graded by an LLM judge (scoring.judge) in a stage of their own after scoring (the
+    pipeline's JudgeStage, actors waiting on the judge's engine)."""
+
+    own_stage = True
+
+
+_ENTRIES: Mapping[str, ScorerEntry] = MappingProxyType({EMBEDDING_SCORER: EmbeddingScorer(),
+                                                         JUDGE_SCORER: JudgeScorer()})
+
+
+def scorer_entry(name: str) -> ScorerEntry:
+    """What a configured scorer name stands for; UnknownScorerError (a KeyError) names the known scorers."""
+    entry = _ENTRIES.get(name)
+    return entry if entry is not None else FunctionScorer(get_scorer(name))
+
+
+def own_stage_formats(scorers: Mapping[AnswerFormat, str]) -> frozenset[str]:
+    """The formats (values) whose answers are scored by a stage of their own, the judge's."""
+    return frozenset(fmt.value for fmt, name in scorers.items() if name in _ENTRIES and _ENTRIES[name].own_stage)
 
 
 # ---- built-in scorers -----------------------------------------------------------------------------------------------

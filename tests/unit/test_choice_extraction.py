@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ray_eval.config import DEFAULT_FORMAT_SCORERS
 from ray_eval.scoring import (
-    DEFAULT_SCORERS,
     SCORERS,
     ScoreResult,
     ScoringTarget,
@@ -24,6 +24,7 @@ from ray_eval.scoring import (
 from ray_eval.scoring import registry
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.registry import UnknownScorerError
+from ray_eval.shopbench.taxonomy import AnswerFormat
 
 SHOPS = ("Lucky Mart", "Sun Bakery", "Green Grocer", "Blue Cafe")  # A B C D
 COUNTS = ("3", "4", "5", "6")
@@ -334,9 +335,10 @@ def test_choice_scorer_needs_options() -> None:
 
 
 def test_defaults_name_registered_scorers() -> None:
-    assert dict(DEFAULT_SCORERS) == {"mcq": "choice", "format": "structured", "open": "token_f1"}
+    assert dict(DEFAULT_FORMAT_SCORERS) == {AnswerFormat.MCQ: "choice", AnswerFormat.FORMAT: "structured",
+                                            AnswerFormat.OPEN: "token_f1"}
     assert {"choice", "structured", "token_f1", "exact_match"} <= set(SCORERS)
-    for name in DEFAULT_SCORERS.values():
+    for name in DEFAULT_FORMAT_SCORERS.values():
         assert get_scorer(name) is SCORERS[name]
 
 
@@ -369,13 +371,11 @@ def test_score_result_refuses_scores_outside_unit_interval(score: float) -> None
 
 
 def test_scoring_target_checks_format_and_reads_pipeline_rows() -> None:
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(ValueError, match="^format must be one of mcq, format, open; got 'essay'$"):
         ScoringTarget("essay")
-    row = {"format": "format", "options": None, "answer": '{"a": 1}', "answer_schema": '{"required": ["a"]}'}
-    target = ScoringTarget.from_row(row)
-    assert target == ScoringTarget("format", (), '{"a": 1}', {"required": ["a"]})
+    assert ScoringTarget("format", None, '{"a": 1}', {"required": ["a"]}) == \
+        ScoringTarget("format", (), '{"a": 1}', {"required": ["a"]})
     assert ScoringTarget("mcq", ["x", "y"], "A").options == ("x", "y")
     # pandas rows from Arrow hold list columns as numpy arrays
     numpy = pytest.importorskip("numpy")
-    row = {"format": "mcq", "options": numpy.array(["x", "y"], dtype=object), "answer": "A", "answer_schema": None}
-    assert ScoringTarget.from_row(row).options == ("x", "y")
+    assert ScoringTarget("mcq", numpy.array(["x", "y"], dtype=object), "A").options == ("x", "y")

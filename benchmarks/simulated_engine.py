@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import chat_bodies, dataset_for, machine, sequential_rate, write_figures
 from ray_eval.config import InferenceConfig, PreprocessConfig, load_config
-from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.runs.layout import RunLayout
 from ray_eval.pipeline.sizing import size_inference
 from ray_eval.run import run_evaluation
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer
@@ -148,7 +148,7 @@ def measure_ray_eval(manifest: Path, latency_s: float, slots: int, overrides: li
         first, last, max_concurrent = server.first_request_at, server.last_reply_at, server.max_concurrent
     if first is None or last is None:
         raise RuntimeError(f"ray-eval sent no request to the simulated engine (run {outcome.run_dir})")
-    results = pq.read_table(Path(outcome.run_dir) / RESULTS_FILE, columns=["status", "attempts"]).to_pylist()
+    results = pq.read_table(RunLayout(outcome.run_dir).results.merged, columns=["status", "attempts"]).to_pylist()
     done = len(results)
     busy_s = last - first
     return {

@@ -37,7 +37,7 @@ import yaml
 from benchmarks.common import (chat_bodies, cpu_by_group, cpu_seconds, dataset_for, machine, sequential_rate,
                                write_figures)
 from ray_eval.config import ServeConfig, load_config
-from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.runs.layout import RunLayout
 from ray_eval.run import run_evaluation
 from ray_eval.serving.serve_app import serve_apps
 from ray_eval.serving.tiny_model import build_tiny_model
@@ -196,7 +196,7 @@ def ray_eval(manifest: Path, samples: int, base_url: str, settings: list[str], r
     started = time.monotonic()
     outcome = run_evaluation(config)
     wall_s = time.monotonic() - started
-    rows = pq.read_table(Path(outcome.run_dir) / RESULTS_FILE,
+    rows = pq.read_table(RunLayout(outcome.run_dir).results.merged,
                          columns=["status", "latency_s", "answered_at", "completion_tokens"]).to_pylist()
     answered = [row for row in rows if row["answered_at"] is not None and row["latency_s"] is not None]
     busy_s = max(row["answered_at"] for row in answered) - min(row["answered_at"] - row["latency_s"] for row in answered)

@@ -33,11 +33,8 @@ from ray_eval.errors import ClusterUnavailable, ConfigError, EngineUnavailable, 
 from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
 from ray_eval.ray_job import run_job
 from ray_eval.redact import Redactor
-from ray_eval.run_files import VERDICT_FILE, missing_reports
+from ray_eval.runs.layout import PACKED_FILES, RunLayout
 
-# What the CI publishes: the verdict, the reports and the run's record. results.parquet stays on the cluster's
-# volume (it can be large; `ray-eval rescore`/`compare` work there).
-PACKED_FILES = ("verdict.json", "summary.json", "summary.md", "junit.xml", "report.html", "run.json")
 BUNDLE_BEGIN = "----- ray-eval run bundle begin -----"
 BUNDLE_END = "----- ray-eval run bundle end -----"
 OUTCOME_FILE = "outcome.json"
@@ -66,18 +63,18 @@ def outcome(exit_code: int, reason: str, run_dir: Path | None = None) -> CiOutco
 
 def pack_run_dir(run_dir: Path) -> str:
     """The run directory's reports (PACKED_FILES that exist) as a base64 tar.gz between marker lines."""
-    run_dir = Path(run_dir)
-    if not (run_dir / VERDICT_FILE).is_file():
+    layout = RunLayout(run_dir)
+    run_dir = layout.run_dir
+    if not layout.verdict.is_file():
         raise UsageError(f"{run_dir} holds no verdict.json: the run did not finish (or never started)")
-    missing = missing_reports(run_dir)
+    missing = layout.missing_reports()
     if missing:
         raise RunIncomplete(f"{run_dir} holds verdict.json without {', '.join(missing)}, which it vouches for: "
                             f"not trusted; write them with `ray-eval report {run_dir}`")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name in PACKED_FILES:
-            if (run_dir / name).is_file():
-                tar.add(run_dir / name, arcname=name, recursive=False)
+        for path in layout.packed_files():
+            tar.add(path, arcname=path.name, recursive=False)
     return "\n".join([BUNDLE_BEGIN, base64.encodebytes(buffer.getvalue()).decode("ascii").rstrip("\n"), BUNDLE_END])
 
 
@@ -128,8 +125,8 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
     finally:
         echo.close()
     fetched = unpack_bundle(job.log, Path(out_dir) / submission_id)
-    verdict = _read_json(fetched / VERDICT_FILE) if fetched else None
-    missing = missing_reports(fetched) if fetched else []
+    verdict = _read_json(RunLayout(fetched).verdict) if fetched else None
+    missing = RunLayout(fetched).missing_reports() if fetched else []
     if verdict is not None and missing:  # a verdict vouches for its reports: without them it is not trusted
         return _record(out_dir, outcome(EXIT_INCOMPLETE, f"verdict.json came without {', '.join(missing)}: not "
                                                          "trusted; see the run directory on the cluster", fetched))

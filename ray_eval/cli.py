@@ -61,9 +61,12 @@ def run(config_path: Path | None, overrides: tuple[str, ...], address: str | Non
 
 
 def _echo_summary_and_report(run_dir: Path) -> None:
-    click.echo((run_dir / "summary.md").read_text(encoding="utf-8"))
+    from ray_eval.runs.layout import RunLayout
+
+    layout = RunLayout(run_dir)
+    click.echo(layout.markdown.read_text(encoding="utf-8"))
     click.echo(f"run directory: {run_dir}")
-    click.echo(f"report: {run_dir / 'report.html'}")
+    click.echo(f"report: {layout.report}")
 
 
 @cli.command()
@@ -85,8 +88,10 @@ def report(run_dir: Path) -> None:
     """Write summary.md, junit.xml and report.html of a run directory again."""
     from ray_eval.rundir import rerender
 
+    from ray_eval.runs.layout import RunLayout
+
     rerender(run_dir)
-    click.echo(f"wrote {run_dir / 'report.html'}")
+    click.echo(f"wrote {RunLayout(run_dir).report}")
 
 
 @cli.command()

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from ray_eval.aggregate import CLUSTER, with_clusters
 from ray_eval.comparison_verdict import MIN_PAIRED_SAMPLES, PairedGroup, comparison_verdict
 from ray_eval.config import StatisticsConfig
 from ray_eval.errors import UsageError
-from ray_eval.outputs.results import RESULTS_FILE
+from ray_eval.runs.store import RunStore
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.stats import mcnemar, paired_difference
 
@@ -157,17 +156,13 @@ def _flip_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_run_results(run_dir: Path) -> RunResults:
-    """The comparable side of a finished run directory."""
-    run_dir = Path(run_dir)
-    results_path, summary_path = run_dir / RESULTS_FILE, run_dir / "summary.json"
-    for path in (results_path, summary_path):
-        if not path.is_file():
-            raise UsageError(f"{run_dir} is not a finished run directory: {path.name} is missing")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    available = set(pq.read_schema(results_path).names)
-    results = pq.read_table(results_path, columns=[c for c in COMPARED_COLUMNS if c in available]).to_pandas()
-    if "media_digests" not in results:  # a run written before media digests were recorded
-        results["media_digests"] = None
+    """The comparable side of a finished run directory. A run written before media digests were recorded has
+    none (null): each of its samples is a cluster of its own."""
+    store = RunStore(run_dir)
+    run_dir = store.run_dir
+    store.require_finished(store.results.merged, store.summary)
+    summary = store.read_summary()
+    results = store.read_results_frame(COMPARED_COLUMNS)
     identity = {"run_dir": str(run_dir), "run_id": summary.get("run_id", run_dir.name),
                 "model": summary.get("model", {}).get("label")}
     return RunResults(results, identity, summary.get("dataset", {}).get("fingerprint"))

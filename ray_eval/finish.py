@@ -18,9 +18,9 @@ from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.metrics import RunMetrics
 from ray_eval.malloc import release_free_memory
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, read_results
 from ray_eval.outputs.summary import build_summary
 from ray_eval.progress import with_engine_work_left
+from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.shopbench.dataset import DatasetScan
 from ray_eval.shopbench.taxonomy import NO_SUBSET
@@ -43,7 +43,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     (the results' engine errors and missing rows are added to it, unless it is a stored verdict's: `reason_is_final`)."""
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
-    results = read_results(run_dir, [*AGGREGATE_COLUMNS, "response_model", "engine_fault"]).sort_values(
+    store = RunStore(run_dir)
+    results = store.read_results_frame([*AGGREGATE_COLUMNS, "response_model", "engine_fault"]).sort_values(
         "sample_id", ignore_index=True)
     results = with_clusters(results, config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
@@ -57,7 +58,7 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     comparison = None
     if baseline_results is not None:
         label = config.run.model_label or config.engine.model
-        candidate = RunResults(read_results(run_dir, COMPARED_COLUMNS),
+        candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
                                {"run_dir": str(run_dir), "run_id": run_dir.name, "model": label}, scan.fingerprint)
         # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
         comparison = compare(candidate, baseline_results, config.statistics,
@@ -67,7 +68,7 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
                             duration_s=time.monotonic() - started, served_models=_served_models(results))
     summary["statistics"] = statistics_note(results, config.statistics)
-    summary["diagnostics"] = _diagnostics(config, run_dir, results)
+    summary["diagnostics"] = _diagnostics(config, store, results)
     summary["comparison"] = comparison
     summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
     del results
@@ -95,10 +96,10 @@ def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path)
             f"again with `ray-eval run --resume {run_dir} --retry-errors`")
 
 
-def _diagnostics(config: EvalConfig, run_dir: Path, results) -> dict[str, Any] | None:
+def _diagnostics(config: EvalConfig, store: RunStore, results) -> dict[str, Any] | None:
     if not config.diagnostics.blind_pass:
         return None
-    blind = read_results(run_dir, ["sample_id", "status", "passed"], file_name=BLIND_RESULTS_FILE)
+    blind = store.read_results_frame(["sample_id", "status", "passed"], blind=True)
     return diagnostics_of_runs(results, blind, NO_SUBSET)
 
 

@@ -11,30 +11,28 @@ whose scoring or judging failed, are scored again.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ray_eval.compare import load_run_results
 from ray_eval.config import EvalConfig
 from ray_eval.errors import UsageError
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
-from ray_eval.outputs import SUMMARY_FILE, VERDICT_FILE, withdraw_verdict, write_json
-from ray_eval.outputs.atomic import write_atomically
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, RESULTS_FILE, read_results_table
 from ray_eval.outputs.summary import public_config
 from ray_eval.pipeline import JudgeStage, ScoringStage
+from ray_eval.pipeline.judge import judge_setup
 from ray_eval.records import RESULT_SCHEMA
-from ray_eval.rundir import RUN_FILE, check_writable, resume_config
-from ray_eval.run import judge_setup, scan_or_refuse
+from ray_eval.rundir import resume_config
+from ray_eval.runs.store import RunStore, check_writable
+from ray_eval.shopbench.dataset import scan_or_refuse
 
 ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers
 RESCORED_STAGES = (None, "scoring", "judge")  # error_stage of rows scored again (None: answered without error)
@@ -45,29 +43,30 @@ CHUNK_ROWS = 256
 
 def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[str] = (),
                 environ: Mapping[str, str] | None = None) -> RunOutcome:
-    run_dir = Path(run_dir)
+    store = RunStore(run_dir)
+    run_dir = store.run_dir
     started_at, started = datetime.now(timezone.utc), time.monotonic()
     config = resume_config(run_dir, config_path, list(overrides))
-    stored = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-    _same_answers(public_config(config), stored["config"], run_dir)
-    if not (run_dir / RESULTS_FILE).is_file():
-        raise UsageError(f"{run_dir} has no {RESULTS_FILE} to rescore (an interrupted run: resume it first)")
+    stored = store.read_run_record()
+    _same_answers(public_config(config), stored.config, run_dir)
+    if not store.has_results():
+        raise UsageError(f"{run_dir} has no {store.results.merged.name} to rescore (an interrupted run: resume it first)")
     scan = scan_or_refuse(config)
-    if scan.fingerprint != stored["dataset_fingerprint"]:
+    if scan.fingerprint != stored.dataset_fingerprint:
         raise UsageError(f"{config.dataset.path} changed since run {run_dir.name} (its sha256 differs): run it again")
     judge = judge_setup(config, os.environ if environ is None else environ)
     check_writable(run_dir)
-    old = json.loads((run_dir / VERDICT_FILE).read_text(encoding="utf-8")) if (run_dir / VERDICT_FILE).is_file() else {}
+    old = store.read_verdict() or {}
     incomplete = old.get("reason") if old.get("status") == "incomplete" else None
     # The results change under them: the old verdict and summary go first (a rescore that fails leaves none, and is
     # run again), conclude_run writes the new ones last.
-    withdraw_verdict(run_dir)
-    (run_dir / SUMMARY_FILE).unlink(missing_ok=True)
-    for name in (RESULTS_FILE, BLIND_RESULTS_FILE):
-        if (run_dir / name).is_file():
-            _rescore_file(run_dir / name, config, judge)
-    write_json(run_dir / RUN_FILE, {**stored, "config_fingerprint": config.fingerprint(), "config": public_config(config),
-                                    "rescored_at": started_at.isoformat(timespec="seconds")})
+    store.withdraw_conclusion()
+    for blind in (False, True):
+        if store.has_results(blind=blind):
+            store.replace_results(_rescored(store.read_results(blind=blind), config, judge), blind=blind,
+                                  then="free space and rescore again")
+    store.write_run_record(replace(stored, config_fingerprint=config.fingerprint(), config=public_config(config),
+                                   rescored_at=started_at.isoformat(timespec="seconds")))
     baseline = load_run_results(config.gate.baseline.run_dir) if config.gate.baseline is not None else None
     metrics = RunMetrics(config.metrics, run_labels(config))
     return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, baseline,
@@ -81,20 +80,17 @@ def _same_answers(new: dict[str, Any], old: dict[str, Any], run_dir: Path) -> No
                          f"{', '.join(changed)}, which decide them: run the evaluation again instead")
 
 
-def _rescore_file(path: Path, config: EvalConfig, judge) -> None:
-    """Score every answered row of one results file again, and replace the file atomically."""
+def _rescored(table: pa.Table, config: EvalConfig, judge) -> pa.Table:
+    """Every answered row of one results file scored again."""
     scoring = ScoringStage(config.scoring)
     judging = JudgeStage(judge) if judge is not None else None
-    table = read_results_table(path)
     chunks = []
     for start in range(0, table.num_rows, CHUNK_ROWS):
         rows = [_reopened(row) for row in table.slice(start, CHUNK_ROWS).to_pylist()]
         chunks.append(scoring(pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)))
     if judging is not None:
         chunks = asyncio.run(_judge_all(judging, chunks))
-    rescored = pa.concat_tables(chunks) if chunks else table.slice(0, 0)
-    write_atomically(path, lambda temporary: pq.write_table(rescored, temporary, compression="zstd"),
-                     f"{path} is as it was: free space and rescore again")
+    return pa.concat_tables(chunks) if chunks else table.slice(0, 0)
 
 
 async def _judge_all(judging: JudgeStage, chunks: list[pa.Table]) -> list[pa.Table]:

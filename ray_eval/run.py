@@ -18,39 +18,22 @@ from jinja2 import TemplateError
 from ray_eval.compare import load_run_results
 from ray_eval.config import EvalConfig
 from ray_eval.engines import EngineSpec, engine_kind
-from ray_eval.errors import ConfigError, DatasetError, RunInterrupted
+from ray_eval.errors import ConfigError, RunInterrupted
 from ray_eval.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
-from ray_eval.outputs.results import done_sample_ids
-from ray_eval.pipeline import JudgeSetup, pipeline_cpus_besides_inference
+from ray_eval.pipeline import pipeline_cpus_besides_inference
+from ray_eval.pipeline.judge import judge_setup
 from ray_eval.ray_console import quiet_ray_console
 from ray_eval.ray_reaper import reaped_when_this_process_ends
-from ray_eval.rundir import RUN_FILE, plan_run_dir, start_run_dir
+from ray_eval.rundir import plan_run_dir, start_run_dir
+from ray_eval.runs.store import RunStore
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import serve_apps
-from ray_eval.shopbench.dataset import SCAN_CHUNK_ROWS, DatasetScan, scan_dataset
+from ray_eval.shopbench.dataset import DatasetScan, scan_or_refuse
 from ray_eval.shopbench.prompts import render_prompt
 from ray_eval.streaming import stream_results
 
 log = logging.getLogger("ray_eval")
-
-
-def scan_or_refuse(config: EvalConfig) -> DatasetScan:
-    """The dataset's scan; DatasetError (nothing evaluated) when it has bad rows and the config refuses them."""
-    dataset = config.dataset
-    scan = scan_dataset(dataset.path, dataset.format, dataset.root, dataset.rows_per_read_task or SCAN_CHUNK_ROWS,
-                        dataset.limit)
-    if scan.rows == 0:
-        raise DatasetError(f"dataset {scan.path} has no samples")
-    if scan.problem_count and dataset.invalid_rows == "refuse":
-        listed = "\n  ".join(str(problem) for problem in scan.problems[:50])
-        more = f"\n  ... and {scan.problem_count - 50} more" if scan.problem_count > 50 else ""
-        raise DatasetError(
-            f"{scan.path}: {scan.problem_count} of {scan.rows} rows are invalid (set dataset.invalid_rows=error_row "
-            f"to evaluate the rest):\n  {listed}{more}",
-            problems=scan.problems,
-        )
-    return scan
 
 
 def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapping[str, str] | None = None,
@@ -64,7 +47,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     _check_templates(config)
     run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)
     with _interrupt_says_how_to_resume(run_dir):
-        done = done_sample_ids(run_dir, retry_errors) if resuming else frozenset()
+        done = RunStore(run_dir).done_sample_ids(retry_errors) if resuming else frozenset()
         judge = judge_setup(config, environ)
         metrics = RunMetrics(config.metrics, run_labels(config))
         baseline = config.gate.baseline
@@ -95,7 +78,7 @@ def _interrupt_says_how_to_resume(run_dir: Path) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        if (run_dir / RUN_FILE).is_file():
+        if RunStore(run_dir).is_run():
             raise RunInterrupted(f"interrupted; resume with: ray-eval run --resume {run_dir}") from None
         raise RunInterrupted("interrupted before the run directory was written: nothing to resume") from None
 
@@ -107,15 +90,6 @@ def _sizing(config: EvalConfig, engine: EngineSpec) -> InferenceSizing:
         capacity, source = engine.kind.capacity() or (None, source)
     return size_inference(config.inference, capacity, source, cpus=ray.cluster_resources().get("CPU", 0.0)
                           - pipeline_cpus_besides_inference(config))
-
-
-def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
-    judge = config.scoring.judge
-    if judge is None or not config.scoring.judged_formats:
-        return None
-    cache_dir = judge.cache_dir or Path(config.run.out_dir) / "judge-cache"
-    return JudgeSetup(EngineSpec.of(judge.engine, environ, judge.max_in_flight_per_actor), judge, cache_dir,
-                      config.scoring.open_pass_threshold)
 
 
 def _check_templates(config: EvalConfig) -> None:

@@ -16,12 +16,13 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ray_eval.config import EvalConfig
 from ray_eval.engines import EngineSpec
 from ray_eval.metrics import RunMetrics
-from ray_eval.outputs.results import BLIND_RESULTS_FILE, ResultWriter
 from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.engine_watch import EngineState, start_watch
 from ray_eval.pipeline.sizing import InferenceSizing
 from ray_eval.progress import EngineHealth, Progress
 from ray_eval.records import BLIND, STOPPED
+from ray_eval.runs.results import ResultWriter
+from ray_eval.runs.store import RunStore
 from ray_eval.shopbench.dataset import DatasetScan
 
 TICK_S = 1.0  # how often (at most) the driver's timer looks whether a progress line is due
@@ -33,9 +34,9 @@ def stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, ju
                    sizing: InferenceSizing) -> tuple[EngineHealth, str | None]:
     """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
     every = {"rows_per_part": config.run.checkpoint_rows, "flush_interval_s": config.run.checkpoint_interval_s}
-    writer = ResultWriter(run_dir, **every)
-    blind_writer = (ResultWriter(run_dir, file_name=BLIND_RESULTS_FILE, **every)
-                    if config.diagnostics.blind_pass else None)
+    store = RunStore(run_dir)
+    writer = store.result_writer(**every)
+    blind_writer = store.result_writer(blind=True, **every) if config.diagnostics.blind_pass else None
     progress = Progress(scan.rows - len(done), config.run.progress_interval_s)
     health = EngineHealth()
     watch = start_watch(config.run.abort_after_consecutive_failures, engine.config.retry_window_s)

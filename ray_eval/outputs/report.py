@@ -40,7 +40,8 @@ from ray_eval.outputs.report_views import (
     overview,
     statistics_note,
 )
-from ray_eval.outputs.results import LEGACY_THUMBNAIL, RESULTS_FILE, legacy_thumbnails
+from ray_eval.runs.layout import RunLayout
+from ray_eval.runs.results import LEGACY_THUMBNAIL, legacy_thumbnails
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 
 TEMPLATE = "report.html.j2"
@@ -91,7 +92,7 @@ FILTER_SCRIPT = """
 
 
 def write_report(path: Path, summary: dict[str, Any], decision: dict[str, Any], run_dir: Path, config: ReportConfig) -> None:
-    results_path = Path(run_dir) / RESULTS_FILE
+    results_path = RunLayout(run_dir).results.merged
     scores = summary["scores"]
     analysis = analyse_results(results_path, config.max_samples) if results_path.exists() else None
     page = _environment().get_template(TEMPLATE).render(

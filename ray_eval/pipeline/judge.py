@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from ray_eval.config import JUDGE_SCORER, JudgeConfig
+from ray_eval.config import JUDGE_SCORER, EvalConfig, JudgeConfig
 from ray_eval.engines import ChatRequest, EngineError, EngineSpec, build_engine
 from ray_eval.pipeline.stage import Stage, failed
 from ray_eval.records import RESULT_SCHEMA
@@ -41,6 +42,15 @@ class JudgeSetup:
     config: JudgeConfig
     cache_dir: Path
     pass_threshold: float
+
+
+def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
+    judge = config.scoring.judge
+    if judge is None or not config.scoring.judged_formats:
+        return None
+    cache_dir = judge.cache_dir or Path(config.run.out_dir) / "judge-cache"
+    return JudgeSetup(EngineSpec.of(judge.engine, environ, judge.max_in_flight_per_actor), judge, cache_dir,
+                      config.scoring.open_pass_threshold)
 
 
 class JudgeStage(Stage):

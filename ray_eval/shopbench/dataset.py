@@ -13,6 +13,7 @@ import pyarrow as pa
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
+from ray_eval.config import EvalConfig
 from ray_eval.errors import DatasetError, RowProblem
 from ray_eval.gate import Coverage
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
@@ -210,3 +211,21 @@ class _ChunkRead:
                 for row in read_rows(self.reader, piece.chunk, self.duplicates, piece.skip, piece.take)
                 if row["sample_id"] not in self.skip]
         yield pa.Table.from_pylist(rows, schema=READ_SCHEMA)
+
+
+def scan_or_refuse(config: EvalConfig) -> DatasetScan:
+    """The dataset's scan; DatasetError (nothing evaluated) when it has bad rows and the config refuses them."""
+    dataset = config.dataset
+    scan = scan_dataset(dataset.path, dataset.format, dataset.root, dataset.rows_per_read_task or SCAN_CHUNK_ROWS,
+                        dataset.limit)
+    if scan.rows == 0:
+        raise DatasetError(f"dataset {scan.path} has no samples")
+    if scan.problem_count and dataset.invalid_rows == "refuse":
+        listed = "\n  ".join(str(problem) for problem in scan.problems[:50])
+        more = f"\n  ... and {scan.problem_count - 50} more" if scan.problem_count > 50 else ""
+        raise DatasetError(
+            f"{scan.path}: {scan.problem_count} of {scan.rows} rows are invalid (set dataset.invalid_rows=error_row "
+            f"to evaluate the rest):\n  {listed}{more}",
+            problems=scan.problems,
+        )
+    return scan

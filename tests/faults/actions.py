@@ -5,7 +5,7 @@ how the fault goes away before the run is continued.
 
 The disk is real: out_dir is on a small tmpfs mounted for the scenario (root only; CI runs as root), and the ENOSPC
 or EROFS a run meets comes from the kernel. Only the moment is chosen: the disk is filled to its last byte just
-before the run starts writing the named file (ray_eval.outputs.atomic.temporary_for is where every file of a run
+before the run starts writing the named file (ray_eval.runs.atomic.temporary_for is where every file of a run
 directory begins). The driver's SIGKILL is real too, in a process of its own (tests/faults/driver.py).
 """
 
@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from ray_eval.ci import exit_code_without_verdict
-from ray_eval.outputs import atomic
+from ray_eval.runs import atomic
 from ray_eval.testing.prometheus import wait_until
 
 REPO = Path(__file__).resolve().parents[2]

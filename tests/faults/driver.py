@@ -1,6 +1,6 @@
 """`ray-eval ARGS...` in a process of its own that kills itself with SIGKILL the moment it starts writing the file
 named first (`-`: never; the test kills it). Used by the fault suite's driver-kill scenarios: the kill is real, and
-its moment exact (the same hook as the full disk's: ray_eval.outputs.atomic.temporary_for)."""
+its moment exact (the same hook as the full disk's: ray_eval.runs.atomic.temporary_for)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ray_eval.cli import main
-from ray_eval.outputs import atomic
+from ray_eval.runs import atomic
 
 
 def die_when_writing(name: str) -> None:

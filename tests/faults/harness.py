@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ray_eval.outputs import VOUCHED_FILES
+from ray_eval.runs.layout import VOUCHED_FILES
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer
 from tests.faults.actions import Ran, Workspace
 from tests.faults.scenarios import Continue, EngineBehaviour, Scenario

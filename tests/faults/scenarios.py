@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ray_eval.outputs.results import RESULTS_FILE, part_files
+from ray_eval.runs.layout import RESULTS_FILE, RunLayout
 from ray_eval.testing import Reply
 from tests.faults.actions import (
     DiskFullAt,
@@ -103,7 +103,8 @@ class Resent(Enum):
 
 def rows_on_disk(run_dir: Path) -> dict[str, str]:
     """The latest status of each sample id in a run directory (results.parquet, then the parts, in write order)."""
-    sources = ([run_dir / RESULTS_FILE] if (run_dir / RESULTS_FILE).is_file() else []) + part_files(run_dir)
+    files = RunLayout(run_dir).results
+    sources = ([files.merged] if files.merged.is_file() else []) + files.parts()
     latest: dict[str, str] = {}
     for source in sources:
         table = pq.read_table(source, columns=["sample_id", "status"])

@@ -13,7 +13,7 @@ import pytest
 from ray_eval.cli import main
 from ray_eval.config import load_config
 from ray_eval.gate import verdict
-from ray_eval.outputs import write_json
+from ray_eval.runs.atomic import write_json_atomically
 from ray_eval.rundir import start_run_dir
 from tests.conftest import free_port, jpeg_bytes, mcq_row, write_jsonl
 
@@ -140,10 +140,11 @@ def test_runs_lists_each_run_directory_with_its_status_verdict_and_how_to_resume
         return run_dir
 
     finished = started("b-finished", 9, "ckpt-1")
-    write_json(finished / "verdict.json", verdict([]))
-    write_json(finished / "summary.json", {"scores": {"overall": {"score": 64.5}}})
+    write_json_atomically(finished / "verdict.json", verdict([]), "run the test again")
+    write_json_atomically(finished / "summary.json", {"scores": {"overall": {"score": 64.5}}}, "run the test again")
     stopped = started("a-stopped", 10, "ckpt-2")
-    write_json(stopped / "verdict.json", verdict([], complete=False, incomplete_reason="engine unreachable"))
+    write_json_atomically(stopped / "verdict.json", verdict([], complete=False, incomplete_reason="engine unreachable"),
+                          "run the test again")
     interrupted = started("c-interrupted", 11, "ckpt-3")
     (out_dir / "judge-cache").mkdir()  # not a run directory: left out
 

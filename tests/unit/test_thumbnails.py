@@ -17,7 +17,7 @@ from PIL import Image
 from ray_eval.config import GateConfig, PreprocessConfig, ReportConfig
 from ray_eval.media import STRIP_FRAMES
 from ray_eval.outputs.report import write_report
-from ray_eval.outputs.results import read_results_table
+from ray_eval.runs.results import read_results_table
 from ray_eval.pipeline import PreprocessStage
 from ray_eval.records import READ_SCHEMA, RESULT_SCHEMA, sample_row
 from ray_eval.shopbench.readers.base import build_sample

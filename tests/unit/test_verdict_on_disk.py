@@ -21,10 +21,12 @@ from ray_eval.errors import OperatorError, OutputError, UsageError
 from ray_eval.finish import over_engine_error_budget
 from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.aggregate import summarize
-from ray_eval.outputs import VOUCHED_FILES, write_outputs
-from ray_eval.outputs.atomic import write_atomically, write_text_atomically
+from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary, render_markdown
-from ray_eval.rundir import RUN_FILE, check_writable, list_runs, load_run
+from ray_eval.rundir import list_runs
+from ray_eval.runs.atomic import write_atomically, write_text_atomically
+from ray_eval.runs.layout import RUN_FILE, VOUCHED_FILES
+from ray_eval.runs.store import RunStore, check_writable
 from ray_eval.shopbench.dataset import DatasetScan
 from tests.unit.test_report import result_row, write_results
 
@@ -84,7 +86,7 @@ def test_reports_that_cannot_be_written_leave_no_verdict_and_report_writes_them_
 
     monkeypatch.undo()  # space is back
     assert main(["report", str(run_dir)]) == 0
-    assert load_run(run_dir)[1] == decision and all((run_dir / name).is_file() for name in VOUCHED_FILES)
+    assert RunStore(run_dir).read_concluded()[1] == decision and all((run_dir / name).is_file() for name in VOUCHED_FILES)
     assert pack_run_dir(run_dir).startswith("----- ray-eval run bundle begin -----")
 
 

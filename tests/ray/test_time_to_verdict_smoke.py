@@ -84,22 +84,33 @@ def test_ray_data_llm_processor_run_answers_every_case(tmp_path) -> None:
 def test_the_benchmarks_running_cluster_leaves_no_process_behind() -> None:
     """`ray start --head` also starts a Ray Client server that names neither the cluster's temp dir nor its
     127.0.0.1 address: stopping the cluster by its temp dir alone left it running, holding a port, after every
-    benchmark."""
-    import psutil
+    benchmark. Checked in a process of its own that is the subreaper of what it starts: `ray start`'s daemons are
+    then its descendants, and no other process on the machine is taken for the cluster's."""
+    completed = subprocess.run([sys.executable, "-c", CLUSTER_LEFTOVERS], cwd=REPO, capture_output=True, text=True,
+                               check=True)
+    seen = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert any("ray.util.client.server" in command for command in seen["during"])
+    assert seen["left"] == []
 
-    from benchmarks.time_to_verdict import ray_cluster
 
-    before = {process.pid for process in psutil.process_iter()}
-    with ray_cluster():
-        started = {process.pid for process in psutil.process_iter()} - before
-        assert any("ray.util.client.server" in " ".join(psutil.Process(pid).cmdline()) for pid in started
-                   if psutil.pid_exists(pid))
-    left = []
-    for pid in started:
+CLUSTER_LEFTOVERS = """
+import ctypes, json, psutil
+from benchmarks.cpu_account import PR_SET_CHILD_SUBREAPER
+from benchmarks.time_to_verdict import ray_cluster
+
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+def running():
+    found = {}
+    for process in psutil.Process().children(recursive=True):
         try:
-            process = psutil.Process(pid)
             if process.status() != psutil.STATUS_ZOMBIE:
-                left.append(" ".join(process.cmdline())[:120])
-        except psutil.NoSuchProcess:
-            continue
-    assert left == []
+                found[process.pid] = " ".join(process.cmdline())[:160]
+        except psutil.Error:
+            pass
+    return found
+
+with ray_cluster():
+    during = running()
+print(json.dumps({"during": list(during.values()), "left": list(running().values())}))
+"""

@@ -103,8 +103,13 @@ class RunStore(RunLayout):
             raise UsageError(f"{self.run_dir} is not a run directory to resume: {RUN_FILE} is missing")
 
     def read_run_record(self) -> RunRecord:
+        """run.json; a file there that is not one (not JSON, no config: edited by hand) is refused in one line."""
         self.require_run()
-        return RunRecord.from_json(_read_json(self.run_file))
+        try:
+            return RunRecord.from_json(_read_json(self.run_file))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{self.run_file} is not a ray-eval run record ({type(exc).__name__}: {exc}); "
+                             "choose another run.run_id") from None
 
     def start(self, record: RunRecord, resuming: bool) -> None:
         """Create the run directory and record the run (run.json); a resumed run keeps its record, and its conclusion

@@ -161,3 +161,13 @@ def test_withdrawing_the_conclusion_removes_the_verdict_then_the_summary(tmp_pat
     store.withdraw_conclusion()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["summary.md"]  # the reports wait to be rewritten
     assert store.read_summary() is None and store.read_verdict() is None
+
+
+@pytest.mark.parametrize("content", ['{"config_fingerprint": "abc"}', "not json", "[1, 2]"],
+                         ids=["no-config", "not-json", "not-an-object"])
+def test_a_run_json_that_is_not_a_run_record_is_refused_in_one_line(tmp_path, content) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError, match=r"run\.json is not a ray-eval run record .*choose another run\.run_id"):
+        RunStore(run_dir).existing_run()

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from ray_eval.canary.config import CanaryConfig
 from ray_eval.canary.once import reachable_engine, run_one_round
 from ray_eval.canary.runner import Canary
+from ray_eval.engines import engine_kind
 from ray_eval.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _serve(canary: Canary, config: CanaryConfig) -> int:
 
 def _connect_ray_if_needed(config: CanaryConfig) -> None:
     """A serve_handle engine needs the process connected to the Ray cluster that runs the Serve app."""
-    if config.engine.kind != "serve_handle":
+    if not engine_kind(config.engine).needs_ray:
         return
     import ray
 

@@ -40,6 +40,8 @@ class EngineKind:
     name: ClassVar[str]
     # True where the answers come from the dataset itself, not from a model: its scores say nothing about one.
     stand_in: ClassVar[bool] = False
+    # True where requests go through Ray (a Serve handle): the process must be connected to the cluster first.
+    needs_ray: ClassVar[bool] = False
 
     def __init__(self, config: AnyEngineConfig):
         self.config = config
@@ -171,6 +173,7 @@ class ServeHandleKind(EndpointKind):
     Ray is imported when asked for, so that importing ray_eval stays light."""
 
     name = "serve_handle"
+    needs_ray = True
     config: ServeHandleEngineConfig
 
     def preflight(self, api_key: SecretStr | None) -> None:

@@ -76,6 +76,12 @@ def test_every_config_kind_has_exactly_one_kind_object() -> None:
     assert type(engine_kind(ScriptedEngineConfig())) is ScriptedKind
 
 
+def test_only_a_serve_handle_needs_the_process_connected_to_ray() -> None:
+    """The canary connects to Ray for the kind that sends its requests through Ray, and only for it."""
+    needs = {name: kind.needs_ray for name, kind in ENGINE_KINDS.items()}
+    assert needs == {"openai": False, "serve_handle": True, "scripted": False}
+
+
 # ---- openai --------------------------------------------------------------------------------------------------------
 
 

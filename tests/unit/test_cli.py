@@ -147,10 +147,15 @@ def test_runs_lists_each_run_directory_with_its_status_verdict_and_how_to_resume
                           "run the test again")
     interrupted = started("c-interrupted", 11, "ckpt-3")
     (out_dir / "judge-cache").mkdir()  # not a run directory: left out
+    (out_dir / "d-edited").mkdir()
+    (out_dir / "d-edited" / "run.json").write_text('{"config_fingerprint": "abc"}', encoding="utf-8")  # no config
 
     assert main(["runs", str(out_dir)]) == 0
     header, *lines = capsys.readouterr().out.splitlines()
     assert header.split() == ["run", "id", "started", "status", "verdict", "score", "model"]
+    edited = [line for line in lines if line.startswith("d-edited")]
+    assert len(edited) == 1 and "unreadable" in edited[0] and "not a ray-eval run record" in edited[0]
+    lines = [line for line in lines if not line.startswith("d-edited")]
     assert [line.split()[0] for line in lines] == ["b-finished", "a-stopped", "c-interrupted"]  # oldest first
     assert lines[0].split()[2:6] == ["complete", "passed", "64.5", "ckpt-1"] and "resume" not in lines[0]
     assert lines[1].split()[2:6] == ["incomplete", "incomplete", "-", "ckpt-2"]

@@ -38,8 +38,7 @@ class CpuAccount:
         self.left_out: set[int] = set()
 
     def __enter__(self) -> CpuAccount:
-        # A subreaper either way: what Ray leaves behind is re-parented here, to be reaped (settle).
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        become_subreaper()  # either way: what Ray leaves behind is re-parented here, to be reaped (settle)
         group = self.root / f"ray-eval-bench-{os.getpid()}"
         try:
             group.mkdir()
@@ -96,6 +95,12 @@ class CpuAccount:
                 if child.pid not in self.left_out and not {p.pid for p in child.parents()} & self.left_out:
                     found.append(child)
         return found
+
+
+def become_subreaper() -> None:
+    """Processes this one starts, and theirs, are re-parented to it when their parent ends (`ray start`'s daemons
+    among them), not to init: they stay its descendants."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _local_ray_leftover(process: psutil.Process) -> bool:

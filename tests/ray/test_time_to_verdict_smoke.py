@@ -94,11 +94,11 @@ def test_the_benchmarks_running_cluster_leaves_no_process_behind() -> None:
 
 
 CLUSTER_LEFTOVERS = """
-import ctypes, json, psutil
-from benchmarks.cpu_account import PR_SET_CHILD_SUBREAPER
+import json, psutil
+from benchmarks.cpu_account import become_subreaper
 from benchmarks.time_to_verdict import ray_cluster
 
-ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+become_subreaper()
 
 def running():
     found = {}

@@ -87,7 +87,6 @@ def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) ->
 def report(run_dir: Path) -> None:
     """Write summary.md, junit.xml and report.html of a run directory again."""
     from ray_eval.rundir import rerender
-
     from ray_eval.runs.layout import RunLayout
 
     rerender(run_dir)

@@ -84,18 +84,6 @@ def _fetch_uri(uri: str, timeout_s: float) -> bytes:
         return stream.read()
 
 
-def open_image(data: bytes, ref: str, max_image_pixels: int, fit_within: int | None = None) -> Image.Image:
-    """Decode an image fully (a truncated file fails here, not at the engine), refusing decompression bombs.
-
-    With `fit_within` (a pixel budget the image will be resized to), a large JPEG is decoded at a reduced DCT scale
-    no smaller than the target: a 12 MP photo meant for 0.6 MP decodes at 1/4 scale, several times faster than a
-    full decode, and the resize that follows starts from more pixels than it keeps."""
-    image = _read_header(data, ref, max_image_pixels)
-    if fit_within is not None:
-        _decode_at_least(image, fit_pixels(*image.size, fit_within))
-    return _decoded(image, ref)
-
-
 def _read_header(data: bytes, ref: str, max_image_pixels: int) -> Image.Image:
     """The image opened, its pixels not yet decoded; a decompression bomb refused by what its header declares."""
     try:
@@ -118,6 +106,7 @@ def _decode_at_least(image: Image.Image, size: tuple[int, int]) -> None:
 
 
 def _decoded(image: Image.Image, ref: str) -> Image.Image:
+    """The pixels decoded now: a truncated or corrupt file fails here, not at the engine."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import ray_eval.media as media
 from ray_eval.media import (
     DecompressionBomb,
     MediaError,
     data_url,
     fetch_bytes,
     fit_pixels,
-    open_image,
     prepare_image,
     thumbnail_jpeg,
     sample_video,
@@ -148,8 +148,9 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_with_the_same_result() -> None
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
     data = buffer.getvalue()
 
-    opened = open_image(data, "photo.jpg", 10**9, fit_within=602_112)
-    assert opened.size == (1000, 750)  # 1/4 scale: the smallest DCT scale still above the 896x672 target
+    opened = media._read_header(data, "photo.jpg", 10**9)  # prepare_image's own steps, its decode looked at
+    media._decode_at_least(opened, fit_pixels(width, height, 602_112))
+    assert media._decoded(opened, "photo.jpg").size == (1000, 750)  # 1/4: the smallest DCT scale above 896x672
     encoded, picture = prepare_image(data, "photo.jpg", max_pixels=602_112, quality=90, max_image_pixels=10**9)
     assert (encoded.width, encoded.height) == fit_pixels(width, height, 602_112) == picture.size
     reference = Image.open(io.BytesIO(data)).convert("RGB").resize(picture.size, Image.Resampling.BICUBIC)
@@ -179,8 +180,6 @@ def test_without_usable_packet_times_the_frames_that_decode_are_sampled(monkeypa
                                                                       declared: list[float]) -> None:
     """Packets without timestamps, or a packet that decodes to no frame (a damaged stream): the sampling falls
     back to the decoded frames' own times, and gives what an intact stream gives."""
-    import ray_eval.media as media
-
     data = mp4_bytes(frames=16, fps=8)
     intact = sample_video(data, "door.mp4", fps=2.0, max_frames=32, max_pixels=1024, quality=80)
     monkeypatch.setattr(media, "_packet_times", lambda data, ref: (declared, 8.0))

@@ -235,6 +235,8 @@ MEASURE_CHARTS = """
     grid: Array.from(svg.querySelectorAll('line.grid')).map(box),
     ticks: Array.from(svg.querySelectorAll('text.tick')).map((t) => ({text: t.textContent, box: box(t)})),
     zero: Array.from(svg.querySelectorAll('line.zero')).map(box),
+    swatches: Array.from(svg.querySelectorAll('rect.swatch')).map((rect) => ({classes: rect.getAttribute('class'),
+      fill: getComputedStyle(rect).fill})),
     rows: Array.from(svg.querySelectorAll('g.row')).map((row) => ({
       label: (row.querySelector('text.label') || {}).textContent,
       bars: Array.from(row.querySelectorAll('rect')).map((rect) => ({classes: rect.getAttribute('class'),
@@ -316,6 +318,22 @@ def chart_problems(chart: dict[str, Any], expected: list[Expected]) -> list[str]
             if box["right"] > chart["box"]["right"] + PIXEL or box["left"] < chart["box"]["left"] - PIXEL:
                 problems.append(f"{where}: the bar of {value:g} runs outside its chart")
         problems += whisker_problems(where, row["whiskers"], wanted.interval, zero, scale)
+    return problems + legend_problems(chart)
+
+
+def legend_problems(chart: dict[str, Any]) -> list[str]:
+    """A chart with a legend: each bar painted in its kind's swatch colour, and the kinds told apart."""
+    swatches = {kind: swatch["fill"] for swatch in chart["swatches"]
+                for kind in swatch["classes"].split() if kind != "swatch"}
+    problems = []
+    if len(set(swatches.values())) != len(swatches):
+        problems.append(f"{chart['title']}: the legend's kinds share a colour: {swatches}")
+    for row in chart["rows"]:
+        for bar in row["bars"]:
+            for kind in set(bar["classes"].split()) & set(swatches):
+                if bar["fill"] != swatches[kind]:
+                    problems.append(f"{chart['title']} / {row['label']}: a {kind} bar is painted {bar['fill']}, its "
+                                    f"legend swatch {swatches[kind]}")
     return problems
 
 

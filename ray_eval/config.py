@@ -6,29 +6,39 @@ relative to the working directory the command runs in.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from ray_eval.config_fingerprint import FingerprintedWhole, NotFingerprinted, fingerprint
+from ray_eval.config_loading import (
+    StrictModel,
+    apply_override,
+    describe_error,
+    load,
+    models_in,
+    read_config_file,
+    validate,
+)
+from ray_eval.engine_config import EngineConfig, JudgeEngineConfig
+from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig  # the engine blocks, as other modules import them
+from ray_eval.engine_config import ScriptedEngineConfig as ScriptedEngineConfig
+from ray_eval.engine_config import ServeHandleEngineConfig as ServeHandleEngineConfig
 from ray_eval.errors import ConfigError
-from ray_eval.redact import split_credentials
 from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+# Why a field is not part of the fingerprint: a resumed run may change it and still be the same run.
+SPEED = NotFingerprinted("how fast the run goes, not what it answers: a resumed run may go faster or slower")
+WHERE = NotFingerprinted("where the results are written, not what they are")
+HOW_OFTEN = NotFingerprinted("how often progress is shown or saved, not what is answered")
 
 
 # ---- dataset ---------------------------------------------------------------------------------------------------------
 
 
-class DatasetConfig(_Strict):
+class DatasetConfig(StrictModel):
     path: Path = Field(description="Manifest (.jsonl/.parquet), seed suite (.json) or VLMEvalKit TSV (.tsv).")
     format: Literal["auto", "manifest", "seed_json", "vlmeval_tsv"] = Field(
         "auto", description="Reader to use; auto picks one from the file's extension and content."
@@ -41,7 +51,7 @@ class DatasetConfig(_Strict):
         description="refuse: a dataset with bad rows stops the run before anything is evaluated (exit 2); "
         "error_row: bad rows become error rows of the results and the rest is evaluated.",
     )
-    rows_per_read_task: int | None = Field(
+    rows_per_read_task: Annotated[int | None, NotFingerprinted("how rows are grouped for reading, not which")] = Field(
         None, ge=1, description="Rows per Ray Data read task, which an inference actor then works on as one batch; "
         "unset: the inference batch size (inference.batch_size).")
 
@@ -49,7 +59,7 @@ class DatasetConfig(_Strict):
 # ---- preprocess ------------------------------------------------------------------------------------------------------
 
 
-class VideoConfig(_Strict):
+class VideoConfig(StrictModel):
     fps: float = Field(2.0, gt=0, description="Frames sampled per second of video (Qwen3-VL's default is 2).")
     max_frames: int = Field(32, ge=1, description="Cap on sampled frames; longer videos are sampled evenly.")
     min_frames: int = Field(2, ge=1, description="Shorter clips repeat their last frame (Qwen-VL merges frames in pairs).")
@@ -66,7 +76,7 @@ class VideoConfig(_Strict):
     )
 
 
-class PromptConfig(_Strict):
+class PromptConfig(StrictModel):
     system: str | None = Field(None, description="Optional system message sent before every question.")
     mcq: str = Field(
         "{{ question }}\n{% for letter, text in options %}{{ letter }}. {{ text }}\n{% endfor %}"
@@ -91,7 +101,7 @@ class PromptConfig(_Strict):
     open_zh: str = Field("{{ question }}\n请简要回答。", description="Open template for questions written in Chinese.")
 
 
-class PreprocessConfig(_Strict):
+class PreprocessConfig(StrictModel):
     max_pixels: int = Field(602_112, ge=1024, description="Pixel budget per image (Ostrakon-VL trained at 602,112).")
     send_images_as: Literal["resized", "original"] = Field(
         "resized",
@@ -117,92 +127,14 @@ class PreprocessConfig(_Strict):
     prompts: PromptConfig = PromptConfig()
 
 
-# ---- engine ----------------------------------------------------------------------------------------------------------
+# ---- engine and inference (the engine blocks: ray_eval.engine_config) ------------------------------------------------
 
 
-class _RequestPolicy(_Strict):
-    timeout_s: float = Field(120.0, gt=0, description="Timeout of one request, from sending to the full answer.")
-    retry_window_s: float = Field(
-        60.0, ge=0, description="Seconds of engine trouble a request rides out: after 429, 408, 5xx, timeouts, "
-        "refused or dropped connections and lost replicas it is asked again until this long after its first failure "
-        "(a server's Retry-After is waited out within it). A sample still failing then is an engine error: the run "
-        "ends incomplete (exit 3), never counted against the model. 0: no retries.",
-    )
-    max_retries: int | None = Field(
-        None, ge=0, description="Most retries of one request within the window; unset: as many as the window allows."
-    )
-    backoff_initial_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
-    backoff_max_s: float = Field(30.0, ge=0, description="Longest backoff between two tries (a server's Retry-After "
-                                 "is capped by the retry window instead).")
-
-
-class OpenAIEngineConfig(_RequestPolicy):
-    """Any OpenAI-compatible chat endpoint over HTTP: vLLM's server, a Ray Serve OpenAI app, a production URL."""
-
-    kind: Literal["openai"] = Field("openai", description="Selects this engine.")
-    base_url: str = Field(description="Base URL ending in /v1, e.g. http://127.0.0.1:8000/v1.")
-    model: str = Field(description="Model name sent in each request (the server's served model name).")
-    api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
-    api_key_file: Path | None = Field(None, description="File holding the API key (a mounted secret).")
-    connect_timeout_s: float = Field(10.0, gt=0, description="Timeout of opening a connection.")
-    extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
-    )
-
-    @model_validator(mode="after")
-    def _one_key_source(self) -> OpenAIEngineConfig:
-        if self.api_key_env and self.api_key_file:
-            raise ValueError("set api_key_env or api_key_file, not both")
-        return self
-
-    def __repr_args__(self) -> Any:
-        # A repr reaches logs and tracebacks: the base URL's user:password part never does.
-        for name, value in super().__repr_args__():
-            yield name, split_credentials(value)[0] if name == "base_url" else value
-
-
-class ServeHandleEngineConfig(_RequestPolicy):
-    """A Ray Serve LLM app reached through a DeploymentHandle from the inference actors: no HTTP hop, and the
-    handle's queueing is the back-pressure."""
-
-    kind: Literal["serve_handle"] = Field("serve_handle", description="Selects this engine.")
-    app_name: str = Field("llm", description="Serve application holding the model's LLMServer deployment.")
-    model: str = Field(description="The model_id of the app's LLMConfig.")
-    deployment: str | None = Field(
-        None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it."
-    )
-
-    @property
-    def deployment_name(self) -> str:
-        return self.deployment or "LLMServer:" + self.model.replace("/", "--").replace(".", "_")
-
-
-class ScriptedEngineConfig(_Strict):
-    """A scripted OpenAI-compatible server ray-eval starts on 127.0.0.1 for the run: a stand-in model for demos
-    and tests, answering from the dataset's own answers. Its scores say nothing about any real model."""
-
-    kind: Literal["scripted"] = Field("scripted", description="Selects this engine.")
-    policy: Literal["oracle", "random"] = Field(
-        "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a random letter."
-    )
-    accuracy: float = Field(0.8, ge=0, le=1, description="Share of questions the oracle answers correctly.")
-    blind_accuracy: float = Field(
-        0.3, ge=0, le=1, description="Share the oracle answers correctly when asked without the media (blind pass)."
-    )
-    seed: int = Field(0, description="Seed of the scripted answers.")
-    model: str = Field("scripted-model", description="Model name the server reports.")
-    latency_s: float = Field(0.0, ge=0, description="Seconds the oracle takes for each answer (a simulated engine).")
-
-
-EngineConfig = Annotated[
-    Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig], Field(discriminator="kind")
-]
-JudgeEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig], Field(discriminator="kind")]
 JUDGE_SCORER = "judge"  # the scorer name that routes a format's answers to the judge stage
 EMBEDDING_SCORER = "token_f1_cosine"  # the scorer that needs scoring.embedding_model
 
 
-class ServeConfig(_Strict):
+class ServeConfig(StrictModel):
     config: Path | None = Field(
         None, description="Ray Serve config file (serve_configs/*.yaml) deployed before the run; "
         "unset: use the Serve apps already running."
@@ -211,42 +143,42 @@ class ServeConfig(_Strict):
     ready_timeout_s: float = Field(900.0, gt=0, description="Longest wait for the deployed apps to be RUNNING.")
 
 
-class SamplingConfig(_Strict):
+class SamplingConfig(StrictModel):
     max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
     temperature: float = Field(0.0, ge=0, description="0 is greedy decoding: the reproducible choice for a gate.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass; 1 keeps every token.")
     seed: int | None = Field(0, description="Sampling seed sent to the engine (None sends none).")
 
 
-class InferenceConfig(_Strict):
+class InferenceConfig(StrictModel):
     """How many requests are in flight. Unset sizes come from the engine's capacity: enough requests that the engine
     never waits for the client (BENCHMARKS.md shows the measurements behind the defaults)."""
 
-    engine_capacity: int | None = Field(
+    engine_capacity: Annotated[int | None, SPEED] = Field(
         None, ge=1, description="Requests the engine works on at once (vLLM's max_num_seqs times its replicas). "
         "Unset: for a serve_handle engine, read from Serve (max_ongoing_requests times the replicas; with "
         "autoscaling, max_replicas, so the load can bring up every replica); otherwise 32.",
     )
-    actors: int | None = Field(
+    actors: Annotated[int | None, SPEED] = Field(
         None, ge=1, description="Inference actors, each holding one client; unset: the requests wanted in flight "
         "(engine_capacity x in_flight_per_slot) over 64 per actor, 1 to 16 actors, as many as the cluster's CPUs hold "
         "(num_cpus_per_actor each).",
     )
-    max_in_flight_per_actor: int | None = Field(
+    max_in_flight_per_actor: Annotated[int | None, SPEED] = Field(
         None, ge=1, description="Requests each actor keeps in flight at once; unset: the requests wanted in flight "
         "shared over the actors.",
     )
-    batch_size: int | None = Field(
+    batch_size: Annotated[int | None, SPEED] = Field(
         None, ge=1, description="Samples per inference batch (one Ray Data block: read, prepared, answered and scored "
         "by one actor); unset: a quarter of an actor's requests in flight. Each actor works on batches holding twice "
         "its requests in flight at once; a batch leaves for the driver (and disk) when its slowest answer is in, so a "
         "slow request holds back only its own batch.",
     )
-    in_flight_per_slot: float = Field(
+    in_flight_per_slot: Annotated[float, SPEED] = Field(
         2.0, gt=0, description="Requests kept in flight per request the engine works on at once (engine_capacity): "
         "the queue that keeps the engine busy while answers travel back and the next batches are prepared.",
     )
-    num_cpus_per_actor: float = Field(
+    num_cpus_per_actor: Annotated[float, SPEED] = Field(
         1.0, gt=0, description="CPUs reserved per inference actor. Each also reads its samples, fetches and decodes "
         "their media, builds the requests and scores the answers (the CPU work of a run).")
     sampling: SamplingConfig = SamplingConfig()
@@ -255,10 +187,12 @@ class InferenceConfig(_Strict):
 # ---- scoring and gate ------------------------------------------------------------------------------------------------
 
 
-class JudgeConfig(_Strict):
+class JudgeConfig(StrictModel):
     """An LLM judge for open answers: a fixed rubric, temperature 0, verdicts cached on disk."""
 
-    engine: JudgeEngineConfig = Field(description="The judge's endpoint: an openai or serve_handle engine block.")
+    # Unlike the model's engine, the judge's request policy always counted: leaving it out now would refuse to resume
+    # the run directories of judged runs made before.
+    engine: Annotated[JudgeEngineConfig, FingerprintedWhole("judged runs made before still resume")] = Field(description="The judge's endpoint: an openai or serve_handle engine block.")
     max_tokens: int = Field(256, ge=16, description="Longest judge reply, in tokens (the verdict plus a short reason).")
     cache_dir: Path | None = Field(
         None, description="Folder of cached verdicts, keyed by question, reference, answer, judge model and rubric; "
@@ -272,7 +206,7 @@ class JudgeConfig(_Strict):
 DEFAULT_FORMAT_SCORERS = {AnswerFormat.MCQ: "choice", AnswerFormat.FORMAT: "structured", AnswerFormat.OPEN: "token_f1"}
 
 
-class ScoringConfig(_Strict):
+class ScoringConfig(StrictModel):
     scorers: dict[AnswerFormat, str] = Field(
         default_factory=lambda: dict(DEFAULT_FORMAT_SCORERS),
         description="Scorer (by registered name) for each answer format; formats not named keep their default. "
@@ -307,7 +241,7 @@ class ScoringConfig(_Strict):
         return frozenset(fmt.value for fmt, name in self.scorers.items() if name == JUDGE_SCORER)
 
 
-class StatisticsConfig(_Strict):
+class StatisticsConfig(StrictModel):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every reported interval and of the paired tests.")
     bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
     seed: int = Field(0, description="Seed of the bootstrap: same results, same intervals.")
@@ -317,19 +251,19 @@ class StatisticsConfig(_Strict):
     )
 
 
-class DiagnosticsConfig(_Strict):
+class DiagnosticsConfig(StrictModel):
     blind_pass: bool = Field(
         False, description="Also ask every question with media again without its images or video, in the same job, "
         "for the visual diagnostics MG, VNR and VIF (doubles the requests of those samples)."
     )
 
 
-class Thresholds(_Strict):
+class Thresholds(StrictModel):
     min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest sample-weighted pass rate (0-1).")
     min_score: float | None = Field(None, ge=0, le=100, description="Lowest sample-weighted accuracy (0-100).")
 
 
-class BaselineConfig(_Strict):
+class BaselineConfig(StrictModel):
     run_dir: Path = Field(description="Finished run directory of the baseline model or checkpoint.")
     max_regression: float = Field(
         1.0, ge=0, le=100, description="Margin, in score points (0-100): the gate passes only when the paired "
@@ -365,9 +299,9 @@ class GateConfig(Thresholds):
 # ---- run -------------------------------------------------------------------------------------------------------------
 
 
-class RunConfig(_Strict):
-    out_dir: Path = Field(Path("runs"), description="Folder in which each run gets its own directory.")
-    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
+class RunConfig(StrictModel):
+    out_dir: Annotated[Path, WHERE] = Field(Path("runs"), description="Folder in which each run gets its own directory.")
+    run_id: Annotated[str | None, WHERE] = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
     model_label: str | None = Field(None, description="Checkpoint name shown in reports; default the engine's model.")
     smoke_model: bool = Field(
         False, description="The model is a smoke-test model (random weights): reports say its scores mean nothing."
@@ -381,20 +315,20 @@ class RunConfig(_Strict):
         "or this many tries in a row failed over more than the engine's retry_window_s (the engine is down: the "
         "requests still retrying would fail too). Counted over every inference actor as the failures happen.",
     )
-    progress_interval_s: float = Field(10.0, gt=0, description="Seconds between progress lines.")
-    checkpoint_rows: int = Field(
+    progress_interval_s: Annotated[float, HOW_OFTEN] = Field(10.0, gt=0, description="Seconds between progress lines.")
+    checkpoint_rows: Annotated[int, HOW_OFTEN] = Field(
         500, ge=1, description="Results are written to disk (a checkpoint a resumed run starts from) every this many rows..."
     )
-    checkpoint_interval_s: float = Field(30.0, gt=0, description="... or after this many seconds, whichever comes first.")
+    checkpoint_interval_s: Annotated[float, HOW_OFTEN] = Field(30.0, gt=0, description="... or after this many seconds, whichever comes first.")
 
 
-class RayConfig(_Strict):
+class RayConfig(StrictModel):
     address: str | None = Field(None, description="Cluster to join; default RAY_ADDRESS, else a new local Ray.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started by the run.")
     object_store_memory: int | None = Field(None, ge=78_643_200, description="Object store bytes of a local Ray.")
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(StrictModel):
     """Prometheus export of each run: pushed to a Pushgateway, written as a node_exporter textfile, or both."""
 
     pushgateway_url: str | None = Field(
@@ -412,11 +346,11 @@ class MetricsConfig(_Strict):
     timeout_s: float = Field(10.0, gt=0, description="Timeout of one push.")
 
 
-class ReportConfig(_Strict):
+class ReportConfig(StrictModel):
     max_samples: int = Field(500, ge=0, description="Samples detailed in report.html (failures first).")
 
 
-class EvalConfig(_Strict):
+class EvalConfig(StrictModel):
     """A whole evaluation run."""
 
     dataset: DatasetConfig
@@ -429,20 +363,14 @@ class EvalConfig(_Strict):
     statistics: StatisticsConfig = StatisticsConfig()
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     gate: GateConfig = GateConfig()
-    report: ReportConfig = ReportConfig()
-    metrics: MetricsConfig = MetricsConfig()
-    ray: RayConfig = RayConfig()
+    report: Annotated[ReportConfig, NotFingerprinted("how the results are shown: `ray-eval report` redraws them")] = (
+        ReportConfig())
+    metrics: Annotated[MetricsConfig, NotFingerprinted("where the run's metrics are exported")] = MetricsConfig()
+    ray: Annotated[RayConfig, NotFingerprinted("which cluster runs it, not what it answers")] = RayConfig()
 
     def fingerprint(self) -> str:
-        """Hash of what decides the results (not where they are written)."""
-        exclude = {"out_dir", "run_id", "progress_interval_s", "checkpoint_rows", "checkpoint_interval_s"}
-        speed = {"engine_capacity", "actors", "max_in_flight_per_actor", "batch_size", "in_flight_per_slot",
-                 "num_cpus_per_actor"}
-        # How patiently the engine is asked does not decide its answers: a resume may widen the retry window.
-        patience = set(_RequestPolicy.model_fields)
-        data = self.model_dump(mode="json", exclude={"run": exclude, "dataset": {"rows_per_read_task"}, "ray": True, "metrics": True, "report": True,
-                                                     "inference": speed, "engine": patience})
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of what decides the results: every field but those marked NotFingerprinted (ray_eval.config_fingerprint)."""
+        return fingerprint(self)
 
 
 # ---- loading ---------------------------------------------------------------------------------------------------------
@@ -450,27 +378,11 @@ class EvalConfig(_Strict):
 
 def load_config(path: Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None) -> EvalConfig:
     """Read a YAML file (or start from `base`), apply `dotted.key=value` overrides, validate."""
-    data: dict[str, Any] = dict(base or {})
-    if path is not None:
-        data.update(read_config_file(path))
-    for override in overrides:
-        apply_override(data, override)
-    return validate_config(data, source=str(path) if path else "config", overrides=overrides)
+    return load(path, EvalConfig, overrides, base)
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The YAML mapping of a config file, not yet validated."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(loaded).__name__}")
-    return loaded
+def validate_config(data: dict[str, Any], source: str = "config", overrides: list[str] = ()) -> EvalConfig:
+    return validate(EvalConfig, data, source, overrides)
 
 
 def load_section(name: str, path: Path | None, overrides: list[str] = ()) -> BaseModel:
@@ -485,108 +397,5 @@ def load_section(name: str, path: Path | None, overrides: list[str] = ()) -> Bas
     try:
         return model.model_validate(section[name])
     except ValidationError as exc:
-        lines = [_describe_error({**error, "loc": (name, *error["loc"])}) for error in exc.errors()]
+        lines = [describe_error({**error, "loc": (name, *error["loc"])}, EvalConfig) for error in exc.errors()]
         raise ConfigError(f"{path or 'config'} is invalid:\n  " + "\n  ".join(lines)) from None
-
-
-def apply_override(data: dict[str, Any], override: str) -> None:
-    """Set `a.b.c=value` in nested dicts; the value is parsed as YAML (numbers, booleans, lists, null)."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {override!r}: expected dotted.key=value")
-    parts = key.strip().split(".")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {override!r}: the value is not valid YAML: {exc}") from None
-    node = data
-    for depth, part in enumerate(parts[:-1]):
-        # An absent or null section (a stored config holds `baseline: null`) becomes a mapping to set the key in.
-        if node.get(part) is None:
-            node[part] = {}
-        child = node[part]
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {override!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
-        node = child
-    node[parts[-1]] = value
-
-
-def validate_config(data: dict[str, Any], source: str = "config", overrides: list[str] = ()) -> EvalConfig:
-    return validate_tree(EvalConfig, data, source, overrides)
-
-
-ConfigTree = typing.TypeVar("ConfigTree", bound=BaseModel)
-
-
-def validate_tree(model: type[ConfigTree], data: dict[str, Any], source: str,
-                  overrides: list[str] = ()) -> ConfigTree:
-    """Validate a config tree (a run's, a canary's). ConfigError lists every bad field; a field that a
-    `--set` override gave is blamed on that override, not on the file `source`."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        lines = [_blamed(error, model, overrides) for error in exc.errors()]
-    if all(line.startswith("--set ") for line in lines):
-        if len(lines) == 1:
-            raise ConfigError(lines[0])
-        raise ConfigError("invalid --set overrides:\n  " + "\n  ".join(lines))
-    raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines))
-
-
-def _blamed(error: dict[str, Any], root: type[BaseModel], overrides: list[str]) -> str:
-    """The error's line, prefixed with the last `--set` whose key is the field, inside it or above it."""
-    loc = _location(error)
-    text = _describe_error(error, root)
-    for override in reversed(overrides if loc else ()):  # an error of the whole tree is no one override's
-        key = override.partition("=")[0].strip().split(".")
-        if key[: len(loc)] == loc[: len(key)]:
-            return f"--set {override}: {text}"
-    return text
-
-
-def _location(error: dict[str, Any]) -> list[str]:
-    loc = [str(part) for part in error["loc"]]
-    # Pydantic adds the union member's tag ("openai") to paths inside a discriminated union: drop it.
-    for at in range(len(loc) - 1, 0, -1):  # engine, or scoring.judge.engine
-        if loc[at - 1] == "engine" and loc[at] in ("openai", "serve_handle", "scripted"):
-            loc.pop(at)
-    if loc and loc[-1] == "[key]":  # a bad dict key: name the key, not pydantic's marker
-        loc.pop()
-    return loc
-
-
-def _describe_error(error: dict[str, Any], root: type[BaseModel] | None = None) -> str:
-    """One line naming the field; `root` is the tree the error's path starts in (default: a run's)."""
-    loc = _location(error)
-    where = ".".join(loc) or "(top)"
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown field{_suggestion(loc, root or EvalConfig)}"
-    given = error.get("input")
-    shown = "" if error["type"] == "missing" or isinstance(given, dict) else f" (got {given!r})"
-    return f"{where}: {error['msg']}{shown}"
-
-
-def _suggestion(loc: list[str], root: type[BaseModel]) -> str:
-    """The closest known field name of the model the unknown key was found in."""
-    models: list[Any] = [root]
-    for part in loc[:-1]:
-        fields = [m.model_fields[part] for m in models if part in m.model_fields]
-        models = [m for f in fields for m in models_in(f.annotation)]
-        if not models:
-            return ""
-    known = {name for model in models for name in model.model_fields}
-    if len(loc) > 1 and loc[-1] in known:  # e.g. base_url given to engine.kind scripted
-        return f" for this {loc[-2]} kind"
-    close = difflib.get_close_matches(loc[-1], sorted(known), n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    if len(loc) == 1 and root is not EvalConfig and loc[0] in EvalConfig.model_fields:
-        return f" ({loc[0]} is a section of the evaluation's config, not of this one)"
-    return ""
-
-
-def models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The config models an annotation refers to (through unions, Annotated and containers)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in models_in(arg)]

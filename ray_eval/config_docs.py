@@ -17,10 +17,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from ray_eval.config import EvalConfig, models_in
+from ray_eval.config import EvalConfig
+from ray_eval.config_fingerprint import Fingerprinting, fingerprinting_of
+from ray_eval.config_loading import models_in
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 PAGE = Path("docs/reference/config.md")  # relative to the checkout's root
+NOT_FINGERPRINTED = " *Not in the run's fingerprint: a resumed run may change it.*"
 
 
 def _type_name(annotation: Any) -> str:
@@ -49,45 +52,52 @@ def _placeholder(key_type: Any) -> str:
     return "\\|".join(str(arg) for arg in args) if args else "name"
 
 
-def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+def _rows(model: type[BaseModel], prefix: str, counts: Fingerprinting | None) -> list[str]:
+    """The rows of a model's fields; `counts`: how the model's fields count in the fingerprint (None: the tree has
+    no fingerprint, say nothing of it)."""
     rows: list[str] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
+        inner = fingerprinting_of(field, counts) if counts is not None else None
         if typing.get_origin(field.annotation) is dict:  # a mapping of thresholds: name the key, then its fields
             key_type, value_type = typing.get_args(field.annotation)
             if typing.get_origin(value_type) is dict:  # labels: level -> category -> thresholds
                 inner_key, inner_value = typing.get_args(value_type)
                 rows.append(f"| `{key}` | mapping | `{{}}` | {field.description or ''} |")
-                rows.extend(_rows(models_in(inner_value)[0], f"{key}.<{_placeholder(key_type)}>.<category>."))
+                rows.extend(_rows(models_in(inner_value)[0], f"{key}.<{_placeholder(key_type)}>.<category>.", inner))
                 continue
             if models_in(value_type):
                 placeholder = "<" + _placeholder(key_type) + ">"
                 rows.append(f"| `{key}` | mapping | `{{}}` | {field.description or ''} |")
-                rows.extend(_rows(models_in(value_type)[0], f"{key}.{placeholder}."))
+                rows.extend(_rows(models_in(value_type)[0], f"{key}.{placeholder}.", inner))
                 continue
         nested = models_in(field.annotation)
         if nested and len(nested) == 1:
-            rows.extend(_rows(nested[0], key + "."))
+            rows.extend(_rows(nested[0], key + ".", inner))
             continue
         if len(nested) > 1:  # a union of kinds (engine): one block per kind
             for member in nested:
                 kind = member.model_fields["kind"].default
                 rows.append(f"| `{key}` (kind `{kind}`) | | | {(member.__doc__ or '').strip().splitlines()[0]} |")
-                rows.extend(_rows(member, f"{key}."))
+                rows.extend(_rows(member, f"{key}.", inner))
             continue
         description = (field.description or "").replace("|", "\\|")
+        if inner is Fingerprinting.OUT:
+            description += NOT_FINGERPRINTED
         rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
     return rows
 
 
-def reference_table(model: type, begin: str = BEGIN, end: str = END) -> str:
-    """The Markdown reference of a config model's fields, between its markers."""
-    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *_rows(model, "")]
+def reference_table(model: type, begin: str = BEGIN, end: str = END, *, fingerprinted: bool = False) -> str:
+    """The Markdown reference of a config model's fields, between its markers; `fingerprinted`: the tree has a
+    fingerprint (a run's), so the fields left out of it say so."""
+    counts = Fingerprinting.MARKED if fingerprinted else None
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *_rows(model, "", counts)]
     return "\n".join([begin, *lines, end])
 
 
 def config_reference() -> str:
-    return reference_table(EvalConfig)
+    return reference_table(EvalConfig, fingerprinted=True)
 
 
 def replace_between(path: Path, table: str, begin: str = BEGIN, end: str = END) -> None:

@@ -14,17 +14,15 @@ from pydantic import Field, field_validator, model_validator
 from ray_eval.config import (
     DEFAULT_FORMAT_SCORERS,
     JUDGE_SCORER,
+    EvalConfig,
     OpenAIEngineConfig,
     PreprocessConfig,
     SamplingConfig,
     ScoringConfig,
     ScriptedEngineConfig,
     ServeHandleEngineConfig,
-    _Strict,
-    apply_override,
-    read_config_file,
-    validate_tree,
 )
+from ray_eval.config_loading import StrictModel, load
 from ray_eval.engines.kinds import EndpointConfig, engine_kind
 from ray_eval.errors import ConfigError
 from ray_eval.shopbench.taxonomy import AnswerFormat
@@ -36,7 +34,7 @@ NO_JUDGE = ("an LLM judge would double every probe's cost and add a second endpo
             "answers with token_f1, token_f1_cosine or exact_match")
 
 
-class ProbesConfig(_Strict):
+class ProbesConfig(StrictModel):
     """Where the probes come from: a ShopBench dataset, read once at start; each probe keeps its prepared request."""
 
     path: Path = Field(
@@ -57,7 +55,7 @@ class ProbesConfig(_Strict):
     seed: int = Field(0, description="Seed of the rotation: cycle c is the pool shuffled with seed + c.")
 
 
-class CanaryServerConfig(_Strict):
+class CanaryServerConfig(StrictModel):
     host: str = Field(
         "127.0.0.1", description="Address the /metrics, /healthz and /state endpoints listen on (plain process mode)."
     )
@@ -89,7 +87,7 @@ class CanaryScoringConfig(ScoringConfig):
         return judge
 
 
-class CanaryConfig(_Strict):
+class CanaryConfig(StrictModel):
     """A canary: probes sent to a production endpoint every interval, scored, exported for Prometheus."""
 
     probes: ProbesConfig
@@ -119,6 +117,11 @@ class CanaryConfig(_Strict):
     recent_results: int = Field(100, ge=0, description="Probes whose last result /state lists (the most recent ones).")
     server: CanaryServerConfig = CanaryServerConfig()
 
+    @classmethod
+    def unknown_key_note(cls, key: str) -> str:
+        # `gate:` or `dataset:` in a canary's file: the user took the evaluation's config for this one.
+        return f" ({key} is a section of the evaluation's config, not of this one)" if key in EvalConfig.model_fields else ""
+
     @model_validator(mode="after")
     def _window_holds_the_minimum(self) -> CanaryConfig:
         if self.min_window_probes > self.window:
@@ -137,7 +140,4 @@ class CanaryConfig(_Strict):
 
 def load_canary_config(path: Path | None, overrides: list[str] = ()) -> CanaryConfig:
     """Read a YAML file, apply `dotted.key=value` overrides, validate; ConfigError names every bad field."""
-    data: dict[str, Any] = read_config_file(path) if path is not None else {}
-    for override in overrides:
-        apply_override(data, override)
-    return validate_tree(CanaryConfig, data, str(path) if path else "config", overrides)
+    return load(path, CanaryConfig, overrides)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from ray_eval.engines.base import EngineError
 
 if TYPE_CHECKING:
-    from ray_eval.config import _RequestPolicy
+    from ray_eval.engine_config import RequestPolicy
 
 T = TypeVar("T")
 
@@ -45,7 +45,7 @@ class RetryPolicy:
     jitter: Callable[[], float] = field(default=lambda: random.uniform(0.5, 1.0), repr=False)
 
     @classmethod
-    def of(cls, config: _RequestPolicy) -> RetryPolicy:
+    def of(cls, config: RequestPolicy) -> RetryPolicy:
         return cls(config.retry_window_s, config.max_retries, config.backoff_initial_s, config.backoff_max_s)
 
     def wait_before(self, retry: int, error: EngineError, window_left_s: float) -> float:

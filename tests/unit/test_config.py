@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ray_eval.config import OpenAIEngineConfig, ScriptedEngineConfig, apply_override, load_config
+from ray_eval.config import OpenAIEngineConfig, RunConfig, ScriptedEngineConfig, apply_override, load_config
+from ray_eval.config_loading import StrictModel, load
+from ray_eval.engine_config import EngineConfig
 from ray_eval.errors import ConfigError
 
 MINIMAL = """
@@ -121,3 +123,33 @@ def test_naming_one_format_scorer_keeps_the_others_default(tmp_path: Path) -> No
     config = load_config(write(tmp_path, MINIMAL + "scoring: {scorers: {open: exact_match}}"))
     assert {fmt.value: name for fmt, name in config.scoring.scorers.items()} == {
         "mcq": "choice", "format": "structured", "open": "exact_match"}
+
+
+# ---- the loader is generic over the root model (the canary's tree uses it too) -----------------------------------
+
+
+class Probe(StrictModel):
+    """A root model of a test's own, with a block, a discriminated union and a note for keys of another tree."""
+
+    name: str = "probe"
+    engine: EngineConfig
+    run: RunConfig = RunConfig()
+
+    @classmethod
+    def unknown_key_note(cls, key: str) -> str:
+        return " (a key of another tree)" if key == "gate" else ""
+
+
+def test_any_root_model_loads_with_overrides_and_one_line_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: p1\nengine: {kind: scripted}\n")
+    loaded = load(path, Probe, ["run.run_id=r1", "engine.accuracy=0.5"])
+    assert (loaded.name, loaded.run.run_id, loaded.engine.accuracy) == ("p1", "r1", 0.5)
+    with pytest.raises(ConfigError) as info:
+        load(path, Probe, ["engine.base_url=http://x/v1"])
+    assert str(info.value) == "--set engine.base_url=http://x/v1: engine.base_url: unknown field for this engine kind"
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, "nmae: p\nengine: {kind: openai, model: m, timout_s: 3}\ngate: {}\n"), Probe)
+    assert str(info.value).splitlines() == [
+        f"{tmp_path / 'eval.yaml'} is invalid:", "  engine.base_url: Field required",
+        "  engine.timout_s: unknown field (did you mean 'timeout_s'?)",
+        "  nmae: unknown field (did you mean 'name'?)", "  gate: unknown field (a key of another tree)"]

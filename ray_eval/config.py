@@ -22,7 +22,8 @@ from ray_eval.config_loading import (
     validate,
 )
 from ray_eval.engine_config import EngineConfig, JudgeEngineConfig
-from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig  # the engine blocks, as other modules import them
+# The engine blocks, as other modules import them (the aliases say: exported).
+from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig
 from ray_eval.engine_config import ScriptedEngineConfig as ScriptedEngineConfig
 from ray_eval.engine_config import ServeHandleEngineConfig as ServeHandleEngineConfig
 from ray_eval.errors import ConfigError
@@ -192,7 +193,8 @@ class JudgeConfig(StrictModel):
 
     # Unlike the model's engine, the judge's request policy always counted: leaving it out now would refuse to resume
     # the run directories of judged runs made before.
-    engine: Annotated[JudgeEngineConfig, FingerprintedWhole("judged runs made before still resume")] = Field(description="The judge's endpoint: an openai or serve_handle engine block.")
+    engine: Annotated[JudgeEngineConfig, FingerprintedWhole("judged runs made before still resume")] = Field(
+        description="The judge's endpoint: an openai or serve_handle engine block.")
     max_tokens: int = Field(256, ge=16, description="Longest judge reply, in tokens (the verdict plus a short reason).")
     cache_dir: Path | None = Field(
         None, description="Folder of cached verdicts, keyed by question, reference, answer, judge model and rubric; "
@@ -300,8 +302,10 @@ class GateConfig(Thresholds):
 
 
 class RunConfig(StrictModel):
-    out_dir: Annotated[Path, WHERE] = Field(Path("runs"), description="Folder in which each run gets its own directory.")
-    run_id: Annotated[str | None, WHERE] = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
+    out_dir: Annotated[Path, WHERE] = Field(
+        Path("runs"), description="Folder in which each run gets its own directory.")
+    run_id: Annotated[str | None, WHERE] = Field(
+        None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
     model_label: str | None = Field(None, description="Checkpoint name shown in reports; default the engine's model.")
     smoke_model: bool = Field(
         False, description="The model is a smoke-test model (random weights): reports say its scores mean nothing."
@@ -319,7 +323,8 @@ class RunConfig(StrictModel):
     checkpoint_rows: Annotated[int, HOW_OFTEN] = Field(
         500, ge=1, description="Results are written to disk (a checkpoint a resumed run starts from) every this many rows..."
     )
-    checkpoint_interval_s: Annotated[float, HOW_OFTEN] = Field(30.0, gt=0, description="... or after this many seconds, whichever comes first.")
+    checkpoint_interval_s: Annotated[float, HOW_OFTEN] = Field(
+        30.0, gt=0, description="... or after this many seconds, whichever comes first.")
 
 
 class RayConfig(StrictModel):
@@ -369,7 +374,7 @@ class EvalConfig(StrictModel):
     ray: Annotated[RayConfig, NotFingerprinted("which cluster runs it, not what it answers")] = RayConfig()
 
     def fingerprint(self) -> str:
-        """Hash of what decides the results: every field but those marked NotFingerprinted (ray_eval.config_fingerprint)."""
+        """Hash of what decides the results: every field but those marked NotFingerprinted (config_fingerprint.py)."""
         return fingerprint(self)
 
 

@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 
 @dataclass(frozen=True)
 class NotFingerprinted:
-    """Field marker: the field, and everything inside it, is not part of the fingerprint; a resumed run may change it."""
+    """Field marker: the field, and all inside it, is not part of the fingerprint; a resumed run may change it."""
 
     why: str
 

@@ -13,7 +13,8 @@ from ray_eval.config_fingerprint import NotFingerprinted
 from ray_eval.config_loading import StrictModel
 from ray_eval.redact import split_credentials
 
-PATIENCE = NotFingerprinted("how patiently the engine is asked, not what it answers: a resume may widen the retry window")
+PATIENCE = NotFingerprinted("how patiently the engine is asked, not what it answers: a resume may widen the retry "
+                            "window")
 
 
 class RequestPolicy(StrictModel):

@@ -120,7 +120,9 @@ class CanaryConfig(StrictModel):
     @classmethod
     def unknown_key_note(cls, key: str) -> str:
         # `gate:` or `dataset:` in a canary's file: the user took the evaluation's config for this one.
-        return f" ({key} is a section of the evaluation's config, not of this one)" if key in EvalConfig.model_fields else ""
+        if key in EvalConfig.model_fields:
+            return f" ({key} is a section of the evaluation's config, not of this one)"
+        return ""
 
     @model_validator(mode="after")
     def _window_holds_the_minimum(self) -> CanaryConfig:

@@ -30,10 +30,10 @@ import httpx
 from ray_eval.config import load_config
 from ray_eval.engines.base import public_url
 from ray_eval.errors import ClusterUnavailable, ConfigError, EngineUnavailable, RunIncomplete, UsageError
-from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
 from ray_eval.ray_job import run_job
 from ray_eval.redact import Redactor
 from ray_eval.runs.layout import PACKED_FILES, RunLayout
+from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
 
 BUNDLE_BEGIN = "----- ray-eval run bundle begin -----"
 BUNDLE_END = "----- ray-eval run bundle end -----"

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from ray_eval.errors import RayEvalError, UsageError
-from ray_eval.gate import EXIT_BAD_INPUT, EXIT_INCOMPLETE
+from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_INCOMPLETE
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -134,10 +134,10 @@ def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_
 
     Exits 0 whatever the verdict; with --fail-on-regression, 1 when the candidate regressed or there are too few
     samples to tell (never a pass, as in the gate); 2 for bad input."""
-    from ray_eval.compare import compare_runs, write_comparison
-    from ray_eval.comparison_verdict import comparison_verdict
+    from ray_eval.verdict.compare import compare_runs, write_comparison
+    from ray_eval.verdict.comparison_verdict import comparison_verdict
     from ray_eval.config import load_section
-    from ray_eval.gate import compare_exit_code
+    from ray_eval.verdict.gate import compare_exit_code
     from ray_eval.outputs.comparison_text import comparison_text
     from ray_eval.outputs.report import write_comparison_page
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from ray_eval.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
-from ray_eval.compare import COMPARED_COLUMNS, RunResults, compare
+from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
+from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.config import EvalConfig
-from ray_eval.gate import evaluate_gate, verdict
+from ray_eval.verdict.gate import evaluate_gate, verdict
 from ray_eval.metrics import RunMetrics
 from ray_eval.malloc import release_free_memory
 from ray_eval.outputs import write_outputs

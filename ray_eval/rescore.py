@@ -21,7 +21,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from ray_eval.compare import load_run_results
 from ray_eval.config import EvalConfig
 from ray_eval.errors import UsageError
 from ray_eval.finish import RunOutcome, conclude_run
@@ -33,6 +32,7 @@ from ray_eval.records import RESULT_SCHEMA
 from ray_eval.rundir import resume_config
 from ray_eval.runs.store import RunStore, check_writable
 from ray_eval.shopbench.dataset import scan_or_refuse
+from ray_eval.verdict.compare import load_run_results
 
 ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers
 RESCORED_STAGES = (None, "scoring", "judge")  # error_stage of rows scored again (None: answered without error)

@@ -15,7 +15,7 @@ import ray
 import ray.data
 from jinja2 import TemplateError
 
-from ray_eval.compare import load_run_results
+from ray_eval.verdict.compare import load_run_results
 from ray_eval.config import EvalConfig
 from ray_eval.engines import EngineSpec, engine_kind
 from ray_eval.errors import ConfigError, RunInterrupted

@@ -13,14 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ray_eval.compare import compare_runs
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
 from ray_eval.errors import UsageError
-from ray_eval.gate import Coverage, evaluate_gate, verdict
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import public_config
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
 from ray_eval.shopbench.readers import SuiteThresholds
+from ray_eval.verdict.compare import compare_runs
+from ray_eval.verdict.gate import Coverage, evaluate_gate, verdict
 
 REPORTS_UNWRITTEN = "reports unwritten"  # summary.json holds the verdict, verdict.json is not written yet
 

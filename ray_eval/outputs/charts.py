@@ -19,7 +19,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ray_eval.comparison_verdict import PairedGroup, min_paired_samples
+from ray_eval.verdict.comparison_verdict import PairedGroup, min_paired_samples
 
 WIDTH = 600  # px; the viewBox is the same, so the chart scales down on narrow screens
 ROW = 22  # px per bar row

@@ -15,13 +15,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from ray_eval.comparison_verdict import (
-    ComparisonVerdict,
-    PairedGroup,
-    comparison_verdict,
-    min_paired_samples,
-    too_few_reason,
-)
 from ray_eval.outputs.report_views import (
     TEST_NAMES,
     confidence_label,
@@ -29,6 +22,13 @@ from ray_eval.outputs.report_views import (
     format_delta_ci,
     format_p_value,
     format_score,
+)
+from ray_eval.verdict.comparison_verdict import (
+    ComparisonVerdict,
+    PairedGroup,
+    comparison_verdict,
+    min_paired_samples,
+    too_few_reason,
 )
 
 ROW_HEADERS = ("group", "paired n", "baseline score", "candidate score", "change (points)", "interval", "p", "test",

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ray_eval.comparison_verdict import (
+from ray_eval.outputs.charts import as_interval, as_number, delta_chart, diagnostics_chart, score_chart
+from ray_eval.outputs.explain import rows_line, weights_line
+from ray_eval.verdict.comparison_verdict import (
     ComparisonVerdict,
     PairedGroup,
     comparison_verdict,
     min_paired_samples,
     too_few_reason,
 )
-from ray_eval.outputs.charts import as_interval, as_number, delta_chart, diagnostics_chart, score_chart
-from ray_eval.outputs.explain import rows_line, weights_line
 
 VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "undecided": "UNDECIDED: not a pass",
                    "incomplete": "COULD NOT COMPLETE"}

@@ -15,9 +15,9 @@ from ray.data.datasource import Datasource, ReadTask
 
 from ray_eval.config import EvalConfig
 from ray_eval.errors import DatasetError, RowProblem
-from ray_eval.gate import Coverage
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
 from ray_eval.shopbench.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
+from ray_eval.verdict.gate import Coverage
 
 SCAN_CHUNK_ROWS = 64  # the scan's unit; a read task takes its rows from one or more chunks (ChunkSlice)
 

@@ -6,7 +6,7 @@ working directory as a zip package, submits, follows the log over the websocket,
 A job's package is unzipped into STATE_DIR/jobs/<submission id>/, and its entrypoint runs there. The evaluation job
 (`python jobs/run_eval.py --print-bundle RUN_DIR -c CONFIG --set ... --set run.run_id=ID`) is played from the scenario
 in STATE_DIR/scenario: it writes the run directory a real run of that outcome leaves under the config's run.out_dir
-(its verdict made by ray_eval.gate.verdict itself) and then, as jobs/run_eval.py does unless the job was killed,
+(its verdict made by ray_eval.verdict.gate.verdict itself) and then, as jobs/run_eval.py does unless the job was killed,
 really runs `ray-eval ci pack RUN_DIR` in the job's directory. Each submission is recorded in STATE_DIR/calls.jsonl;
 STATE_DIR/failing holds how many of the next status requests answer 503.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from ray_eval.gate import Check, verdict
+from ray_eval.verdict.gate import Check, verdict
 
 # scenario -> (verdict kwargs, or None for no run directory; job status; entrypoint exit code; whether the process
 # lived to print the bundle, as jobs/run_eval.py does after the run)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ray_eval.aggregate import AGGREGATE_COLUMNS, summarize
 from ray_eval.config import GateConfig
-from ray_eval.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED, Coverage, evaluate_gate, verdict
 from ray_eval.shopbench.readers import SuiteThresholds
+from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, summarize
+from ray_eval.verdict.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED, Coverage, evaluate_gate, verdict
 
 
 def result(sample_id, subset="ShopFront", fmt="mcq", score=1.0, passed=True, weight=1.0, status="ok",

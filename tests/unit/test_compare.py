@@ -13,14 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_eval.cli import main
-from ray_eval.compare import compare_runs
-from ray_eval.comparison_verdict import ComparisonVerdict, comparison_verdict, too_few_reason
 from ray_eval.config import BaselineConfig, ConfigError, GateConfig, StatisticsConfig, load_section
 from ray_eval.errors import UsageError
-from ray_eval.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, baseline_check, evaluate_gate, verdict
 from ray_eval.outputs import report as report_module
 from ray_eval.outputs.report import content_security_policy
 from ray_eval.outputs.summary import comparison_markdown
+from ray_eval.verdict.compare import compare_runs
+from ray_eval.verdict.comparison_verdict import ComparisonVerdict, comparison_verdict, too_few_reason
+from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, baseline_check, evaluate_gate, verdict
 
 FAST = StatisticsConfig(bootstrap_resamples=300)
 

@@ -17,14 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ray_eval.aggregate import summarize
 from ray_eval.config import GateConfig, ReportConfig, validate_config
-from ray_eval.gate import evaluate_gate, verdict
 from ray_eval.outputs import report as report_module
 from ray_eval.outputs.report import FILTER_SCRIPT, read_rows, write_report
 from ray_eval.outputs.summary import build_summary
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.shopbench.dataset import DatasetScan
+from ray_eval.verdict.aggregate import summarize
+from ray_eval.verdict.gate import evaluate_gate, verdict
 
 SCRIPT_PAYLOAD = "<script>alert(1)</script>"
 ATTRIBUTE_PAYLOAD = '" onmouseover="alert(1)'
@@ -711,11 +711,11 @@ def test_undecided_verdict_names_its_reason(tmp_path):
 
 def test_sections_from_the_real_producers(tmp_path):
     """The summary sections as aggregate, compare and the diagnostics write them render with their numbers."""
-    from ray_eval.aggregate import statistics_note, with_clusters
-    from ray_eval.compare import RunResults, compare
     from ray_eval.config import StatisticsConfig
     from ray_eval.scoring.diagnostics import diagnostics_of_runs
     from ray_eval.shopbench.taxonomy import NO_SUBSET
+    from ray_eval.verdict.aggregate import statistics_note, with_clusters
+    from ray_eval.verdict.compare import RunResults, compare
 
     candidate_rows = [result_row(f"s{n}", n, "passed" if n % 3 else "wrong", subset=("ShopFront", "Kitchen")[n % 2],
                                  media_digests=[f"img{n // 2}"]) for n in range(40)]

@@ -1,4 +1,4 @@
-"""Tests for ray_eval.stats: clustering by media, bootstrap intervals (incl. their coverage), paired tests."""
+"""Tests for ray_eval.verdict.stats: clustering by media, bootstrap intervals (incl. their coverage), paired tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ray_eval.stats import McNemarResult, bootstrap_means, mcnemar, media_clusters, paired_difference
+from ray_eval.verdict.stats import McNemarResult, bootstrap_means, mcnemar, media_clusters, paired_difference
 
 
 def _connected_components(digests: list[list[str] | None]) -> list[set[int]]:

@@ -19,8 +19,8 @@ from ray_eval.cli import main
 from ray_eval.config import GateConfig, ReportConfig, validate_config
 from ray_eval.errors import OperatorError, OutputError, UsageError
 from ray_eval.finish import over_engine_error_budget
-from ray_eval.gate import evaluate_gate, verdict
-from ray_eval.aggregate import summarize
+from ray_eval.verdict.gate import evaluate_gate, verdict
+from ray_eval.verdict.aggregate import summarize
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary, render_markdown
 from ray_eval.rundir import list_runs

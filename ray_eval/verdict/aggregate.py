@@ -18,7 +18,7 @@ import pandas as pd
 
 from ray_eval.config import StatisticsConfig
 from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
-from ray_eval.stats import bootstrap_means, media_clusters
+from ray_eval.verdict.stats import bootstrap_means, media_clusters
 
 AGGREGATE_COLUMNS = [
     "sample_id", "subset", "format", "input_type", *LABEL_LEVELS, "weight", "critical", "status", "error_stage",

@@ -29,7 +29,7 @@ import psutil
 from benchmarks.common import dataset_for, machine, write_figures
 from benchmarks.simulated_engine import simulated_engine
 from ray_eval.config import load_config
-from ray_eval.run import run_evaluation
+from ray_eval.runs.run import run_evaluation
 
 MIB = 2**20
 POOL = 200  # distinct synthetic samples the large datasets repeat

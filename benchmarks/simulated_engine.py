@@ -28,7 +28,7 @@ from benchmarks.common import chat_bodies, dataset_for, machine, sequential_rate
 from ray_eval.config import InferenceConfig, PreprocessConfig, load_config
 from ray_eval.runs.layout import RunLayout
 from ray_eval.pipeline.sizing import size_inference
-from ray_eval.run import run_evaluation
+from ray_eval.runs.run import run_evaluation
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer
 
 log = logging.getLogger("benchmarks.simulated_engine")

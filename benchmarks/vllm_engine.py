@@ -38,7 +38,7 @@ from benchmarks.common import (chat_bodies, cpu_by_group, cpu_seconds, dataset_f
                                write_figures)
 from ray_eval.config import ServeConfig, load_config
 from ray_eval.runs.layout import RunLayout
-from ray_eval.run import run_evaluation
+from ray_eval.runs.run import run_evaluation
 from ray_eval.serving.serve_app import serve_apps
 from ray_eval.serving.tiny_model import build_tiny_model
 

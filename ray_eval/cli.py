@@ -45,8 +45,8 @@ def run(config_path: Path | None, overrides: tuple[str, ...], address: str | Non
         retry_errors: bool, ray_logs: bool) -> None:
     """Run the evaluation and apply the gate (or resume an interrupted run); the last line names the report."""
     from ray_eval.config import load_config
-    from ray_eval.rundir import resume_config
-    from ray_eval.run import run_evaluation
+    from ray_eval.runs.rundir import resume_config
+    from ray_eval.runs.run import run_evaluation
 
     if retry_errors and resume_dir is None:
         raise UsageError("--retry-errors applies to --resume RUN_DIR")
@@ -75,7 +75,7 @@ def _echo_summary_and_report(run_dir: Path) -> None:
 @set_option
 def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
     """Re-apply thresholds to a finished run directory."""
-    from ray_eval.rundir import regate
+    from ray_eval.runs.rundir import regate
 
     decision = regate(run_dir, config_path, list(overrides))
     _echo_summary_and_report(run_dir)
@@ -86,7 +86,7 @@ def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) ->
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report(run_dir: Path) -> None:
     """Write summary.md, junit.xml and report.html of a run directory again."""
-    from ray_eval.rundir import rerender
+    from ray_eval.runs.rundir import rerender
     from ray_eval.runs.layout import RunLayout
 
     rerender(run_dir)
@@ -99,7 +99,7 @@ def report(run_dir: Path) -> None:
 @set_option
 def rescore(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
     """Score a finished run's answers again (scoring, gate or statistics changed) without re-running inference."""
-    from ray_eval.rescore import rescore_run
+    from ray_eval.runs.rescore import rescore_run
 
     outcome = rescore_run(run_dir, config_path, list(overrides))
     _echo_summary_and_report(outcome.run_dir)
@@ -110,7 +110,7 @@ def rescore(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...])
 @click.argument("out_dir", default="runs", type=click.Path(path_type=Path))
 def runs(out_dir: Path) -> None:
     """List the run directories in OUT_DIR (default: runs): status, verdict, score, model, how to resume."""
-    from ray_eval.rundir import list_runs, runs_table
+    from ray_eval.runs.rundir import list_runs, runs_table
 
     listings = list_runs(out_dir)
     click.echo(runs_table(listings) if listings else f"no run directories in {out_dir}")

@@ -17,7 +17,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from ray_eval.config import load_config
-from ray_eval.run import run_evaluation
+from ray_eval.runs.run import run_evaluation
 from ray_eval.testing.prometheus import wait_until
 
 

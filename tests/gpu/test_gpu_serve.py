@@ -14,7 +14,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA GPU here", allow_module_level=True)
 
 from ray_eval.config import load_config  # noqa: E402
-from ray_eval.run import run_evaluation  # noqa: E402
+from ray_eval.runs.run import run_evaluation  # noqa: E402
 from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port  # noqa: E402
 
 pytestmark = pytest.mark.gpu

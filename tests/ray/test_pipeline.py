@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_eval.config import load_config
-from ray_eval.run import run_evaluation
+from ray_eval.runs.run import run_evaluation
 from ray_eval.testing import Reply, ScriptedOpenAIServer, from_answers
 from ray_eval.verdict.gate import EXIT_INCOMPLETE
 from tests.ray.conftest import correct_answer

@@ -16,7 +16,7 @@ from ray_eval.config import EvalConfig, RunConfig, ScoringConfig
 from ray_eval.config_docs import NOT_FINGERPRINTED, config_reference
 from ray_eval.config_fingerprint import NotFingerprinted
 from ray_eval.errors import UsageError
-from ray_eval.rundir import plan_run_dir, resume_config
+from ray_eval.runs.rundir import plan_run_dir, resume_config
 
 # run.json of a run started with the code before the markers (a5b8a38): a judge, a non-default engine request
 # policy, and a value in every section, so a marker on the wrong field changes its fingerprint.

@@ -19,7 +19,7 @@ from ray_eval.metrics import RunMetrics
 from ray_eval.malloc import release_free_memory
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary
-from ray_eval.progress import with_engine_work_left
+from ray_eval.runs.progress import with_engine_work_left
 from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.shopbench.dataset import DatasetScan

@@ -19,7 +19,7 @@ from ray_eval.metrics import RunMetrics
 from ray_eval.pipeline import JudgeSetup, build_pipeline
 from ray_eval.engine_watch import EngineState, start_watch
 from ray_eval.pipeline.sizing import InferenceSizing
-from ray_eval.progress import EngineHealth, Progress
+from ray_eval.runs.progress import EngineHealth, Progress
 from ray_eval.records import BLIND, STOPPED
 from ray_eval.runs.results import ResultWriter
 from ray_eval.runs.store import RunStore

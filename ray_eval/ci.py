@@ -27,10 +27,10 @@ from typing import TextIO
 
 import httpx
 
+from ray_eval.cluster.ray_job import run_job
 from ray_eval.config import load_config
 from ray_eval.engines.base import public_url
 from ray_eval.errors import ClusterUnavailable, ConfigError, EngineUnavailable, RunIncomplete, UsageError
-from ray_eval.ray_job import run_job
 from ray_eval.redact import Redactor
 from ray_eval.runs.layout import PACKED_FILES, RunLayout
 from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED

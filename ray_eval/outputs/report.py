@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.config import ReportConfig
-from ray_eval.malloc import release_free_memory
 from ray_eval.outputs.report_views import (
     FILTERS,
     category_tables,

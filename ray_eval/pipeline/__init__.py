@@ -32,7 +32,7 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
     """The lazy dataset of result rows (RESULT_SCHEMA); nothing runs until it is iterated. `sizing`: the inference
     actors' sizes (each actor's client keeps sizing.max_in_flight_per_actor requests in flight, whatever `engine`
     says); `judge` is required when a format's scorer is the judge; `skip`: sample ids a resumed run already has;
-    `watch`: the run's engine watch (ray_eval/engine_watch.py), told of every try.
+    `watch`: the run's engine watch (ray_eval/cluster/engine_watch.py), told of every try.
 
     Rows leave the inference actors a batch at a time, as soon as the batch is answered, and reach the driver in
     blocks of that size: a block is a checkpoint's unit and a slow request's reach. The read tasks make the blocks

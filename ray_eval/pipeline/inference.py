@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ray_eval.config import SamplingConfig
 from ray_eval.engines import ChatRequest, EngineError, EngineSpec, build_engine
-from ray_eval.engine_watch import WatchReporter
+from ray_eval.cluster.engine_watch import WatchReporter
 from ray_eval.pipeline.stage import CARRIED, Stage, failed
 from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, PROMPT_COLUMNS, STOPPED
 
@@ -21,9 +21,9 @@ PASSED_ON = CARRIED + [field.name for field in PROMPT_COLUMNS]
 class InferenceStage(Stage):
     """A callable class for `map_batches` on an actor pool. Each actor runs several batches at once (the pipeline's
     max_concurrent_calls_per_actor), so one slow request holds back only its own small batch; the engine's own
-    semaphore bounds the requests in flight per actor. With a `watch` (ray_eval/engine_watch.py) every try is reported, and
-    once the watch stops the run, the batches still waiting are cut short: what came back is kept, the rest become
-    STOPPED rows that the driver leaves out."""
+    semaphore bounds the requests in flight per actor. With a `watch` (ray_eval/cluster/engine_watch.py) every try
+    is reported, and once the watch stops the run, the batches still waiting are cut short: what came back is kept,
+    the rest become STOPPED rows that the driver leaves out."""
 
     name = "inference"
     input_columns = tuple(PREPARED_SCHEMA.names)

@@ -16,7 +16,7 @@ from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.config import EvalConfig
 from ray_eval.verdict.gate import evaluate_gate, verdict
 from ray_eval.metrics import RunMetrics
-from ray_eval.malloc import release_free_memory
+from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary
 from ray_eval.runs.progress import with_engine_work_left

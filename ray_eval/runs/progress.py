@@ -64,7 +64,7 @@ class Progress:
 
 class EngineHealth:
     """The share of this session's requests that failed at the engine, for run.max_engine_error_rate. (Whether the
-    engine is down, as failures happen, is the engine watch's: ray_eval/engine_watch.py.)"""
+    engine is down, as failures happen, is the engine watch's: ray_eval/cluster/engine_watch.py.)"""
 
     def __init__(self) -> None:
         self.failures = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ray_eval.malloc import release_free_memory
+from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.runs.atomic import write_atomically
 from ray_eval.runs.layout import ResultsFiles

@@ -23,8 +23,8 @@ from ray_eval.runs.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.pipeline import pipeline_cpus_besides_inference
 from ray_eval.pipeline.judge import judge_setup
-from ray_eval.ray_console import quiet_ray_console
-from ray_eval.ray_reaper import reaped_when_this_process_ends
+from ray_eval.cluster.ray_console import quiet_ray_console
+from ray_eval.cluster.ray_reaper import reaped_when_this_process_ends
 from ray_eval.runs.rundir import plan_run_dir, start_run_dir
 from ray_eval.runs.store import RunStore
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.errors import OperatorError, OutputError, UsageError
-from ray_eval.malloc import release_free_memory
 from ray_eval.runs.atomic import fsync_path, write_atomically, write_json_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VERDICT_FILE, RunLayout
 from ray_eval.runs.results import ResultWriter, read_results_table, write_results_file

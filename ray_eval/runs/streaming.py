@@ -17,7 +17,7 @@ from ray_eval.config import EvalConfig
 from ray_eval.engines import EngineSpec
 from ray_eval.metrics import RunMetrics
 from ray_eval.pipeline import JudgeSetup, build_pipeline
-from ray_eval.engine_watch import EngineState, start_watch
+from ray_eval.cluster.engine_watch import EngineState, start_watch
 from ray_eval.pipeline.sizing import InferenceSizing
 from ray_eval.runs.progress import EngineHealth, Progress
 from ray_eval.records import BLIND, STOPPED

@@ -25,7 +25,7 @@ from ray_eval.ci import (BUNDLE_BEGIN, BUNDLE_END, OUTCOME_FILE, PACKED_FILES, S
                          wait_ready)
 from ray_eval.cli import main
 from ray_eval.errors import EngineUnavailable, UsageError
-from ray_eval.ray_job import EchoedLog
+from ray_eval.cluster.ray_job import EchoedLog
 from ray_eval.testing import ScriptedOpenAIServer
 from tests.conftest import free_port
 
@@ -183,7 +183,7 @@ def test_a_job_api_failing_for_a_while_is_ridden_out(checkout, cluster) -> None:
 
 
 def test_a_job_api_failing_for_longer_loses_the_job(checkout, cluster, monkeypatch) -> None:
-    monkeypatch.setattr("ray_eval.ray_job.LOST_AFTER_S", 0.5)
+    monkeypatch.setattr("ray_eval.cluster.ray_job.LOST_AFTER_S", 0.5)
     (checkout.parent / "state" / "failing").write_text("1000")
     assert submit("passed", cluster) == 3
     reason = json.loads((checkout / "ci-out" / OUTCOME_FILE).read_text())["reason"]

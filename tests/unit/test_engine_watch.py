@@ -16,7 +16,7 @@ import pyarrow as pa
 from ray_eval.config import OpenAIEngineConfig, SamplingConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, RetryPolicy
 from ray_eval.pipeline import InferenceStage
-from ray_eval.engine_watch import FailureStreak
+from ray_eval.cluster.engine_watch import FailureStreak
 from ray_eval.records import PREPARED_SCHEMA, STOPPED
 
 
@@ -108,7 +108,10 @@ def test_the_watch_process_loads_none_of_the_pipelines_packages():
     """The watch's actor process imports its module while the run starts, beside the pipeline's actors: Ray Data,
     httpx or pydantic there would cost it a second of CPU on a small machine."""
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, ray_eval.engine_watch; print(' '.join(sorted(sys.modules)))"],
+        [sys.executable, "-c", "import sys, ray_eval.cluster.engine_watch; print(' '.join(sorted(sys.modules)))"],
         capture_output=True, text=True, check=True).stdout.split()
     heavy = {"ray.data", "httpx", "pydantic", "pyarrow", "ray_eval.pipeline", "ray_eval.engines", "ray_eval.config"}
     assert not heavy & set(loaded)
+    # Nor any other module of ray_eval: the cluster package's __init__ imports nothing.
+    assert {name for name in loaded if name.split(".")[0] == "ray_eval"} == {
+        "ray_eval", "ray_eval.cluster", "ray_eval.cluster.engine_watch"}

@@ -7,7 +7,7 @@ import sys
 import psutil
 import pytest
 
-from ray_eval.malloc import _glibc, release_free_memory
+from ray_eval.cluster.malloc import _glibc, release_free_memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or _glibc() is None, reason="glibc's malloc_trim only")

@@ -1,6 +1,6 @@
-"""What a run starts while its local Ray lasts dies with the run: the watchdog (ray_eval/ray_reaper.py) kills what
-the run started inside the block once the run's pipe closes. Here the run is a small Python process that starts a
-long `sleep` inside the block; a real Ray and a driver killed with SIGKILL: tests/faults."""
+"""What a run starts while its local Ray lasts dies with the run: the watchdog (ray_eval/cluster/ray_reaper.py) kills
+what the run started inside the block once the run's pipe closes. Here the run is a small Python process that starts
+a long `sleep` inside the block; a real Ray and a driver killed with SIGKILL: tests/faults."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ray_eval.ray_reaper import ProcessId, descendants
+from ray_eval.cluster.ray_reaper import ProcessId, descendants
 from ray_eval.testing.prometheus import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,14 +22,14 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="th
 
 RUN = textwrap.dedent("""
     import subprocess
-    from ray_eval.ray_reaper import reaped_when_this_process_ends
+    from ray_eval.cluster.ray_reaper import reaped_when_this_process_ends
     with reaped_when_this_process_ends():
         child = subprocess.Popen(["sleep", "600"])
         print(child.pid, flush=True)
 """)
 EARLIER_AND_INSIDE = textwrap.dedent("""
     import subprocess
-    from ray_eval.ray_reaper import reaped_when_this_process_ends
+    from ray_eval.cluster.ray_reaper import reaped_when_this_process_ends
     earlier = subprocess.Popen(["sleep", "600"])
     with reaped_when_this_process_ends():
         inside = subprocess.Popen(["sleep", "600"])

@@ -42,7 +42,7 @@ class ProcessId:
 def reaped_when_this_process_ends() -> Iterator[None]:
     """When the block ends, or this process dies, the processes it started inside the block (and theirs) that
     still run are killed."""
-    watchdog = subprocess.Popen([sys.executable, "-m", "ray_eval.ray_reaper"], stdin=subprocess.PIPE,
+    watchdog = subprocess.Popen([sys.executable, "-m", "ray_eval.cluster.ray_reaper"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     watchdog.stdout.readline()  # it has noted what this process had already started: those are left alone
     watchdog.stdout.close()

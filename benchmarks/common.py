@@ -18,9 +18,9 @@ import httpx
 import psutil
 
 from ray_eval.config import PreprocessConfig, SamplingConfig
+from ray_eval.data.dataset import iter_raw_rows, scan_dataset
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
-from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
 from ray_eval.shopbench.synth import synthesize
 
 

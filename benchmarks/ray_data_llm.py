@@ -31,9 +31,9 @@ def run_processor(suite: Path, base_url: str, actors: int, batch_size: int) -> i
     from ray.data.llm import HttpRequestProcessorConfig, build_processor
 
     from ray_eval.config import PreprocessConfig
+    from ray_eval.data.dataset import iter_raw_rows, scan_dataset
     from ray_eval.pipeline.preprocess import PreprocessStage
     from ray_eval.records import sample_row
-    from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
 
     scan = scan_dataset(suite, "auto", suite.parent)
     rows = [sample_row(scan.reader.to_sample(raw), scan.path.name, raw.row_number)

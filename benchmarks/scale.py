@@ -41,7 +41,7 @@ from benchmarks.two_node import two_node_check
 from ray_eval.config import PreprocessConfig
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
-from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
+from ray_eval.data.dataset import iter_raw_rows, scan_dataset
 
 REPLICA_SLOTS = 64  # sequences one H100 replica of an 8B VLM keeps in flight (the engine's slots per replica)
 REPLICA_RATES = (20, 50, 100)  # samples/s one GPU replica might answer, for the cores table

@@ -195,7 +195,7 @@ def synth(out_dir: Path, count: int, seed: int, force: bool) -> None:
 @click.option("--decode-media", is_flag=True, help="Also decode every image and video (slow, thorough).")
 def validate(path: Path, format_name: str, root: Path | None, decode_media: bool) -> None:
     """List every bad row with its line or row number and the reason; exit 2 when there is one."""
-    from ray_eval.shopbench.validate import validate_dataset
+    from ray_eval.data.validate import validate_dataset
 
     report = validate_dataset(path, format_name, root, decode_media=decode_media, format_option="--format")
     for problem in report.problems:

@@ -27,7 +27,7 @@ from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig
 from ray_eval.engine_config import ScriptedEngineConfig as ScriptedEngineConfig
 from ray_eval.engine_config import ServeHandleEngineConfig as ServeHandleEngineConfig
 from ray_eval.errors import ConfigError
-from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
+from ray_eval.data.taxonomy import AnswerFormat, Subset
 
 
 # Why a field is not part of the fingerprint: a resumed run may change it and still be the same run.

@@ -28,7 +28,7 @@ NOT_FINGERPRINTED = " *Not in the run's fingerprint: a resumed run may change it
 
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
-    for prefix in ("ray_eval.config.", "ray_eval.shopbench.taxonomy."):
+    for prefix in ("ray_eval.config.", "ray_eval.data.taxonomy."):
         text = text.replace(prefix, "")
     return "`" + text.replace("NoneType", "None").replace("|", "\\|") + "`"
 

@@ -14,7 +14,7 @@ import jsonschema
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ray_eval.shopbench.taxonomy import (
+from ray_eval.data.taxonomy import (
     LABEL_LEVELS,
     SUBSET_INPUT_TYPE,
     AnswerFormat,

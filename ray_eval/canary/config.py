@@ -25,7 +25,7 @@ from ray_eval.config import (
 from ray_eval.config_loading import StrictModel, load
 from ray_eval.engines.kinds import EndpointConfig, engine_kind
 from ray_eval.errors import ConfigError
-from ray_eval.shopbench.taxonomy import AnswerFormat
+from ray_eval.data.taxonomy import AnswerFormat
 
 # scripted: the evaluation's stand-in model, started by `ray-eval canary` itself (ray_eval.canary.once), for trying it.
 CanaryEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig],

@@ -20,8 +20,8 @@ from typing import Any
 from ray_eval.canary.config import CanaryConfig
 from ray_eval.canary.runner import Canary, ProbeResult
 from ray_eval.canary.window import CONFIDENCE, wilson_interval
+from ray_eval.data.dataset import DatasetScan, scan_dataset
 from ray_eval.engines.kinds import engine_kind
-from ray_eval.shopbench.dataset import DatasetScan, scan_dataset
 from ray_eval.verdict.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ray_eval.canary.config import CanaryConfig
+from ray_eval.data.dataset import iter_raw_rows, scan_dataset
 from ray_eval.errors import DatasetError
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
-from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
 
 log = logging.getLogger(__name__)
 NO_LABEL = "(none)"  # the label value of a probe without a subset or an L2 category

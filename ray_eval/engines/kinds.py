@@ -26,7 +26,7 @@ from ray_eval.errors import ConfigError
 from ray_eval.redact import Redactor
 
 if TYPE_CHECKING:
-    from ray_eval.shopbench.dataset import DatasetScan
+    from ray_eval.data.dataset import DatasetScan
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push
 from prometheus_client.parser import text_string_to_metric_families
 
 from ray_eval.config import MetricsConfig
+from ray_eval.data.taxonomy import LABEL_LEVELS
 from ray_eval.metrics import names
-from ray_eval.shopbench.taxonomy import LABEL_LEVELS
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.config import ReportConfig
+from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.outputs.report_views import (
     FILTERS,
     category_tables,
@@ -42,7 +43,6 @@ from ray_eval.outputs.report_views import (
 )
 from ray_eval.runs.layout import RunLayout
 from ray_eval.runs.results import LEGACY_THUMBNAIL, legacy_thumbnails
-from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 
 TEMPLATE = "report.html.j2"
 COMPARISON_TEMPLATE = "comparison.html.j2"  # the comparison section on its own page

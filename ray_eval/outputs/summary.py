@@ -20,7 +20,7 @@ from ray_eval.outputs.comparison_text import (
     comparison_rows,
     flipped_rows,
 )
-from ray_eval.shopbench.dataset import DatasetScan
+from ray_eval.data.dataset import DatasetScan
 
 STAND_IN_NOTE = "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
 SMOKE_NOTE = ("smoke model with random weights: it checks that the serving stack and the pipeline work end to end; "

@@ -3,7 +3,9 @@
 Reading, preprocessing, inference and scoring run in one actor pool (SampleStage), and Ray Data fuses the read tasks
 into it too: measured on 2 cores (BENCHMARKS.md), every operator and every hop between them cost start-up and
 CPU per sample (an operator's tasks, a process per actor, each block serialised through the object store), and
-kept the engine waiting. The judge keeps actors of its own: it waits on another engine."""
+kept the engine waiting. The judge keeps actors of its own: it waits on another engine. Preprocessing's own parts sit
+beside the stages: media decoding (media.py), the chat messages (prompts.py) and the prompt's token estimate
+(tokens.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import ray.data
 
 from ray_eval.config import EvalConfig
+from ray_eval.data.dataset import DatasetScan, ShopBenchDatasource
 from ray_eval.engines import EngineSpec
 from ray_eval.pipeline.inference import InferenceStage
 from ray_eval.pipeline.judge import JudgeSetup, JudgeStage
@@ -21,7 +24,6 @@ from ray_eval.pipeline.sample_stage import SampleStage
 from ray_eval.pipeline.scoring import ScoringStage
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.scoring import own_stage_formats
-from ray_eval.shopbench.dataset import DatasetScan, ShopBenchDatasource
 
 JUDGE_ACTOR_CPUS = 0.25  # a judge actor waits on its engine
 

@@ -15,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 from ray_eval.config import PreprocessConfig
-from ray_eval.media import (
+from ray_eval.data.taxonomy import MediaKind
+from ray_eval.pipeline.media import (
     MediaError,
     SampledVideo,
     data_url,
@@ -29,11 +30,10 @@ from ray_eval.media import (
     thumbnail_jpeg,
     video_frames_url,
 )
+from ray_eval.pipeline.prompts import build_messages, image_part, render_prompt, video_part
 from ray_eval.pipeline.stage import CARRIED, Stage, failed
+from ray_eval.pipeline.tokens import PromptEstimate
 from ray_eval.records import BLIND, PREPARED_SCHEMA, READ_SCHEMA, STANDARD, Media, media_from_row
-from ray_eval.shopbench.prompts import build_messages, image_part, render_prompt, video_part
-from ray_eval.shopbench.taxonomy import MediaKind
-from ray_eval.shopbench.tokens import PromptEstimate
 
 PROMPT_TOO_LONG = "PromptTooLong"
 

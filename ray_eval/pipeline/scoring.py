@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow as pa
 
 from ray_eval.config import ScoringConfig
+from ray_eval.data.taxonomy import AnswerFormat
 from ray_eval.pipeline.stage import Stage, failed
 from ray_eval.records import INFERRED_SCHEMA, RESULT_SCHEMA
 from ray_eval.scoring import ScoringTarget, scorer_entry
-from ray_eval.shopbench.taxonomy import AnswerFormat
 
 
 class ScoringStage(Stage):

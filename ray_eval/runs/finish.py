@@ -22,8 +22,8 @@ from ray_eval.outputs.summary import build_summary
 from ray_eval.runs.progress import with_engine_work_left
 from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
-from ray_eval.shopbench.dataset import DatasetScan
-from ray_eval.shopbench.taxonomy import NO_SUBSET
+from ray_eval.data.dataset import DatasetScan
+from ray_eval.data.taxonomy import NO_SUBSET
 
 BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never reached the engine
 

@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from ray_eval.config import EvalConfig
+from ray_eval.data.dataset import scan_or_refuse
 from ray_eval.errors import UsageError
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs.summary import public_config
@@ -31,7 +32,6 @@ from ray_eval.records import RESULT_SCHEMA
 from ray_eval.runs.finish import RunOutcome, conclude_run
 from ray_eval.runs.rundir import resume_config
 from ray_eval.runs.store import RunStore, check_writable
-from ray_eval.shopbench.dataset import scan_or_refuse
 from ray_eval.verdict.compare import load_run_results
 
 ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers

@@ -29,8 +29,8 @@ from ray_eval.runs.rundir import plan_run_dir, start_run_dir
 from ray_eval.runs.store import RunStore
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
 from ray_eval.serving.serve_app import serve_apps
-from ray_eval.shopbench.dataset import DatasetScan, scan_or_refuse
-from ray_eval.shopbench.prompts import render_prompt
+from ray_eval.data.dataset import DatasetScan, scan_or_refuse
+from ray_eval.pipeline.prompts import render_prompt
 from ray_eval.runs.streaming import stream_results
 
 log = logging.getLogger("ray_eval")

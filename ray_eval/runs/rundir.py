@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
+from ray_eval.data.readers import SuiteThresholds
 from ray_eval.errors import UsageError
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import public_config
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
-from ray_eval.shopbench.readers import SuiteThresholds
 from ray_eval.verdict.compare import compare_runs
 from ray_eval.verdict.gate import Coverage, evaluate_gate, verdict
 

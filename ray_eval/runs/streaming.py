@@ -23,7 +23,7 @@ from ray_eval.runs.progress import EngineHealth, Progress
 from ray_eval.records import BLIND, STOPPED
 from ray_eval.runs.results import ResultWriter
 from ray_eval.runs.store import RunStore
-from ray_eval.shopbench.dataset import DatasetScan
+from ray_eval.data.dataset import DatasetScan
 
 TICK_S = 1.0  # how often (at most) the driver's timer looks whether a progress line is due
 WATCH_TIMEOUT_S = 5.0  # a progress line does not wait longer than this for the engine's state

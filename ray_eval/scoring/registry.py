@@ -20,12 +20,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 from ray_eval.config import EMBEDDING_SCORER, JUDGE_SCORER
+from ray_eval.data.taxonomy import AnswerFormat
 from ray_eval.errors import ConfigError
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.lexical import overlap, tokenize
 from ray_eval.scoring.structured import canonical_json, find_json_object, read_structured
 from ray_eval.scoring.text import normalize_text, strip_reasoning
-from ray_eval.shopbench.taxonomy import AnswerFormat
 
 if TYPE_CHECKING:
     from ray_eval.config import ScoringConfig

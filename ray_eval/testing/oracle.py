@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterator
 
 from ray_eval.config import ScriptedEngineConfig
+from ray_eval.data.dataset import DatasetScan, iter_raw_rows
+from ray_eval.data.readers import SampleInvalid
+from ray_eval.data.taxonomy import AnswerFormat, option_letter
 from ray_eval.records import Sample
-from ray_eval.shopbench.dataset import DatasetScan, iter_raw_rows
-from ray_eval.shopbench.readers import SampleInvalid
-from ray_eval.shopbench.taxonomy import AnswerFormat, option_letter
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer, random_choice
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ray_eval.config import StatisticsConfig
-from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
+from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.verdict.stats import bootstrap_means, media_clusters
 
 AGGREGATE_COLUMNS = [

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ray_eval.config import StatisticsConfig
+from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.errors import UsageError
 from ray_eval.runs.store import RunStore
-from ray_eval.shopbench.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.verdict.aggregate import CLUSTER, with_clusters
 from ray_eval.verdict.comparison_verdict import MIN_PAIRED_SAMPLES, PairedGroup, comparison_verdict
 from ray_eval.verdict.stats import mcnemar, paired_difference

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ray_eval.config import BaselineConfig, GateConfig, Thresholds
-from ray_eval.shopbench.readers import SuiteThresholds
+from ray_eval.data.readers import SuiteThresholds
 from ray_eval.verdict.comparison_verdict import ComparisonVerdict, PairedGroup
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3

@@ -33,8 +33,8 @@ from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
-from ray_eval.shopbench.dataset import DatasetScan
-from ray_eval.shopbench.taxonomy import NO_SUBSET
+from ray_eval.data.dataset import DatasetScan
+from ray_eval.data.taxonomy import NO_SUBSET
 from tests.browser import DevTools
 
 PIXEL = 1.0  # how far a drawn edge may be from where its value puts it

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ray_eval.config import GateConfig
-from ray_eval.shopbench.readers import SuiteThresholds
+from ray_eval.data.readers import SuiteThresholds
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, summarize
 from ray_eval.verdict.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED, Coverage, evaluate_gate, verdict
 

@@ -21,13 +21,13 @@ from PIL import Image
 
 from ray_eval.cli import main
 from ray_eval.config import PreprocessConfig
+from ray_eval.data.dataset import read_rows, scan_dataset
+from ray_eval.data.readers import open_reader
+from ray_eval.data.validate import validate_dataset
 from ray_eval.errors import DatasetError
 from ray_eval.pipeline import PreprocessStage
+from ray_eval.pipeline.tokens import PromptEstimate, image_tokens, text_tokens, video_tokens, visual_grid
 from ray_eval.records import PREPARED_SCHEMA, READ_SCHEMA
-from ray_eval.shopbench.dataset import read_rows, scan_dataset
-from ray_eval.shopbench.readers import open_reader
-from ray_eval.shopbench.tokens import PromptEstimate, image_tokens, text_tokens, video_tokens, visual_grid
-from ray_eval.shopbench.validate import validate_dataset
 from tests.conftest import free_port, jpeg_bytes, mcq_row, mp4_bytes, write_jsonl
 
 # ---- bad media, made here --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ray_eval.scoring import (
 from ray_eval.scoring import registry
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.registry import UnknownScorerError
-from ray_eval.shopbench.taxonomy import AnswerFormat
+from ray_eval.data.taxonomy import AnswerFormat
 
 SHOPS = ("Lucky Mart", "Sun Bakery", "Green Grocer", "Blue Cafe")  # A B C D
 COUNTS = ("3", "4", "5", "6")

@@ -14,11 +14,11 @@ from pydantic import SecretStr
 import ray_eval
 import ray_eval.config as config_module
 from ray_eval.config import EngineConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
+from ray_eval.data.dataset import scan_dataset
 from ray_eval.engines import ChatRequest, EngineSpec, OpenAIChatEngine, build_engine, engine_kind
 from ray_eval.engines.kinds import ENGINE_KINDS, OpenAIKind, ScriptedKind, ServeHandleKind
 from ray_eval.errors import ConfigError, EngineUnavailable
 from ray_eval.redact import REDACTED
-from ray_eval.shopbench.dataset import scan_dataset
 from ray_eval.testing import ScriptedOpenAIServer
 from tests.conftest import free_port, mcq_row, write_jsonl
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ray_eval.media as media
-from ray_eval.media import (
+import ray_eval.pipeline.media as media
+from ray_eval.pipeline.media import (
     DecompressionBomb,
     MediaError,
     data_url,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.time_to_verdict import make_workload
-from ray_eval.shopbench.dataset import ShopBenchDatasource, scan_dataset
+from ray_eval.data.dataset import ShopBenchDatasource, scan_dataset
 
 
 @pytest.mark.parametrize(("chunk_rows", "rows_per_task"), [(4, 3), (3, 4), (16, 5), (1, 2), (10, 10)])

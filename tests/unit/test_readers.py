@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ray_eval.data.dataset import iter_raw_rows, read_rows, scan_dataset
+from ray_eval.data.readers import open_reader
 from ray_eval.errors import DatasetError
 from ray_eval.records import READ_SCHEMA
-from ray_eval.shopbench.dataset import iter_raw_rows, read_rows, scan_dataset
-from ray_eval.shopbench.readers import open_reader
 from tests.conftest import b64, jpeg_bytes, mcq_row, write_jsonl
 
 

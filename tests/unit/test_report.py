@@ -18,11 +18,11 @@ import pytest
 from PIL import Image
 
 from ray_eval.config import GateConfig, ReportConfig, validate_config
+from ray_eval.data.dataset import DatasetScan
 from ray_eval.outputs import report as report_module
 from ray_eval.outputs.report import FILTER_SCRIPT, read_rows, write_report
 from ray_eval.outputs.summary import build_summary
 from ray_eval.records import RESULT_SCHEMA
-from ray_eval.shopbench.dataset import DatasetScan
 from ray_eval.verdict.aggregate import summarize
 from ray_eval.verdict.gate import evaluate_gate, verdict
 
@@ -712,8 +712,8 @@ def test_undecided_verdict_names_its_reason(tmp_path):
 def test_sections_from_the_real_producers(tmp_path):
     """The summary sections as aggregate, compare and the diagnostics write them render with their numbers."""
     from ray_eval.config import StatisticsConfig
+    from ray_eval.data.taxonomy import NO_SUBSET
     from ray_eval.scoring.diagnostics import diagnostics_of_runs
-    from ray_eval.shopbench.taxonomy import NO_SUBSET
     from ray_eval.verdict.aggregate import statistics_note, with_clusters
     from ray_eval.verdict.compare import RunResults, compare
 

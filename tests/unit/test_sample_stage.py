@@ -9,10 +9,10 @@ import pyarrow as pa
 
 from benchmarks.time_to_verdict import make_workload
 from ray_eval.config import OpenAIEngineConfig, PreprocessConfig, SamplingConfig, ScoringConfig
+from ray_eval.data.dataset import iter_raw_rows, scan_dataset
 from ray_eval.engines import EngineSpec
 from ray_eval.pipeline.sample_stage import SampleStage
 from ray_eval.records import READ_SCHEMA, RESULT_SCHEMA, invalid_row, sample_row
-from ray_eval.shopbench.dataset import iter_raw_rows, scan_dataset
 from ray_eval.testing import ScriptedOpenAIServer
 
 

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 
 from ray_eval.config import JudgeConfig, OpenAIEngineConfig, ScoringConfig
+from ray_eval.data.taxonomy import AnswerFormat
 from ray_eval.errors import ConfigError
 from ray_eval.pipeline import ScoringStage
 from ray_eval.records import INFERRED_SCHEMA
 from ray_eval.scoring import UnknownScorerError, get_scorer, own_stage_formats, scorer_entry
-from ray_eval.shopbench.taxonomy import AnswerFormat
 
 JUDGE = JudgeConfig(engine=OpenAIEngineConfig(base_url="http://judge.test/v1", model="judge"))
 

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from ray_eval.config import OpenAIEngineConfig, PreprocessConfig, SamplingConfig, ScoringConfig
+from ray_eval.data.readers.base import build_sample
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, RetryPolicy
 from ray_eval.errors import StageInputError
 from ray_eval.pipeline import InferenceStage, PreprocessStage, ScoringStage
 from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, READ_SCHEMA, RESULT_SCHEMA, invalid_row, sample_row
-from ray_eval.shopbench.readers.base import build_sample
 from tests.conftest import jpeg_bytes, mcq_row, mp4_bytes
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ray_eval.data.taxonomy import AnswerFormat, Subset
 from ray_eval.records import Sample
 from ray_eval.shopbench.synth import (
     MIN_N_ALL_PAIRS,
@@ -34,7 +35,6 @@ from ray_eval.shopbench.synth.scenes import (
     shelf_slot_box,
 )
 from ray_eval.shopbench.synth.vocab import COLOUR_BY_NAME, nearest_colour, phone_number, price_text
-from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
 
 SUBSETS = {s.value for s in Subset}
 FORMATS = {f.value for f in AnswerFormat}

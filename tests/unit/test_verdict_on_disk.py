@@ -27,7 +27,7 @@ from ray_eval.runs.rundir import list_runs
 from ray_eval.runs.atomic import write_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VOUCHED_FILES
 from ray_eval.runs.store import RunStore, check_writable
-from ray_eval.shopbench.dataset import DatasetScan
+from ray_eval.data.dataset import DatasetScan
 from tests.unit.test_report import result_row, write_results
 
 

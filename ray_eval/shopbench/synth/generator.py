@@ -49,7 +49,7 @@ from ray_eval.shopbench.synth.scenes import (
     make_scene,
 )
 from ray_eval.shopbench.synth.vocab import EN, ZH
-from ray_eval.shopbench.taxonomy import SUBSET_INPUT_TYPE, AnswerFormat, Subset
+from ray_eval.data.taxonomy import SUBSET_INPUT_TYPE, AnswerFormat, Subset
 
 MANIFEST_NAME = "manifest.jsonl"
 MEDIA_DIR = "media"

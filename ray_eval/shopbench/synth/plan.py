@@ -15,7 +15,7 @@ After that, scenes follow one another (3 consecutive samples per scene) and thei
 
 from __future__ import annotations
 
-from ray_eval.shopbench.taxonomy import AnswerFormat, Subset
+from ray_eval.data.taxonomy import AnswerFormat, Subset
 
 QUESTIONS_PER_SCENE = 3
 # Slot j of scene s asks format FORMATS[(s + j) % 3]: each scene asks each format once, and a set cut inside a scene

@@ -16,8 +16,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ray_eval.data.taxonomy import AnswerFormat, option_letter
 from ray_eval.shopbench.synth.vocab import COLOUR_BY_NAME, EN, ZH, yes_no
-from ray_eval.shopbench.taxonomy import AnswerFormat, option_letter
 
 Labels = tuple[str, str, str, str]  # l1, l2, l3, l4 of ShopBench's taxonomy
 

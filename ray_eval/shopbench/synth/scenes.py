@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Union
 
+from ray_eval.data.taxonomy import Subset
 from ray_eval.shopbench.synth import plan
 from ray_eval.shopbench.synth.vocab import (
     AREA_CODES,
@@ -23,7 +24,6 @@ from ray_eval.shopbench.synth.vocab import (
     random_prices,
     random_subscriber,
 )
-from ray_eval.shopbench.taxonomy import Subset
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from ray_eval.shopbench.readers.base import Chunk, RawRow, Reader, SampleInvalid
+from ray_eval.data.readers.base import Chunk, RawRow, Reader, SampleInvalid
 
 MANIFEST_FIELDS = {
     "id", "subset", "format", "input_type", "question", "options", "answer", "schema", "media", "labels",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ray_eval.config import PreprocessConfig
+from ray_eval.data.dataset import DatasetScan, iter_raw_rows, scan_dataset
+from ray_eval.data.readers import SampleInvalid
 from ray_eval.errors import DatasetError, RowProblem
 from ray_eval.records import sample_row
-from ray_eval.shopbench.dataset import DatasetScan, iter_raw_rows, scan_dataset
-from ray_eval.shopbench.readers import SampleInvalid
 
 MEDIA_FIELD = re.compile(r"^(media\.\d+): ")
 

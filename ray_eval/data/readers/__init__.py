@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ray_eval.data.readers.base import Chunk, RawRow, Reader, SampleInvalid, SuiteThresholds
+from ray_eval.data.readers.manifest import JsonlManifestReader, ParquetManifestReader
+from ray_eval.data.readers.seed_suite import SeedSuiteReader
+from ray_eval.data.readers.vlmeval_tsv import VlmevalTsvReader
 from ray_eval.errors import DatasetError
-from ray_eval.shopbench.readers.base import Chunk, RawRow, Reader, SampleInvalid, SuiteThresholds
-from ray_eval.shopbench.readers.manifest import JsonlManifestReader, ParquetManifestReader
-from ray_eval.shopbench.readers.seed_suite import SeedSuiteReader
-from ray_eval.shopbench.readers.vlmeval_tsv import VlmevalTsvReader
 
 READERS: dict[str, tuple[type[Reader], ...]] = {
     "manifest": (JsonlManifestReader, ParquetManifestReader),

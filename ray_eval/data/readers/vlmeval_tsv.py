@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ray_eval.shopbench.readers.base import Chunk, RawRow, Reader, SampleInvalid
+from ray_eval.data.readers.base import Chunk, RawRow, Reader, SampleInvalid
 
 csv.field_size_limit(sys.maxsize)  # base64 images make fields of megabytes
 

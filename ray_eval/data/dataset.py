@@ -14,9 +14,9 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from ray_eval.config import EvalConfig
+from ray_eval.data.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
 from ray_eval.errors import DatasetError, RowProblem
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
-from ray_eval.shopbench.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
 from ray_eval.verdict.gate import Coverage
 
 SCAN_CHUNK_ROWS = 64  # the scan's unit; a read task takes its rows from one or more chunks (ChunkSlice)

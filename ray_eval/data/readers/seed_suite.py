@@ -14,8 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ray_eval.shopbench.readers.base import Chunk, RawRow, Reader, SampleInvalid, SuiteThresholds
-from ray_eval.shopbench.taxonomy import option_letter
+from ray_eval.data.readers.base import Chunk, RawRow, Reader, SampleInvalid, SuiteThresholds
+from ray_eval.data.taxonomy import option_letter
 
 TEST_TYPES = {"open_qa": "open", "mcq": "mcq", "structured": "format"}
 CASE_FIELDS = {

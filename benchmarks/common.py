@@ -19,9 +19,9 @@ import psutil
 
 from ray_eval.config import PreprocessConfig, SamplingConfig
 from ray_eval.data.dataset import iter_raw_rows, scan_dataset
+from ray_eval.demo.synth import synthesize
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
-from ray_eval.shopbench.synth import synthesize
 
 
 def dataset_for(samples: int, out_dir: Path) -> Path:

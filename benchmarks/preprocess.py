@@ -31,9 +31,9 @@ from PIL import Image
 from benchmarks.common import write_figures
 from ray_eval.config import PreprocessConfig
 from ray_eval.data.readers.base import build_sample
+from ray_eval.demo.synth.draw_video import encode_mp4
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
-from ray_eval.shopbench.synth.draw_video import encode_mp4
 
 MEGAPIXELS = (1, 2, 3, 4)
 

@@ -40,7 +40,7 @@ from ray_eval.config import ServeConfig, load_config
 from ray_eval.runs.layout import RunLayout
 from ray_eval.runs.run import run_evaluation
 from ray_eval.serving.serve_app import serve_apps
-from ray_eval.serving.tiny_model import build_tiny_model
+from ray_eval.demo.tiny_model import build_tiny_model
 
 log = logging.getLogger("benchmarks.vllm_engine")
 

@@ -175,7 +175,7 @@ def dataset() -> None:
 @click.option("--force", is_flag=True, help="Replace a manifest and media/ already in the folder.")
 def synth(out_dir: Path, count: int, seed: int, force: bool) -> None:
     """Generate the synthetic ShopBench-format sample set (manifest.jsonl and media)."""
-    from ray_eval.shopbench.synth import synthesize
+    from ray_eval.demo.synth import synthesize
 
     try:
         result = synthesize(out_dir, count, seed, overwrite=force)
@@ -216,7 +216,7 @@ def model() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same model.")
 def tiny(arch: str, out_dir: Path, seed: int) -> None:
     """Build a tiny random-weight Qwen-VL model locally (no download) that vLLM can serve on CPU."""
-    from ray_eval.serving.tiny_model import build_tiny_model
+    from ray_eval.demo.tiny_model import build_tiny_model
 
     click.echo(f"wrote {build_tiny_model(arch, out_dir, seed)}")
 

@@ -1,1 +1,2 @@
-"""Serving the model: Ray Serve apps (vLLM on GPUs and on CPU) and the tiny local model for smoke runs."""
+"""Serving the model: the Ray Serve apps of a serve_configs file deployed for a run and taken down after it
+(serve_app.py), and those configs checked before they reach a GPU cluster (serve_configs.py)."""

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ray_eval.serving.tiny_model import build_tiny_model
-from ray_eval.shopbench.synth import synthesize
+from ray_eval.demo.synth import synthesize
+from ray_eval.demo.tiny_model import build_tiny_model
 from tests.conftest import free_port  # noqa: F401 - the engine and GPU tests import it from here
 
 REPO = Path(__file__).resolve().parents[2]

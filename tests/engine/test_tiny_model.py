@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("vllm")
 
-from ray_eval.serving.tiny_model import TINY_MODEL_ARCHS, build_tiny_model  # noqa: E402
+from ray_eval.demo.tiny_model import TINY_MODEL_ARCHS, build_tiny_model  # noqa: E402
 
 from tests.conftest import jpeg_bytes  # noqa: E402
 

@@ -10,7 +10,7 @@ import pytest
 from ray_eval.cli import main
 from ray_eval.config import ScriptedEngineConfig, validate_config
 from ray_eval.data.dataset import scan_or_refuse
-from ray_eval.shopbench.synth import synthesize
+from ray_eval.demo.synth import synthesize
 from ray_eval.testing.oracle import oracle_answers
 from tests.faults.actions import Ran, Workspace
 from tests.faults.harness import Dataset, Engine, comparable, run_scenario, write_config

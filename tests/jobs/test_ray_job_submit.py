@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from ray_eval.ci import BUNDLE_BEGIN, OUTCOME_FILE, PACKED_FILES
-from ray_eval.shopbench.synth import synthesize
+from ray_eval.demo.synth import synthesize
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.jobs

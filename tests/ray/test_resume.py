@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_eval.cli import main
-from ray_eval.shopbench.synth import synthesize
+from ray_eval.demo.synth import synthesize
 
 pytestmark = pytest.mark.ray
 

@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 from ray_eval.data.taxonomy import AnswerFormat, Subset
-from ray_eval.records import Sample
-from ray_eval.shopbench.synth import (
+from ray_eval.demo.synth import (
     MIN_N_ALL_PAIRS,
     MIN_N_ALL_SUBSETS_AND_FORMATS,
     iter_samples,
@@ -22,9 +21,9 @@ from ray_eval.shopbench.synth import (
     scene_questions,
     synthesize,
 )
-from ray_eval.shopbench.synth.draw_video import DOOR_BOXES, door_frames, encode_mp4, walker_frames
-from ray_eval.shopbench.synth.generator import SCENES_PER_SHARD
-from ray_eval.shopbench.synth.scenes import (
+from ray_eval.demo.synth.draw_video import DOOR_BOXES, door_frames, encode_mp4, walker_frames
+from ray_eval.demo.synth.generator import SCENES_PER_SHARD
+from ray_eval.demo.synth.scenes import (
     DoorVideoScene,
     KitchenScene,
     ShelfChangeScene,
@@ -34,7 +33,8 @@ from ray_eval.shopbench.synth.scenes import (
     make_scene,
     shelf_slot_box,
 )
-from ray_eval.shopbench.synth.vocab import COLOUR_BY_NAME, nearest_colour, phone_number, price_text
+from ray_eval.demo.synth.vocab import COLOUR_BY_NAME, nearest_colour, phone_number, price_text
+from ray_eval.records import Sample
 
 SUBSETS = {s.value for s in Subset}
 FORMATS = {f.value for f in AnswerFormat}

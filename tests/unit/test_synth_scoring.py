@@ -9,8 +9,8 @@ import random
 import pytest
 
 from ray_eval.data.dataset import iter_raw_rows, scan_dataset
+from ray_eval.demo.synth import synthesize
 from ray_eval.scoring import ScoringTarget, get_scorer
-from ray_eval.shopbench.synth import synthesize
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """A deterministic synthetic dataset in ShopBench's shape, for testing the harness end to end without the real set.
 
-    from ray_eval.shopbench.synth import synthesize
+    from ray_eval.demo.synth import synthesize
     summary = synthesize(Path("data/synth"), n=2000, seed=0)   # data/synth/manifest.jsonl + data/synth/media/
 
 Five subsets as in ShopBench: ShopFront (signboard name, phone, OPEN/CLOSED sign, hours), ShopInterior (coloured
@@ -13,7 +13,7 @@ Guarantees: same (n, seed) gives byte-identical files; a smaller n gives a prefi
 all five subsets and all three formats, and any n >= 15 every (subset, format) pair.
 """
 
-from ray_eval.shopbench.synth.generator import (
+from ray_eval.demo.synth.generator import (
     SynthSample,
     SynthSummary,
     iter_samples,
@@ -23,8 +23,8 @@ from ray_eval.shopbench.synth.generator import (
     synthesize,
     write_media,
 )
-from ray_eval.shopbench.synth.plan import MIN_N_ALL_PAIRS, MIN_N_ALL_SUBSETS_AND_FORMATS
-from ray_eval.shopbench.synth.scenes import Scene, make_scene
+from ray_eval.demo.synth.plan import MIN_N_ALL_PAIRS, MIN_N_ALL_SUBSETS_AND_FORMATS
+from ray_eval.demo.synth.scenes import Scene, make_scene
 
 __all__ = [
     "MIN_N_ALL_PAIRS",

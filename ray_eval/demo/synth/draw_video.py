@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 from PIL import Image, ImageDraw
 
-from ray_eval.shopbench.synth.scenes import VIDEO_FPS, VIDEO_SIZE, DoorVideoScene, WalkerVideoScene
-from ray_eval.shopbench.synth.vocab import font
+from ray_eval.demo.synth.scenes import VIDEO_FPS, VIDEO_SIZE, DoorVideoScene, WalkerVideoScene
+from ray_eval.demo.synth.vocab import font
 
 RGB = tuple[int, int, int]
 OUTLINE: RGB = (30, 30, 30)

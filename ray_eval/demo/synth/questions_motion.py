@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Hashable
 
-from ray_eval.shopbench.synth.question_kit import (
+from ray_eval.demo.synth.question_kit import (
     ANSWER_COLOUR,
     ANSWER_NUMBER,
     ANSWER_YES_NO,
@@ -33,8 +33,8 @@ from ray_eval.shopbench.synth.question_kit import (
     string_enum,
     yes_no_text,
 )
-from ray_eval.shopbench.synth.scenes import CHANGE_KINDS, DoorVideoScene, ShelfChangeScene, WalkerVideoScene
-from ray_eval.shopbench.synth.vocab import COLOUR_NAMES, EN, ZH
+from ray_eval.demo.synth.scenes import CHANGE_KINDS, DoorVideoScene, ShelfChangeScene, WalkerVideoScene
+from ray_eval.demo.synth.vocab import COLOUR_NAMES, EN, ZH
 
 # ---- MultiImg: before / after shelf photos ----------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Union
 
 from ray_eval.data.taxonomy import Subset
-from ray_eval.shopbench.synth import plan
-from ray_eval.shopbench.synth.vocab import (
+from ray_eval.demo.synth import plan
+from ray_eval.demo.synth.vocab import (
     AREA_CODES,
     PALETTE,
     SHOP_ADJECTIVES,

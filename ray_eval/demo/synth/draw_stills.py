@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from ray_eval.shopbench.synth.scenes import (
+from ray_eval.demo.synth.scenes import (
     STILL_SIZE,
     SHELF_SLOTS,
     Box,
@@ -21,7 +21,7 @@ from ray_eval.shopbench.synth.scenes import (
     StaffMember,
     shelf_slot_box,
 )
-from ray_eval.shopbench.synth.vocab import Colour, clock_text, fitted_font, ink_on, price_text
+from ray_eval.demo.synth.vocab import Colour, clock_text, fitted_font, ink_on, price_text
 
 RGB = tuple[int, int, int]
 OUTLINE: RGB = (30, 30, 30)

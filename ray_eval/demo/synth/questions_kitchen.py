@@ -10,7 +10,7 @@ import dataclasses
 import random
 from collections.abc import Hashable
 
-from ray_eval.shopbench.synth.question_kit import (
+from ray_eval.demo.synth.question_kit import (
     ANSWER_NUMBER,
     ANSWER_YES_NO,
     BOOLEAN,
@@ -29,8 +29,8 @@ from ray_eval.shopbench.synth.question_kit import (
     integer,
     yes_no_text,
 )
-from ray_eval.shopbench.synth.scenes import KitchenScene
-from ray_eval.shopbench.synth.vocab import EN, ZH
+from ray_eval.demo.synth.scenes import KitchenScene
+from ray_eval.demo.synth.vocab import EN, ZH
 
 KT_PERSON: Labels = (PERCEPTION, SINGLE, "Attribute Recognition", "Hygiene Attribute")
 KT_COUNT: Labels = (PERCEPTION, CROSS, "Object Counting", "Hygiene Attribute")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ray_eval.data.taxonomy import AnswerFormat, option_letter
-from ray_eval.shopbench.synth.vocab import COLOUR_BY_NAME, EN, ZH, yes_no
+from ray_eval.demo.synth.vocab import COLOUR_BY_NAME, EN, ZH, yes_no
 
 Labels = tuple[str, str, str, str]  # l1, l2, l3, l4 of ShopBench's taxonomy
 

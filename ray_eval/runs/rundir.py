@@ -141,7 +141,7 @@ def _listing(store: RunStore) -> RunListing:
         started = store.read_run_record()
         model = started.config["run"].get("model_label") or started.config["engine"].get("model")
         decision = store.read_verdict()
-        summary = store.read_summary() or {}
+        summary = store.read_summary_json() or {}  # as far as it can be read: a listing shows what it can
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as exc:  # listed, not fatal
         return RunListing(run_dir.name, run_dir, None, None, "unreadable", reason=f"{type(exc).__name__}: {exc}")
     base = {"run_id": run_dir.name, "run_dir": run_dir, "started_at": started.started_at, "model": model}

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.errors import OperatorError, OutputError, UsageError
+from ray_eval.verdict.summary_model import SCHEMA_VERSION, Summary, load_summary
 from ray_eval.runs.atomic import fsync_path, write_atomically, write_json_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VERDICT_FILE, RunLayout
 from ray_eval.runs.results import ResultWriter, read_results_table, write_results_file
@@ -157,8 +158,16 @@ class RunStore(RunLayout):
 
     # ---- the conclusion: summary.json, the reports, verdict.json ---------------------------------------------------
 
-    def read_summary(self) -> dict[str, Any] | None:
+    def read_summary(self) -> Summary | None:
+        """summary.json as its model; one of an unknown version, or not a summary, is refused in one line."""
+        return self._summary_model() if self.summary.is_file() else None
+
+    def read_summary_json(self) -> dict[str, Any] | None:
+        """summary.json's JSON as it is, unchecked: for `ray-eval runs`, which lists whatever a folder holds."""
         return _read_json(self.summary) if self.summary.is_file() else None
+
+    def _summary_model(self) -> Summary:
+        return load_summary(_read_json(self.summary), str(self.summary))
 
     def read_verdict(self) -> dict[str, Any] | None:
         return _read_json(self.verdict) if self.verdict.is_file() else None
@@ -167,11 +176,12 @@ class RunStore(RunLayout):
         """A finished run's summary and verdict. Without verdict.json (writing the reports failed, e.g. a full disk),
         the verdict is the copy summary.json holds: both are written from the same decision, summary.json first."""
         self.require_finished(self.summary, self.results.merged)
-        summary = _read_json(self.summary)
+        stored = self._summary_model()
+        summary = stored.model_dump(mode="json")  # the reports still draw from the dict form
         decision = self.read_verdict()
         if decision is not None:
             return summary, decision
-        if "checks" not in summary.get("verdict", {}):  # a summary.json of an older version holds only the outcome
+        if stored.verdict.checks is None:  # a summary.json of an older version holds only the outcome
             raise UsageError(f"{self.run_dir} is not a finished run directory: {VERDICT_FILE} is missing")
         return summary, summary["verdict"]
 
@@ -201,7 +211,8 @@ class RunStore(RunLayout):
         """summary.json, the reports, and verdict.json last. `then` says how to continue when summary.json cannot be
         written; once it is, `ray-eval report RUN_DIR` writes the rest from it."""
         self.withdraw_verdict()
-        write_json_atomically(self.summary, {**summary, "verdict": decision}, then)
+        stored = Summary.model_validate({**summary, "schema_version": SCHEMA_VERSION, "verdict": decision})
+        write_json_atomically(self.summary, stored.model_dump(mode="json"), then)
         rewrite = f"free space, then write the reports and verdict.json with `ray-eval report {self.run_dir}`"
         write_text_atomically(self.markdown, reports.markdown(), rewrite)
         write_atomically(self.junit, reports.junit, rewrite)

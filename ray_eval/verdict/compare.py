@@ -161,7 +161,7 @@ def load_run_results(run_dir: Path) -> RunResults:
     store = RunStore(run_dir)
     run_dir = store.run_dir
     store.require_finished(store.results.merged, store.summary)
-    summary = store.read_summary()
+    summary = store.read_summary_json()  # only who the run is: read as written, whatever else it holds
     results = store.read_results_frame(COMPARED_COLUMNS)
     identity = {"run_dir": str(run_dir), "run_id": summary.get("run_id", run_dir.name),
                 "model": summary.get("model", {}).get("label")}

@@ -13,8 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_eval.cli import main
+from ray_eval.runs.store import RunStore
 from ray_eval.testing.prometheus import wait_until
+from ray_eval.verdict.summary_model import SCHEMA_VERSION
 from tests.conftest import jpeg_bytes
+from tests.unit.test_summary_model import as_written
 
 pytestmark = pytest.mark.ray
 
@@ -60,6 +63,7 @@ def test_seed_suite_run_applies_its_thresholds_then_regate_and_report(local_ray,
     assert sorted(results["sample_id"]) == [f"TC{i:03d}" for i in range(6)] + ["TC100"]
     assert results["passed"].all() and set(results["l2"]) == {"商品识别", "场景理解"}
     assert "✅ PASSED" in capsys.readouterr().out
+    assert_summary_round_trips(run_dir)  # a seed suite's summary: its suite thresholds too
 
     # Re-gating a finished run: a stricter config value fails it, and every output is rewritten.
     assert main(["gate", str(run_dir), "--set", "gate.min_score=101"]) == 2  # out of range: a config error
@@ -70,9 +74,17 @@ def test_seed_suite_run_applies_its_thresholds_then_regate_and_report(local_ray,
     verdict = json.loads((run_dir / "verdict.json").read_text())
     assert verdict["failed_checks"] == ["subset Kitchen pass rate"]
     assert json.loads((run_dir / "summary.json").read_text())["verdict"]["status"] == "failed"
+    assert_summary_round_trips(run_dir)
     assert "❌ FAILED" in (run_dir / "summary.md").read_text()
     (run_dir / "report.html").unlink()
     assert main(["report", str(run_dir)]) == 0 and (run_dir / "report.html").stat().st_size > 1000
+
+
+def assert_summary_round_trips(run_dir: Path) -> None:
+    """summary.json carries its schema version and its model gives it back byte for byte."""
+    text = (run_dir / "summary.json").read_text(encoding="utf-8")
+    summary = RunStore(run_dir).read_summary()
+    assert summary.schema_version == SCHEMA_VERSION and as_written(summary.model_dump(mode="json")) == text
 
 
 def test_invalid_rows_can_be_evaluated_as_error_rows(local_ray, media_dir: Path, tmp_path: Path) -> None:

@@ -1,0 +1,347 @@
+"""summary.json as typed models: what a run concludes (run info, scores with their intervals by group, diagnostics,
+the comparison with a baseline, the gate's checks and verdict), with a schema version.
+
+Version 1 is summary.json as ray-eval has written it all along; a file without `schema_version` is version 1, and a
+version this code does not know is refused in one line. A model read from a file gives that file back:
+`model_dump(mode="json")` written with the writer's options (runs/atomic.write_json_atomically) is byte-identical.
+To keep it so, a key that a file may lack (one older code did not write, or one only some engines have) is a field
+with a default that is dumped only when it was given (read from the file or passed by the code that builds it), and
+every field is declared in the order the writer puts it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
+
+from ray_eval.errors import UsageError
+
+SCHEMA_VERSION = 1  # the version this code writes and the newest it reads
+Number = int | float  # a value stored as the writer had it: 60 stays 60, 60.0 stays 60.0 (byte-identical dumps)
+
+
+class Stored(BaseModel):
+    """A section of summary.json: unknown keys refused, and a defaulted field dumped only when it was given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_serializer(mode="wrap")
+    def _given_keys_only(self, handler) -> dict[str, Any]:
+        data = handler(self)
+        for name in type(self).model_fields.keys() - self.model_fields_set:
+            if not type(self).model_fields[name].is_required():
+                data.pop(name, None)
+        return data
+
+
+# ---- run info ------------------------------------------------------------------------------------------------------
+
+
+class ModelInfo(Stored):
+    label: str | None
+    served_as: list[str]
+    stand_in: bool
+    note: str | None
+
+
+class EngineInfo(Stored):
+    """The engine as its kind describes it (engines/kinds.py: describe); each kind adds its own keys."""
+
+    kind: str
+    model: str | None
+    base_url: str | None = None  # openai, scripted
+    app_name: str | None = None  # serve_handle
+    deployment: str | None = None  # serve_handle
+    serve_config: str | None = None  # a Serve config deployed for the run
+
+
+class SuiteThresholdsInfo(Stored):
+    """A seed suite's own thresholds (shopbench/readers/base.SuiteThresholds as stored)."""
+
+    min_pass_rate: Number | None = None
+    min_score: Number | None = None
+    category_pass_rates: list[tuple[str, Number]] = []
+    category_level: str = "l2"
+
+
+class DatasetInfo(Stored):
+    path: str
+    format: str
+    rows: int
+    file_rows: int | None = None  # not in summaries written before partial runs were recorded
+    partial: bool | None = None
+    fingerprint: str | None
+    invalid_rows: int | None = None
+    suite_thresholds: SuiteThresholdsInfo | None = None
+
+
+class Counts(Stored):
+    samples: int
+    results: int
+    passed: int
+    errors: int
+    unparsed: int
+
+
+# ---- scores --------------------------------------------------------------------------------------------------------
+
+
+class GroupScores(Stored):
+    """One group's scores (aggregate.group_scores): score 0-100 and pass rate 0-1, each with its interval."""
+
+    n: int
+    weight: Number
+    score: Number | None
+    score_ci: list[Number] | None = None
+    pass_rate: Number | None
+    pass_rate_ci: list[Number] | None = None
+    passed: int
+    errors: int
+    unparsed: int
+    error_rate: Number | None
+    unparsed_rate: Number | None
+
+
+class ErrorCounts(Stored):
+    total: int
+    by_stage: dict[str, int]
+    by_type: dict[str, int]
+
+
+class Latency(Stored):
+    mean: Number | None
+    p50: Number | None
+    p90: Number | None
+    p99: Number | None
+    max: Number | None
+
+
+class Tokens(Stored):
+    prompt: int
+    completion: int
+
+
+class Weights(Stored):
+    weighted: bool
+    min: Number | None
+    max: Number | None
+
+
+class Scores(Stored):
+    """summary.json's `scores` (aggregate.summarize)."""
+
+    overall: GroupScores
+    by_subset: dict[str, GroupScores]
+    by_format: dict[str, GroupScores]
+    by_input_type: dict[str, GroupScores] = {}
+    by_label: dict[str, dict[str, GroupScores]] = {}
+    critical: GroupScores
+    errors: ErrorCounts | None = None
+    unparsed: int | None = None
+    latency_s: Latency | None = None
+    tokens: Tokens | None = None
+    retries: int | None = None
+    weights: Weights | None = None
+
+
+class Statistics(Stored):
+    """How the intervals were made (aggregate.statistics_note)."""
+
+    confidence: Number
+    resamples: int
+    method: str
+    clustered: bool
+    clusters: int
+
+
+# ---- diagnostics ---------------------------------------------------------------------------------------------------
+
+
+class DiagnosticsGroup(Stored):
+    """The blind pass's visual diagnostics of one group (scoring/diagnostics.py)."""
+
+    n: int
+    excluded: int
+    accuracy_with_vision: Number | None
+    accuracy_without_vision: Number | None
+    MG: Number | None  # the paper's names, as stored
+    VNR: Number | None
+    VIF: Number | None
+
+
+class Diagnostics(Stored):
+    overall: DiagnosticsGroup
+    by_subset: dict[str, DiagnosticsGroup]
+
+
+# ---- comparison with a baseline ------------------------------------------------------------------------------------
+
+
+class RunIdentity(Stored):
+    run_dir: str | None = None
+    run_id: str | None = None
+    model: str | None = None
+
+
+class PairedGroupScores(Stored):
+    """One group of paired samples (comparison_verdict.PairedGroup.as_dict)."""
+
+    n: int | None
+    clusters: int | None = None
+    baseline_score: Number | None
+    candidate_score: Number | None
+    delta: Number | None
+    delta_ci: list[Number] | None
+    p_value: Number | None
+    test: str | None
+    significant: bool
+    verdict: str | None = None
+
+
+class Flip(Stored):
+    sample_id: str
+    subset: str | None
+    format: str | None
+    change: Literal["gained", "lost"]
+    baseline_extracted: str | None
+    candidate_extracted: str | None
+    baseline_error: bool
+    candidate_error: bool
+
+
+class FlipTotals(Stored):
+    gained: int
+    lost: int
+
+
+class Comparison(Stored):
+    """The comparison of this run (the candidate) with a baseline run on the samples both have (compare.compare)."""
+
+    baseline: RunIdentity
+    candidate: RunIdentity
+    paired_samples: int
+    only_in_baseline: int
+    only_in_candidate: int
+    confidence: Number
+    min_paired_samples: int | None = None
+    notes: list[str]
+    overall: PairedGroupScores | None
+    by_subset: dict[str, PairedGroupScores | None]
+    by_format: dict[str, PairedGroupScores | None]
+    by_label: dict[str, dict[str, PairedGroupScores | None]] = {}
+    flipped_total: FlipTotals
+    flipped: list[Flip]
+    verdict: str | None = None
+
+
+# ---- the gate's verdict --------------------------------------------------------------------------------------------
+
+
+class Check(Stored):
+    """One gate check (gate.Check as stored)."""
+
+    name: str
+    metric: str
+    group: str
+    value: Number | None
+    threshold: Number
+    comparison: str
+    passed: bool
+    source: str
+    samples: int
+    note: str | None = None
+    outcome: Literal["passed", "failed", "undecided"] | None = None
+
+
+class CoverageInfo(Stored):
+    evaluated_rows: int
+    dataset_rows: int
+    partial: bool
+
+
+class Verdict(Stored):
+    """The gate's decision (verdict.json; summary.json holds the same). Summaries of older versions hold only the
+    outcome: status, passed, exit_code and failed_checks."""
+
+    status: Literal["passed", "failed", "undecided", "incomplete"]
+    passed: bool
+    exit_code: int
+    reason: str | None = None
+    failed_checks: list[str]
+    checks: list[Check] | None = None
+    note: str | None = None
+    coverage: CoverageInfo | None = None
+
+
+class MetricsExport(Stored):
+    """What the Prometheus export did (metrics/run_metrics.RunMetrics.finish)."""
+
+    pushgateway_url: str | None
+    textfile: str | None
+    grouping_key: dict[str, str]
+    pushes: int
+    errors: list[str]
+
+
+# ---- the whole file ------------------------------------------------------------------------------------------------
+
+
+class Summary(Stored):
+    """summary.json."""
+
+    schema_version: int = 1  # absent in files written before it was recorded: those are version 1
+    run_id: str
+    status: Literal["complete", "incomplete"]
+    incomplete_reason: str | None = None
+    started_at: str | None
+    finished_at: str | None
+    duration_s: Number
+    model: ModelInfo
+    engine: EngineInfo
+    dataset: DatasetInfo
+    counts: Counts
+    scores: Scores
+    verdict: Verdict
+    resume_command: str | None = None
+    config: dict[str, Any]  # the run's config as stored (outputs/summary.public_config), read by config.validate_config
+    config_fingerprint: str | None = None
+    versions: dict[str, str | None] = {}
+    statistics: Statistics | None = None
+    diagnostics: Diagnostics | None = None
+    comparison: Comparison | None = None
+    metrics: MetricsExport | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_version(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            check_version(data.get("schema_version", 1))
+        return data
+
+
+def check_version(version: Any) -> None:
+    """Refuse a summary.json of a version this code cannot read (ValueError, one line)."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"schema_version {version!r} is not a summary.json version")
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version} is newer than this ray-eval reads (up to {SCHEMA_VERSION}): "
+                         "read it with the ray-eval that wrote it, or a newer one")
+
+
+def load_summary(data: Any, source: str) -> Summary:
+    """A summary.json's content as a Summary; refused in one line naming the file (UsageError, exit 2) when it is
+    of an unknown version or not a summary at all."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} is not a ray-eval summary (a JSON object was expected)")
+    try:
+        check_version(data.get("schema_version", 1))
+    except ValueError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    try:
+        return Summary.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UsageError(f"{source} is not a ray-eval summary: {where}: {first['msg']} "
+                         f"({exc.error_count()} problem(s))") from None

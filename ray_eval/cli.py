@@ -79,7 +79,7 @@ def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) ->
 
     decision = regate(run_dir, config_path, list(overrides))
     _echo_summary_and_report(run_dir)
-    sys.exit(decision["exit_code"])
+    sys.exit(decision.exit_code)
 
 
 @cli.command()

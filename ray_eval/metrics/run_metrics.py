@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from ray_eval.config import MetricsConfig
 from ray_eval.data.taxonomy import LABEL_LEVELS
 from ray_eval.metrics import names
+from ray_eval.verdict.summary_model import GroupScores, MetricsExport, Scores, Summary, Verdict
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 GATE_STATUSES = ("passed", "failed", "undecided", "incomplete")
-SCORE_GROUPS = {"subset": "by_subset", "format": "by_format", "input_type": "by_input_type"}
 
 
 class _RunRegistry(CollectorRegistry):
@@ -101,32 +102,32 @@ class RunMetrics:
 
     # ---- at the end ------------------------------------------------------------------------------------------------
 
-    def finish(self, summary: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, summary: Summary) -> MetricsExport:
         """Set the run's result metrics, push them; what summary.json records about the export."""
-        scores = summary["scores"]
+        scores, decision, counts = summary.scores, summary.verdict, summary.counts
         self._at(self.in_progress).set(0)
-        self._at(self.progress_ratio).set(1.0 if decision["status"] != "incomplete" else
-                                                    summary["counts"]["results"] / max(1, summary["counts"]["samples"]))
+        self._at(self.progress_ratio).set(1.0 if decision.status != "incomplete" else
+                                                    counts.results / max(1, counts.samples))
         info = self._gauge(names.RUN_INFO, "The run's identity (value 1)",
                            ["run_id", "model_label", "config_fingerprint", "dataset_fingerprint"])
-        self._at(info, run_id=summary["run_id"], model_label=summary["model"]["label"],
-                    config_fingerprint=summary["config_fingerprint"],
-                    dataset_fingerprint=summary["dataset"]["fingerprint"]).set(1)
-        self._at(self._gauge(names.RUN_DURATION, "Wall time of the run")).set(summary["duration_s"])
+        self._at(info, run_id=summary.run_id, model_label=summary.model.label,
+                    config_fingerprint=summary.config_fingerprint,
+                    dataset_fingerprint=summary.dataset.fingerprint).set(1)
+        self._at(self._gauge(names.RUN_DURATION, "Wall time of the run")).set(summary.duration_s)
         now = time.time()
         self._at(self._gauge(names.RUN_TIMESTAMP, "When the run ended (Unix time)")).set(now)
         self._scores(scores)
         self._gate(decision)
-        if decision["status"] == "passed":
+        if decision.status == "passed":
             self._at(self._gauge(names.LAST_SUCCESS, "When a run last passed its gate")).set(now)
         self._extras(summary)
         self.push()
-        return {"pushgateway_url": self.config.pushgateway_url,
-                "textfile": str(self.config.textfile) if self.config.textfile else None,
-                "grouping_key": {"job": self.config.job, **self.labels}, "pushes": self.pushes,
-                "errors": self.errors}
+        return MetricsExport(pushgateway_url=self.config.pushgateway_url,
+                             textfile=str(self.config.textfile) if self.config.textfile else None,
+                             grouping_key={"job": self.config.job, **self.labels}, pushes=self.pushes,
+                             errors=list(self.errors))
 
-    def _scores(self, scores: dict[str, Any]) -> None:
+    def _scores(self, scores: Scores) -> None:
         gauges = {
             "score": self._gauge(names.SCORE, "Sample-weighted accuracy (0-1)", ["dimension", "group"]),
             "lower": self._gauge(names.SCORE_CI_LOWER, "Lower end of the score's bootstrap interval", ["dimension", "group"]),
@@ -138,38 +139,38 @@ class RunMetrics:
                                ["dimension", "group"])
         for dimension, group, values in _groups(scores):
             key = {"dimension": dimension, "group": group}
-            self._at(gauges["n"], **key).set(values["n"])
-            if values.get("score") is None:
+            self._at(gauges["n"], **key).set(values.n)
+            if values.score is None:
                 continue
-            self._at(gauges["score"], **key).set(values["score"] / 100.0)
-            self._at(gauges["pass"], **key).set(values["pass_rate"])
-            if values.get("score_ci"):
-                self._at(gauges["lower"], **key).set(values["score_ci"][0] / 100.0)
-                self._at(gauges["upper"], **key).set(values["score_ci"][1] / 100.0)
+            self._at(gauges["score"], **key).set(values.score / 100.0)
+            self._at(gauges["pass"], **key).set(values.pass_rate)
+            if values.score_ci:
+                self._at(gauges["lower"], **key).set(values.score_ci[0] / 100.0)
+                self._at(gauges["upper"], **key).set(values.score_ci[1] / 100.0)
             if (dimension, group) in self.previous:
                 self._at(previous, **key).set(self.previous[(dimension, group)])
 
-    def _gate(self, decision: dict[str, Any]) -> None:
-        self._at(self._gauge(names.GATE_PASSED, "1 when the gate passed")).set(int(decision["passed"]))
+    def _gate(self, decision: Verdict) -> None:
+        self._at(self._gauge(names.GATE_PASSED, "1 when the gate passed")).set(int(decision.passed))
         status = self._gauge(names.GATE_STATUS, "The verdict (1 for the run's status)", ["status"])
         for name in GATE_STATUSES:
-            self._at(status, status=name).set(int(decision["status"] == name))
+            self._at(status, status=name).set(int(decision.status == name))
         checks = self._gauge(names.GATE_CHECK_PASSED, "1 when the gate check passed", ["check"])
-        for check in decision["checks"]:
-            self._at(checks, check=check["name"]).set(int(check["passed"]))
+        for check in decision.checks or []:
+            self._at(checks, check=check.name).set(int(check.passed))
 
-    def _extras(self, summary: dict[str, Any]) -> None:
-        diagnostics = summary.get("diagnostics")
+    def _extras(self, summary: Summary) -> None:
+        diagnostics = summary.diagnostics
         if diagnostics:
             gauge = self._gauge(names.VISUAL_DIAGNOSTIC, "MG, VNR and VIF of the blind pass", ["diagnostic", "subset"])
-            for subset, values in [("overall", diagnostics["overall"]), *diagnostics["by_subset"].items()]:
-                for key in ("MG", "VNR", "VIF"):
-                    if values.get(key) is not None:
-                        self._at(gauge, diagnostic=key, subset=subset).set(values[key])
-        comparison = summary.get("comparison")
-        if comparison and comparison.get("overall"):
+            for subset, values in [("overall", diagnostics.overall), *diagnostics.by_subset.items()]:
+                for key, value in (("MG", values.MG), ("VNR", values.VNR), ("VIF", values.VIF)):
+                    if value is not None:
+                        self._at(gauge, diagnostic=key, subset=subset).set(value)
+        comparison = summary.comparison
+        if comparison and comparison.overall and comparison.overall.delta is not None:
             self._at(self._gauge(names.BASELINE_DELTA, "Score difference to the baseline run (0-1)")).set(
-                comparison["overall"]["delta"] / 100.0)
+                comparison.overall.delta / 100.0)
 
     # ---- export ----------------------------------------------------------------------------------------------------
 
@@ -236,13 +237,14 @@ class RunMetrics:
         return self._labelled(Histogram, name, documentation, [], buckets=buckets)
 
 
-def _groups(scores: dict[str, Any]):
+def _groups(scores: Scores) -> Iterator[tuple[str, str, GroupScores]]:
     """(dimension, group, values) of every score group in summary.json's `scores`."""
-    yield "overall", "overall", scores["overall"]
-    yield "critical", "critical", scores["critical"]
-    for dimension, key in SCORE_GROUPS.items():
-        for group, values in scores.get(key, {}).items():
+    yield "overall", "overall", scores.overall
+    yield "critical", "critical", scores.critical
+    for dimension, groups in (("subset", scores.by_subset), ("format", scores.by_format),
+                              ("input_type", scores.by_input_type)):
+        for group, values in groups.items():
             yield dimension, group, values
     for level in LABEL_LEVELS:
-        for group, values in scores.get("by_label", {}).get(level, {}).items():
+        for group, values in scores.by_label.get(level, {}).items():
             yield level, group, values

@@ -20,6 +20,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from ray_eval.verdict.comparison_verdict import PairedGroup, min_paired_samples
+from ray_eval.verdict.summary_model import Comparison, Diagnostics, GroupScores
 
 WIDTH = 600  # px; the viewBox is the same, so the chart scales down on narrow screens
 ROW = 22  # px per bar row
@@ -49,27 +50,25 @@ class Bar:
 # ---- public charts --------------------------------------------------------------------------------------------------
 
 
-def score_chart(groups: Mapping[str, Mapping[str, Any]] | None, overall: Mapping[str, Any] | None = None, *,
+def score_chart(groups: Mapping[str, GroupScores], overall: GroupScores | None = None, *,
                 title: str = "Score by group") -> Markup:
     """Horizontal bars of each group's score (0-100) with its confidence interval as a whisker; `overall` first."""
     bars = []
     if overall is not None:
         bars.extend(_score_bars({"overall": overall}, kind="overall"))
-    bars.extend(_score_bars(groups or {}))
+    bars.extend(_score_bars(groups))
     return interval_bar_chart(bars, title=title, domain=(0.0, 100.0), ticks=PERCENT_TICKS)
 
 
-def diagnostics_chart(diagnostics: Mapping[str, Any] | None, *,
+def diagnostics_chart(diagnostics: Diagnostics | None, *,
                       title: str = "Accuracy with and without vision") -> Markup:
     """Two bars per row (overall, then each subset): accuracy with the image or video and without it, in %."""
     if not diagnostics:
         return Markup("")
     rows: list[tuple[str, Bar | None, Bar | None]] = []
-    named = [("overall", diagnostics.get("overall"))] + list((diagnostics.get("by_subset") or {}).items())
+    named = [("overall", diagnostics.overall), *diagnostics.by_subset.items()]
     for name, group in named:
-        if not isinstance(group, Mapping):
-            continue
-        with_vision, without_vision = as_number(group.get("accuracy_with_vision")), as_number(group.get("accuracy_without_vision"))
+        with_vision, without_vision = as_number(group.accuracy_with_vision), as_number(group.accuracy_without_vision)
         if with_vision is None and without_vision is None:
             continue
         rows.append((str(name),
@@ -78,7 +77,7 @@ def diagnostics_chart(diagnostics: Mapping[str, Any] | None, *,
     return grouped_bar_chart(rows, title=title, legend=(("with", "with vision"), ("without", "without vision")))
 
 
-def delta_chart(comparison: Mapping[str, Any] | None, *, title: str = "Score change against the baseline") -> Markup:
+def delta_chart(comparison: Comparison | None, *, title: str = "Score change against the baseline") -> Markup:
     """Score difference (candidate - baseline, points) of overall and each subset around a zero line, with its
     interval; bars are classed pos or neg by sign, and also ns unless their verdict is a significant change. A
     group of one media cluster has no whisker: its interval would be the point itself."""
@@ -86,13 +85,13 @@ def delta_chart(comparison: Mapping[str, Any] | None, *, title: str = "Score cha
         return Markup("")
     minimum = min_paired_samples(comparison)
     bars = []
-    named = [("overall", comparison.get("overall"))] + list((comparison.get("by_subset") or {}).items())
-    for name, stored in named:
-        group = PairedGroup.from_dict(stored)
+    named = [("overall", comparison.overall, True)] + [(name, group, False) for name, group in comparison.by_subset.items()]
+    for name, stored, is_overall in named:
+        group = PairedGroup.of(stored)
         if group is None or group.delta is None:
             continue
         kinds = ["pos" if group.delta > 0 else "neg" if group.delta < 0 else "flat"]
-        if name == "overall" and stored is comparison.get("overall"):
+        if is_overall:
             kinds.append("overall")
         if not group.verdict(minimum).decided:
             kinds.append("ns")
@@ -202,12 +201,12 @@ class _Scale:
         return parts
 
 
-def _score_bars(groups: Mapping[str, Any], kind: str = "") -> list[Bar]:
+def _score_bars(groups: Mapping[str, GroupScores], kind: str = "") -> list[Bar]:
     bars = []
     for name, group in groups.items():
-        score = as_number(group.get("score")) if isinstance(group, Mapping) else None
+        score = as_number(group.score)
         if score is not None:
-            bars.append(Bar(str(name), score, as_interval(group.get("score_ci")), kind))
+            bars.append(Bar(str(name), score, as_interval(group.score_ci), kind))
     return bars
 
 

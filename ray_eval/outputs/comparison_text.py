@@ -11,10 +11,11 @@ and line breaks (they would break the columns).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import astuple, dataclass
 from typing import Any
 
+from ray_eval.verdict.summary_model import Comparison, RunIdentity
 from ray_eval.outputs.report_views import (
     TEST_NAMES,
     confidence_label,
@@ -74,46 +75,45 @@ class Headline:
     notes: list[str]
 
 
-def run_name(identity: Mapping[str, Any] | None) -> str:
+def run_name(identity: RunIdentity) -> str:
     """`model (run RUN_ID)`: the run id tells apart two runs of the same model label."""
-    identity = identity or {}
-    return f"{identity.get('model') or 'unknown model'} (run {identity.get('run_id') or '–'})"
+    return f"{identity.model or 'unknown model'} (run {identity.run_id or '–'})"
 
 
-def comparison_headline(comparison: Mapping[str, Any], text: Callable[[Any], str],
+def comparison_headline(comparison: Comparison, text: Callable[[Any], str],
                         strong: Callable[[str], str]) -> Headline:
     """The title, verdict and headline numbers; `text` escapes data for the output, `strong` marks the verdict."""
     verdict = comparison_verdict(comparison)
-    title = (f"Comparison of candidate {text(run_name(comparison.get('candidate')))} "
-             f"with baseline {text(run_name(comparison.get('baseline')))}")
+    title = (f"Comparison of candidate {text(run_name(comparison.candidate))} "
+             f"with baseline {text(run_name(comparison.baseline))}")
     reason = too_few_reason(comparison) if verdict is ComparisonVerdict.TOO_FEW else None
     verdict_line = f"Verdict: {strong(verdict.value)}" + (f" ({text(reason)})" if reason else "")
-    overall = PairedGroup.from_dict(comparison.get("overall"))
-    flipped = comparison.get("flipped_total") or {}
+    overall = PairedGroup.of(comparison.overall)
+    flipped = comparison.flipped_total
     if overall is None:
         detail = "No samples in common."
     else:
         interval = overall.shown_interval
-        confidence = confidence_label(comparison.get("confidence"))
+        confidence = confidence_label(comparison.confidence)
         shown_interval = (f" {format_delta_ci(interval)} ({confidence + ' ' if confidence else ''}paired bootstrap "
                           "interval)" if interval else " (no interval: one media cluster)" if overall.degenerate else "")
         detail = (f"Change (candidate − baseline): {format_delta(overall.delta)} points{shown_interval}, "
                   f"{format_score(overall.baseline_score)} → {format_score(overall.candidate_score)}, "
                   f"{format_p_value(overall.p_value)} ({_test_name(overall.test)}), "
-                  f"{overall.n} paired samples; flipped: {flipped.get('gained', 0)} gained, {flipped.get('lost', 0)} lost.")
-    notes = [f"Note: {text(note)}" for note in comparison.get("notes") or [] if note]
+                  f"{overall.n} paired samples; flipped: {flipped.gained} gained, {flipped.lost} lost.")
+    notes = [f"Note: {text(note)}" for note in comparison.notes if note]
     return Headline(title, verdict, verdict_line, detail, notes)
 
 
-def comparison_rows(comparison: Mapping[str, Any]) -> list[ComparisonRow]:
+def comparison_rows(comparison: Comparison) -> list[ComparisonRow]:
     """Overall, then each subset and format (the label groups are in comparison.json and the HTML page)."""
     minimum = min_paired_samples(comparison)
-    named = [("overall", comparison.get("overall"))]
-    named += [(f"subset {name}", group) for name, group in (comparison.get("by_subset") or {}).items()]
-    named += [(f"format {name}", group) for name, group in (comparison.get("by_format") or {}).items()]
+    named = [("overall", comparison.overall)]
+    named += [(f"subset {name}", group) for name, group in comparison.by_subset.items()]
+    named += [(f"format {name}", group) for name, group in comparison.by_format.items()]
     rows = []
     for name, stored in named:
-        group = PairedGroup.from_dict(stored)
+        group = PairedGroup.of(stored)
         if group is None:
             continue
         interval = format_delta_ci(group.shown_interval) or (ONE_CLUSTER if group.degenerate else "–")
@@ -124,30 +124,30 @@ def comparison_rows(comparison: Mapping[str, Any]) -> list[ComparisonRow]:
     return rows
 
 
-def flipped_rows(comparison: Mapping[str, Any], limit: int) -> list[FlippedRow]:
-    def answer(sample: Mapping[str, Any], side: str) -> str:
-        extracted = sample.get(f"{side}_extracted")
+def flipped_rows(comparison: Comparison, limit: int) -> list[FlippedRow]:
+    def answer(extracted: str | None, error: bool) -> str:
         if extracted is not None:
-            return str(extracted)
-        return "(error)" if sample.get(f"{side}_error") else "–"
+            return extracted
+        return "(error)" if error else "–"
 
-    return [FlippedRow(str(sample.get("sample_id")), str(sample.get("subset") or "–"), str(sample.get("change")),
-                       answer(sample, "baseline"), answer(sample, "candidate"))
-            for sample in (comparison.get("flipped") or [])[:limit] if isinstance(sample, Mapping)]
+    return [FlippedRow(sample.sample_id, sample.subset or "–", sample.change,
+                       answer(sample.baseline_extracted, sample.baseline_error),
+                       answer(sample.candidate_extracted, sample.candidate_error))
+            for sample in comparison.flipped[:limit]]
 
 
-def comparison_text(comparison: Mapping[str, Any], max_flipped: int = 50) -> str:
+def comparison_text(comparison: Comparison, max_flipped: int = 50) -> str:
     """The comparison as plain text for a terminal: aligned columns, no Markdown."""
     headline = comparison_headline(comparison, plain, strong=lambda word: word)
     lines = [headline.title, *headline.notes, headline.verdict_line, headline.detail]
     rows = comparison_rows(comparison)
     if rows:
         lines += ["", *aligned(ROW_HEADERS, [astuple(row) for row in rows], RIGHT_ALIGNED)]
-    if comparison.get("by_label"):
+    if comparison.by_label:
         lines.append("By label: see comparison.json (--out DIR) or the HTML page (--html FILE).")
     flipped = flipped_rows(comparison, max_flipped)
     if flipped:
-        total = sum((comparison.get("flipped_total") or {}).values())
+        total = comparison.flipped_total.gained + comparison.flipped_total.lost
         lines += ["", f"Flipped samples{f' (the first {len(flipped)} of {total})' if total > len(flipped) else ''}:",
                   *aligned(FLIPPED_HEADERS, [tuple(cut(cell, ANSWER_COLUMNS) for cell in astuple(row))
                                              for row in flipped])]

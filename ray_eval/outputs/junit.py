@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ray_eval.data.taxonomy import NO_SUBSET
+from ray_eval.verdict.summary_model import Verdict
 
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -21,7 +22,7 @@ def xml_text(value: Any, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def write_junit(path: Path, decision: dict[str, Any], results: Path) -> None:
+def write_junit(path: Path, decision: Verdict, results: Path) -> None:
     """Written as it goes, one test case at a time: a run of any size needs the memory of its few text columns in
     Arrow, never a pandas frame and a tree of every sample (at 50,000 cases those took 150 MB)."""
     table = pq.read_table(results, columns=JUNIT_COLUMNS)
@@ -44,24 +45,25 @@ def write_junit(path: Path, decision: dict[str, Any], results: Path) -> None:
         out.write("</testsuites>")
 
 
-def _gate_suite(decision: dict[str, Any]) -> ET.Element:
-    gate = ET.Element("testsuite", name="gate", tests=str(len(decision["checks"])),
-                      failures=str(len(decision["failed_checks"])), errors="0")
-    for check in decision["checks"]:
-        case = ET.SubElement(gate, "testcase", classname="gate", name=xml_text(check["name"]))
-        if check.get("outcome") == "undecided":  # not a pass, and not a measured failure either: say why
-            failure = ET.SubElement(case, "failure", message=xml_text(f"undecided: {check['note']}"))
-            failure.text = xml_text(f"{check['name']}: {check['note']}")
-        elif not check["passed"]:
-            value = check["value"] if check["value"] is not None else check["note"]
+def _gate_suite(decision: Verdict) -> ET.Element:
+    checks = decision.checks or []
+    gate = ET.Element("testsuite", name="gate", tests=str(len(checks)),
+                      failures=str(len(decision.failed_checks)), errors="0")
+    for check in checks:
+        case = ET.SubElement(gate, "testcase", classname="gate", name=xml_text(check.name))
+        if check.result == "undecided":  # not a pass, and not a measured failure either: say why
+            failure = ET.SubElement(case, "failure", message=xml_text(f"undecided: {check.note}"))
+            failure.text = xml_text(f"{check.name}: {check.note}")
+        elif not check.passed:
+            value = check.value if check.value is not None else check.note
             failure = ET.SubElement(case, "failure", message=xml_text(
-                f"{value} is not {check['comparison']} {check['threshold']}"))
-            failure.text = xml_text(f"{check['name']}: value {value}, threshold {check['comparison']} "
-                                    f"{check['threshold']}, {check['samples']} samples")
-    if decision["status"] == "incomplete":
+                f"{value} is not {check.comparison} {check.threshold}"))
+            failure.text = xml_text(f"{check.name}: value {value}, threshold {check.comparison} "
+                                    f"{check.threshold}, {check.samples} samples")
+    if decision.status == "incomplete":
         case = ET.SubElement(gate, "testcase", classname="gate", name="run completed")
-        ET.SubElement(case, "error", message=xml_text(decision["reason"]))
-        gate.set("tests", str(len(decision["checks"]) + 1))
+        ET.SubElement(case, "error", message=xml_text(decision.reason))
+        gate.set("tests", str(len(checks) + 1))
         gate.set("errors", "1")
     return gate
 

@@ -43,6 +43,7 @@ from ray_eval.outputs.report_views import (
 )
 from ray_eval.runs.layout import RunLayout
 from ray_eval.runs.results import LEGACY_THUMBNAIL, legacy_thumbnails
+from ray_eval.verdict.summary_model import Comparison, Summary
 
 TEMPLATE = "report.html.j2"
 COMPARISON_TEMPLATE = "comparison.html.j2"  # the comparison section on its own page
@@ -91,24 +92,23 @@ FILTER_SCRIPT = """
 """
 
 
-def write_report(path: Path, summary: dict[str, Any], decision: dict[str, Any], run_dir: Path, config: ReportConfig) -> None:
+def write_report(path: Path, summary: Summary, run_dir: Path, config: ReportConfig) -> None:
     results_path = RunLayout(run_dir).results.merged
-    scores = summary["scores"]
+    scores, decision = summary.scores, summary.verdict
     analysis = analyse_results(results_path, config.max_samples) if results_path.exists() else None
     page = _environment().get_template(TEMPLATE).render(
-        overview=overview(summary, decision),
-        checks=[check_view(check) for check in decision.get("checks", [])],
-        checks_note=decision.get("note") or "no gate checks were configured",
+        overview=overview(summary),
+        checks=[check_view(check) for check in decision.checks or []],
+        checks_note=decision.note or "no gate checks were configured",
         category_tables=category_tables(scores),
-        critical=scores.get("critical") or {"n": 0},
+        critical=scores.critical,
         lowest_categories=lowest_categories(scores),
-        errors_by_stage=scores.get("errors", {}).get("by_stage", {}),
-        errors_by_type=scores.get("errors", {}).get("by_type", {}),
-        unparsed_by_format={name: group["unparsed"] for name, group in scores.get("by_format", {}).items()
-                            if group.get("unparsed")},
+        errors_by_stage=scores.errors.by_stage if scores.errors else {},
+        errors_by_type=scores.errors.by_type if scores.errors else {},
+        unparsed_by_format={name: group.unparsed for name, group in scores.by_format.items() if group.unparsed},
         statistics_note=statistics_note(summary),
-        diagnostics=diagnostics_view(summary),
-        comparison=comparison_view(summary),
+        diagnostics=diagnostics_view(summary.diagnostics),
+        comparison=comparison_view(summary.comparison),
         analysis=analysis,
         max_samples=config.max_samples,
         outcome_labels=OUTCOME_LABELS,
@@ -119,11 +119,11 @@ def write_report(path: Path, summary: dict[str, Any], decision: dict[str, Any], 
     path.write_text(page, encoding="utf-8")
 
 
-def write_comparison_page(path: Path, comparison: dict[str, Any]) -> Path:
+def write_comparison_page(path: Path, comparison: Comparison) -> Path:
     """The comparison of two runs (compare.compare_runs) as a page of its own: report.html's comparison section,
     with the same stylesheet and Content-Security-Policy."""
     page = _environment().get_template(COMPARISON_TEMPLATE).render(
-        comparison=comparison_view({"comparison": comparison}, standalone=True), csp=content_security_policy())
+        comparison=comparison_view(comparison, standalone=True), csp=content_security_policy())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

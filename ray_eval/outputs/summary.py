@@ -21,6 +21,18 @@ from ray_eval.outputs.comparison_text import (
     flipped_rows,
 )
 from ray_eval.data.dataset import DatasetScan
+from ray_eval.verdict.summary_model import (
+    Comparison,
+    Counts,
+    DatasetInfo,
+    Diagnostics,
+    EngineInfo,
+    ModelInfo,
+    Scores,
+    Statistics,
+    Summary,
+    Verdict,
+)
 
 STAND_IN_NOTE = "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
 SMOKE_NOTE = ("smoke model with random weights: it checks that the serving stack and the pipeline work end to end; "
@@ -50,53 +62,54 @@ def public_config(config: EvalConfig) -> dict[str, Any]:
     return data
 
 
-def build_summary(config: EvalConfig, scan: DatasetScan, scores: dict[str, Any], decision: dict[str, Any], *,
-                  run_dir: Path, started_at: datetime, duration_s: float, served_models: list[str]) -> dict[str, Any]:
+def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decision: Verdict, *, run_dir: Path,
+                  started_at: datetime, duration_s: float, served_models: list[str], statistics: Statistics,
+                  diagnostics: Diagnostics | None, comparison: Comparison | None) -> Summary:
+    """What the run concludes, built once: every output (summary.json, the reports, the metrics) renders it."""
     engine = config.engine
     kind = engine_kind(engine)
     scripted = kind.stand_in
     engine_info = kind.describe()
     if config.serve.config is not None:
         engine_info["serve_config"] = str(config.serve.config)
-    overall = scores["overall"]
-    return {
-        "run_id": run_dir.name,
-        "status": "complete" if decision["status"] != "incomplete" else "incomplete",
-        "incomplete_reason": decision["reason"] if decision["status"] == "incomplete" else None,
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_s": round(duration_s, 3),
-        "model": {
-            "label": config.run.model_label or engine.model,
-            "served_as": served_models,
-            "stand_in": scripted or config.run.smoke_model,
-            "note": STAND_IN_NOTE if scripted else SMOKE_NOTE if config.run.smoke_model else None,
-        },
-        "engine": engine_info,
-        "dataset": {
-            "path": str(scan.path),
-            "format": scan.format,
-            "rows": scan.rows,
-            "file_rows": scan.coverage.dataset_rows,
-            "partial": scan.coverage.partial,
-            "fingerprint": scan.fingerprint,
-            "invalid_rows": scan.problem_count,
-            "suite_thresholds": asdict(scan.suite_thresholds) if scan.suite_thresholds else None,
-        },
-        "counts": {
-            "samples": scan.rows,
-            "results": overall["n"],
-            "passed": overall["passed"],
-            "errors": overall["errors"],
-            "unparsed": overall["unparsed"],
-        },
-        "scores": scores,
-        "verdict": {key: decision[key] for key in ("status", "passed", "exit_code", "failed_checks")},
-        "resume_command": resume_command(run_dir, overall["errors"]) if decision["status"] == "incomplete" else None,
-        "config": public_config(config),
-        "config_fingerprint": config.fingerprint(),
-        "versions": package_versions(),
-    }
+    overall = scores.overall
+    incomplete = decision.status == "incomplete"
+    return Summary(
+        run_id=run_dir.name,
+        status="incomplete" if incomplete else "complete",
+        incomplete_reason=decision.reason if incomplete else None,
+        started_at=started_at.isoformat(timespec="seconds"),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        duration_s=round(duration_s, 3),
+        model=ModelInfo(
+            label=config.run.model_label or engine.model,
+            served_as=served_models,
+            stand_in=scripted or config.run.smoke_model,
+            note=STAND_IN_NOTE if scripted else SMOKE_NOTE if config.run.smoke_model else None,
+        ),
+        engine=EngineInfo.model_validate(engine_info),
+        dataset=DatasetInfo(
+            path=str(scan.path),
+            format=scan.format,
+            rows=scan.rows,
+            file_rows=scan.coverage.dataset_rows,
+            partial=scan.coverage.partial,
+            fingerprint=scan.fingerprint,
+            invalid_rows=scan.problem_count,
+            suite_thresholds=asdict(scan.suite_thresholds) if scan.suite_thresholds else None,
+        ),
+        counts=Counts(samples=scan.rows, results=overall.n, passed=overall.passed, errors=overall.errors,
+                      unparsed=overall.unparsed),
+        scores=scores,
+        verdict=decision,
+        resume_command=resume_command(run_dir, overall.errors) if incomplete else None,
+        config=public_config(config),
+        config_fingerprint=config.fingerprint(),
+        versions=package_versions(),
+        statistics=statistics,
+        diagnostics=diagnostics,
+        comparison=comparison,
+    )
 
 
 def resume_command(run_dir: Path, error_rows: int) -> str:
@@ -104,15 +117,15 @@ def resume_command(run_dir: Path, error_rows: int) -> str:
     return f"ray-eval run --resume {run_dir}" + (" --retry-errors" if error_rows else "")
 
 
-def incomplete_lines(summary: dict[str, Any]) -> list[str]:
+def incomplete_lines(summary: Summary) -> list[str]:
     """What an incomplete run left: rows done of the total, its error rows by cause, and the command continuing it."""
-    counts = summary["counts"]
-    by_type = summary["scores"].get("errors", {}).get("by_type", {})
+    counts = summary.counts
+    by_type = summary.scores.errors.by_type if summary.scores.errors else {}
     causes = f" ({', '.join(f'{md_cell(name)}: {count}' for name, count in by_type.items())})" if by_type else ""
-    missing = counts["samples"] - counts["results"]
-    return [f"> {counts['results']} of {counts['samples']} samples have a result: {counts['results'] - counts['errors']} "
-            f"answered, {counts['errors']} error rows{causes}, {missing} not evaluated yet.",
-            ">", f"> Continue it with: `{summary['resume_command']}`"]
+    missing = counts.samples - counts.results
+    return [f"> {counts.results} of {counts.samples} samples have a result: {counts.results - counts.errors} "
+            f"answered, {counts.errors} error rows{causes}, {missing} not evaluated yet.",
+            ">", f"> Continue it with: `{summary.resume_command}`"]
 
 
 def _pct(value: float | None) -> str:
@@ -150,74 +163,74 @@ def _points(share_difference: float | None) -> str:
 STATUS_LINES = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "⚠️ COULD NOT COMPLETE",
                 "undecided": "⚠️ UNDECIDED (not a pass)"}
 CHECK_VALUES = {"score": _score, "regression": _signed, "errors": str, "rows": str}  # the rest are shares, shown in %
-def render_markdown(summary: dict[str, Any], decision: dict[str, Any]) -> str:
-    status = STATUS_LINES[decision["status"]]
-    scores, counts = summary["scores"], summary["counts"]
+def render_markdown(summary: Summary) -> str:
+    decision = summary.verdict
+    status = STATUS_LINES[decision.status]
+    scores, counts = summary.scores, summary.counts
     lines = [
         f"## ShopBench gate: {status}",
         "",
-        f"Model **{md_cell(summary['model']['label'])}** on {md_cell(Path(summary['dataset']['path']).name)} "
-        f"({rows_line(summary['dataset'])}), run `{md_cell(summary['run_id'])}`, {summary['duration_s']:.0f} s.",
+        f"Model **{md_cell(summary.model.label)}** on {md_cell(Path(summary.dataset.path).name)} "
+        f"({rows_line(summary.dataset)}), run `{md_cell(summary.run_id)}`, {summary.duration_s:.0f} s.",
     ]
-    if summary["model"]["stand_in"]:
-        lines += ["", f"> {summary['model']['note']}"]
-    if decision["reason"]:
-        label = "Incomplete" if decision["status"] == "incomplete" else "Undecided"
-        lines += ["", f"> {label}: {md_cell(decision['reason'])}"]
-    if decision["status"] == "incomplete" and summary.get("resume_command"):
+    if summary.model.stand_in:
+        lines += ["", f"> {summary.model.note}"]
+    if decision.reason:
+        label = "Incomplete" if decision.status == "incomplete" else "Undecided"
+        lines += ["", f"> {label}: {md_cell(decision.reason)}"]
+    if decision.status == "incomplete" and summary.resume_command:
         lines += [">", *incomplete_lines(summary)]
-    overall = scores["overall"]
-    statistics = summary.get("statistics")
-    interval_note = (f" ({statistics['confidence']:.0%} bootstrap intervals"
-                     f"{', clustered by shared media' if statistics['clustered'] else ''})") if statistics else ""
+    overall = scores.overall
+    statistics = summary.statistics
+    interval_note = (f" ({statistics.confidence:.0%} bootstrap intervals"
+                     f"{', clustered by shared media' if statistics.clustered else ''})") if statistics else ""
     lines += [
         "",
-        f"**Score {_score(overall['score'])}**{_ci(overall.get('score_ci'), _score)} · pass rate "
-        f"{_pct(overall['pass_rate'])}{_ci(overall.get('pass_rate_ci'), _pct)} ({overall['passed']} of "
-        f"{overall['n']} samples passed) · {counts['errors']} errors · {counts['unparsed']} unparsed answers"
+        f"**Score {_score(overall.score)}**{_ci(overall.score_ci, _score)} · pass rate "
+        f"{_pct(overall.pass_rate)}{_ci(overall.pass_rate_ci, _pct)} ({overall.passed} of "
+        f"{overall.n} samples passed) · {counts.errors} errors · {counts.unparsed} unparsed answers"
         f"{interval_note}",
     ]
     weighted = weights_line(scores)
     if weighted:
         lines += ["", f"_{weighted}_"]
     lines += ["", "### Gate checks", ""]
-    if decision["checks"]:
+    if decision.checks:
         lines += ["| check | value | threshold | result | what was checked |", "|---|---|---|---|---|"]
-        for check in decision["checks"]:
-            shown = CHECK_VALUES.get(check["metric"], _pct)
-            value = shown(check["value"]) if check["value"] is not None else "–"
-            outcome = check.get("outcome") or ("passed" if check["passed"] else "failed")
-            result = {"passed": "pass", "failed": "**FAIL**", "undecided": "**UNDECIDED**"}[outcome]
-            lines.append(f"| {md_cell(check['name'])} | {md_cell(value)} | {check['comparison']} "
-                         f"{shown(check['threshold'])} | {result} | {md_cell(check.get('note') or '')} |")
+        for check in decision.checks:
+            shown = CHECK_VALUES.get(check.metric, _pct)
+            value = shown(check.value) if check.value is not None else "–"
+            result = {"passed": "pass", "failed": "**FAIL**", "undecided": "**UNDECIDED**"}[check.result]
+            lines.append(f"| {md_cell(check.name)} | {md_cell(value)} | {check.comparison} "
+                         f"{shown(check.threshold)} | {result} | {md_cell(check.note or '')} |")
     else:
-        lines.append(f"_{decision['note']}_")
+        lines.append(f"_{decision.note}_")
     lines += ["", "### By subset", "", "| subset | n | score | pass rate | errors |", "|---|---|---|---|---|"]
-    for name, group in scores["by_subset"].items():
-        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['score'])}{_ci(group.get('score_ci'), _score)} "
-                     f"| {_pct(group['pass_rate'])} | {group['errors']} |")
+    for name, group in scores.by_subset.items():
+        lines.append(f"| {md_cell(name)} | {group.n} | {_score(group.score)}{_ci(group.score_ci, _score)} "
+                     f"| {_pct(group.pass_rate)} | {group.errors} |")
     lines += ["", "### By format", "", "| format | n | score | pass rate | unparsed |", "|---|---|---|---|---|"]
-    for name, group in scores["by_format"].items():
-        lines.append(f"| {md_cell(name)} | {group['n']} | {_score(group['score'])}{_ci(group.get('score_ci'), _score)} "
-                     f"| {_pct(group['pass_rate'])} | {group['unparsed']} |")
-    if summary.get("diagnostics"):
-        lines += ["", *diagnostics_markdown(summary["diagnostics"])]
-    if summary.get("comparison"):
-        lines += ["", *comparison_markdown(summary["comparison"])]
+    for name, group in scores.by_format.items():
+        lines.append(f"| {md_cell(name)} | {group.n} | {_score(group.score)}{_ci(group.score_ci, _score)} "
+                     f"| {_pct(group.pass_rate)} | {group.unparsed} |")
+    if summary.diagnostics:
+        lines += ["", *diagnostics_markdown(summary.diagnostics)]
+    if summary.comparison:
+        lines += ["", *comparison_markdown(summary.comparison)]
     return "\n".join(lines) + "\n"
 
 
-def diagnostics_markdown(diagnostics: dict[str, Any]) -> list[str]:
+def diagnostics_markdown(diagnostics: Diagnostics) -> list[str]:
     lines = ["### Visual diagnostics (blind pass)", "", f"_{DIAGNOSTICS_LEGEND}_", "",
              "| group | pairs | accuracy with media | accuracy without | MG | VNR | VIF |", "|---|---|---|---|---|---|---|"]
-    rows = [("overall", diagnostics["overall"]), *diagnostics["by_subset"].items()]
+    rows = [("overall", diagnostics.overall), *diagnostics.by_subset.items()]
     for name, d in rows:
-        lines.append(f"| {md_cell(name)} | {d['n']} | {_pct(d['accuracy_with_vision'])} | "
-                     f"{_pct(d['accuracy_without_vision'])} | {_points(d['MG'])} | {_pct(d['VNR'])} | {_pct(d['VIF'])} |")
+        lines.append(f"| {md_cell(name)} | {d.n} | {_pct(d.accuracy_with_vision)} | "
+                     f"{_pct(d.accuracy_without_vision)} | {_points(d.MG)} | {_pct(d.VNR)} | {_pct(d.VIF)} |")
     return lines
 
 
-def comparison_markdown(comparison: dict[str, Any], max_flipped: int = 20) -> list[str]:
+def comparison_markdown(comparison: Comparison, max_flipped: int = 20) -> list[str]:
     """The comparison with a baseline run as Markdown lines (summary.md): the terminal text's content
     (comparison_text), data escaped."""
     headline = comparison_headline(comparison, md_cell, strong=lambda word: f"**{word}**")

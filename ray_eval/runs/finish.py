@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -24,6 +23,7 @@ from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.data.dataset import DatasetScan
 from ray_eval.data.taxonomy import NO_SUBSET
+from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, Summary
 
 BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never reached the engine
 
@@ -31,9 +31,11 @@ BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never re
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
-    exit_code: int
-    summary: dict[str, Any]
-    verdict: dict[str, Any]
+    summary: Summary
+
+    @property
+    def exit_code(self) -> int:
+        return self.summary.verdict.exit_code
 
 
 def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_at: datetime, started: float,
@@ -59,23 +61,21 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     if baseline_results is not None:
         label = config.run.model_label or config.engine.model
         candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
-                               {"run_dir": str(run_dir), "run_id": run_dir.name, "model": label}, scan.fingerprint)
+                               RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=label), scan.fingerprint)
         # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
         comparison = compare(candidate, baseline_results, config.statistics,
                              min_paired_samples=config.gate.baseline.min_paired_samples)
     decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison, scan.coverage),
                        complete=incomplete_reason is None, incomplete_reason=incomplete_reason, coverage=scan.coverage)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
-                            duration_s=time.monotonic() - started, served_models=_served_models(results))
-    summary["statistics"] = statistics_note(results, config.statistics)
-    summary["diagnostics"] = _diagnostics(config, store, results)
-    summary["comparison"] = comparison
-    summary["metrics"] = metrics.finish(summary, decision) if metrics.enabled else None
+                            duration_s=time.monotonic() - started, served_models=_served_models(results),
+                            statistics=statistics_note(results, config.statistics),
+                            diagnostics=_diagnostics(config, store, results), comparison=comparison)
+    summary = summary.with_metrics(metrics.finish(summary) if metrics.enabled else None)
     del results
     release_free_memory()  # the aggregation's frames are gone; the reports read the results again, in parts
-    write_outputs(run_dir, summary, decision, config.report,
-                  then=f"free space and resume with `ray-eval run --resume {run_dir}`")
-    return RunOutcome(run_dir, decision["exit_code"], summary, decision)
+    write_outputs(run_dir, summary, config.report, then=f"free space and resume with `ray-eval run --resume {run_dir}`")
+    return RunOutcome(run_dir, summary)
 
 
 def engine_error_rows(results: pd.DataFrame) -> pd.Series:
@@ -96,7 +96,7 @@ def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path)
             f"again with `ray-eval run --resume {run_dir} --retry-errors`")
 
 
-def _diagnostics(config: EvalConfig, store: RunStore, results) -> dict[str, Any] | None:
+def _diagnostics(config: EvalConfig, store: RunStore, results) -> Diagnostics | None:
     if not config.diagnostics.blind_pass:
         return None
     blind = store.read_results_frame(["sample_id", "status", "passed"], blind=True)

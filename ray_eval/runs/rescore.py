@@ -56,8 +56,8 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[
         raise UsageError(f"{config.dataset.path} changed since run {run_dir.name} (its sha256 differs): run it again")
     judge = judge_setup(config, os.environ if environ is None else environ)
     check_writable(run_dir)
-    old = store.read_verdict() or {}
-    incomplete = old.get("reason") if old.get("status") == "incomplete" else None
+    old = store.read_verdict()
+    incomplete = old.reason if old is not None and old.status == "incomplete" else None
     # The results change under them: the old verdict and summary go first (a rescore that fails leaves none, and is
     # run again), conclude_run writes the new ones last.
     store.withdraw_conclusion()

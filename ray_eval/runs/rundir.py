@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
 from ray_eval.data.readers import SuiteThresholds
@@ -21,6 +20,7 @@ from ray_eval.outputs.summary import public_config
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
 from ray_eval.verdict.compare import compare_runs
 from ray_eval.verdict.gate import Coverage, evaluate_gate, verdict
+from ray_eval.verdict.summary_model import Verdict
 
 REPORTS_UNWRITTEN = "reports unwritten"  # summary.json holds the verdict, verdict.json is not written yet
 
@@ -61,14 +61,14 @@ def resume_config(run_dir: Path, config_path: Path | None, overrides: list[str])
     return load_config(config_path, [*overrides, *location], base=base)
 
 
-def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] = ()) -> dict[str, Any]:
+def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] = ()) -> Verdict:
     """Apply thresholds again to a run's stored scores: the run's own config, or another config file's gate,
     with `--set gate.x=y` overrides. Rewrites verdict.json and the reports; returns the new verdict."""
     store = RunStore(run_dir)
     run_dir = store.run_dir
     check_writable(run_dir)
-    summary, old = store.read_concluded()
-    stored = dict(summary["config"])
+    summary = store.read_concluded()
+    stored = dict(summary.config)
     if config_path is not None:
         stored["gate"] = load_config(config_path).gate.model_dump(mode="json")
     for override in overrides:
@@ -76,19 +76,20 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] 
             raise UsageError(f"--set {override!r}: only gate.* can change when re-gating a finished run")
         apply_override(stored, override)
     config: EvalConfig = validate_config(stored, source=f"{store.summary} config", overrides=list(overrides))
-    suite = summary["dataset"].get("suite_thresholds")
-    suite_thresholds = SuiteThresholds(**{**suite, "category_pass_rates": tuple(map(tuple, suite["category_pass_rates"]))}) if suite else None
+    suite = summary.dataset.suite_thresholds
+    suite_thresholds = SuiteThresholds(
+        suite.min_pass_rate, suite.min_score, tuple(suite.category_pass_rates), suite.category_level) if suite else None
     baseline = config.gate.baseline
     comparison = (compare_runs(run_dir, baseline.run_dir, config.statistics,
                                min_paired_samples=baseline.min_paired_samples) if baseline else None)
-    coverage = Coverage.of_summary(summary["dataset"])
-    checks = evaluate_gate(summary["scores"], config.gate, suite_thresholds, comparison, coverage)
-    complete = old["status"] != "incomplete"
-    decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.get("reason"),
+    coverage = Coverage.of_summary(summary.dataset)
+    checks = evaluate_gate(summary.scores, config.gate, suite_thresholds, comparison, coverage)
+    old = summary.verdict
+    complete = old.status != "incomplete"
+    decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.reason,
                        coverage=coverage)
-    summary["config"] = public_config(config)
-    summary["comparison"] = comparison
-    write_outputs(run_dir, summary, decision, config.report, then=f"free space and run `ray-eval gate {run_dir}` again")
+    write_outputs(run_dir, summary.regated(public_config(config), comparison, decision), config.report,
+                  then=f"free space and run `ray-eval gate {run_dir}` again")
     return decision
 
 
@@ -97,9 +98,9 @@ def rerender(run_dir: Path) -> None:
     store = RunStore(run_dir)
     run_dir = store.run_dir
     check_writable(run_dir)
-    summary, decision = store.read_concluded()
-    config = validate_config(summary["config"], source=f"{store.summary} config")
-    write_outputs(run_dir, summary, decision, config.report, then=f"free space and run `ray-eval report {run_dir}` again")
+    summary = store.read_concluded()
+    config = validate_config(summary.config, source=f"{store.summary} config")
+    write_outputs(run_dir, summary, config.report, then=f"free space and run `ray-eval report {run_dir}` again")
 
 
 # ---- listing: `ray-eval runs` ------------------------------------------------------------------------------------------
@@ -141,19 +142,19 @@ def _listing(store: RunStore) -> RunListing:
         started = store.read_run_record()
         model = started.config["run"].get("model_label") or started.config["engine"].get("model")
         decision = store.read_verdict()
-        summary = store.read_summary_json() or {}  # as far as it can be read: a listing shows what it can
+        summary = store.read_summary()
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as exc:  # listed, not fatal
         return RunListing(run_dir.name, run_dir, None, None, "unreadable", reason=f"{type(exc).__name__}: {exc}")
     base = {"run_id": run_dir.name, "run_dir": run_dir, "started_at": started.started_at, "model": model}
-    if decision is None and "checks" in summary.get("verdict", {}):
+    if decision is None and summary is not None and summary.verdict.checks is not None:
         unwritten = "summary.json is written, the reports and verdict.json not: still writing, or the disk filled up"
         return RunListing(**base, status=REPORTS_UNWRITTEN, reason=unwritten)
     if decision is None:
         return RunListing(**base, status="no verdict (running, or interrupted)")
-    if decision.get("status") == "incomplete":
-        return RunListing(**base, status="incomplete", verdict="incomplete", reason=decision.get("reason"))
-    score = ((summary.get("scores") or {}).get("overall") or {}).get("score")
-    return RunListing(**base, status="complete", verdict=decision.get("status"), score=score)
+    if decision.status == "incomplete":
+        return RunListing(**base, status="incomplete", verdict="incomplete", reason=decision.reason)
+    score = summary.scores.overall.score if summary is not None else None
+    return RunListing(**base, status="complete", verdict=decision.status, score=score)
 
 
 def runs_table(listings: list[RunListing]) -> str:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.errors import OperatorError, OutputError, UsageError
-from ray_eval.verdict.summary_model import SCHEMA_VERSION, Summary, load_summary
+from ray_eval.verdict.summary_model import Summary, Verdict, load_summary
 from ray_eval.runs.atomic import fsync_path, write_atomically, write_json_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VERDICT_FILE, RunLayout
 from ray_eval.runs.results import ResultWriter, read_results_table, write_results_file
@@ -162,28 +162,24 @@ class RunStore(RunLayout):
         """summary.json as its model; one of an unknown version, or not a summary, is refused in one line."""
         return self._summary_model() if self.summary.is_file() else None
 
-    def read_summary_json(self) -> dict[str, Any] | None:
-        """summary.json's JSON as it is, unchecked: for `ray-eval runs`, which lists whatever a folder holds."""
-        return _read_json(self.summary) if self.summary.is_file() else None
-
     def _summary_model(self) -> Summary:
         return load_summary(_read_json(self.summary), str(self.summary))
 
-    def read_verdict(self) -> dict[str, Any] | None:
-        return _read_json(self.verdict) if self.verdict.is_file() else None
+    def read_verdict(self) -> Verdict | None:
+        return Verdict.model_validate(_read_json(self.verdict)) if self.verdict.is_file() else None
 
-    def read_concluded(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A finished run's summary and verdict. Without verdict.json (writing the reports failed, e.g. a full disk),
-        the verdict is the copy summary.json holds: both are written from the same decision, summary.json first."""
+    def read_concluded(self) -> Summary:
+        """A finished run's summary, holding its verdict. Without verdict.json (writing the reports failed, e.g. a full
+        disk), the verdict is the copy summary.json holds: both are written from the same decision, summary.json
+        first."""
         self.require_finished(self.summary, self.results.merged)
-        stored = self._summary_model()
-        summary = stored.model_dump(mode="json")  # the reports still draw from the dict form
+        summary = self._summary_model()
         decision = self.read_verdict()
         if decision is not None:
-            return summary, decision
-        if stored.verdict.checks is None:  # a summary.json of an older version holds only the outcome
+            return summary.model_copy(update={"verdict": decision})
+        if summary.verdict.checks is None:  # a summary.json of an older version holds only the outcome
             raise UsageError(f"{self.run_dir} is not a finished run directory: {VERDICT_FILE} is missing")
-        return summary, summary["verdict"]
+        return summary
 
     def require_finished(self, *paths: Path) -> None:
         """Refuse a run directory that lacks one of these files (checked in this order) of a finished run."""
@@ -206,19 +202,17 @@ class RunStore(RunLayout):
         self.withdraw_verdict()
         self.summary.unlink(missing_ok=True)
 
-    def write_outputs(self, summary: dict[str, Any], decision: dict[str, Any], reports: ReportWriters,
-                      then: str) -> None:
+    def write_outputs(self, summary: Summary, reports: ReportWriters, then: str) -> None:
         """summary.json, the reports, and verdict.json last. `then` says how to continue when summary.json cannot be
         written; once it is, `ray-eval report RUN_DIR` writes the rest from it."""
         self.withdraw_verdict()
-        stored = Summary.model_validate({**summary, "schema_version": SCHEMA_VERSION, "verdict": decision})
-        write_json_atomically(self.summary, stored.model_dump(mode="json"), then)
+        write_json_atomically(self.summary, summary.stored(), then)
         rewrite = f"free space, then write the reports and verdict.json with `ray-eval report {self.run_dir}`"
         write_text_atomically(self.markdown, reports.markdown(), rewrite)
         write_atomically(self.junit, reports.junit, rewrite)
         release_free_memory()
         write_atomically(self.report, reports.report, rewrite)
-        write_json_atomically(self.verdict, decision, rewrite)
+        write_json_atomically(self.verdict, summary.verdict.model_dump(mode="json"), rewrite)
 
 
 def _read_json(path: Path) -> Any:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ray_eval.verdict.summary_model import Diagnostics
+
 DIAGNOSTIC_KEYS = ("MG", "VNR", "VIF")
 
 
@@ -35,7 +37,7 @@ def visual_diagnostics(correct_with_vision: Sequence[bool], correct_without_visi
     }
 
 
-def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill: str) -> dict:
+def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill: str) -> Diagnostics:
     """The `diagnostics` section of summary.json: overall and per subset, over the questions answered (without
     an error) in both passes; errors on either side exclude the pair, and are counted."""
     paired = results[["sample_id", "subset", "status", "passed"]].merge(
@@ -56,7 +58,7 @@ def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill:
             **{key: None if value is None else round(value, 6) for key, value in values.items()},
         }
 
-    return {
+    return Diagnostics.model_validate({
         "overall": section(paired, answered),
         "by_subset": {str(name): section(part, answered[part.index]) for name, part in paired.groupby("subset", sort=True)},
-    }
+    })

@@ -19,6 +19,7 @@ import pandas as pd
 from ray_eval.config import StatisticsConfig
 from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.verdict.stats import bootstrap_means, media_clusters
+from ray_eval.verdict.summary_model import Scores, Statistics
 
 AGGREGATE_COLUMNS = [
     "sample_id", "subset", "format", "input_type", *LABEL_LEVELS, "weight", "critical", "status", "error_stage",
@@ -77,23 +78,23 @@ def with_clusters(results: pd.DataFrame, statistics: StatisticsConfig) -> pd.Dat
     return results.assign(**{CLUSTER: clusters})
 
 
-def statistics_note(frame: pd.DataFrame, statistics: StatisticsConfig) -> dict[str, Any]:
+def statistics_note(frame: pd.DataFrame, statistics: StatisticsConfig) -> Statistics:
     """How the intervals were made: summary.json's `statistics` section."""
-    return {
+    return Statistics(**{
         "confidence": statistics.confidence,
         "resamples": statistics.bootstrap_resamples,
         "method": "percentile bootstrap",
         "clustered": statistics.cluster_by_media,
         "clusters": int(frame[CLUSTER].nunique()) if CLUSTER in frame else len(frame),
-    }
+    })
 
 
-def summarize(results: pd.DataFrame, statistics: StatisticsConfig | None = None) -> dict[str, Any]:
+def summarize(results: pd.DataFrame, statistics: StatisticsConfig | None = None) -> Scores:
     """The `scores` section of summary.json (intervals as `statistics` says; default 95%, 1000 resamples)."""
     statistics = statistics or StatisticsConfig()
     frame = results if CLUSTER in results else with_clusters(results, statistics)
     latency = frame.loc[frame["status"] == "ok", "latency_s"].dropna().to_numpy(dtype=float)
-    return {
+    return Scores.model_validate({
         "overall": group_scores(frame, statistics),
         "by_subset": _by(frame, "subset", statistics, fill=NO_SUBSET),
         "by_format": _by(frame, "format", statistics),
@@ -113,7 +114,7 @@ def summarize(results: pd.DataFrame, statistics: StatisticsConfig | None = None)
         },
         "retries": int((frame["attempts"].fillna(1) - 1).clip(lower=0).sum()),
         "weights": _weights(frame["weight"].to_numpy(dtype=float)),
-    }
+    })
 
 
 def _weights(weights: np.ndarray) -> dict[str, Any]:

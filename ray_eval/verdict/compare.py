@@ -25,6 +25,7 @@ from ray_eval.runs.store import RunStore
 from ray_eval.verdict.aggregate import CLUSTER, with_clusters
 from ray_eval.verdict.comparison_verdict import MIN_PAIRED_SAMPLES, PairedGroup, comparison_verdict
 from ray_eval.verdict.stats import mcnemar, paired_difference
+from ray_eval.verdict.summary_model import Comparison, RunIdentity
 
 COMPARED_COLUMNS = ["sample_id", "subset", "format", *LABEL_LEVELS, "weight", "status", "score", "passed", "extracted",
                     "media_digests"]
@@ -37,19 +38,19 @@ class RunResults:
     """One side of a comparison: its result rows (COMPARED_COLUMNS), who it is, and its dataset's fingerprint."""
 
     results: pd.DataFrame
-    identity: dict[str, Any]  # run_dir, run_id, model
+    identity: RunIdentity
     dataset_fingerprint: str | None
 
 
 def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: StatisticsConfig | None = None,
-                 max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any]:
+                 max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> Comparison:
     """The comparison of two finished run directories."""
     return compare(load_run_results(candidate_dir), load_run_results(baseline_dir), statistics, max_flipped,
                    min_paired_samples)
 
 
 def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,
-            max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any]:
+            max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> Comparison:
     """The comparison of candidate against baseline (summary.json's `comparison` section). A group with fewer
     than `min_paired_samples` samples is too few to tell (comparison_verdict)."""
     statistics = statistics or StatisticsConfig()
@@ -73,7 +74,7 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
 
     gained, lost = _flips(paired)
     flipped = pd.concat([lost.assign(change="lost"), gained.assign(change="gained")])
-    comparison = {
+    comparison = Comparison.model_validate({
         "baseline": baseline.identity,
         "candidate": candidate.identity,
         "paired_samples": len(paired),
@@ -88,8 +89,8 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
         "by_label": {level: by(level) for level in LABEL_LEVELS if paired[level].notna().any()},
         "flipped_total": {"gained": len(gained), "lost": len(lost)},
         "flipped": [_flip_view(row) for row in flipped.head(max_flipped).to_dict("records")],
-    }
-    return comparison | {"verdict": comparison_verdict(comparison).value}
+    })
+    return comparison.model_copy(update={"verdict": comparison_verdict(comparison).value})
 
 
 def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig,
@@ -122,10 +123,10 @@ def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig,
     ).as_dict(min_paired_samples)
 
 
-def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> Path:
+def write_comparison(out_dir: Path, comparison: Comparison) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / COMPARISON_FILE
-    path.write_text(json.dumps(comparison, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(comparison.model_dump(mode="json"), ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return path
 
 
@@ -161,15 +162,14 @@ def load_run_results(run_dir: Path) -> RunResults:
     store = RunStore(run_dir)
     run_dir = store.run_dir
     store.require_finished(store.results.merged, store.summary)
-    summary = store.read_summary_json()  # only who the run is: read as written, whatever else it holds
+    summary = store.read_summary()
     results = store.read_results_frame(COMPARED_COLUMNS)
-    identity = {"run_dir": str(run_dir), "run_id": summary.get("run_id", run_dir.name),
-                "model": summary.get("model", {}).get("label")}
-    return RunResults(results, identity, summary.get("dataset", {}).get("fingerprint"))
+    identity = RunIdentity(run_dir=str(run_dir), run_id=summary.run_id, model=summary.model.label)
+    return RunResults(results, identity, summary.dataset.fingerprint)
 
 
 def _check_unique(run: RunResults) -> None:
     duplicated = run.results["sample_id"][run.results["sample_id"].duplicated()]
     if not duplicated.empty:
-        raise UsageError(f"run {run.identity.get('run_dir')}: sample ids repeat "
+        raise UsageError(f"run {run.identity.run_dir}: sample ids repeat "
                          f"({', '.join(map(str, duplicated.head(5)))}); runs can only be paired by unique sample ids")

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any
 
 from ray_eval.config import BaselineConfig
+from ray_eval.verdict.summary_model import Comparison, PairedGroupScores
 
 MIN_PAIRED_SAMPLES: int = BaselineConfig.model_fields["min_paired_samples"].default
 
@@ -55,6 +56,16 @@ class PairedGroup:
     p_value: float | None
     test: str | None  # "mcnemar" or "paired_bootstrap"
     significant: bool
+
+    @classmethod
+    def of(cls, stored: PairedGroupScores | None) -> PairedGroup | None:
+        """The group as summary.json's comparison holds it; None where the comparison has none (no paired sample)."""
+        if stored is None:
+            return None
+        return cls(n=stored.n, clusters=stored.clusters, baseline_score=_finite(stored.baseline_score),
+                   candidate_score=_finite(stored.candidate_score), delta=_finite(stored.delta),
+                   delta_ci=_interval(stored.delta_ci), p_value=_finite(stored.p_value), test=stored.test,
+                   significant=stored.significant)
 
     @classmethod
     def from_dict(cls, group: Any) -> PairedGroup | None:
@@ -115,23 +126,22 @@ class PairedGroup:
         }
 
 
-def min_paired_samples(comparison: Mapping[str, Any]) -> int:
+def min_paired_samples(comparison: Comparison) -> int:
     """The minimum the comparison was made with (the gate's, when a run compared itself with its baseline)."""
-    stored = _count(comparison.get("min_paired_samples"))
-    return stored if stored else MIN_PAIRED_SAMPLES
+    return comparison.min_paired_samples or MIN_PAIRED_SAMPLES
 
 
-def overall_group(comparison: Mapping[str, Any]) -> PairedGroup | None:
-    return PairedGroup.from_dict(comparison.get("overall"))
+def overall_group(comparison: Comparison) -> PairedGroup | None:
+    return PairedGroup.of(comparison.overall)
 
 
-def comparison_verdict(comparison: Mapping[str, Any]) -> ComparisonVerdict:
+def comparison_verdict(comparison: Comparison) -> ComparisonVerdict:
     """The verdict of the whole comparison: its overall group's (too few when no sample is shared)."""
     overall = overall_group(comparison)
     return ComparisonVerdict.TOO_FEW if overall is None else overall.verdict(min_paired_samples(comparison))
 
 
-def too_few_reason(comparison: Mapping[str, Any]) -> str | None:
+def too_few_reason(comparison: Comparison) -> str | None:
     overall = overall_group(comparison)
     if overall is None:
         return "no sample is shared by the two runs"

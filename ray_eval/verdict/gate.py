@@ -11,11 +11,11 @@ Exit codes of the whole tool live here too, since the verdict decides them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.data.readers import SuiteThresholds
 from ray_eval.verdict.comparison_verdict import ComparisonVerdict, PairedGroup
+from ray_eval.verdict.summary_model import Comparison, DatasetInfo, GroupScores, Scores, Verdict
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -54,13 +54,13 @@ class Coverage:
         return f"{self.evaluated_rows} of {self.dataset_rows} rows evaluated"
 
     @classmethod
-    def of_summary(cls, dataset: dict[str, Any]) -> Coverage:
+    def of_summary(cls, dataset: DatasetInfo) -> Coverage:
         """From summary.json's `dataset` section (a summary written before coverage was recorded: whole)."""
-        return cls(dataset["rows"], dataset.get("file_rows") or dataset["rows"])
+        return cls(dataset.rows, dataset.file_rows or dataset.rows)
 
 
-def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThresholds | None = None,
-                  comparison: dict[str, Any] | None = None, coverage: Coverage | None = None) -> list[Check]:
+def evaluate_gate(scores: Scores, gate: GateConfig, suite: SuiteThresholds | None = None,
+                  comparison: Comparison | None = None, coverage: Coverage | None = None) -> list[Check]:
     """Every configured check, with its value, threshold and result. `comparison` (compare.compare_runs against
     gate.baseline.run_dir) is required when a baseline is configured; `coverage` adds a check when the run
     evaluated only part of its dataset."""
@@ -68,12 +68,12 @@ def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThreshol
     if coverage is not None and coverage.partial:
         checks.append(coverage_check(coverage, gate.allow_partial))
 
-    def add(name: str, group_key: str, group: dict[str, Any] | None, metric: str, threshold: float | None,
+    def add(name: str, group_key: str, group: GroupScores | None, metric: str, threshold: float | None,
             comparison: str, source: str = "config") -> None:
         if threshold is None:
             return
-        samples = group["n"] if group else 0
-        value = group.get(metric) if group else None
+        samples = group.n if group else 0
+        value = group.metric(metric) if group else None
         if value is None:
             checks.append(Check(name, metric, group_key, None, threshold, comparison, False, source, samples,
                                 note="no samples in this group"))
@@ -81,12 +81,12 @@ def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThreshol
         ok = value >= threshold if comparison == ">=" else value <= threshold
         checks.append(Check(name, metric, group_key, value, threshold, comparison, ok, source, samples))
 
-    def add_thresholds(label: str, group_key: str, group: dict[str, Any] | None, limits: Thresholds,
+    def add_thresholds(label: str, group_key: str, group: GroupScores | None, limits: Thresholds,
                        source: str = "config") -> None:
         add(f"{label} pass rate", group_key, group, "pass_rate", limits.min_pass_rate, ">=", source)
         add(f"{label} score", group_key, group, "score", limits.min_score, ">=", source)
 
-    overall = scores["overall"]
+    overall = scores.overall
     add_thresholds("overall", "overall", overall, gate)
     if suite is not None and gate.use_suite_thresholds:
         add_thresholds("overall", "overall", overall, Thresholds(
@@ -96,22 +96,22 @@ def evaluate_gate(scores: dict[str, Any], gate: GateConfig, suite: SuiteThreshol
     add("error rate", "overall", overall, "error_rate", gate.max_error_rate, "<=")
     add("error count", "overall", overall, "errors", gate.max_errors, "<=")
     add("unparsed rate", "overall", overall, "unparsed_rate", gate.max_unparsed_rate, "<=")
-    add("critical samples pass rate", "critical", scores["critical"], "pass_rate", gate.critical_min_pass_rate, ">=")
+    add("critical samples pass rate", "critical", scores.critical, "pass_rate", gate.critical_min_pass_rate, ">=")
     for subset, limits in gate.subsets.items():
-        add_thresholds(f"subset {subset.value}", f"subset:{subset.value}", scores["by_subset"].get(subset.value), limits)
+        add_thresholds(f"subset {subset.value}", f"subset:{subset.value}", scores.by_subset.get(subset.value), limits)
     for answer_format, limits in gate.formats.items():
         add_thresholds(f"format {answer_format.value}", f"format:{answer_format.value}",
-                       scores["by_format"].get(answer_format.value), limits)
+                       scores.by_format.get(answer_format.value), limits)
     for level, categories in gate.labels.items():
         for name, limits in categories.items():
-            group = scores["by_label"].get(level, {}).get(name)
+            group = scores.by_label.get(level, {}).get(name)
             add_thresholds(f"{level} {name}", f"label:{level}:{name}", group, limits)
     if suite is not None and gate.use_suite_thresholds:
         configured = gate.labels.get(suite.category_level, {})
         for name, rate in suite.category_pass_rates:
             if name in configured and configured[name].min_pass_rate is not None:
                 continue  # the config's own value for this category wins
-            group = scores["by_label"].get(suite.category_level, {}).get(name)
+            group = scores.by_label.get(suite.category_level, {}).get(name)
             add(f"category {name} pass rate", f"label:{suite.category_level}:{name}", group, "pass_rate", rate, ">=", "suite")
     if gate.baseline is not None:
         if comparison is None:
@@ -134,11 +134,11 @@ def coverage_check(coverage: Coverage, allow_partial: bool) -> Check:
                       "set gate.allow_partial: true for a smoke run")
 
 
-def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Check:
+def baseline_check(comparison: Comparison, baseline: BaselineConfig) -> Check:
     """No significant regression beyond the margin: the lower end of the paired interval of the score difference
     (points) against -max_regression."""
-    overall, margin = comparison["overall"], -baseline.max_regression
-    name, n = "no regression against baseline", comparison["paired_samples"]
+    overall, margin = comparison.overall, -baseline.max_regression
+    name, n = "no regression against baseline", comparison.paired_samples
 
     def check(value: float | None, outcome: str, note: str) -> Check:
         return Check(name, "regression", "overall", value, margin, ">=", outcome == "passed", "config", n,
@@ -147,14 +147,14 @@ def baseline_check(comparison: dict[str, Any], baseline: BaselineConfig) -> Chec
     if overall is None or n < baseline.min_paired_samples:
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
                                         f"{baseline.min_paired_samples} needed")
-    if PairedGroup.from_dict(overall).degenerate:  # its interval is the point estimate: no evidence either way
+    if PairedGroup.of(overall).degenerate:  # its interval is the point estimate: no evidence either way
         return check(None, "undecided", f"too few samples to decide: the {n} samples shared with the baseline run "
                                         "form one media cluster, so the paired interval has no width")
-    low, high = overall["delta_ci"]
-    run_id = (comparison.get("baseline") or {}).get("run_id") or "?"
+    low, high = overall.delta_ci
+    run_id = comparison.baseline.run_id or "?"
     # The value is the interval's lower end, not the change itself: say so, or -0.8 beside a change of +1.2 misleads.
-    what = (f"value = the lower end of the {comparison['confidence']:.0%} interval of the score change against "
-            f"baseline run {run_id} ({n} paired samples); the change is {overall['delta']:+.2f} points "
+    what = (f"value = the lower end of the {comparison.confidence:.0%} interval of the score change against "
+            f"baseline run {run_id} ({n} paired samples); the change is {overall.delta:+.2f} points "
             f"[{low:+.2f}, {high:+.2f}]")
     if low >= margin:
         return check(low, "passed", what)
@@ -173,7 +173,7 @@ def compare_exit_code(comparison_verdict: ComparisonVerdict, fail_on_regression:
 
 
 def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: str | None = None,
-            coverage: Coverage | None = None) -> dict[str, Any]:
+            coverage: Coverage | None = None) -> Verdict:
     """verdict.json: the decision, its exit code, every check, and how much of the dataset it stands on."""
     failed = [check.name for check in checks if not check.passed]
     undecided = [check for check in checks if check.outcome == "undecided"]
@@ -187,7 +187,7 @@ def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: st
         incomplete_reason = incomplete_reason or "; ".join(f"{check.name}: {check.note}" for check in undecided)
     else:
         status, code = "passed", EXIT_PASSED
-    return {
+    return Verdict.model_validate({
         "status": status,
         "passed": status == "passed",
         "exit_code": code,
@@ -196,4 +196,4 @@ def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: st
         "checks": [asdict(check) for check in checks],
         "note": None if checks else "no thresholds are configured: the gate passes any complete run",
         "coverage": None if coverage is None else {**asdict(coverage), "partial": coverage.partial},
-    }
+    })

@@ -102,6 +102,11 @@ class GroupScores(Stored):
     error_rate: Number | None
     unparsed_rate: Number | None
 
+    def metric(self, name: str) -> Number | None:
+        """A gate check's metric of this group, by the check's metric name (score, pass_rate, error_rate, errors,
+        unparsed_rate)."""
+        return getattr(self, name)
+
 
 class ErrorCounts(Stored):
     total: int
@@ -253,6 +258,11 @@ class Check(Stored):
     note: str | None = None
     outcome: Literal["passed", "failed", "undecided"] | None = None
 
+    @property
+    def result(self) -> Literal["passed", "failed", "undecided"]:
+        """The check's outcome; a check stored before `outcome` was recorded is passed or failed."""
+        return self.outcome or ("passed" if self.passed else "failed")
+
 
 class CoverageInfo(Stored):
     evaluated_rows: int
@@ -318,6 +328,19 @@ class Summary(Stored):
         if isinstance(data, dict):
             check_version(data.get("schema_version", 1))
         return data
+
+    def with_metrics(self, metrics: MetricsExport | None) -> Summary:
+        """The summary with what the Prometheus export did (the export reads the summary first)."""
+        return self.model_copy(update={"metrics": metrics})
+
+    def regated(self, config: dict[str, Any], comparison: Comparison | None, verdict: Verdict) -> Summary:
+        """The summary after `ray-eval gate`: another gate config, its comparison with the baseline and its verdict;
+        the scores and everything else the results say stay as they were."""
+        return self.model_copy(update={"config": config, "comparison": comparison, "verdict": verdict})
+
+    def stored(self) -> dict[str, Any]:
+        """summary.json's content, this version's number first."""
+        return self.model_copy(update={"schema_version": SCHEMA_VERSION}).model_dump(mode="json")
 
 
 def check_version(version: Any) -> None:

@@ -23,9 +23,9 @@ def test_run_deploys_and_removes_its_serve_app(local_ray, tiny_model, engine_man
     outcome = run_evaluation(load_config(None, [
         *eval_overrides(engine_manifest, tmp_path, "managed"), f"serve.config={serve_file}",
         "engine.kind=serve_handle", f"engine.model={MODEL_ID}"]))
-    assert outcome.exit_code == 0 and outcome.summary["counts"]["results"] == 15
-    assert outcome.summary["engine"]["serve_config"] == str(serve_file)
-    assert outcome.summary["model"]["stand_in"] and "random weights" in outcome.summary["model"]["note"]
+    assert outcome.exit_code == 0 and outcome.summary.counts.results == 15
+    assert outcome.summary.engine.serve_config == str(serve_file)
+    assert outcome.summary.model.stand_in and "random weights" in outcome.summary.model.note
     # Serve was not running before this run, so ray-eval shut it down; had it been, only the app would go.
     assert not serve_running() or "llm" not in serve.status().applications
 

@@ -36,5 +36,5 @@ def test_tp1_gpu_replica_answers_every_sample(local_ray, tiny_model, engine_mani
     outcome = run_evaluation(load_config(None, [
         *eval_overrides(engine_manifest, tmp_path, "gpu"), f"serve.config={gpu_serve_config(tmp_path, tiny_model)}",
         "engine.kind=serve_handle", f"engine.model={MODEL_ID}"]))
-    assert outcome.exit_code == 0 and outcome.summary["counts"]["errors"] == 0
-    assert outcome.summary["counts"]["results"] == 15
+    assert outcome.exit_code == 0 and outcome.summary.counts.errors == 0
+    assert outcome.summary.counts.results == 15

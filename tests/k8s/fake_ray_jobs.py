@@ -125,7 +125,7 @@ def run(command: list[str], work: Path, scenario: str) -> tuple[str, int | None,
         played.mkdir(parents=True)
         checks = [Check(name, "score", "overall", 41.0, 58.0, ">=", False, "config", 60)
                   for name in verdict_kwargs.pop("checks")]
-        (played / "verdict.json").write_text(json.dumps(verdict(checks, **verdict_kwargs)))
+        (played / "verdict.json").write_text(json.dumps(verdict(checks, **verdict_kwargs).model_dump(mode="json")))
         for name, text in (("summary.md", f"# ShopBench: {scenario}\n"), ("junit.xml", "<testsuites/>\n"),
                            ("report.html", "<html></html>\n"), ("summary.json", "{}"), ("run.json", "{}"),
                            ("results.parquet", "not fetched")):

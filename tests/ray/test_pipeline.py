@@ -94,7 +94,7 @@ def test_engine_that_keeps_failing_stops_the_run_as_incomplete(local_ray, mixed_
         outcome = run_evaluation(config_for(server, manifest, tmp_path, "engine.max_retries=0",
                                             "run.abort_after_consecutive_failures=3"))
     assert outcome.exit_code == EXIT_INCOMPLETE
-    assert outcome.verdict["status"] == "incomplete" and "in a row failed at the engine" in outcome.verdict["reason"]
+    assert outcome.summary.verdict.status == "incomplete" and "in a row failed at the engine" in outcome.summary.verdict.reason
     assert json.loads((outcome.run_dir / "summary.json").read_text())["status"] == "incomplete"
 
 
@@ -105,6 +105,6 @@ def test_error_budget_makes_a_finished_run_incomplete(local_ray, mixed_dataset, 
     with ScriptedOpenAIServer(default=from_answers(answers), script=script) as server:
         outcome = run_evaluation(config_for(server, manifest, tmp_path, "engine.max_retries=0",
                                             "run.max_engine_error_rate=0.25"))
-    assert outcome.exit_code == EXIT_INCOMPLETE and "over the error budget" in outcome.verdict["reason"]
+    assert outcome.exit_code == EXIT_INCOMPLETE and "over the error budget" in outcome.summary.verdict.reason
     results = pq.read_table(outcome.run_dir / "results.parquet", columns=["sample_id", "status"]).to_pandas()
     assert len(results) == 12 and (results["status"] == "error").sum() == 4

@@ -35,6 +35,7 @@ from ray_eval.records import RESULT_SCHEMA
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.data.dataset import DatasetScan
 from ray_eval.data.taxonomy import NO_SUBSET
+from ray_eval.verdict.summary_model import RunIdentity
 from tests.browser import DevTools
 
 PIXEL = 1.0  # how far a drawn edge may be from where its value puts it
@@ -98,22 +99,22 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
     if baseline is not None:
         baseline_frame = pq.read_table(baseline / "results.parquet", columns=COMPARED_COLUMNS).to_pandas()
         comparison = compare(
-            RunResults(results[COMPARED_COLUMNS], {"run_dir": str(run_dir), "run_id": run_dir.name, "model": run_dir.name}, "f"),
-            RunResults(baseline_frame, {"run_dir": str(baseline), "run_id": baseline.name, "model": baseline.name}, "f"),
+            RunResults(results[COMPARED_COLUMNS], RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=run_dir.name),
+                       "f"),
+            RunResults(baseline_frame, RunIdentity(run_dir=str(baseline), run_id=baseline.name, model=baseline.name), "f"),
             STATISTICS)
     decision = verdict(evaluate_gate(scores, config.gate, None, comparison))
     scan = DatasetScan(Path("manifest.jsonl"), type("Reader", (), {"name": "manifest"})(), rows=len(rows), chunks=[],
                        fingerprint="f" * 64)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
-                            duration_s=12.0, served_models=["scripted"])
-    summary["statistics"] = statistics_note(results, STATISTICS)
-    summary["diagnostics"] = None
+    diagnostics = None
     if blind_rows is not None:
         blind = write_results(run_dir, blind_rows, "blind_results.parquet")
-        summary["diagnostics"] = diagnostics_of_runs(results, blind, NO_SUBSET)
-    summary["comparison"] = comparison
-    write_outputs(run_dir, summary, decision, config.report, then="run the test again")
-    return summary
+        diagnostics = diagnostics_of_runs(results, blind, NO_SUBSET)
+    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
+                            duration_s=12.0, served_models=["scripted"], statistics=statistics_note(results, STATISTICS),
+                            diagnostics=diagnostics, comparison=comparison)
+    write_outputs(run_dir, summary, config.report, then="run the test again")
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))  # the charts' numbers as a user reads them
 
 
 def blind_of(rows: list[dict[str, Any]], right: set[str]) -> list[dict[str, Any]]:

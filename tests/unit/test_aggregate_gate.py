@@ -35,18 +35,18 @@ def frame() -> pd.DataFrame:
 
 def test_weighted_scores_and_counts(frame: pd.DataFrame) -> None:
     scores = summarize(frame)
-    overall = scores["overall"]
+    overall = scores.overall
     # (3*1 + 1*0 + 2*0.5 + 2*0 + 2*0.25) / 10 = 0.45
-    assert overall["score"] == pytest.approx(45.0) and overall["pass_rate"] == pytest.approx(0.5)
-    assert overall["n"] == 5 and overall["passed"] == 2 and overall["errors"] == 1 and overall["unparsed"] == 1
-    assert overall["error_rate"] == pytest.approx(0.2)
-    assert scores["by_subset"]["Kitchen"]["score"] == pytest.approx(25.0)
-    assert scores["by_subset"]["(none)"]["n"] == 1  # no subset: its own group, never dropped
-    assert scores["by_format"]["mcq"]["pass_rate"] == pytest.approx(0.75)
-    assert scores["by_label"]["l2"]["OCR"]["score"] == pytest.approx(75.0) and "l3" not in scores["by_label"]
-    assert scores["critical"]["n"] == 2 and scores["critical"]["pass_rate"] == pytest.approx(0.6)
-    assert scores["errors"] == {"total": 1, "by_stage": {"inference": 1}, "by_type": {"HTTP 500": 1}}
-    assert scores["latency_s"]["p50"] == pytest.approx(0.1) and scores["tokens"]["prompt"] == 500
+    assert overall.score == pytest.approx(45.0) and overall.pass_rate == pytest.approx(0.5)
+    assert overall.n == 5 and overall.passed == 2 and overall.errors == 1 and overall.unparsed == 1
+    assert overall.error_rate == pytest.approx(0.2)
+    assert scores.by_subset["Kitchen"].score == pytest.approx(25.0)
+    assert scores.by_subset["(none)"].n == 1  # no subset: its own group, never dropped
+    assert scores.by_format["mcq"].pass_rate == pytest.approx(0.75)
+    assert scores.by_label["l2"]["OCR"].score == pytest.approx(75.0) and "l3" not in scores.by_label
+    assert scores.critical.n == 2 and scores.critical.pass_rate == pytest.approx(0.6)
+    assert scores.errors.model_dump() == {"total": 1, "by_stage": {"inference": 1}, "by_type": {"HTTP 500": 1}}
+    assert scores.latency_s.p50 == pytest.approx(0.1) and scores.tokens.prompt == 500
 
 
 def test_gate_lists_every_check_with_value_threshold_and_result(frame: pd.DataFrame) -> None:
@@ -62,8 +62,8 @@ def test_gate_lists_every_check_with_value_threshold_and_result(frame: pd.DataFr
     assert checks["subset Kitchen pass rate"].passed and checks["l2 OCR score"].passed
     assert not checks["l2 Missing pass rate"].passed and checks["l2 Missing pass rate"].note == "no samples in this group"
     decision = verdict(list(checks.values()))
-    assert decision["status"] == "failed" and decision["exit_code"] == EXIT_FAILED
-    assert decision["failed_checks"] == ["overall score", "l2 Missing pass rate"]
+    assert decision.status == "failed" and decision.exit_code == EXIT_FAILED
+    assert decision.failed_checks == ["overall score", "l2 Missing pass rate"]
 
 
 def test_suite_thresholds_apply_unless_the_config_sets_the_same_check(frame: pd.DataFrame) -> None:
@@ -80,10 +80,10 @@ def test_suite_thresholds_apply_unless_the_config_sets_the_same_check(frame: pd.
 
 
 def test_verdict_passes_incomplete_and_empty() -> None:
-    assert verdict([])["exit_code"] == EXIT_PASSED and "no thresholds" in verdict([])["note"]
+    assert verdict([]).exit_code == EXIT_PASSED and "no thresholds" in verdict([]).note
     incomplete = verdict([], complete=False, incomplete_reason="engine unreachable")
-    assert incomplete["status"] == "incomplete" and incomplete["exit_code"] == EXIT_INCOMPLETE
-    assert incomplete["reason"] == "engine unreachable" and not incomplete["passed"]
+    assert incomplete.status == "incomplete" and incomplete.exit_code == EXIT_INCOMPLETE
+    assert incomplete.reason == "engine unreachable" and not incomplete.passed
 
 
 def test_stored_config_drops_credentials_from_the_engine_url() -> None:
@@ -102,12 +102,12 @@ def test_error_budget_as_a_count(frame: pd.DataFrame) -> None:
     over = {c.name: c for c in evaluate_gate(scores, GateConfig(max_errors=0))}
     assert within["error count"].passed and within["error count"].value == 1
     assert not over["error count"].passed and over["error count"].threshold == 0
-    assert verdict(list(over.values()))["failed_checks"] == ["error count"]
+    assert verdict(list(over.values())).failed_checks == ["error count"]
 
 
 def test_weights_are_reported_only_when_they_differ(frame: pd.DataFrame) -> None:
-    assert summarize(frame)["weights"] == {"weighted": True, "min": 1.0, "max": 3.0}
-    assert summarize(frame.assign(weight=2.0))["weights"] == {"weighted": False, "min": 2.0, "max": 2.0}
+    assert summarize(frame).weights.model_dump() == {"weighted": True, "min": 1.0, "max": 3.0}
+    assert summarize(frame.assign(weight=2.0)).weights.model_dump() == {"weighted": False, "min": 2.0, "max": 2.0}
 
 
 @pytest.mark.parametrize("allow_partial, status, exit_code", [(False, "undecided", EXIT_FAILED),
@@ -118,16 +118,16 @@ def test_a_partial_run_passes_only_as_a_smoke_run(frame: pd.DataFrame, allow_par
     checks = evaluate_gate(summarize(frame), GateConfig(min_pass_rate=0.1, allow_partial=allow_partial),
                            coverage=coverage)
     decision = verdict(checks, coverage=coverage)
-    assert (decision["status"], decision["exit_code"]) == (status, exit_code)
-    assert decision["coverage"] == {"evaluated_rows": 5, "dataset_rows": 60, "partial": True}
-    check = next(check for check in decision["checks"] if check["name"] == "whole dataset evaluated")
-    assert check["value"] == 5 and check["threshold"] == 60 and "5 of 60 rows evaluated" in check["note"]
+    assert (decision.status, decision.exit_code) == (status, exit_code)
+    assert decision.coverage.model_dump() == {"evaluated_rows": 5, "dataset_rows": 60, "partial": True}
+    check = next(check for check in decision.checks if check.name == "whole dataset evaluated")
+    assert check.value == 5 and check.threshold == 60 and "5 of 60 rows evaluated" in check.note
     if not allow_partial:
-        assert "5 of 60 rows evaluated" in decision["reason"] and "gate.allow_partial" in decision["reason"]
+        assert "5 of 60 rows evaluated" in decision.reason and "gate.allow_partial" in decision.reason
 
 
 def test_a_whole_run_has_no_coverage_check(frame: pd.DataFrame) -> None:
     coverage = Coverage(evaluated_rows=5, dataset_rows=5)
     checks = evaluate_gate(summarize(frame), GateConfig(min_pass_rate=0.1), coverage=coverage)
     assert [check.name for check in checks] == ["overall pass rate"]
-    assert verdict(checks, coverage=coverage)["coverage"]["partial"] is False
+    assert verdict(checks, coverage=coverage).coverage.partial is False

@@ -11,6 +11,14 @@ import pytest
 from markupsafe import Markup
 
 from ray_eval.outputs.charts import LABEL_CHARS, WIDTH, delta_chart, diagnostics_chart, score_chart
+from ray_eval.verdict.summary_model import (
+    Comparison,
+    Diagnostics,
+    DiagnosticsGroup,
+    GroupScores,
+    PairedGroupScores,
+)
+from tests.unit import summary_parts as parts
 
 HOSTILE = "<script>alert(1)</script>\"' onload=x"
 SVG_TAGS = {"svg", "g", "rect", "line", "text", "title"}
@@ -49,13 +57,26 @@ class Svg(HTMLParser):
                 if name == tag and set(classes) <= set((attributes.get("class") or "").split())]
 
 
-def group(score: float | None, ci: Any = None) -> dict[str, Any]:
-    return {"n": 10, "score": score, "score_ci": ci, "pass_rate": None if score is None else score / 100}
+def group(score: float | None, ci: Any = None) -> GroupScores:
+    return parts.group_scores(n=10, score=score, score_ci=ci, pass_rate=None if score is None else score / 100)
 
 
-def paired(delta: float, ci: list[float] | None, significant: bool) -> dict[str, Any]:
-    return {"n": 40, "baseline_score": 50.0, "candidate_score": 50.0 + delta, "delta": delta, "delta_ci": ci,
-            "p_value": 0.01 if significant else 0.4, "test": "mcnemar", "significant": significant}
+def paired(delta: float | None, ci: list[float] | None, significant: bool) -> PairedGroupScores:
+    return parts.paired_group(n=40, baseline_score=50.0, candidate_score=None if delta is None else 50.0 + delta,
+                              delta=delta, delta_ci=ci, p_value=0.01 if significant else 0.4, significant=significant)
+
+
+def comparison(overall: PairedGroupScores | None = None, **by_subset: PairedGroupScores) -> Comparison:
+    return parts.comparison(overall=overall, by_subset=by_subset)
+
+
+def vision(with_vision: float | None, without_vision: float | None) -> DiagnosticsGroup:
+    return DiagnosticsGroup(n=10, excluded=0, accuracy_with_vision=with_vision, accuracy_without_vision=without_vision,
+                            MG=None, VNR=None, VIF=None)
+
+
+def diagnostics(overall: DiagnosticsGroup | None = None, **by_subset: DiagnosticsGroup) -> Diagnostics:
+    return Diagnostics(overall=overall or vision(None, None), by_subset=by_subset)
 
 
 def test_score_chart_has_a_bar_per_group_and_whiskers_for_intervals():
@@ -75,8 +96,8 @@ def test_score_chart_has_a_bar_per_group_and_whiskers_for_intervals():
 
 def test_charts_are_accessible_and_self_contained():
     for markup in (score_chart({"a": group(10.0)}, title="Score by subset"),
-                   delta_chart({"overall": paired(1.0, [0.5, 1.5], True)}),
-                   diagnostics_chart({"overall": {"accuracy_with_vision": 0.6, "accuracy_without_vision": 0.3}})):
+                   delta_chart(comparison(paired(1.0, [0.5, 1.5], True))),
+                   diagnostics_chart(diagnostics(vision(0.6, 0.3)))):
         svg = Svg(markup)
         tag, attributes = svg.elements[0]
         assert tag == "svg" and attributes["role"] == "img" and attributes["aria-label"]
@@ -88,18 +109,18 @@ def test_charts_are_accessible_and_self_contained():
 def test_charts_are_deterministic():
     def build() -> list[str]:
         groups = {"b": group(33.3333, [30.1, 36.7]), "a": group(66.6666, [60.0, 70.0])}
-        comparison = {"overall": paired(2.5, [0.4, 4.6], True), "by_subset": {"a": paired(-1.25, [-3.0, 0.5], False)}}
-        diagnostics = {"overall": {"accuracy_with_vision": 0.71, "accuracy_without_vision": 0.4}, "by_subset": {}}
-        return [str(score_chart(groups, group(50.0))), str(delta_chart(comparison)), str(diagnostics_chart(diagnostics))]
+        changes = comparison(paired(2.5, [0.4, 4.6], True), a=paired(-1.25, [-3.0, 0.5], False))
+        return [str(score_chart(groups, group(50.0))), str(delta_chart(changes)),
+                str(diagnostics_chart(diagnostics(vision(0.71, 0.4))))]
 
     assert build() == build()
 
 
 @pytest.mark.parametrize("chart", [
-    score_chart({}), score_chart(None), score_chart({"a": group(None), "b": group(float("nan"))}),
-    delta_chart(None), delta_chart({}), delta_chart({"overall": None, "by_subset": {"a": {"delta": None}}}),
-    diagnostics_chart(None), diagnostics_chart({"overall": None, "by_subset": {}}),
-    diagnostics_chart({"by_subset": {"a": {"accuracy_with_vision": None, "accuracy_without_vision": None}}}),
+    score_chart({}), score_chart({"a": group(None), "b": group(float("nan"))}),
+    delta_chart(None), delta_chart(comparison()), delta_chart(comparison(None, a=paired(None, None, False))),
+    diagnostics_chart(None), diagnostics_chart(diagnostics()),
+    diagnostics_chart(diagnostics(a=vision(None, None))),
 ])
 def test_no_data_is_empty_markup(chart):
     assert isinstance(chart, Markup) and chart == ""
@@ -108,8 +129,8 @@ def test_no_data_is_empty_markup(chart):
 def test_hostile_names_are_escaped_text():
     charts = [
         score_chart({HOSTILE: group(50.0, [40.0, 60.0])}, title="Score by subset"),
-        delta_chart({"by_subset": {HOSTILE: paired(-2.0, [-4.0, 0.0], True)}}),
-        diagnostics_chart({"by_subset": {HOSTILE: {"accuracy_with_vision": 0.5, "accuracy_without_vision": 0.2}}}),
+        delta_chart(comparison(None, **{HOSTILE: paired(-2.0, [-4.0, 0.0], True)})),
+        diagnostics_chart(diagnostics(**{HOSTILE: vision(0.5, 0.2)})),
     ]
     for markup in charts:
         assert "<script" not in markup and "onload=x" in markup  # the name is there, as text
@@ -145,19 +166,17 @@ def test_values_outside_the_axis_stay_in_view():
 
 
 def test_malformed_values_are_skipped():
-    groups = {"ok": group(50.0, ["x", 3]), "bool": {"score": True}, "text": {"score": "50"}, "inf": group(math.inf)}
+    # Values a summary's model admits but no chart can draw: an infinite score, and a reversed or NaN interval.
+    groups = {"ok": group(50.0, [float("nan"), 3]), "inf": group(math.inf)}
     svg = Svg(score_chart(groups))
     assert len(svg.with_class("rect", "bar")) == 1
     assert svg.with_class("line", "ci") == []  # the malformed interval draws no whisker
 
 
 def test_delta_chart_bars_leave_the_zero_line_by_sign():
-    comparison = {
-        "overall": paired(1.5, [0.2, 2.8], True),
-        "by_subset": {"better": paired(4.6, [1.0, 8.2], True), "worse": paired(-3.0, [-6.0, -0.5], True),
-                      "noise": paired(-0.5, [-2.0, 1.0], False)},
-    }
-    svg = Svg(delta_chart(comparison))
+    changes = comparison(paired(1.5, [0.2, 2.8], True), better=paired(4.6, [1.0, 8.2], True),
+                         worse=paired(-3.0, [-6.0, -0.5], True), noise=paired(-0.5, [-2.0, 1.0], False))
+    svg = Svg(delta_chart(changes))
     bars = svg.with_class("rect", "bar")
     assert len(bars) == 4
     assert [rect["class"] for rect in bars] == ["bar pos overall", "bar pos", "bar neg", "bar neg ns"]
@@ -173,21 +192,16 @@ def test_delta_chart_bars_leave_the_zero_line_by_sign():
 
 
 def test_delta_chart_draws_a_one_cluster_group_without_whisker_and_not_significant():
-    one_cluster = paired(-33.3, [-33.3, -33.3], True) | {"clusters": 1}
-    svg = Svg(delta_chart({"overall": paired(-5.0, [-8.0, -2.0], True) | {"clusters": 40},
-                           "by_subset": {"Kitchen": one_cluster}}))
+    one_cluster = paired(-33.3, [-33.3, -33.3], True).model_copy(update={"clusters": 1})
+    overall = paired(-5.0, [-8.0, -2.0], True).model_copy(update={"clusters": 40})
+    svg = Svg(delta_chart(comparison(overall, Kitchen=one_cluster)))
     assert [rect["class"] for rect in svg.with_class("rect", "bar")] == ["bar neg overall", "bar neg ns"]
     assert len(svg.with_class("line", "ci")) == 3  # the overall bar's whisker only
     assert "Kitchen: -33.3" in svg.titles
 
 
 def test_diagnostics_chart_draws_two_bars_per_row():
-    diagnostics = {
-        "overall": {"accuracy_with_vision": 0.8, "accuracy_without_vision": 0.4},
-        "by_subset": {"ShopFront": {"accuracy_with_vision": 0.6, "accuracy_without_vision": 0.3},
-                      "Video": {"accuracy_with_vision": 0.9, "accuracy_without_vision": None}},
-    }
-    svg = Svg(diagnostics_chart(diagnostics))
+    svg = Svg(diagnostics_chart(diagnostics(vision(0.8, 0.4), ShopFront=vision(0.6, 0.3), Video=vision(0.9, None))))
     with_bars, without_bars = svg.with_class("rect", "bar", "with"), svg.with_class("rect", "bar", "without")
     assert len(with_bars) == 3 and len(without_bars) == 2  # Video has no blind accuracy
     assert len(svg.with_class("rect", "swatch")) == 2 and {"with vision", "without vision"} <= set(svg.texts)

@@ -16,6 +16,7 @@ from ray_eval.verdict.gate import verdict
 from ray_eval.runs.atomic import write_json_atomically
 from ray_eval.runs.rundir import start_run_dir
 from tests.conftest import free_port, jpeg_bytes, mcq_row, write_jsonl
+from tests.unit import summary_parts as parts
 
 
 def test_validate_lists_every_bad_row_and_exits_2(media_dir: Path, capsys) -> None:
@@ -140,11 +141,13 @@ def test_runs_lists_each_run_directory_with_its_status_verdict_and_how_to_resume
         return run_dir
 
     finished = started("b-finished", 9, "ckpt-1")
-    write_json_atomically(finished / "verdict.json", verdict([]), "run the test again")
-    write_json_atomically(finished / "summary.json", {"scores": {"overall": {"score": 64.5}}}, "run the test again")
+    write_json_atomically(finished / "verdict.json", verdict([]).model_dump(mode="json"), "run the test again")
+    summary = parts.summary("b-finished", "ckpt-1", "f" * 64)
+    summary.scores.overall.score = 64.5
+    write_json_atomically(finished / "summary.json", summary.stored(), "run the test again")
     stopped = started("a-stopped", 10, "ckpt-2")
-    write_json_atomically(stopped / "verdict.json", verdict([], complete=False, incomplete_reason="engine unreachable"),
-                          "run the test again")
+    write_json_atomically(stopped / "verdict.json", verdict([], complete=False, incomplete_reason="engine unreachable")
+                          .model_dump(mode="json"), "run the test again")
     interrupted = started("c-interrupted", 11, "ckpt-3")
     (out_dir / "judge-cache").mkdir()  # not a run directory: left out
     (out_dir / "d-edited").mkdir()

@@ -21,6 +21,8 @@ from ray_eval.outputs.summary import comparison_markdown
 from ray_eval.verdict.compare import compare_runs
 from ray_eval.verdict.comparison_verdict import ComparisonVerdict, comparison_verdict, too_few_reason
 from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_PASSED, baseline_check, evaluate_gate, verdict
+from ray_eval.verdict.summary_model import Comparison, PairedGroupScores
+from tests.unit import summary_parts as parts
 
 FAST = StatisticsConfig(bootstrap_resamples=300)
 
@@ -32,8 +34,8 @@ def write_run(run_dir: Path, rows: list[dict], model: str = "m", fingerprint: st
                 "weight": 1.0, "status": "ok", "extracted": "A", "media_digests": None}
     table = pa.Table.from_pylist([defaults | row for row in rows])
     pq.write_table(table, run_dir / "results.parquet")
-    summary = {"run_id": run_dir.name, "model": {"label": model}, "dataset": {"fingerprint": fingerprint}}
-    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    summary = parts.summary(run_dir.name, model, fingerprint)
+    (run_dir / "summary.json").write_text(json.dumps(summary.stored()), encoding="utf-8")
     return run_dir
 
 
@@ -48,18 +50,18 @@ def test_binary_scores_use_mcnemar_and_list_flips_lost_first(tmp_path: Path) -> 
     a = write_run(tmp_path / "a", mcq_rows(baseline), model="base")
     b = write_run(tmp_path / "b", mcq_rows(candidate), model="cand")
     result = compare_runs(b, a, FAST)
-    overall = result["overall"]
-    assert result["paired_samples"] == 40 and result["notes"] == []
-    assert overall["test"] == "mcnemar"
-    assert overall["baseline_score"] == pytest.approx(75.0) and overall["candidate_score"] == pytest.approx(65.0)
-    assert overall["delta"] == pytest.approx(-10.0)
-    assert overall["delta_ci"][0] < -10.0 < overall["delta_ci"][1]
+    overall = result.overall
+    assert result.paired_samples == 40 and result.notes == []
+    assert overall.test == "mcnemar"
+    assert overall.baseline_score == pytest.approx(75.0) and overall.candidate_score == pytest.approx(65.0)
+    assert overall.delta == pytest.approx(-10.0)
+    assert overall.delta_ci[0] < -10.0 < overall.delta_ci[1]
     # exact two-sided binomial on 8 discordant pairs split 2/6 (p is stored to 6 decimals)
-    assert overall["p_value"] == pytest.approx(2 * sum(math.comb(8, k) for k in range(3)) / 2**8, abs=1e-6)
-    assert result["flipped_total"] == {"gained": 2, "lost": 6}
-    assert [f["change"] for f in result["flipped"]] == ["lost"] * 6 + ["gained"] * 2
-    assert result["flipped"][0]["baseline_extracted"] == "A" and result["flipped"][0]["candidate_extracted"] == "B"
-    assert result["baseline"]["model"] == "base" and result["candidate"]["model"] == "cand"
+    assert overall.p_value == pytest.approx(2 * sum(math.comb(8, k) for k in range(3)) / 2**8, abs=1e-6)
+    assert result.flipped_total.model_dump() == {"gained": 2, "lost": 6}
+    assert [f.change for f in result.flipped] == ["lost"] * 6 + ["gained"] * 2
+    assert result.flipped[0].baseline_extracted == "A" and result.flipped[0].candidate_extracted == "B"
+    assert result.baseline.model == "base" and result.candidate.model == "cand"
 
 
 def test_partial_scores_use_the_paired_bootstrap_and_only_shared_samples(tmp_path: Path) -> None:
@@ -72,11 +74,11 @@ def test_partial_scores_use_the_paired_bootstrap_and_only_shared_samples(tmp_pat
     a = write_run(tmp_path / "a", rows_a, fingerprint="one")
     b = write_run(tmp_path / "b", rows_b, fingerprint="two")
     result = compare_runs(b, a, FAST)
-    assert result["paired_samples"] == 45 and result["only_in_baseline"] == 5 and result["only_in_candidate"] == 1
-    assert any("different datasets" in note for note in result["notes"])
-    overall = result["overall"]
-    assert overall["test"] == "paired_bootstrap" and overall["significant"] and overall["delta"] > 0
-    assert overall["delta_ci"][0] > 0
+    assert result.paired_samples == 45 and result.only_in_baseline == 5 and result.only_in_candidate == 1
+    assert any("different datasets" in note for note in result.notes)
+    overall = result.overall
+    assert overall.test == "paired_bootstrap" and overall.significant and overall.delta > 0
+    assert overall.delta_ci[0] > 0
 
 
 def test_errors_count_as_wrong_and_flip(tmp_path: Path) -> None:
@@ -85,8 +87,8 @@ def test_errors_count_as_wrong_and_flip(tmp_path: Path) -> None:
     b_rows[1] |= {"status": "error", "score": 0.0, "passed": False}
     b = write_run(tmp_path / "b", b_rows)
     result = compare_runs(b, a, FAST)
-    assert result["overall"]["delta"] == pytest.approx(-50.0)
-    assert result["flipped"] == [{"sample_id": "s1", "subset": "ShopFront", "format": "mcq", "change": "lost",
+    assert result.overall.delta == pytest.approx(-50.0)
+    assert [flip.model_dump() for flip in result.flipped] == [{"sample_id": "s1", "subset": "ShopFront", "format": "mcq", "change": "lost",
                                   "baseline_extracted": "A", "candidate_extracted": "A", "baseline_error": False,
                                   "candidate_error": True}]
 
@@ -100,8 +102,8 @@ def test_unpairable_runs_are_refused(tmp_path: Path) -> None:
         compare_runs(dup, a, FAST)
 
 
-def comparison(delta: float, ci: tuple[float, float], n: int) -> dict:
-    return {"paired_samples": n, "confidence": 0.95, "overall": {"delta": delta, "delta_ci": list(ci)}}
+def comparison(delta: float, ci: tuple[float, float], n: int) -> Comparison:
+    return parts.comparison(paired_samples=n, overall=parts.paired_group(n=n, delta=delta, delta_ci=list(ci)))
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,7 @@ def test_baseline_check_outcomes(delta: float, ci: tuple[float, float], n: int, 
 
 def test_baseline_check_is_undecided_when_the_shared_samples_form_one_media_cluster() -> None:
     one_cluster = comparison(-5.0, (-5.0, -5.0), 200)
-    one_cluster["overall"]["clusters"] = 1
+    one_cluster.overall.clusters = 1  # models are mutable: one field changed, the rest as built
     check = baseline_check(one_cluster, BaselineConfig(run_dir=Path("x"), max_regression=1.0))
     assert check.outcome == "undecided" and not check.passed
     assert check.note == ("too few samples to decide: the 200 samples shared with the baseline run form one media "
@@ -133,13 +135,13 @@ def test_baseline_check_is_undecided_when_the_shared_samples_form_one_media_clus
 
 def test_undecided_is_its_own_verdict_and_not_a_pass() -> None:
     gate = GateConfig(baseline={"run_dir": "x", "min_paired_samples": 30})
-    scores = {"overall": {"n": 10}, "critical": {"n": 0}, "by_subset": {}, "by_format": {}, "by_label": {}}
+    scores = parts.scores(parts.group_scores(n=10))
     checks = evaluate_gate(scores, gate, comparison=comparison(0.0, (-5.0, 5.0), 10))
     decision = verdict(checks)
-    assert decision["status"] == "undecided" and not decision["passed"] and decision["exit_code"] == EXIT_FAILED
-    assert "too few samples to decide" in decision["reason"]
+    assert decision.status == "undecided" and not decision.passed and decision.exit_code == EXIT_FAILED
+    assert "too few samples to decide" in decision.reason
     passing = verdict(evaluate_gate(scores, gate, comparison=comparison(1.0, (0.2, 1.8), 100)))
-    assert passing["status"] == "passed" and passing["exit_code"] == EXIT_PASSED
+    assert passing.status == "passed" and passing.exit_code == EXIT_PASSED
     with pytest.raises(ValueError, match="no comparison"):
         evaluate_gate(scores, gate)
 
@@ -172,10 +174,10 @@ def test_load_section_reads_one_section_and_names_bad_fields(tmp_path: Path) -> 
 
 
 def group(delta: float, ci: tuple[float, float], p: float, n: int = 100, clusters: int | None = 100,
-          test: str = "mcnemar") -> dict:
+          test: str = "mcnemar") -> PairedGroupScores:
     """A stored paired group as compare writes it (clusters None: written before clusters were counted)."""
-    return {"n": n, "clusters": clusters, "baseline_score": 60.0, "candidate_score": 60.0 + delta, "delta": delta,
-            "delta_ci": list(ci), "p_value": p, "test": test, "significant": p < 0.05}
+    return parts.paired_group(n=n, clusters=clusters, baseline_score=60.0, candidate_score=60.0 + delta, delta=delta,
+                              delta_ci=list(ci), p_value=p, test=test, significant=p < 0.05)
 
 
 @pytest.mark.parametrize(
@@ -201,16 +203,17 @@ def group(delta: float, ci: tuple[float, float], p: float, n: int = 100, cluster
         (None, ComparisonVerdict.TOO_FEW, "no sample is shared by the two runs"),
     ],
 )
-def test_comparison_verdict_word(stored: dict | None, verdict: ComparisonVerdict, reason: str | None) -> None:
-    constructed = {"overall": stored, "paired_samples": stored["n"] if stored else 0}
+def test_comparison_verdict_word(stored: PairedGroupScores | None, verdict: ComparisonVerdict,
+                                 reason: str | None) -> None:
+    constructed = parts.comparison(overall=stored, paired_samples=stored.n if stored else 0)
     assert comparison_verdict(constructed) is verdict
     assert too_few_reason(constructed) == reason
 
 
 def test_the_minimum_is_the_comparisons_own() -> None:
     stored = group(-4.0, (-6.0, -2.0), 0.001, n=40, clusters=40, test="paired_bootstrap")
-    assert comparison_verdict({"overall": stored}) is ComparisonVerdict.REGRESSED
-    assert comparison_verdict({"overall": stored, "min_paired_samples": 50}) is ComparisonVerdict.TOO_FEW
+    assert comparison_verdict(parts.comparison(overall=stored)) is ComparisonVerdict.REGRESSED
+    assert comparison_verdict(parts.comparison(overall=stored, min_paired_samples=50)) is ComparisonVerdict.TOO_FEW
     assert ComparisonVerdict.TOO_FEW.row_word == "too few to tell"
     assert ComparisonVerdict.REGRESSED.row_word == "regressed"
 

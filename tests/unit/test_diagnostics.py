@@ -62,10 +62,10 @@ def test_summary_section_pairs_by_sample_excludes_errors_and_splits_by_subset() 
         "passed": [True, False, True, True],
     })
     section = diagnostics_of_runs(results, blind, "(none)")
-    overall = section["overall"]
-    assert overall["n"] == 3 and overall["excluded"] == 1
-    assert overall["accuracy_with_vision"] == pytest.approx(2 / 3)
-    assert overall["accuracy_without_vision"] == pytest.approx(2 / 3)
-    assert overall["VNR"] == pytest.approx(1 / 2) and overall["VIF"] == pytest.approx(1.0)
-    assert set(section["by_subset"]) == {"ShopFront", "Kitchen"}
-    assert section["by_subset"]["Kitchen"]["n"] == 1 and section["by_subset"]["Kitchen"]["excluded"] == 1
+    overall = section.overall
+    assert overall.n == 3 and overall.excluded == 1
+    assert overall.accuracy_with_vision == pytest.approx(2 / 3)
+    assert overall.accuracy_without_vision == pytest.approx(2 / 3)
+    assert overall.VNR == pytest.approx(1 / 2) and overall.VIF == pytest.approx(1.0)
+    assert set(section.by_subset) == {"ShopFront", "Kitchen"}
+    assert section.by_subset["Kitchen"].n == 1 and section.by_subset["Kitchen"].excluded == 1

@@ -25,6 +25,16 @@ from ray_eval.outputs.summary import build_summary
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.verdict.aggregate import summarize
 from ray_eval.verdict.gate import evaluate_gate, verdict
+from ray_eval.verdict.summary_model import Check as StoredCheck
+from ray_eval.verdict.summary_model import (
+    Comparison,
+    Diagnostics,
+    GroupScores,
+    RunIdentity,
+    Scores,
+    Statistics,
+    Summary,
+)
 
 SCRIPT_PAYLOAD = "<script>alert(1)</script>"
 ATTRIBUTE_PAYLOAD = '" onmouseover="alert(1)'
@@ -80,18 +90,18 @@ def write_results(run_dir: Path, rows: list[dict[str, Any]], row_group_size: int
 
 
 def make_summary(run_dir: Path, gate: GateConfig, *, stand_in: bool = True, complete: bool = True,
-                 reason: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                 reason: str | None = None) -> Summary:
     scores = summarize(pq.read_table(run_dir / "results.parquet").to_pandas())
     decision = verdict(evaluate_gate(scores, gate), complete=complete, incomplete_reason=reason)
     engine = ({"kind": "scripted"} if stand_in else
               {"kind": "openai", "base_url": "http://user:secret@127.0.0.1:8000/v1", "model": "ostrakon-vl-8b"})
     config = validate_config({"dataset": {"path": "data/manifest.jsonl"}, "engine": engine,
                               "run": {"model_label": "checkpoint " + SCRIPT_PAYLOAD}})
-    scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=scores["overall"]["n"],
+    scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=scores.overall.n,
                        chunks=[], fingerprint="f" * 64)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
-                            duration_s=83.2, served_models=["scripted-model"])
-    return summary, decision
+    return build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
+                         duration_s=83.2, served_models=["scripted-model"], statistics=None, diagnostics=None,
+                         comparison=None)
 
 
 class Page(HTMLParser):
@@ -151,15 +161,15 @@ class Page(HTMLParser):
 
 
 def render(tmp_path: Path, rows: list[dict[str, Any]] | None = None, *, max_samples: int = 500,
-           gate: GateConfig | None = None, extend: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+           gate: GateConfig | None = None, extend: Callable[[Summary], None] | None = None,
            **summary_options: Any) -> tuple[str, Page]:
-    """report.html of these rows; `extend` may change the summary and the decision before the report is written."""
+    """report.html of these rows; `extend` may change the summary (and its verdict) before the report is written."""
     run_dir = tmp_path / "run"
     write_results(run_dir, standard_rows() if rows is None else rows)
-    summary, decision = make_summary(run_dir, gate or GateConfig(min_pass_rate=0.9), **summary_options)
+    summary = make_summary(run_dir, gate or GateConfig(min_pass_rate=0.9), **summary_options)
     if extend is not None:
-        extend(summary, decision)
-    write_report(run_dir / "report.html", summary, decision, run_dir, ReportConfig(max_samples=max_samples))
+        extend(summary)
+    write_report(run_dir / "report.html", summary, run_dir, ReportConfig(max_samples=max_samples))
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     return html, Page(html)
 
@@ -271,9 +281,9 @@ def test_none_values_everywhere(tmp_path):
 def test_report_without_results_file(tmp_path):
     run_dir = tmp_path / "run"
     write_results(run_dir, standard_rows())
-    summary, decision = make_summary(run_dir, GateConfig())
+    summary = make_summary(run_dir, GateConfig())
     (run_dir / "results.parquet").unlink()
-    write_report(run_dir / "report.html", summary, decision, run_dir, ReportConfig())
+    write_report(run_dir / "report.html", summary, run_dir, ReportConfig())
     page = Page((run_dir / "report.html").read_text(encoding="utf-8"))
     assert "results.parquet is missing" in page.all_text
     assert page.samples == []
@@ -305,9 +315,9 @@ def test_thumbnails_are_read_only_for_detailed_rows(tmp_path, monkeypatch):
         whole_file_reads.append(columns)
         return real_read_table(source, *args, columns=columns, **kwargs)
 
-    summary, decision = make_summary(tmp_path / "run", GateConfig())
+    summary = make_summary(tmp_path / "run", GateConfig())
     monkeypatch.setattr(pq, "read_table", spy)
-    write_report(tmp_path / "run" / "report.html", summary, decision, tmp_path / "run", ReportConfig(max_samples=4))
+    write_report(tmp_path / "run" / "report.html", summary, tmp_path / "run", ReportConfig(max_samples=4))
     assert whole_file_reads and all(columns is not None and "thumbnails" not in columns for columns in whole_file_reads)
     page = Page((tmp_path / "run" / "report.html").read_text(encoding="utf-8"))
     assert [sample["id"] for sample in page.samples] == ["s0", "s3", "s6", "s1"]
@@ -418,22 +428,21 @@ def multi_subset_rows() -> list[dict[str, Any]]:
     ]
 
 
-def score_groups(scores: dict[str, Any]) -> list[dict[str, Any]]:
-    groups = [scores["overall"], scores["critical"]]
-    for key in ("by_subset", "by_format", "by_input_type"):
-        groups += list(scores[key].values())
-    for level in scores["by_label"].values():
+def score_groups(scores: Scores) -> list[GroupScores]:
+    groups = [scores.overall, scores.critical, *scores.by_subset.values(), *scores.by_format.values(),
+              *scores.by_input_type.values()]
+    for level in scores.by_label.values():
         groups += list(level.values())
     return groups
 
 
-def add_intervals(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-    for group in score_groups(summary["scores"]):
-        score, rate = group["score"], group["pass_rate"]
-        group["score_ci"] = None if score is None else [round(max(score - 2.5, 0.0), 4), round(min(score + 3.0, 100.0), 4)]
-        group["pass_rate_ci"] = None if rate is None else [round(max(rate - 0.05, 0.0), 6), round(min(rate + 0.05, 1.0), 6)]
-    summary["statistics"] = {"confidence": 0.95, "resamples": 1000, "method": "percentile bootstrap", "clustered": True,
-                             "clusters": 123}
+def add_intervals(summary: Summary) -> None:
+    for group in score_groups(summary.scores):
+        score, rate = group.score, group.pass_rate
+        group.score_ci = None if score is None else [round(max(score - 2.5, 0.0), 4), round(min(score + 3.0, 100.0), 4)]
+        group.pass_rate_ci = None if rate is None else [round(max(rate - 0.05, 0.0), 6), round(min(rate + 0.05, 1.0), 6)]
+    summary.statistics = Statistics(confidence=0.95, resamples=1000, method="percentile bootstrap", clustered=True,
+                                    clusters=123)
 
 
 def diagnostics_group(n: int, with_vision: float, without_vision: float, mg: float | None, vnr: float | None,
@@ -442,13 +451,13 @@ def diagnostics_group(n: int, with_vision: float, without_vision: float, mg: flo
             "MG": mg, "VNR": vnr, "VIF": vif}
 
 
-def add_diagnostics(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-    summary["diagnostics"] = {
+def add_diagnostics(summary: Summary) -> None:
+    summary.diagnostics = Diagnostics.model_validate({
         "overall": diagnostics_group(5, 0.6, 0.2, 0.4, 0.6667, 0.25),
         "by_subset": {"ShopFront": diagnostics_group(3, 0.6667, 0.3333, 0.3333, 0.5, 0.0),
                       "Kitchen": diagnostics_group(2, 0.5, 0.0, 0.5, 1.0, 0.0),
                       HOSTILE_NAME: diagnostics_group(1, 0.0, 1.0, -1.0, None, 1.0)},
-    }
+    })
 
 
 def paired_group(n: int, baseline: float, delta: float, ci: list[float], p: float, significant: bool,
@@ -457,11 +466,11 @@ def paired_group(n: int, baseline: float, delta: float, ci: list[float], p: floa
             "p_value": p, "test": test, "significant": significant}
 
 
-def add_comparison(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-    summary["comparison"] = {
+def add_comparison(summary: Summary) -> None:
+    summary.comparison = Comparison.model_validate({
         "baseline": {"run_dir": "runs/baseline-run", "run_id": "baseline-run", "model": "ostrakon-vl-7b"},
         "candidate": {"run_id": "run", "model": "ostrakon-vl-8b"},
-        "paired_samples": 240, "only_in_baseline": 2, "only_in_candidate": 1, "confidence": 0.95,
+        "paired_samples": 240, "only_in_baseline": 2, "only_in_candidate": 1, "confidence": 0.95, "notes": [],
         "overall": paired_group(240, 61.2, 2.5, [0.4, 4.6], 0.031, True),
         "by_subset": {"ShopFront": paired_group(120, 60.0, 4.6, [1.2, 8.0], 0.004, True),
                       "Kitchen": paired_group(80, 65.0, -3.0, [-5.5, -0.5], 0.02, True),
@@ -472,36 +481,37 @@ def add_comparison(summary: dict[str, Any], decision: dict[str, Any]) -> None:
         "flipped_total": {"gained": 7, "lost": 3},
         "flipped": [
             {"sample_id": "front-9", "subset": "ShopFront", "format": "mcq", "change": "gained",
-             "baseline_extracted": "B", "candidate_extracted": "A"},
+             "baseline_extracted": "B", "candidate_extracted": "A", "baseline_error": False, "candidate_error": False},
             {"sample_id": HOSTILE_NAME, "subset": HOSTILE_NAME, "format": "mcq", "change": "lost",
-             "baseline_extracted": "A", "candidate_extracted": HOSTILE_NAME},
+             "baseline_extracted": "A", "candidate_extracted": HOSTILE_NAME, "baseline_error": False,
+             "candidate_error": False},
             {"sample_id": "kitchen-7", "subset": None, "format": "mcq", "change": "lost",
-             "baseline_extracted": "C", "candidate_extracted": None},
+             "baseline_extracted": "C", "candidate_extracted": None, "baseline_error": False, "candidate_error": False},
         ],
-    }
+    })
 
 
-def add_everything(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+def add_everything(summary: Summary) -> None:
     for extend in (add_intervals, add_diagnostics, add_comparison):
-        extend(summary, decision)
+        extend(summary)
 
 
 def test_intervals_are_shown_next_to_every_score(tmp_path):
     html, page = render(tmp_path, rows=multi_subset_rows(), extend=add_intervals)
     structure = Structure(html)
     scores = summarize(pq.read_table(tmp_path / "run" / "results.parquet").to_pandas())
-    overall = scores["overall"]
+    overall = scores.overall
     assert page.all_text.count(STATISTICS_NOTE) == 1  # level and method named once
-    assert f"[{overall['score'] - 2.5:.1f}, {overall['score'] + 3.0:.1f}]" in page.all_text  # the overview metric
+    assert f"[{overall.score - 2.5:.1f}, {overall.score + 3.0:.1f}]" in page.all_text  # the overview metric
     subsets = structure.table("categories", "By subset")
     assert set(subsets) == {"ShopFront", "Kitchen", HOSTILE_NAME}
     for name, cells in subsets.items():
-        group = scores["by_subset"][name]
-        score, rate = group["score"], group["pass_rate"]
+        group = scores.by_subset[name]
+        score, rate = group.score, group.pass_rate
         assert cells[2] == f"{score:.1f} [{max(score - 2.5, 0):.1f}, {min(score + 3.0, 100):.1f}]", cells
         assert cells[4] == f"{100 * rate:.1f}% [{100 * max(rate - 0.05, 0):.1f}%, {100 * min(rate + 0.05, 1):.1f}%]"
     assert structure.table("categories", "By answer format")["mcq"][2].endswith(
-        f"[{overall['score'] - 2.5:.1f}, {overall['score'] + 3.0:.1f}]")
+        f"[{overall.score - 2.5:.1f}, {overall.score + 3.0:.1f}]")
     assert "[" in structure.table("categories", "By label L2")["OCR"][2]
     lowest = structure.table("failures", "Lowest pass rates by label")
     assert lowest and all("[" in cells[3] and "[" in cells[4] for cells in lowest.values())
@@ -605,27 +615,30 @@ def test_report_is_the_same_for_the_same_summary(tmp_path):
     assert strip == [line for line in second.splitlines() if "Started / finished" not in line]
 
 
-def strip_new_keys(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-    """A summary as written before intervals, diagnostics and comparisons existed."""
-    for group in score_groups(summary["scores"]):
+def strip_new_keys(summary: Summary) -> None:
+    """A summary as written before intervals, diagnostics and comparisons existed: read back from its JSON, those
+    keys are unset."""
+    stored = summary.model_dump(mode="json")
+    for group in [stored["scores"]["overall"], stored["scores"]["critical"], *stored["scores"]["by_subset"].values(),
+                  *stored["scores"]["by_format"].values(), *stored["scores"]["by_input_type"].values(),
+                  *(group for level in stored["scores"]["by_label"].values() for group in level.values())]:
         group.pop("score_ci", None)
         group.pop("pass_rate_ci", None)
     for key in ("statistics", "diagnostics", "comparison"):
-        summary.pop(key, None)
+        stored.pop(key, None)
+    old = Summary.model_validate(stored)
+    assert "statistics" not in old.model_dump() and old.scores.overall.score_ci is None  # read as an old file reads
+    for name in type(summary).model_fields:
+        setattr(summary, name, getattr(old, name))
 
 
-def set_new_keys_to_none(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-    for group in score_groups(summary["scores"]):
-        group.update(score_ci=None, pass_rate_ci=None)
-    summary.update(statistics=None, diagnostics=None, comparison=None)
+def set_new_keys_to_none(summary: Summary) -> None:
+    for group in score_groups(summary.scores):
+        group.score_ci = group.pass_rate_ci = None
+    summary.statistics = summary.diagnostics = summary.comparison = None
 
 
-def set_new_keys_empty(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-    strip_new_keys(summary, decision)
-    summary.update(statistics={}, diagnostics={"overall": None, "by_subset": {}}, comparison={})
-
-
-@pytest.mark.parametrize("extend", [strip_new_keys, set_new_keys_to_none, set_new_keys_empty])
+@pytest.mark.parametrize("extend", [strip_new_keys, set_new_keys_to_none])
 def test_summary_without_new_keys_has_no_new_sections(tmp_path, extend):
     html, page = render(tmp_path, rows=multi_subset_rows(), extend=extend)
     structure = Structure(html)
@@ -638,19 +651,24 @@ def test_summary_without_new_keys_has_no_new_sections(tmp_path, extend):
     assert structure.table("categories", "By subset")["Kitchen"][2] == "50.0"
 
 
-def regression_check(value: float | None, passed: bool, outcome: str | None) -> dict[str, Any]:
+def regression_check(value: float | None, passed: bool, outcome: str | None) -> StoredCheck:
     check = {"name": "regression against baseline", "metric": "regression", "group": "overall", "value": value,
              "threshold": -1.0, "comparison": ">=", "passed": passed, "source": "config", "samples": 12,
              "note": "too few paired samples" if outcome == "undecided" else None}
     if outcome is not None:
         check["outcome"] = outcome
-    return check
+    return StoredCheck.model_validate(check)
+
+
+def decide(summary: Summary, **verdict: Any) -> None:
+    """The summary's verdict changed, as a gate of other checks would have decided it."""
+    summary.verdict = summary.verdict.model_copy(update=verdict)
 
 
 def test_undecided_verdict_and_regression_checks(tmp_path):
-    def undecided(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-        decision["checks"] = [regression_check(None, False, "undecided")]
-        decision.update(status="undecided", passed=False, failed_checks=["regression against baseline"])
+    def undecided(summary: Summary) -> None:
+        decide(summary, checks=[regression_check(None, False, "undecided")], status="undecided", passed=False,
+               failed_checks=["regression against baseline"])
 
     html, page = render(tmp_path / "undecided", gate=GateConfig(), extend=undecided)
     text = " ".join(page.all_text.split())
@@ -663,9 +681,9 @@ def test_undecided_verdict_and_regression_checks(tmp_path):
     row = Structure(html).table("checks")["regression against baseline"]
     assert row[1:7] == ["overall", "–", "≥ -1.0 pts", "undecided", "too few paired samples", "config"]
 
-    def failed(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-        decision["checks"] = [regression_check(-2.34, False, "failed"), regression_check(0.5, True, None)]
-        decision.update(status="failed", passed=False, failed_checks=["regression against baseline"])
+    def failed(summary: Summary) -> None:
+        decide(summary, checks=[regression_check(-2.34, False, "failed"), regression_check(0.5, True, None)],
+               status="failed", passed=False, failed_checks=["regression against baseline"])
 
     html, page = render(tmp_path / "failed", gate=GateConfig(), extend=failed)
     assert "Gate FAILED" in page.all_text
@@ -675,14 +693,14 @@ def test_undecided_verdict_and_regression_checks(tmp_path):
 
 
 def test_comparison_without_shared_samples_says_so(tmp_path):
-    def no_pairs(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-        summary["comparison"] = {
+    def no_pairs(summary: Summary) -> None:
+        summary.comparison = Comparison.model_validate({
             "baseline": {"run_dir": "runs/old", "run_id": "old", "model": "m0"}, "candidate": {"run_id": "run", "model": "m1"},
             "paired_samples": 0, "only_in_baseline": 4, "only_in_candidate": 6, "confidence": 0.95,
             "notes": ["the runs used different datasets; they are compared on the samples both have"],
             "overall": None, "by_subset": {}, "by_format": {}, "by_label": {},
             "flipped_total": {"gained": 0, "lost": 0}, "flipped": [],
-        }
+        })
 
     html, page = render(tmp_path, rows=multi_subset_rows(), extend=no_pairs)
     structure = Structure(html)
@@ -697,10 +715,10 @@ def test_comparison_without_shared_samples_says_so(tmp_path):
 
 
 def test_undecided_verdict_names_its_reason(tmp_path):
-    def undecided(summary: dict[str, Any], decision: dict[str, Any]) -> None:
-        decision["checks"] = [regression_check(None, False, "undecided")]
-        decision.update(status="undecided", passed=False, failed_checks=["regression against baseline"],
-                        reason="regression against baseline: too few samples to decide: 12 shared, 30 needed")
+    def undecided(summary: Summary) -> None:
+        decide(summary, checks=[regression_check(None, False, "undecided")], status="undecided", passed=False,
+               failed_checks=["regression against baseline"],
+               reason="regression against baseline: too few samples to decide: 12 shared, 30 needed")
 
     _, page = render(tmp_path, gate=GateConfig(), extend=undecided)
     text = " ".join(page.all_text.split())
@@ -727,15 +745,15 @@ def test_sections_from_the_real_producers(tmp_path):
 
     captured: dict[str, Any] = {}
 
-    def real(summary: dict[str, Any], decision: dict[str, Any]) -> None:
+    def real(summary: Summary) -> None:
         results = with_clusters(frame(candidate_rows), statistics)
-        summary["statistics"] = statistics_note(results, statistics)
-        summary["diagnostics"] = diagnostics_of_runs(frame(candidate_rows), frame(blind_rows), NO_SUBSET)
-        summary["comparison"] = compare(
-            RunResults(frame(candidate_rows), {"run_dir": "runs/new", "run_id": "new", "model": "m1"}, "f" * 64),
-            RunResults(frame(baseline_rows), {"run_dir": "runs/old", "run_id": "old", "model": "m0"}, "f" * 64),
+        summary.statistics = statistics_note(results, statistics)
+        summary.diagnostics = diagnostics_of_runs(frame(candidate_rows), frame(blind_rows), NO_SUBSET)
+        summary.comparison = compare(
+            RunResults(frame(candidate_rows), RunIdentity(run_dir="runs/new", run_id="new", model="m1"), "f" * 64),
+            RunResults(frame(baseline_rows), RunIdentity(run_dir="runs/old", run_id="old", model="m0"), "f" * 64),
             statistics)
-        captured.update(summary, score_ci=summary["scores"]["overall"]["score_ci"])
+        captured.update(summary=summary, score_ci=summary.scores.overall.score_ci)
 
     html, page = render(tmp_path, rows=candidate_rows, extend=real)
     structure = Structure(html)
@@ -743,15 +761,16 @@ def test_sections_from_the_real_producers(tmp_path):
     low, high = captured["score_ci"]
     assert f"[{low:.1f}, {high:.1f}]" in text
     assert "Brackets hold 95% percentile bootstrap confidence intervals (200 resamples), clustered by shared media" in text
-    overall = captured["comparison"]["overall"]
-    assert f"{overall['delta']:+.1f} points" in text
-    assert f"[{overall['delta_ci'][0]:+.1f}, {overall['delta_ci'][1]:+.1f}]" in text
+    comparison = captured["summary"].comparison
+    overall = comparison.overall
+    assert f"{overall.delta:+.1f} points" in text
+    assert f"[{overall.delta_ci[0]:+.1f}, {overall.delta_ci[1]:+.1f}]" in text
     assert set(structure.table("comparison", "By subset")) == {"ShopFront", "Kitchen"}
-    assert len(structure.table("comparison", "Flipped samples")) == captured["comparison"]["flipped_total"]["gained"] \
-        + captured["comparison"]["flipped_total"]["lost"]
+    assert len(structure.table("comparison", "Flipped samples")) == comparison.flipped_total.gained \
+        + comparison.flipped_total.lost
     diagnostics = structure.table("diagnostics")
     assert set(diagnostics) == {"overall", "ShopFront", "Kitchen"}
-    assert diagnostics["overall"][5] == f"{100 * captured['diagnostics']['overall']['MG']:+.1f} pts"
+    assert diagnostics["overall"][5] == f"{100 * captured['summary'].diagnostics.overall.MG:+.1f} pts"
     assert [chart["label"] for chart in structure.charts] == [
         "Score change against the baseline, by subset", "Score by subset", "Score by answer format",
         "Accuracy with and without vision"]

@@ -13,9 +13,12 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ray_eval.config import MetricsConfig, StatisticsConfig
+from ray_eval.verdict.gate import Check, verdict
 from ray_eval.metrics import RunMetrics, names
 from ray_eval.testing.prometheus import find_binary, free_port
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, summarize
+from ray_eval.verdict.summary_model import Counts, Summary
+from tests.unit import summary_parts as parts
 
 LABELS = {"model": "m", "dataset": "d", "environment": "e"}
 
@@ -35,10 +38,14 @@ def results() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_of(frame: pd.DataFrame) -> dict:
+def summary_of(frame: pd.DataFrame, passed: bool = True) -> Summary:
+    """The summary of a run of these results whose one gate check (overall score) passed or failed."""
     scores = summarize(frame, StatisticsConfig(bootstrap_resamples=200))
-    return {"run_id": "r1", "model": {"label": "m"}, "config_fingerprint": "cfg", "dataset": {"fingerprint": "ds"},
-            "duration_s": 12.5, "counts": {"samples": len(frame), "results": len(frame)}, "scores": scores}
+    check = Check("overall score", "score", "overall", scores.overall.score, 50.0, ">=", passed, "config", len(frame))
+    return parts.summary("r1", "m", "ds").model_copy(update={
+        "config_fingerprint": "cfg", "duration_s": 12.5, "scores": scores, "verdict": verdict([check]),
+        "counts": Counts(samples=len(frame), results=len(frame), passed=scores.overall.passed,
+                         errors=scores.overall.errors, unparsed=scores.overall.unparsed)})
 
 
 def batch_of(frame: pd.DataFrame) -> pa.Table:
@@ -55,19 +62,18 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 def test_textfile_is_promtool_clean_labelled_and_equal_to_the_summary(tmp_path: Path) -> None:
     frame = results()
     summary = summary_of(frame)
-    decision = {"status": "passed", "passed": True, "checks": [{"name": "overall score", "passed": True}]}
     textfile = tmp_path / "textfile" / "ray_eval.prom"
     metrics = RunMetrics(MetricsConfig(textfile=textfile), LABELS)
     metrics.observe(batch_of(frame), len(frame), len(frame))
-    report = metrics.finish(summary, decision)
+    report = metrics.finish(summary)
     text = textfile.read_text()
-    assert report["errors"] == [] and text == generate_latest(metrics.registry).decode()
+    assert report.errors == [] and text == generate_latest(metrics.registry).decode()
     checked = subprocess.run([find_binary("promtool"), "check", "metrics"], input=text, capture_output=True, text=True)
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stdout + checked.stderr
 
     got = samples(text)
     key = tuple(sorted({**LABELS, "dimension": "overall", "group": "overall"}.items()))
-    assert got[(names.SCORE, key)] == pytest.approx(summary["scores"]["overall"]["score"] / 100)
+    assert got[(names.SCORE, key)] == pytest.approx(summary.scores.overall.score / 100)
     assert got[(names.SAMPLES, tuple(sorted({**LABELS, "status": "error"}.items())))] == 1
     assert got[(names.SAMPLES, tuple(sorted({**LABELS, "status": "ok"}.items())))] == 11
     assert got[(names.ERRORS, tuple(sorted({**LABELS, "stage": "inference", "type": "HTTP 500"}.items())))] == 1
@@ -86,11 +92,10 @@ def test_second_run_sees_the_previous_score_and_keeps_the_last_success(tmp_path:
     frame = results()
     textfile = tmp_path / "ray_eval.prom"
     first = RunMetrics(MetricsConfig(textfile=textfile), LABELS)
-    first.finish(summary_of(frame), {"status": "passed", "passed": True, "checks": []})
+    first.finish(summary_of(frame))
     second = RunMetrics(MetricsConfig(textfile=textfile), LABELS)
-    assert second.previous[("overall", "overall")] == pytest.approx(summary_of(frame)["scores"]["overall"]["score"] / 100)
-    second.finish(summary_of(frame.assign(score=0.0, passed=False)),
-                  {"status": "failed", "passed": False, "checks": []})
+    assert second.previous[("overall", "overall")] == pytest.approx(summary_of(frame).scores.overall.score / 100)
+    second.finish(summary_of(frame.assign(score=0.0, passed=False), passed=False))
     got = samples(textfile.read_text())
     key = tuple(sorted({**LABELS, "dimension": "overall", "group": "overall"}.items()))
     assert got[(names.PREVIOUS_SCORE, key)] > got[(names.SCORE, key)] == 0.0
@@ -100,6 +105,6 @@ def test_second_run_sees_the_previous_score_and_keeps_the_last_success(tmp_path:
 def test_an_unreachable_pushgateway_is_recorded_not_raised() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     metrics = RunMetrics(MetricsConfig(pushgateway_url=url, timeout_s=2), LABELS)
-    report = metrics.finish(summary_of(results()), {"status": "passed", "passed": True, "checks": []})
-    assert report["pushes"] == 0 and len(report["errors"]) == 2  # reading the previous score, then the push
-    assert all(url in error for error in report["errors"])
+    report = metrics.finish(summary_of(results()))
+    assert report.pushes == 0 and len(report.errors) == 2  # reading the previous score, then the push
+    assert all(url in error for error in report.errors)

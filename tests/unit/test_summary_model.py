@@ -49,14 +49,15 @@ def test_a_summary_without_schema_version_is_version_1_and_given_back_byte_for_b
 
 def test_the_store_writes_the_version_and_reads_back_what_it_wrote(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    summary, decision = finished_run(run_dir, ["passed", "passed", "wrong"])
-    write_outputs(run_dir, summary, decision, ReportConfig(), then="resume")
+    summary = finished_run(run_dir, ["passed", "passed", "wrong"])
+    write_outputs(run_dir, summary, ReportConfig(), then="resume")
     text = (run_dir / "summary.json").read_text(encoding="utf-8")
     written = json.loads(text)
     assert next(iter(written)) == "schema_version" and written["schema_version"] == SCHEMA_VERSION
     # Apart from its version, summary.json is the summary the run built, with the full verdict.
     assert as_written({key: value for key, value in written.items() if key != "schema_version"}) == as_written(
-        {**summary, "verdict": decision})
+        summary.model_dump(mode="json"))
+    assert written["verdict"] == json.loads((run_dir / "verdict.json").read_text(encoding="utf-8"))
     stored = RunStore(run_dir).read_summary()
     assert stored.verdict.checks is not None and stored.counts.samples == 3
     assert as_written(stored.model_dump(mode="json")) == text
@@ -64,8 +65,8 @@ def test_the_store_writes_the_version_and_reads_back_what_it_wrote(tmp_path: Pat
 
 def test_a_summary_of_a_newer_version_is_refused_in_one_line_naming_the_file(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
-    summary, decision = finished_run(run_dir, ["passed", "wrong"])
-    write_outputs(run_dir, summary, decision, ReportConfig(), then="resume")
+    summary = finished_run(run_dir, ["passed", "wrong"])
+    write_outputs(run_dir, summary, ReportConfig(), then="resume")
     path = run_dir / "summary.json"
     path.write_text(as_written({**json.loads(path.read_text()), "schema_version": SCHEMA_VERSION + 1}))
     (run_dir / "verdict.json").unlink()  # `ray-eval report` then takes the verdict from summary.json

@@ -109,8 +109,8 @@ def test_no_thumbnails_when_turned_off(media: Path) -> None:
 def render_rows(run_dir: Path, table: pa.Table) -> Page:
     run_dir.mkdir(parents=True)
     pq.write_table(table, run_dir / "results.parquet")
-    summary, decision = make_summary(run_dir, GateConfig())
-    write_report(run_dir / "report.html", summary, decision, run_dir, ReportConfig())
+    summary = make_summary(run_dir, GateConfig())
+    write_report(run_dir / "report.html", summary, run_dir, ReportConfig())
     return Page((run_dir / "report.html").read_text(encoding="utf-8"))
 
 

@@ -20,7 +20,7 @@ from ray_eval.config import GateConfig, ReportConfig, validate_config
 from ray_eval.errors import OperatorError, OutputError, UsageError
 from ray_eval.runs.finish import over_engine_error_budget
 from ray_eval.verdict.gate import evaluate_gate, verdict
-from ray_eval.verdict.aggregate import summarize
+from ray_eval.verdict.aggregate import statistics_note, summarize
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary, render_markdown
 from ray_eval.runs.rundir import list_runs
@@ -28,10 +28,11 @@ from ray_eval.runs.atomic import write_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VOUCHED_FILES
 from ray_eval.runs.store import RunStore, check_writable
 from ray_eval.data.dataset import DatasetScan
+from ray_eval.verdict.summary_model import Summary
 from tests.unit.test_report import result_row, write_results
 
 
-def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None) -> tuple[dict, dict]:
+def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None) -> Summary:
     """A run directory's results and the summary and verdict the run's own code makes of them (not yet written)."""
     write_results(run_dir, [result_row(f"s{i}", i, outcome) for i, outcome in enumerate(outcomes)])
     results = pd.read_parquet(run_dir / "results.parquet")
@@ -44,9 +45,10 @@ def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None)
     scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=samples, chunks=[],
                        fingerprint="f" * 64)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
-                            duration_s=3.0, served_models=[])
-    (run_dir / RUN_FILE).write_text(json.dumps({"config": summary["config"], "started_at": "2026-01-02T09:00:00"}))
-    return summary, decision
+                            duration_s=3.0, served_models=[], statistics=statistics_note(results, config.statistics),
+                            diagnostics=None, comparison=None)
+    (run_dir / RUN_FILE).write_text(json.dumps({"config": summary.config, "started_at": "2026-01-02T09:00:00"}))
+    return summary
 
 
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -66,8 +68,8 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path
 def test_reports_that_cannot_be_written_leave_no_verdict_and_report_writes_them_later(tmp_path: Path, monkeypatch,
                                                                                       capsys) -> None:
     run_dir = tmp_path / "run"
-    summary, decision = finished_run(run_dir, ["passed", "passed", "wrong"])
-    write_outputs(run_dir, summary, decision, ReportConfig(), then="resume")
+    summary = finished_run(run_dir, ["passed", "passed", "wrong"])
+    write_outputs(run_dir, summary, ReportConfig(), then="resume")
     assert json.loads((run_dir / "verdict.json").read_text())["status"] == "passed"
 
     def no_space(*args, **kwargs) -> None:
@@ -86,12 +88,12 @@ def test_reports_that_cannot_be_written_leave_no_verdict_and_report_writes_them_
 
     monkeypatch.undo()  # space is back
     assert main(["report", str(run_dir)]) == 0
-    assert RunStore(run_dir).read_concluded()[1] == decision and all((run_dir / name).is_file() for name in VOUCHED_FILES)
+    assert RunStore(run_dir).read_concluded() == summary and all((run_dir / name).is_file() for name in VOUCHED_FILES)
     assert pack_run_dir(run_dir).startswith("----- ray-eval run bundle begin -----")
 
 
 def test_ci_pack_refuses_a_verdict_without_its_reports_naming_them(tmp_path: Path, capsys) -> None:
-    (tmp_path / "verdict.json").write_text(json.dumps(verdict([])))
+    (tmp_path / "verdict.json").write_text(json.dumps(verdict([]).model_dump(mode="json")))
     (tmp_path / "summary.json").write_text("{}")
     assert main(["ci", "pack", str(tmp_path)]) == 3
     err = capsys.readouterr().err
@@ -120,16 +122,16 @@ def test_the_engine_error_budget_counts_every_row_on_disk_not_one_session() -> N
 
 def test_an_incomplete_summary_says_what_is_left_and_the_command_that_continues_it(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "r1"
-    summary, decision = finished_run(run_dir, ["passed", "error", "error", "wrong"], samples=10)
-    text = render_markdown(summary, decision)
+    summary = finished_run(run_dir, ["passed", "error", "error", "wrong"], samples=10)
+    text = render_markdown(summary)
     assert "> Incomplete: engine unreachable" in text
     assert "> 4 of 10 samples have a result: 2 answered, 2 error rows (ReadTimeout: 2), 6 not evaluated yet." in text
     assert f"> Continue it with: `ray-eval run --resume {run_dir} --retry-errors`" in text
 
-    summary, decision = finished_run(run_dir, ["passed", "wrong"], samples=5)
-    assert f"> Continue it with: `ray-eval run --resume {run_dir}`\n" in render_markdown(summary, decision)
-    summary, decision = finished_run(run_dir, ["passed", "wrong"])
-    assert summary["resume_command"] is None and "Continue it with" not in render_markdown(summary, decision)
+    summary = finished_run(run_dir, ["passed", "wrong"], samples=5)
+    assert f"> Continue it with: `ray-eval run --resume {run_dir}`\n" in render_markdown(summary)
+    summary = finished_run(run_dir, ["passed", "wrong"])
+    assert summary.resume_command is None and "Continue it with" not in render_markdown(summary)
 
 
 def test_a_run_directory_that_cannot_be_written_is_refused_before_anything_runs(tmp_path: Path) -> None:

@@ -1,0 +1,47 @@
+"""Whole summary sections for tests that care about a few of their values: every other field holds a neutral value,
+so the models' validation (every field a reader may rely on is present) holds for what the tests build too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ray_eval.verdict.summary_model import Comparison, GroupScores, PairedGroupScores, Scores, Summary
+
+SUMMARIES = Path(__file__).parent / "summaries"
+
+
+def group_scores(**values: Any) -> GroupScores:
+    """One group's scores; n samples, none passed, unless given."""
+    return GroupScores.model_validate({"n": 0, "weight": 0.0, "score": None, "pass_rate": None, "passed": 0,
+                                       "errors": 0, "unparsed": 0, "error_rate": None, "unparsed_rate": None} | values)
+
+
+def scores(overall: GroupScores | None = None, **sections: Any) -> Scores:
+    """A `scores` section: an empty overall and critical group and no grouping, unless given."""
+    return Scores.model_validate({"overall": overall or group_scores(), "critical": group_scores(), "by_subset": {},
+                                  "by_format": {}} | sections)
+
+
+def paired_group(**values: Any) -> PairedGroupScores:
+    return PairedGroupScores.model_validate({"n": 100, "baseline_score": 60.0, "candidate_score": 60.0, "delta": 0.0,
+                                             "delta_ci": [0.0, 0.0], "p_value": 1.0, "test": "mcnemar",
+                                             "significant": False} | values)
+
+
+def comparison(**values: Any) -> Comparison:
+    """A comparison of candidate run `cand` with baseline run `base`; no paired sample unless given."""
+    return Comparison.model_validate({
+        "baseline": {"run_dir": "runs/base", "run_id": "base", "model": "base-model"},
+        "candidate": {"run_dir": "runs/cand", "run_id": "cand", "model": "cand-model"},
+        "paired_samples": 0, "only_in_baseline": 0, "only_in_candidate": 0, "confidence": 0.95, "notes": [],
+        "overall": None, "by_subset": {}, "by_format": {}, "flipped_total": {"gained": 0, "lost": 0}, "flipped": [],
+    } | values)
+
+
+def summary(run_id: str, model: str, dataset_fingerprint: str) -> Summary:
+    """A real run's summary (summaries/v1-scripted.json) as another run's: its id, model label and dataset."""
+    stored = json.loads((SUMMARIES / "v1-scripted.json").read_text(encoding="utf-8"))
+    stored["run_id"], stored["model"]["label"], stored["dataset"]["fingerprint"] = run_id, model, dataset_fingerprint
+    return Summary.model_validate(stored)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import TYPE_CHECKING, ClassVar, overload
 
 from pydantic import SecretStr
 
@@ -24,6 +24,7 @@ from ray_eval.engines.openai_http import OpenAIChatEngine
 from ray_eval.engines.retry import AttemptObserver, RetryPolicy
 from ray_eval.errors import ConfigError
 from ray_eval.redact import Redactor
+from ray_eval.verdict.summary_model import EngineInfo
 
 if TYPE_CHECKING:
     from ray_eval.data.dataset import DatasetScan
@@ -57,9 +58,9 @@ class EngineKind:
         from the dataset (the scripted stand-in, whose requests time out after `stand_in_timeout_s`)."""
         return contextlib.nullcontext(self.endpoint)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> EngineInfo:
         """The engine as summary.json's `engine` block shows it (no secrets)."""
-        return {"kind": self.name, "model": self.config.model}
+        return EngineInfo(kind=self.name, model=self.config.model)
 
 
 class EndpointKind(EngineKind):
@@ -143,8 +144,8 @@ class OpenAIKind(EndpointKind):
 
         asyncio.run(check())
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "base_url": public_url(self.config.base_url)}
+    def describe(self) -> EngineInfo:
+        return EngineInfo(kind=self.name, model=self.config.model, base_url=public_url(self.config.base_url))
 
     def location(self) -> str:
         return public_url(self.config.base_url)
@@ -186,8 +187,9 @@ class ServeHandleKind(EndpointKind):
 
         return serve_capacity(self.config)
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "app_name": self.config.app_name, "deployment": self.config.deployment_name}
+    def describe(self) -> EngineInfo:
+        return EngineInfo(kind=self.name, model=self.config.model, app_name=self.config.app_name,
+                          deployment=self.config.deployment_name)
 
     def client(self, api_key: SecretStr | None, max_in_flight: int,
                observer: AttemptObserver | None = None) -> ChatEngine:

@@ -26,7 +26,6 @@ from ray_eval.verdict.summary_model import (
     Counts,
     DatasetInfo,
     Diagnostics,
-    EngineInfo,
     ModelInfo,
     Scores,
     Statistics,
@@ -71,7 +70,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
     scripted = kind.stand_in
     engine_info = kind.describe()
     if config.serve.config is not None:
-        engine_info["serve_config"] = str(config.serve.config)
+        engine_info = engine_info.model_copy(update={"serve_config": str(config.serve.config)})
     overall = scores.overall
     incomplete = decision.status == "incomplete"
     return Summary(
@@ -87,7 +86,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
             stand_in=scripted or config.run.smoke_model,
             note=STAND_IN_NOTE if scripted else SMOKE_NOTE if config.run.smoke_model else None,
         ),
-        engine=EngineInfo.model_validate(engine_info),
+        engine=engine_info,
         dataset=DatasetInfo(
             path=str(scan.path),
             format=scan.format,

@@ -87,7 +87,7 @@ def test_only_a_serve_handle_needs_the_process_connected_to_ray() -> None:
 
 def test_openai_kind_describes_itself_without_the_urls_credentials() -> None:
     kind = engine_kind(OpenAIEngineConfig(base_url=f"https://user:{PASSWORD}@llm.example/v1", model="m"))
-    assert kind.describe() == {"kind": "openai", "model": "m", "base_url": "https://llm.example/v1"}
+    assert kind.describe().model_dump() == {"kind": "openai", "model": "m", "base_url": "https://llm.example/v1"}
     assert kind.location() == "https://llm.example/v1"
     assert not kind.stand_in and kind.endpoint is kind.config
     assert kind.capacity() is None  # unknown: the config's engine_capacity or the default applies
@@ -143,7 +143,7 @@ def test_openai_client_carries_the_key_and_the_actors_requests_in_flight() -> No
 
 def test_serve_handle_kind_describes_its_app_and_deployment() -> None:
     kind = engine_kind(ServeHandleEngineConfig(model="org/tiny.v1", app_name="llm2"))
-    assert kind.describe() == {"kind": "serve_handle", "model": "org/tiny.v1", "app_name": "llm2",
+    assert kind.describe().model_dump() == {"kind": "serve_handle", "model": "org/tiny.v1", "app_name": "llm2",
                                "deployment": "LLMServer:org--tiny_v1"}
     assert kind.location() == "" and not kind.stand_in
     assert kind.preflight_before_ray(serve_deployed_by_run=False) is False  # a handle needs Ray running
@@ -175,10 +175,10 @@ def test_serve_handle_kind_is_checked_and_sized_by_serve(monkeypatch) -> None:
 def test_scripted_kind_has_no_endpoint_until_its_stand_in_runs(media_dir: Path) -> None:
     kind = engine_kind(ScriptedEngineConfig(accuracy=1.0, blind_accuracy=0.0, model="stand-in"))
     assert kind.stand_in and kind.endpoint is None
-    assert kind.describe() == {"kind": "scripted", "model": "stand-in"}
+    assert kind.describe().model_dump() == {"kind": "scripted", "model": "stand-in"}
     scan = scan_dataset(write_jsonl(media_dir / "m.jsonl", [mcq_row("q1", answer="C")]))
     with kind.reachable(lambda: scan, stand_in_timeout_s=12.0) as endpoint:
-        assert engine_kind(endpoint).describe()["base_url"].startswith("http://127.0.0.1:")
+        assert engine_kind(endpoint).describe().base_url.startswith("http://127.0.0.1:")
         assert (endpoint.model, endpoint.timeout_s) == ("stand-in", 12.0)
         spec = EngineSpec.of(endpoint, {}, 1)
         spec.preflight()

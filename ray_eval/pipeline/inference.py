@@ -21,9 +21,9 @@ PASSED_ON = CARRIED + [field.name for field in PROMPT_COLUMNS]
 class InferenceStage(Stage):
     """A callable class for `map_batches` on an actor pool. Each actor runs several batches at once (the pipeline's
     max_concurrent_calls_per_actor), so one slow request holds back only its own small batch; the engine's own
-    semaphore bounds the requests in flight per actor. With a `watch` (ray_eval/engine_watch.py) every try is reported, and
-    once the watch stops the run, the batches still waiting are cut short: what came back is kept, the rest become
-    STOPPED rows that the driver leaves out."""
+    semaphore bounds the requests in flight per actor. With a `watch` (ray_eval/engine_watch.py) every try is
+    reported, and once the watch stops the run, the batches still waiting are cut short: what came back is kept, the
+    rest become STOPPED rows that the driver leaves out."""
 
     name = "inference"
     input_columns = tuple(PREPARED_SCHEMA.names)
@@ -45,7 +45,7 @@ class InferenceStage(Stage):
             return list(await asyncio.gather(*requests))
         await _until_stopped(requests, self.reporter.stopped)
         return [request.result() if not request.cancelled() else self.cut_short(row)
-                for request, row in zip(requests, rows)]
+                for request, row in zip(requests, rows, strict=True)]
 
     async def infer(self, row: dict[str, Any]) -> dict[str, Any]:
         # A row that failed before (read, preprocess) lacks the prompt columns: None, as in its Arrow row.

@@ -58,5 +58,6 @@ def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill:
 
     return {
         "overall": section(paired, answered),
-        "by_subset": {str(name): section(part, answered[part.index]) for name, part in paired.groupby("subset", sort=True)},
+        "by_subset": {str(name): section(part, answered[part.index])
+                      for name, part in paired.groupby("subset", sort=True)},
     }

@@ -86,7 +86,8 @@ def test_reports_that_cannot_be_written_leave_no_verdict_and_report_writes_them_
 
     monkeypatch.undo()  # space is back
     assert main(["report", str(run_dir)]) == 0
-    assert RunStore(run_dir).read_concluded()[1] == decision and all((run_dir / name).is_file() for name in VOUCHED_FILES)
+    assert RunStore(run_dir).read_concluded()[1] == decision
+    assert all((run_dir / name).is_file() for name in VOUCHED_FILES)
     assert pack_run_dir(run_dir).startswith("----- ray-eval run bundle begin -----")
 
 
@@ -112,7 +113,8 @@ def test_the_engine_error_budget_counts_every_row_on_disk_not_one_session() -> N
                       "20.0% (run.max_engine_error_rate); once the engine is healthy, run them again with "
                       "`ray-eval run --resume runs/r1 --retry-errors`")
     # Rows that never reached the engine (bad media) count neither way; scoring errors were answered.
-    rows = frame([("error", "inference")] * 2 + [("error", "preprocess")] * 5 + [("error", "scoring")] + [("ok", None)] * 7)
+    rows = frame([("error", "inference")] * 2 + [("error", "preprocess")] * 5 + [("error", "scoring")]
+                 + [("ok", None)] * 7)
     assert over_engine_error_budget(rows, 0.2, Path("r")) is None  # 2 of 10
     assert over_engine_error_budget(rows, 0.1, Path("r")).startswith("2 of 10 samples sent to the engine")
     assert over_engine_error_budget(frame([("error", "read")]), 0.0, Path("r")) is None

@@ -33,8 +33,8 @@ class DatasetConfig(_Strict):
     format: Literal["auto", "manifest", "seed_json", "vlmeval_tsv"] = Field(
         "auto", description="Reader to use; auto picks one from the file's extension and content."
     )
-    root: Path | None = Field(None, description="Folder relative media paths are resolved in and may not leave; default "
-                              "the file's folder (a seed suite .json: the working directory).")
+    root: Path | None = Field(None, description="Folder relative media paths are resolved in and may not leave; "
+                              "default the file's folder (a seed suite .json: the working directory).")
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N rows (smoke runs).")
     invalid_rows: Literal["refuse", "error_row"] = Field(
         "refuse",
@@ -52,7 +52,8 @@ class DatasetConfig(_Strict):
 class VideoConfig(_Strict):
     fps: float = Field(2.0, gt=0, description="Frames sampled per second of video (Qwen3-VL's default is 2).")
     max_frames: int = Field(32, ge=1, description="Cap on sampled frames; longer videos are sampled evenly.")
-    min_frames: int = Field(2, ge=1, description="Shorter clips repeat their last frame (Qwen-VL merges frames in pairs).")
+    min_frames: int = Field(2, ge=1,
+                            description="Shorter clips repeat their last frame (Qwen-VL merges frames in pairs).")
     max_pixels_per_frame: int = Field(200_704, ge=1024, description="Pixel budget of each frame after resizing.")
     send_as: Literal["video_frames", "images"] = Field(
         "video_frames",
@@ -146,7 +147,8 @@ class OpenAIEngineConfig(_RequestPolicy):
     api_key_file: Path | None = Field(None, description="File holding the API key (a mounted secret).")
     connect_timeout_s: float = Field(10.0, gt=0, description="Timeout of opening a connection.")
     extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
+        default_factory=dict,
+        description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs).",
     )
 
     @model_validator(mode="after")
@@ -169,7 +171,8 @@ class ServeHandleEngineConfig(_RequestPolicy):
     app_name: str = Field("llm", description="Serve application holding the model's LLMServer deployment.")
     model: str = Field(description="The model_id of the app's LLMConfig.")
     deployment: str | None = Field(
-        None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it."
+        None,
+        description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it.",
     )
 
     @property
@@ -183,7 +186,9 @@ class ScriptedEngineConfig(_Strict):
 
     kind: Literal["scripted"] = Field("scripted", description="Selects this engine.")
     policy: Literal["oracle", "random"] = Field(
-        "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a random letter."
+        "oracle",
+        description="oracle: the reference answer with probability `accuracy`, else a wrong one; "
+        "random: a random letter.",
     )
     accuracy: float = Field(0.8, ge=0, le=1, description="Share of questions the oracle answers correctly.")
     blind_accuracy: float = Field(
@@ -278,8 +283,10 @@ class ScoringConfig(_Strict):
         description="Scorer (by registered name) for each answer format; formats not named keep their default. "
         "`judge` (open answers only) needs scoring.judge.",
     )
-    format_pass_threshold: float = Field(1.0, ge=0, le=1, description="A format answer passes with this share of fields right.")
-    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this score (lexical or judge).")
+    format_pass_threshold: float = Field(1.0, ge=0, le=1,
+                                         description="A format answer passes with this share of fields right.")
+    open_pass_threshold: float = Field(0.5, ge=0, le=1,
+                                       description="An open answer passes at this score (lexical or judge).")
     judge: JudgeConfig | None = Field(None, description="The LLM judge used when an answer format's scorer is `judge`.")
     embedding_model: Path | None = Field(
         None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
@@ -308,7 +315,8 @@ class ScoringConfig(_Strict):
 
 
 class StatisticsConfig(_Strict):
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every reported interval and of the paired tests.")
+    confidence: float = Field(0.95, gt=0.5, lt=1,
+                              description="Level of every reported interval and of the paired tests.")
     bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
     seed: int = Field(0, description="Seed of the bootstrap: same results, same intervals.")
     cluster_by_media: bool = Field(
@@ -336,19 +344,23 @@ class BaselineConfig(_Strict):
         "interval of (this run - baseline) lies above -max_regression."
     )
     min_paired_samples: int = Field(
-        30, ge=1, description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a pass."
+        30, ge=1,
+        description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a pass.",
     )
 
 
 class GateConfig(Thresholds):
     max_error_rate: float | None = Field(None, ge=0, le=1, description="Highest share of samples ending in an error.")
-    max_errors: int | None = Field(None, ge=0, description="Highest number of samples ending in an error (a count budget).")
-    max_unparsed_rate: float | None = Field(None, ge=0, le=1, description="Highest share of answers no scorer could read.")
+    max_errors: int | None = Field(None, ge=0,
+                                   description="Highest number of samples ending in an error (a count budget).")
+    max_unparsed_rate: float | None = Field(None, ge=0, le=1,
+                                            description="Highest share of answers no scorer could read.")
     critical_min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest pass rate of critical samples.")
     subsets: dict[Subset, Thresholds] = Field(default_factory=dict, description="Per-subset thresholds.")
     formats: dict[AnswerFormat, Thresholds] = Field(default_factory=dict, description="Per-format thresholds.")
     labels: dict[Literal["l1", "l2", "l3", "l4"], dict[str, Thresholds]] = Field(
-        default_factory=dict, description="Per-category thresholds by label level, e.g. {l2: {OCR: {min_pass_rate: 0.8}}}."
+        default_factory=dict,
+        description="Per-category thresholds by label level, e.g. {l2: {OCR: {min_pass_rate: 0.8}}}.",
     )
     use_suite_thresholds: bool = Field(
         True, description="Apply a seed suite's own thresholds (the config's values win for the same check)."
@@ -367,7 +379,8 @@ class GateConfig(Thresholds):
 
 class RunConfig(_Strict):
     out_dir: Path = Field(Path("runs"), description="Folder in which each run gets its own directory.")
-    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", description="Run directory name; default a timestamp.")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$",
+                               description="Run directory name; default a timestamp.")
     model_label: str | None = Field(None, description="Checkpoint name shown in reports; default the engine's model.")
     smoke_model: bool = Field(
         False, description="The model is a smoke-test model (random weights): reports say its scores mean nothing."
@@ -383,9 +396,11 @@ class RunConfig(_Strict):
     )
     progress_interval_s: float = Field(10.0, gt=0, description="Seconds between progress lines.")
     checkpoint_rows: int = Field(
-        500, ge=1, description="Results are written to disk (a checkpoint a resumed run starts from) every this many rows..."
+        500, ge=1,
+        description="Results are written to disk (a checkpoint a resumed run starts from) every this many rows...",
     )
-    checkpoint_interval_s: float = Field(30.0, gt=0, description="... or after this many seconds, whichever comes first.")
+    checkpoint_interval_s: float = Field(30.0, gt=0,
+                                         description="... or after this many seconds, whichever comes first.")
 
 
 class RayConfig(_Strict):
@@ -405,9 +420,11 @@ class MetricsConfig(_Strict):
     )
     job: str = Field("ray-eval", min_length=1, description="Pushgateway job name (first part of the grouping key).")
     environment: str = Field("dev", min_length=1, description="Environment label: dev, staging, prod ...")
-    dataset_label: str | None = Field(None, description="Dataset label; default the dataset file's name without suffix.")
+    dataset_label: str | None = Field(None,
+                                      description="Dataset label; default the dataset file's name without suffix.")
     push_interval_s: float = Field(
-        30.0, ge=0, description="Push progress (samples, errors, latency) this often while the run goes; 0: only at the end."
+        30.0, ge=0,
+        description="Push progress (samples, errors, latency) this often while the run goes; 0: only at the end.",
     )
     timeout_s: float = Field(10.0, gt=0, description="Timeout of one push.")
 
@@ -440,8 +457,9 @@ class EvalConfig(_Strict):
                  "num_cpus_per_actor"}
         # How patiently the engine is asked does not decide its answers: a resume may widen the retry window.
         patience = set(_RequestPolicy.model_fields)
-        data = self.model_dump(mode="json", exclude={"run": exclude, "dataset": {"rows_per_read_task"}, "ray": True, "metrics": True, "report": True,
-                                                     "inference": speed, "engine": patience})
+        data = self.model_dump(mode="json", exclude={"run": exclude, "dataset": {"rows_per_read_task"}, "ray": True,
+                                                     "metrics": True, "report": True, "inference": speed,
+                                                     "engine": patience})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -36,6 +36,10 @@ class ServeHandleEngine:
         self._handle = handle.options(stream=True)
         self._in_flight = asyncio.Semaphore(max_in_flight)
 
+    async def aclose(self) -> None:
+        """Nothing to close: the handle belongs to Serve. (ChatEngine asks for it: the canary and rescore's judge
+        close their engine when done.)"""
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
         from ray.serve.llm.openai_api_models import ChatCompletionRequest
 

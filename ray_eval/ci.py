@@ -21,6 +21,7 @@ import re
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TextIO
@@ -91,7 +92,9 @@ def unpack_bundle(text: str, dest: Path) -> Path | None:
             name = PurePosixPath(member.name)
             if not member.isfile() or len(name.parts) != 1 or name.name not in PACKED_FILES:
                 raise UsageError(f"run bundle holds {member.name!r}, which is not one of {', '.join(PACKED_FILES)}")
-            (dest / name.name).write_bytes(tar.extractfile(member).read())
+            packed = tar.extractfile(member)
+            assert packed is not None  # a regular file (checked above) always has contents to extract
+            (dest / name.name).write_bytes(packed.read())
     return dest
 
 
@@ -99,7 +102,7 @@ def unpack_bundle(text: str, dest: Path) -> Path | None:
 
 
 def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_dir: Path,
-                     overrides: list[str] = (), working_dir: Path = Path(".")) -> CiOutcome:
+                     overrides: Sequence[str] = (), working_dir: Path = Path(".")) -> CiOutcome:
     """Run the evaluation as Ray job `submission_id` on the cluster at `address`, streaming its log; read its reports
     from the end of that log into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the
     job did."""

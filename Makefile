@@ -43,6 +43,7 @@ demo-scripted: install $(SAMPLE)/manifest.jsonl
 
 test: install install-monitoring
 	$(BIN)/ruff check ray_eval tests jobs scripts benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 test-fast: install install-monitoring

@@ -182,7 +182,7 @@ class EngineTimeline:
     def all_slots_busy_at(self) -> float | None:
         """When `slots` requests were first inside the engine at once (each holds its slot for its latency)."""
         ends: list[float] = []  # when the requests in the engine now give their slots back
-        for at, delay in sorted(zip(self.taken_at, self.latencies_s)):
+        for at, delay in sorted(zip(self.taken_at, self.latencies_s, strict=True)):
             while ends and ends[0] <= at:
                 heapq.heappop(ends)
             heapq.heappush(ends, at + delay)

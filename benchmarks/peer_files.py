@@ -134,7 +134,8 @@ class VlmEvalKitFiles(PeerFiles):
             writer.writerow(["index", "image", "question", "A", "B", "C", "D", "answer", "category"])
             for index, case in enumerate(cases):
                 image = base64.b64encode((suite.parent / case["image_path"]).read_bytes()).decode("ascii")
-                options = [_letterless(option, letter) for option, letter in zip(case["options"], "ABCD")]
+                letters = zip(case["options"], "ABCD", strict=False)  # the TSV has option columns A-D only
+                options = [_letterless(option, letter) for option, letter in letters]
                 writer.writerow([index, image, case["question"], *options, case["expected_answer"], case["category"]])
 
     def command(self, python: Path, base_url: str, out_dir: Path, slots: int) -> tuple[list[str], dict[str, str]]:

@@ -6,7 +6,8 @@ time. How close ray-eval gets to that, measured on the server (first request tak
 whether it keeps the engine saturated. The sequential client is the seed article's approach: a plain loop posting
 one chat request at a time with httpx.Client, to a server of the same slots and latency.
 
-    .venv/bin/python -m benchmarks.simulated_engine --samples 2000 --latency-s 0.5 --slots 32 --json runs/bench/simulated_engine.json
+    .venv/bin/python -m benchmarks.simulated_engine --samples 2000 --latency-s 0.5 --slots 32 \
+        --json runs/bench/simulated_engine.json
 
 Everything (Ray, the pipeline, the server) shares this machine's cores: the figures are for the machine they ran on.
 """
@@ -72,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray-num-cpus", type=int, default=RAY_NUM_CPUS,
                         help=f"logical CPUs of the local Ray the run starts (default {RAY_NUM_CPUS})")
     parser.add_argument("--sequential-requests", type=int, default=SEQUENTIAL_REQUESTS,
-                        help=f"requests the sequential client sends (at most the samples; default {SEQUENTIAL_REQUESTS})")
+                        help="requests the sequential client sends "
+                             f"(at most the samples; default {SEQUENTIAL_REQUESTS})")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any other ray-eval config override, e.g. --set ray.num_cpus=4 (repeatable)")
     return parser
@@ -114,8 +116,8 @@ def run_benchmark(samples: int, latency_s: float, slots: int, out_dir: Path, *, 
 
 
 def inference_settings(slots: int, knobs: list[str]) -> dict[str, int]:
-    """The inference sizes the run uses: ray-eval's own, from `inference.engine_capacity` = slots (ray_eval.pipeline.sizing),
-    with `knobs` (config overrides) applied as the run applies them."""
+    """The inference sizes the run uses: ray-eval's own, from `inference.engine_capacity` = slots
+    (ray_eval.pipeline.sizing), with `knobs` (config overrides) applied as the run applies them."""
     config = load_config(None, ["dataset.path=unused.jsonl", "engine.kind=openai", "engine.base_url=http://x/v1",
                                 f"engine.model={MODEL}", *knobs])
     sizing = size_inference(config.inference, slots, "inference.engine_capacity")

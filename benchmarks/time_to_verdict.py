@@ -162,7 +162,8 @@ def measure(mode: str, suite: Path, work_dir: Path, slots: int, latency_s: float
         cpu_s = account.seconds() - before
         timeline = engine.stop()
     if completed.returncode not in (0, 1):
-        raise RuntimeError(f"{mode}: exit {completed.returncode}\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+        raise RuntimeError(f"{mode}: exit {completed.returncode}\n{completed.stdout[-3000:]}\n"
+                           f"{completed.stderr[-3000:]}")
     run_dir = _run_dir(mode, runs_dir, work_dir, run_id)
     results = pq.read_table(run_dir / "results.parquet", columns=["status", "answered_at"]).to_pylist()
     return {**figures(mode, started, ended, timeline, results, cpu_s, slots, latency_s),

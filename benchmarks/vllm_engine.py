@@ -103,7 +103,7 @@ def run_benchmark(samples: int, max_tokens: int, concurrency: int, sequential_re
             for ratio in also_in_flight_per_slot:  # the same run with other inference.in_flight_per_slot values
                 variant = [*settings, f"inference.in_flight_per_slot={ratio}"]
                 result[f"ray_eval_in_flight_per_slot_{ratio:g}"] = measured(
-                    lambda: ray_eval(manifest, samples, base_url, variant, out_dir / "runs"))
+                    lambda variant=variant: ray_eval(manifest, samples, base_url, variant, out_dir / "runs"))
             result["sequential"] = measured(lambda: sequential_rate(base_url, bodies[:sequential_requests], 120))
     finally:
         ray.shutdown()
@@ -190,7 +190,8 @@ def ray_eval(manifest: Path, samples: int, base_url: str, settings: list[str], r
     """The whole ray-eval job on the same cluster and URL; its busy window from its own results."""
     config = load_config(None, [
         f"dataset.path={manifest}", f"dataset.limit={samples}", "engine.kind=openai", f"engine.base_url={base_url}",
-        f"engine.model={MODEL_ID}", f"inference.engine_capacity={CAPACITY}", "run.smoke_model=true", "gate.allow_partial=true",
+        f"engine.model={MODEL_ID}", f"inference.engine_capacity={CAPACITY}", "run.smoke_model=true",
+        "gate.allow_partial=true",
         f"run.out_dir={runs_dir}",
         f"run.run_id=vllm-{time.strftime('%Y%m%dT%H%M%S')}", *settings])
     started = time.monotonic()
@@ -199,7 +200,8 @@ def ray_eval(manifest: Path, samples: int, base_url: str, settings: list[str], r
     rows = pq.read_table(RunLayout(outcome.run_dir).results.merged,
                          columns=["status", "latency_s", "answered_at", "completion_tokens"]).to_pylist()
     answered = [row for row in rows if row["answered_at"] is not None and row["latency_s"] is not None]
-    busy_s = max(row["answered_at"] for row in answered) - min(row["answered_at"] - row["latency_s"] for row in answered)
+    first_taken = min(row["answered_at"] - row["latency_s"] for row in answered)
+    busy_s = max(row["answered_at"] for row in answered) - first_taken
     return {"run_dir": str(outcome.run_dir), "exit_code": outcome.exit_code, "result_rows": len(rows),
             "ok_rows": sum(row["status"] == "ok" for row in rows),
             "completion_tokens": sum(row["completion_tokens"] or 0 for row in rows),

@@ -21,6 +21,7 @@ import re
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TextIO
@@ -58,7 +59,7 @@ def outcome(exit_code: int, reason: str, run_dir: Path | None = None) -> CiOutco
     return CiOutcome(STATUS_NAMES[code], code, reason, str(run_dir) if run_dir else None)
 
 
-# ---- on the cluster: pack a run directory's reports -------------------------------------------------------------------
+# ---- on the cluster: pack a run directory's reports ------------------------------------------------------------------
 
 
 def pack_run_dir(run_dir: Path) -> str:
@@ -91,15 +92,17 @@ def unpack_bundle(text: str, dest: Path) -> Path | None:
             name = PurePosixPath(member.name)
             if not member.isfile() or len(name.parts) != 1 or name.name not in PACKED_FILES:
                 raise UsageError(f"run bundle holds {member.name!r}, which is not one of {', '.join(PACKED_FILES)}")
-            (dest / name.name).write_bytes(tar.extractfile(member).read())
+            packed = tar.extractfile(member)
+            assert packed is not None  # a regular file (checked above) always has contents to extract
+            (dest / name.name).write_bytes(packed.read())
     return dest
 
 
-# ---- on the CI machine: submit, wait, fetch, decide -------------------------------------------------------------------
+# ---- on the CI machine: submit, wait, fetch, decide ------------------------------------------------------------------
 
 
 def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_dir: Path,
-                     overrides: list[str] = (), working_dir: Path = Path(".")) -> CiOutcome:
+                     overrides: Sequence[str] = (), working_dir: Path = Path(".")) -> CiOutcome:
     """Run the evaluation as Ray job `submission_id` on the cluster at `address`, streaming its log; read its reports
     from the end of that log into out_dir/<submission_id>/ and write out_dir/outcome.json. Never raises for what the
     job did."""
@@ -132,7 +135,8 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
                                                          "trusted; see the run directory on the cluster", fetched))
     if verdict is not None:
         code = int(verdict.get("exit_code", EXIT_INCOMPLETE))
-        reason = f"verdict {verdict.get('status')}: {verdict.get('reason') or ', '.join(verdict.get('failed_checks', []))}"
+        said = verdict.get("reason") or ", ".join(verdict.get("failed_checks", []))
+        reason = f"verdict {verdict.get('status')}: {said}"
         return _record(out_dir, outcome(code, reason.rstrip(': '), fetched))
     # No verdict: the job never ran, died, or stopped before writing one. Its own exit code, if Ray reports one,
     # tells bad input (2) from the rest; anything else is the infrastructure's. The run's one-line refusals, and the
@@ -216,8 +220,8 @@ def wait_ready(base_url: str, model: str, timeout_s: float, poll_s: float = 5.0)
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() + poll_s > deadline:
             redact = Redactor.for_endpoint(None, base_url)  # a CI log must not show the URL's credentials
-            raise EngineUnavailable(redact(f"{public_url(base_url)} did not list model {model!r} within {timeout_s:g} s "
-                                           f"({last})"))
+            raise EngineUnavailable(redact(f"{public_url(base_url)} did not list model {model!r} "
+                                           f"within {timeout_s:g} s ({last})"))
         time.sleep(poll_s)
 
 

@@ -212,7 +212,8 @@ def model() -> None:
 @model.command()
 @click.option("--arch", default="qwen3_vl", show_default=True, type=click.Choice(["qwen2_vl", "qwen3_vl"]),
               help="Qwen-VL architecture (Ostrakon-VL-8B is a qwen3_vl).")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write the model into.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder to write the model into.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same model.")
 def tiny(arch: str, out_dir: Path, seed: int) -> None:
     """Build a tiny random-weight Qwen-VL model locally (no download) that vLLM can serve on CPU."""

@@ -102,7 +102,8 @@ class Sample(BaseModel):
         }
         ok, wanted = expected_media[self.input_type]
         if not ok:
-            raise ValueError(f"input_type {self.input_type.value} needs {wanted}; got {images} image(s), {videos} video(s)")
+            raise ValueError(f"input_type {self.input_type.value} needs {wanted}; "
+                             f"got {images} image(s), {videos} video(s)")
         if self.subset is not None and SUBSET_INPUT_TYPE[self.subset] is not self.input_type:
             raise ValueError(
                 f"subset {self.subset.value} holds {SUBSET_INPUT_TYPE[self.subset].value} questions,"
@@ -123,7 +124,8 @@ class Sample(BaseModel):
         if not isinstance(self.answer, str) or self.answer not in letters:
             hint = ""
             if isinstance(self.answer, str) and self.answer.strip() in self.options:
-                hint = f" (it is the text of option {letters[self.options.index(self.answer.strip())]}; give the letter)"
+                letter = letters[self.options.index(self.answer.strip())]
+                hint = f" (it is the text of option {letter}; give the letter)"
             elif isinstance(self.answer, str) and self.answer.strip().upper() in letters:
                 hint = f" (give the letter as {self.answer.strip().upper()!r})"
             raise ValueError(f"mcq answer {self.answer!r} is not one of the option letters {', '.join(letters)}{hint}")

@@ -53,7 +53,7 @@ def _ray_data_console_quiet() -> Iterator[None]:
     try:
         yield
     finally:
-        for handler, level in zip(consoles, before[0]):
+        for handler, level in zip(consoles, before[0], strict=True):
             handler.setLevel(level)
         progress.setLevel(before[1])
 

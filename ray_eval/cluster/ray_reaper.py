@@ -44,6 +44,7 @@ def reaped_when_this_process_ends() -> Iterator[None]:
     still run are killed."""
     watchdog = subprocess.Popen([sys.executable, "-m", "ray_eval.cluster.ray_reaper"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    assert watchdog.stdout is not None and watchdog.stdin is not None  # both are pipes, opened above
     watchdog.stdout.readline()  # it has noted what this process had already started: those are left alone
     watchdog.stdout.close()
     try:
@@ -108,7 +109,7 @@ def watch(run: int, me: int) -> None:
     while True:
         ended, _, _ = select.select([sys.stdin], [], [], POLL_S)
         noted |= {process for process in descendants(run, processes()) if process.pid != me} - earlier
-        if ended and not sys.stdin.buffer.read1(4096):
+        if ended and not sys.stdin.buffer.read1(4096):  # type: ignore[union-attr]  # stdin is a pipe: buffered
             break
     kill_survivors(noted)
 

@@ -162,7 +162,8 @@ class ShopBenchDatasource(Datasource):
     def read_task_count(self) -> int:
         return len(self._tasks)
 
-    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None) -> list[ReadTask]:
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context=None) -> list[ReadTask]:
         tasks = []
         for slices in self._tasks:
             rows = sum(piece.take for piece in slices)

@@ -101,7 +101,8 @@ class OpenAIChatEngine:
                         "chat/completions", json=body, headers={SAMPLE_HEADER: quote(sample_id, safe="")}
                     )
             except (TimeoutError, httpx.TimeoutException):
-                raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=time.perf_counter() - started) from None
+                latency_s = time.perf_counter() - started
+                raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=latency_s) from None
             except (httpx.TransportError, OSError, AttributeError) as exc:
                 # AttributeError: a connection the server dropped while httpcore set it up (an outage) reaches anyio
                 # as a socket already closed, whose peer it then reads from None; the request never got through.

@@ -32,8 +32,13 @@ class ServeHandleEngine:
         self.retry = RetryPolicy.of(config)
         self.observer = observer  # told of every attempt's outcome (the run's engine watch)
         # LLMServer.chat is an async generator: a non-streaming request yields one response.
-        self._handle = (handle or serve.get_deployment_handle(config.deployment_name, app_name=config.app_name)).options(stream=True)
+        handle = handle or serve.get_deployment_handle(config.deployment_name, app_name=config.app_name)
+        self._handle = handle.options(stream=True)
         self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the handle belongs to Serve. (ChatEngine asks for it: the canary and rescore's judge
+        close their engine when done.)"""
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         from ray.serve.llm.openai_api_models import ChatCompletionRequest

@@ -29,7 +29,8 @@ GROUP_SAMPLES = "rayeval_group_samples"  # gauge: samples in the group; labels d
 PREVIOUS_SCORE = "rayeval_previous_score_ratio"  # gauge: the same group's score in the previous run pushed to the
 #                                                  same target (absent for a first run); labels dimension, group
 GATE_PASSED = "rayeval_gate_passed"  # gauge: 1 when the gate passed, else 0
-GATE_STATUS = "rayeval_gate_status"  # gauge, one series per status (1 for the run's): passed|failed|undecided|incomplete
+# gauge, one series per status (1 for the run's): passed|failed|undecided|incomplete
+GATE_STATUS = "rayeval_gate_status"
 GATE_CHECK_PASSED = "rayeval_gate_check_passed"  # gauge per configured check: 1 passed, 0 not; label check
 VISUAL_DIAGNOSTIC = "rayeval_visual_diagnostic_ratio"  # gauge; labels diagnostic = MG|VNR|VIF, subset (or "overall")
 BASELINE_DELTA = "rayeval_baseline_delta_ratio"  # gauge: score difference to the baseline run (0-1 scale)

@@ -88,7 +88,8 @@ def _read_header(data: bytes, ref: str, max_image_pixels: int) -> Image.Image:
     """The image opened, its pixels not yet decoded; a decompression bomb refused by what its header declares."""
     try:
         image = Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning, where an error filter is on
+    # The warning too: where an error filter is on, Pillow raises it.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecompressionBomb(f"{ref}: {exc}") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise MediaError(f"{ref}: not a readable image ({exc})") from None
@@ -200,7 +201,7 @@ def frame_strip_jpeg(frames: list[Image.Image], thumbnail_px: int) -> bytes:
     widths = [max(1, round(aspect * height)) for aspect in aspects]
     strip = Image.new("RGB", (sum(widths), height))
     left = 0
-    for frame, width in zip(frames, widths):
+    for frame, width in zip(frames, widths, strict=True):
         strip.paste(_shrunk(frame, (width, height)), (left, 0))
         left += width
     return encode_jpeg(strip, THUMBNAIL_QUALITY)

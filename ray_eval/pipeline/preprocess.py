@@ -72,7 +72,8 @@ class PreprocessStage(Stage):
             return carried
         try:
             media = self._media_parts(row)
-            prompt = render_prompt(self.config.prompts, row["format"], row["question"], row["options"], row["answer_schema"])
+            prompt = render_prompt(self.config.prompts, row["format"], row["question"], row["options"],
+                                   row["answer_schema"])
         except MediaError as exc:
             return failed(carried, self.name, getattr(exc, "kind", "MediaError"), str(exc))
         except Exception as exc:  # noqa: BLE001 - one odd sample must not stop the run; its row says what happened

@@ -30,7 +30,8 @@ def is_chinese(text: str) -> bool:
     return CJK_IDEOGRAPH.search(text) is not None
 
 
-def render_prompt(prompts: PromptConfig, answer_format: str, question: str, options: list[str], schema_json: str | None) -> str:
+def render_prompt(prompts: PromptConfig, answer_format: str, question: str, options: list[str],
+                  schema_json: str | None) -> str:
     """The text part of the user message for one question."""
     name = answer_format + ("_zh" if is_chinese(question) else "")
     template = _template(getattr(prompts, name))

@@ -28,10 +28,12 @@ class Stage:
 
     def table(self, rows: list[dict[str, Any]]) -> pa.Table:
         names = self.output_schema.names
-        return pa.Table.from_pylist([{name: row.get(name) for name in names} for row in rows], schema=self.output_schema)
+        return pa.Table.from_pylist([{name: row.get(name) for name in names} for row in rows],
+                                    schema=self.output_schema)
 
 
-def failed(row: dict[str, Any], stage: str, error_type: str, message: str, engine_fault: bool = False) -> dict[str, Any]:
+def failed(row: dict[str, Any], stage: str, error_type: str, message: str,
+           engine_fault: bool = False) -> dict[str, Any]:
     """The row marked as failed at `stage`; later stages pass it through untouched. `engine_fault`: the engine
     failed, not the request or the answer (records.py)."""
     return {**row, "status": "error", "error_stage": stage, "error_type": error_type, "error": message,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.parquet"
-BLIND_RESULTS_FILE = "blind_results.parquet"  # the blind pass's rows (diagnostics.blind_pass), one per sample with media
+# The blind pass's rows (diagnostics.blind_pass), one per sample with media.
+BLIND_RESULTS_FILE = "blind_results.parquet"
 SUMMARY_FILE, VERDICT_FILE, MARKDOWN_FILE, JUNIT_FILE, REPORT_FILE = (
     "summary.json", "verdict.json", "summary.md", "junit.xml", "report.html")
 VOUCHED_FILES = (SUMMARY_FILE, MARKDOWN_FILE, JUNIT_FILE, REPORT_FILE)  # on disk whenever verdict.json is

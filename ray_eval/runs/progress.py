@@ -71,7 +71,7 @@ class EngineHealth:
         self.requests = 0
 
     def update(self, batch: pa.Table) -> None:
-        for stage, status in zip(batch["error_stage"].to_pylist(), batch["status"].to_pylist()):
+        for stage, status in zip(batch["error_stage"].to_pylist(), batch["status"].to_pylist(), strict=True):
             if status == "ok":
                 self.requests += 1
             elif stage == "inference":

@@ -50,7 +50,8 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[
     stored = store.read_run_record()
     _same_answers(public_config(config), stored.config, run_dir)
     if not store.has_results():
-        raise UsageError(f"{run_dir} has no {store.results.merged.name} to rescore (an interrupted run: resume it first)")
+        raise UsageError(f"{run_dir} has no {store.results.merged.name} to rescore "
+                         "(an interrupted run: resume it first)")
     scan = scan_or_refuse(config)
     if scan.fingerprint != stored.dataset_fingerprint:
         raise UsageError(f"{config.dataset.path} changed since run {run_dir.name} (its sha256 differs): run it again")

@@ -73,7 +73,7 @@ class ResultWriter:
 
         def merge(temporary: Path) -> None:
             with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression=COMPRESSION) as writer:
-                for part, rows in zip(parts, keep):
+                for part, rows in zip(parts, keep, strict=True):
                     table = read_results_table(part)
                     writer.write_table(table if rows is None else table.take(rows))
                     del table
@@ -110,7 +110,8 @@ def read_results_table(path: Path, columns: Sequence[str] | None = None) -> pa.T
     if not legacy or LEGACY_THUMBNAIL not in present or "thumbnails" in present:
         return table
     old = [legacy_thumbnails(blob) for blob in pq.read_table(path, columns=[LEGACY_THUMBNAIL])[0].to_pylist()]
-    for name, values in zip(("thumbnails", "thumbnail_captions"), zip(*old) if old else ((), ())):
+    old_columns = zip(*old, strict=True) if old else ((), ())
+    for name, values in zip(("thumbnails", "thumbnail_captions"), old_columns, strict=True):
         if name in legacy:
             field = RESULT_SCHEMA.field(name)
             table = table.set_column(wanted.index(name), field, pa.array(values, field.type))

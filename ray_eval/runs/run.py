@@ -51,7 +51,8 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
         judge = judge_setup(config, environ)
         metrics = RunMetrics(config.metrics, run_labels(config))
         baseline = config.gate.baseline
-        baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None  # refused before running
+        # A baseline that cannot be read is refused here, before anything runs.
+        baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None
         with _engine(config, scan, environ) as engine:
             # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
             early = engine.kind.preflight_before_ray(serve_deployed_by_run=config.serve.config is not None)

@@ -105,7 +105,10 @@ _LEAD_MARKER = re.compile(
     re.IGNORECASE,
 )
 # A letter standing alone: not part of a word ("Answer", "As"), an abbreviation ("A-frame", "A4", "A's").
-_LETTER = re.compile(r"(?P<open>[(\[【{<])?[ \t]*(?P<letter>[A-Za-z])(?![A-Za-z0-9'’\-])(?:[ \t]*(?P<close>[)\]】}>]))?")
+_LETTER = re.compile(
+    r"(?P<open>[(\[【{<])?[ \t]*(?P<letter>[A-Za-z])(?![A-Za-z0-9'’\-])"
+    r"(?:[ \t]*(?P<close>[)\]】}>]))?"
+)
 # After "A"/"I", these words show the letter is the subject ("A is correct", "A because ..."), not an article.
 _CONNECTIVES = {"is", "because", "since", "as", "seems", "looks", "appears", "and", "or", "fits", "matches"}
 # At the very start of a response, only these may follow a bare letter ("B because the sign ..."); "B is wrong"
@@ -230,7 +233,8 @@ _MENTION_WORDS = re.compile(r"\b(?:option|choice)\b|选项", re.IGNORECASE)
 _MENTIONS = re.compile(
     r"[(\[【][ \t]*(?P<bracketed>[A-Z])[ \t]*[)\]】]"
     r"|^[ \t]*(?:[-•][ \t]*)?(?P<label>[A-Z])[ \t]*[.):、](?![A-Za-z0-9])"
-    r"|(?:\b(?i:is|it's|be|was)[ \t]+|(?<!不)(?:是|为)[ \t]*)[(\[【]?(?P<copula>[A-Z])[)\]】]?(?=[ \t]*(?:[.!?,;。、]|$))"
+    r"|(?:\b(?i:is|it's|be|was)[ \t]+|(?<!不)(?:是|为)[ \t]*)"
+    r"[(\[【]?(?P<copula>[A-Z])[)\]】]?(?=[ \t]*(?:[.!?,;。、]|$))"
     r"|(?<![A-Za-z0-9])(?P<item>[A-Z])[ \t]*项",
     re.MULTILINE,
 )

@@ -88,10 +88,10 @@ class TokenF1CosineScorer:
             raise ValueError(f"{len(responses)} responses but {len(targets)} targets")
         answers = [strip_reasoning(response or "") for response in responses]
         texts = list(dict.fromkeys(
-            [answer for answer in answers if answer] + [t.answer for a, t in zip(answers, targets) if a]))
-        vectors = dict(zip(texts, self.embedder.embed(texts)))
+            [answer for answer in answers if answer] + [t.answer for a, t in zip(answers, targets, strict=True) if a]))
+        vectors = dict(zip(texts, self.embedder.embed(texts), strict=True))
         results = []
-        for answer, target in zip(answers, targets):
+        for answer, target in zip(answers, targets, strict=True):
             if not answer:
                 results.append(ScoreResult(0.0, None, True, {"note": EMPTY_NOTE, "embedding_model": self.model_name}))
                 continue

@@ -91,7 +91,8 @@ def wait_until_running(names: list[str], timeout_s: float) -> None:
     while True:
         applications = serve.status().applications
         states = {name: applications.get(name) for name in names}
-        failed = {name: app for name, app in states.items() if app is not None and app.status in ("DEPLOY_FAILED", "UNHEALTHY")}
+        failed = {name: app for name, app in states.items()
+                  if app is not None and app.status in ("DEPLOY_FAILED", "UNHEALTHY")}
         if failed:
             details = "; ".join(f"{name}: {app.status} {app.message}" for name, app in failed.items())
             raise EngineUnavailable(f"Serve app(s) failed to deploy: {details}")
@@ -118,7 +119,8 @@ def check_handle_target(engine: ServeHandleEngineConfig) -> None:
         raise EngineUnavailable(f"Serve app {engine.app_name!r} is {app.status}: {app.message}")
     if engine.deployment_name not in app.deployments:
         raise EngineUnavailable(
-            f"Serve app {engine.app_name!r} has no deployment {engine.deployment_name!r}; it has {sorted(app.deployments)}"
+            f"Serve app {engine.app_name!r} has no deployment {engine.deployment_name!r}; "
+            f"it has {sorted(app.deployments)}"
         )
 
 

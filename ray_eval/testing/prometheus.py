@@ -55,7 +55,8 @@ def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any
         if value:
             return value
         time.sleep(POLL_S)
-    raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s" + (f" (last error: {last_error})" if last_error else ""))
+    raise TimeoutError(f"{what} did not happen within {timeout_s:.0f} s"
+                       + (f" (last error: {last_error})" if last_error else ""))
 
 
 class _Server:
@@ -97,7 +98,8 @@ class _Server:
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: "
+                               f"{self.log_path.read_text()[-2000:]}")
         return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
 
     def stop(self) -> None:

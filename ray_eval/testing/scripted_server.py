@@ -405,7 +405,7 @@ class ScriptedOpenAIServer:
             if not isinstance(reply, Reply):
                 raise TypeError(f"default policy returned {type(reply).__name__}, not Reply")
             return reply
-        except Exception as exc:  # a test bug: answer 500 and keep it for the test to see
+        except Exception as exc:  # noqa: BLE001 - a test bug: answer 500 and keep it for the test to see
             with self._lock:
                 self._policy_errors.append(exc)
             return Reply.status(500, message=f"default policy raised {exc!r}")

@@ -23,7 +23,8 @@ from ray_eval.verdict.summary_model import Scores, Statistics
 
 AGGREGATE_COLUMNS = [
     "sample_id", "subset", "format", "input_type", *LABEL_LEVELS, "weight", "critical", "status", "error_stage",
-    "error_type", "score", "passed", "unparsed", "latency_s", "prompt_tokens", "completion_tokens", "attempts", "media_digests",
+    "error_type", "score", "passed", "unparsed", "latency_s", "prompt_tokens", "completion_tokens", "attempts",
+    "media_digests",
 ]
 CLUSTER = "_cluster"  # column added while aggregating: the media cluster of each sample
 
@@ -64,7 +65,8 @@ def _interval(bounds: tuple[float, float] | None, scale: float, digits: int) -> 
     return None if bounds is None else [round(scale * bounds[0], digits), round(scale * bounds[1], digits)]
 
 
-def _by(frame: pd.DataFrame, column: str, statistics: StatisticsConfig, fill: str | None = None) -> dict[str, dict[str, Any]]:
+def _by(frame: pd.DataFrame, column: str, statistics: StatisticsConfig,
+        fill: str | None = None) -> dict[str, dict[str, Any]]:
     keys = frame[column].fillna(fill) if fill is not None else frame[column]
     return {str(key): group_scores(part, statistics) for key, part in frame.groupby(keys, sort=True, dropna=True)}
 

@@ -4,9 +4,10 @@ tell. Decided here only, on a typed paired group, for `ray-eval compare`'s text,
 A change is regressed or improved when its paired test is significant at the statistics' confidence (McNemar's exact
 test at any size; a paired-bootstrap p-value only from min_paired_samples samples on). It is too few samples to tell
 when it is not significant and fewer samples are paired than the baseline gate asks for by default
-(min_paired_samples), or when the samples form a single media cluster: the cluster bootstrap then has nothing to resample, its interval is the
-point estimate (zero width) and says nothing about the uncertainty. A zero-width interval over several clusters is
-not that case: every paired difference was the same (two identical runs give [0, 0]), which is evidence.
+(min_paired_samples), or when the samples form a single media cluster: the cluster bootstrap then has nothing to
+resample, its interval is the point estimate (zero width) and says nothing about the uncertainty. A zero-width
+interval over several clusters is not that case: every paired difference was the same (two identical runs give
+[0, 0]), which is evidence.
 
 Kept apart from compare.py, which imports pandas, pyarrow and the outputs package: the gate (imported by the CLI at
 start) and the report's views and charts (imported by compare.py's own imports) read this module too.
@@ -73,7 +74,8 @@ class PairedGroup:
         edited by hand, so a missing or malformed value is None rather than an error."""
         if not isinstance(group, Mapping):
             return None
-        return cls(n=_count(group.get("n")), clusters=_count(group.get("clusters")), baseline_score=_finite(group.get("baseline_score")),
+        return cls(n=_count(group.get("n")), clusters=_count(group.get("clusters")),
+                   baseline_score=_finite(group.get("baseline_score")),
                    candidate_score=_finite(group.get("candidate_score")), delta=_finite(group.get("delta")),
                    delta_ci=_interval(group.get("delta_ci")), p_value=_finite(group.get("p_value")),
                    test=group.get("test") if isinstance(group.get("test"), str) else None,

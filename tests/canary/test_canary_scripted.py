@@ -184,7 +184,8 @@ def test_no_part_of_an_echoed_key_reaches_state_metrics_or_logs(source, probe_ma
     assert results["mcq-3"]["error"].startswith("HTTP 500: <html><head><title>500 Internal Server Error")
     assert "Authorization: Bearer [redacted]" in results["mcq-3"]["error"]
     assert results["mcq-1"]["result"] == "passed", "the redacted answer is still scored"
-    assert results["open-1"]["extracted"] == "see https://evaluser:[redacted]@cdn.example/x?key=[redacted] and [redacted]"
+    assert results["open-1"]["extracted"] == ("see https://evaluser:[redacted]@cdn.example/x?key=[redacted] "
+                                              "and [redacted]")
     texts = {**exposed, "the log records": "\n".join(logs.lines), "the config": repr(canary.config),
              "the engine spec": repr(canary._spec)}
     for name, text in texts.items():

@@ -118,9 +118,9 @@ def test_batch_scores_like_one_by_one(scorer: TokenF1CosineScorer) -> None:
     responses = [response for response, _ in PAIRS] + ["", "<think>only reasoning</think>"]
     targets = [open_target(reference) for _, reference in PAIRS] + [open_target("milk"), open_target("bread")]
     batch = scorer.score_batch(responses, targets)
-    single = [scorer(response, target) for response, target in zip(responses, targets)]
+    single = [scorer(response, target) for response, target in zip(responses, targets, strict=True)]
     assert len(batch) == len(single) == len(responses)
-    for together, alone in zip(batch, single):
+    for together, alone in zip(batch, single, strict=True):
         # Padding to the batch's longest text changes float32 rounding only (one forward pass per batch).
         assert together.unparsed == alone.unparsed and together.extracted == alone.extracted
         assert together.score == pytest.approx(alone.score, abs=1e-5)

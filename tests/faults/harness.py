@@ -137,4 +137,5 @@ def comparable(run_dir: Path) -> dict:
     scores = {key: value for key, value in summary["scores"].items() if key not in ("latency_s", "retries")}
     return {"scores": scores, "counts": summary["counts"],
             "verdict": {key: verdict[key] for key in ("status", "exit_code", "failed_checks")},
-            "answers": dict(zip(results["sample_id"], zip(results["extracted"], results["passed"])))}
+            "answers": dict(zip(results["sample_id"], zip(results["extracted"], results["passed"], strict=True),
+                                strict=True))}

@@ -108,7 +108,7 @@ def rows_on_disk(run_dir: Path) -> dict[str, str]:
     latest: dict[str, str] = {}
     for source in sources:
         table = pq.read_table(source, columns=["sample_id", "status"])
-        latest.update(zip(table["sample_id"].to_pylist(), table["status"].to_pylist()))
+        latest.update(zip(table["sample_id"].to_pylist(), table["status"].to_pylist(), strict=True))
     return latest
 
 
@@ -137,7 +137,7 @@ def report(exit_code: int = 0, verdict: str | None = "passed") -> Continue:
     return Continue(("report", "RUN_DIR"), exit_code, verdict, Resent.NOTHING)
 
 
-# ---- the table --------------------------------------------------------------------------------------------------------
+# ---- the table -------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

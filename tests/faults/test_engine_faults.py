@@ -274,7 +274,8 @@ def test_one_slow_request_holds_no_other_back(local_ray, dataset, tmp_path: Path
     engine.fault = lambda info: Reply.text(answers["good"][slow], delay_s=8) if info.sample_id == slow else None
     try:
         # Slow, not failed: its answer comes within the request timeout.
-        assert main(["run", "-c", str(write_config(tmp_path, manifest, engine, "slow")), "--set=engine.timeout_s=30"]) == 0
+        config = write_config(tmp_path, manifest, engine, "slow")
+        assert main(["run", "-c", str(config), "--set=engine.timeout_s=30"]) == 0
     finally:
         engine.stop()
     spans = {sample_id: (start, end) for sample_id, _, start, end in engine.replies}

@@ -33,7 +33,8 @@ def wait_until_ready(url: str, token: str, process: subprocess.Popen, deadline_s
         if process.poll() is not None:
             raise RuntimeError(f"ray start exited with {process.returncode}")
         try:
-            if httpx.get(f"{url}/api/version", timeout=2, headers={"Authorization": f"Bearer {token}"}).status_code == 200:
+            headers = {"Authorization": f"Bearer {token}"}
+            if httpx.get(f"{url}/api/version", timeout=2, headers=headers).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -56,7 +56,7 @@ def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found[0]
 
 
-# ---- KubeRay's CRD schemas ---------------------------------------------------------------------------------------------
+# ---- KubeRay's CRD schemas -------------------------------------------------------------------------------------------
 
 
 def _strict(schema: Any) -> Any:

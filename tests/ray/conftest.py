@@ -28,7 +28,8 @@ def mixed_rows() -> list[dict[str, Any]]:
                  "weight": 2.0, "labels": {"l1": "Perception", "l4": "Hygiene Attribute"}})
     rows.append({"id": "format-1", "subset": "Kitchen", "format": "format", "question": "Report the kitchen state.",
                  "answer": {"bin_open": False, "staff": 2}, "media": [{"type": "image", "path": "media/kitchen.jpg"}],
-                 "schema": {"type": "object", "properties": {"bin_open": {"type": "boolean"}, "staff": {"type": "integer"}}},
+                 "schema": {"type": "object",
+                            "properties": {"bin_open": {"type": "boolean"}, "staff": {"type": "integer"}}},
                  "critical": True})
     rows.append({"id": "multi-1", "subset": "MultiImg", "format": "mcq", "question": "What changed?",
                  "options": ["nothing", "a product was removed"], "answer": "B",

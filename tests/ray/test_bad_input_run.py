@@ -43,7 +43,7 @@ def test_every_bad_row_is_an_error_row_and_the_good_ones_are_scored(local_ray, t
     results = pq.read_table(run_dir / "results.parquet").to_pandas().sort_values("row_number")
     assert list(results["row_number"]) == list(range(1, 21))  # every input row exactly once
     assert list(results["sample_id"]) == [fate.sample_id for fate in expected]
-    for (_, row), fate in zip(results.iterrows(), expected):
+    for (_, row), fate in zip(results.iterrows(), expected, strict=True):
         if fate.stage is None:
             assert (row["status"], row["passed"], row["score"]) == ("ok", True, 1.0), fate
             assert row["attempts"] >= 1 and row["response"]
@@ -65,7 +65,7 @@ def test_the_same_manifest_is_refused_before_anything_runs(tmp_path: Path, capsy
     listed = [line.strip() for line in err.splitlines() if line.strip().startswith("manifest.jsonl line ")]
     read_level = [fate for fate in expected if fate.stage == "read"]
     assert len(listed) == len(read_level)
-    for line, fate in zip(listed, read_level):
+    for line, fate in zip(listed, read_level, strict=True):
         assert line.startswith(f"manifest.jsonl line {fate.line}") and fate.error in line, (line, fate)
     # Media contents and prompt length need decoding, which the scan does not do: those rows are not listed here
     # (`ray-eval dataset validate --decode-media` lists them; in a run they become error rows).

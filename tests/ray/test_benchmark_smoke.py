@@ -13,7 +13,8 @@ from benchmarks.simulated_engine import main, markdown_table, run_benchmark
 pytestmark = pytest.mark.ray
 
 FIELDS = {
-    "samples", "latency_s", "slots", "actors", "in_flight_per_actor", "batch_size", "ray_num_cpus", "overrides", "machine", "synth_s",
+    "samples", "latency_s", "slots", "actors", "in_flight_per_actor", "batch_size", "ray_num_cpus", "overrides",
+    "machine", "synth_s",
     "ideal_s", "ideal_samples_per_s", "run_dir", "exit_code", "result_rows", "ok_rows", "engine_requests",
     "max_concurrent", "busy_s", "wall_s", "startup_s", "shutdown_s", "busy_samples_per_s", "end_to_end_samples_per_s",
     "sequential_requests", "sequential_s", "sequential_samples_per_s", "ratio_to_ideal", "end_to_end_ratio_to_ideal",

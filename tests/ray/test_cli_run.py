@@ -104,7 +104,7 @@ def test_invalid_rows_can_be_evaluated_as_error_rows(local_ray, media_dir: Path,
     assert results.loc[4, "sample_id"] == "a#line4" and results.loc[4, "error_stage"] == "read"
 
 
-# ---- the console of a real `ray-eval run` process ----------------------------------------------------------------------
+# ---- the console of a real `ray-eval run` process --------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
 RAY_EVAL = Path(sys.executable).parent / "ray-eval"

@@ -20,7 +20,8 @@ def test_repeated_manifest_keeps_the_media_and_gives_new_ids(tmp_path) -> None:
 
 def test_both_sizes_run_and_their_peaks_are_read(local_ray, tmp_path) -> None:
     out = tmp_path / "memory.json"
-    assert main(["--sizes", "12", "36", "--interval-s", "0.05", "--pool", "10", "--out", str(tmp_path), "--json", str(out)]) == 0
+    assert main(["--sizes", "12", "36", "--interval-s", "0.05", "--pool", "10", "--out", str(tmp_path),
+                 "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert [run["samples"] for run in result["runs"]] == [12, 36]
     for run in result["runs"]:

@@ -19,7 +19,8 @@ RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "ray
 def monitoring(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("monitoring")
     with PushgatewayServer(workdir / "pushgateway") as gateway, \
-            PrometheusServer(workdir / "prometheus", {"pushgateway": [gateway.address]}, rule_files=[RULES]) as prometheus:
+            PrometheusServer(workdir / "prometheus", {"pushgateway": [gateway.address]},
+                             rule_files=[RULES]) as prometheus:
         yield gateway, prometheus
 
 

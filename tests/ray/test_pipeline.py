@@ -33,7 +33,8 @@ def config_for(server: ScriptedOpenAIServer, manifest: Path, tmp_path: Path, *ov
 def test_whole_job_with_engine_faults(local_ray, mixed_dataset, tmp_path: Path) -> None:
     manifest, rows = mixed_dataset
     answers = {row["id"]: correct_answer(row) for row in rows}
-    answers["mcq-1"] = "A store sign is visible above the door, so the answer is B."  # "A store" must not read as option A
+    # "A store" must not read as option A.
+    answers["mcq-1"] = "A store sign is visible above the door, so the answer is B."
     script = {
         "mcq-0": [Reply.status(429, retry_after=0), Reply.text("A")],  # rate limited once
         "mcq-2": [Reply.status(500), Reply.status(503), Reply.text("C")],  # recovers on the last retry
@@ -55,7 +56,8 @@ def test_whole_job_with_engine_faults(local_ray, mixed_dataset, tmp_path: Path) 
     results = pq.read_table(outcome.run_dir / "results.parquet").to_pandas()
     assert sorted(results["sample_id"]) == sorted(row["id"] for row in rows)  # each sample exactly once
     by_id = results.set_index("sample_id")
-    assert by_id.loc["mcq-0", "passed"] and by_id.loc["mcq-0", "extracted"] == "A" and by_id.loc["mcq-0", "attempts"] == 2
+    retried = by_id.loc["mcq-0"]
+    assert retried["passed"] and retried["extracted"] == "A" and retried["attempts"] == 2
     assert by_id.loc["mcq-1", "passed"] and by_id.loc["mcq-1", "extracted"] == "B"
     assert by_id.loc["mcq-2", "passed"] and by_id.loc["mcq-2", "attempts"] == 3
     assert by_id.loc["mcq-3", "status"] == "error" and by_id.loc["mcq-3", "error_type"] == "HTTP 500"

@@ -84,7 +84,7 @@ def test_cores_table_rows_follow_from_cpu_per_sample(figures):
     mix_ms = figures.request_phase_cpu_ms_per_sample
     cells = [cell.strip() for cell in lines[-1].strip("|").split("|")]
     assert cells[0].startswith("synthetic ShopBench mix") and float(cells[1]) == pytest.approx(mix_ms, abs=0.05)
-    for rate, cell in zip(REPLICA_RATES, cells[2:]):
+    for rate, cell in zip(REPLICA_RATES, cells[2:], strict=True):
         one, eight = (float(part) for part in cell.split(","))
         assert one == pytest.approx(rate * mix_ms / 1000, abs=0.05)
         assert eight == pytest.approx(REPLICAS * rate * mix_ms / 1000, abs=0.05)

@@ -61,7 +61,8 @@ def test_baseline_gate_passes_equal_fails_worse_and_is_undecided_on_few_samples(
 
     assert main(["run", "-c", str(write_config(tmp_path, manifest, "same", baseline))]) == 0
     same = json.loads((tmp_path / "runs" / "same" / "summary.json").read_text())
-    assert same["comparison"]["overall"]["delta"] == 0.0 and same["comparison"]["flipped_total"] == {"gained": 0, "lost": 0}
+    assert same["comparison"]["overall"]["delta"] == 0.0
+    assert same["comparison"]["flipped_total"] == {"gained": 0, "lost": 0}
 
     assert main(["run", "-c", str(write_config(tmp_path, manifest, "worse", baseline, accuracy=0.0))]) == 1
     worse = json.loads((tmp_path / "runs" / "worse" / "verdict.json").read_text())
@@ -81,7 +82,8 @@ def test_baseline_gate_passes_equal_fails_worse_and_is_undecided_on_few_samples(
     assert json.loads((run_dir / "verdict.json").read_text())["status"] == "passed"
 
 
-def test_open_answers_graded_by_a_judge_server_failures_are_error_rows(local_ray, mixed_dataset, tmp_path: Path) -> None:
+def test_open_answers_graded_by_a_judge_server_failures_are_error_rows(local_ray, mixed_dataset,
+                                                                        tmp_path: Path) -> None:
     manifest, rows = mixed_dataset
     verdicts = {"open-zh": '{"grade": 2, "reason": "颜色正确"}', "open-en": '{"grade": 1, "reason": "partly"}',
                 "extra-0": "I think it is fine."}  # the last one is no verdict at all
@@ -104,12 +106,14 @@ def test_open_answers_graded_by_a_judge_server_failures_are_error_rows(local_ray
     assert results.loc["open-zh", "score"] == 1.0 and results.loc["open-en", "score"] == 0.5
     assert results.loc["open-en", "judge_verdict"] == verdicts["open-en"]
     failed = results.loc["extra-0"]
-    assert failed["status"] == "error" and failed["error_stage"] == "judge" and failed["judge_verdict"] == verdicts["extra-0"]
+    assert failed["status"] == "error" and failed["error_stage"] == "judge"
+    assert failed["judge_verdict"] == verdicts["extra-0"]
     assert results.loc[[r["id"] for r in rows if r["format"] != "open"], "judge_verdict"].isna().all()
     assert results.loc["mcq-0", "scorer"] == "choice"
 
 
-def test_open_answers_scored_with_token_f1_and_a_local_embedding_model(local_ray, mixed_dataset, tmp_path: Path) -> None:
+def test_open_answers_scored_with_token_f1_and_a_local_embedding_model(local_ray, mixed_dataset,
+                                                                        tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from ray_eval.scoring.embedding import build_tiny_embedding_model
 

@@ -120,6 +120,6 @@ def recorded_logs() -> Iterator[Recorder]:
     try:
         yield recorder
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(recorder)
             logger.setLevel(level)

@@ -60,7 +60,8 @@ def test_gate_lists_every_check_with_value_threshold_and_result(frame: pd.DataFr
     assert not checks["overall score"].passed and checks["overall score"].threshold == 50
     assert checks["error rate"].passed and checks["error rate"].comparison == "<="
     assert checks["subset Kitchen pass rate"].passed and checks["l2 OCR score"].passed
-    assert not checks["l2 Missing pass rate"].passed and checks["l2 Missing pass rate"].note == "no samples in this group"
+    missing = checks["l2 Missing pass rate"]
+    assert not missing.passed and missing.note == "no samples in this group"
     decision = verdict(list(checks.values()))
     assert decision.status == "failed" and decision.exit_code == EXIT_FAILED
     assert decision.failed_checks == ["overall score", "l2 Missing pass rate"]

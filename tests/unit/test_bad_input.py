@@ -78,7 +78,7 @@ def mp4_without_frames() -> bytes:
     return data[: data.index(b"mdat") + 4]  # keep the mdat box header, drop every frame
 
 
-# ---- one manifest holding every kind of bad row, with what each must become -------------------------------------------
+# ---- one manifest holding every kind of bad row, with what each must become ------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,8 @@ def write_bad_dataset(folder: Path) -> tuple[Path, list[Expected]]:
         (mcq_row("corrupt", image="media/garbage.jpg"),
          Expected(3, "corrupt", "preprocess", "MediaError", f"media.0: {m}garbage.jpg: not a readable image")),
         (mcq_row("truncated", image="media/truncated.jpg"),
-         Expected(4, "truncated", "preprocess", "MediaError", f"media.0: {m}truncated.jpg: image data is corrupt or truncated")),
+         Expected(4, "truncated", "preprocess", "MediaError",
+                  f"media.0: {m}truncated.jpg: image data is corrupt or truncated")),
         (mcq_row("zero-bytes", image="media/zero.jpg"),
          Expected(5, "zero-bytes", "read", "InvalidSample", "media.0: media file 'media/zero.jpg' is empty (0 bytes)")),
         (mcq_row("bomb", image="media/bomb.png"),
@@ -142,13 +143,15 @@ def write_bad_dataset(folder: Path) -> tuple[Path, list[Expected]]:
         (mcq_row("missing", image="media/gone.jpg"),
          Expected(10, "missing", "read", "InvalidSample", "media.0: media file 'media/gone.jpg' does not exist")),
         (mcq_row("escape", image="../outside.jpg"),
-         Expected(11, "escape", "read", "InvalidSample", "media.0: media path '../outside.jpg' leaves the dataset root")),
+         Expected(11, "escape", "read", "InvalidSample",
+                  "media.0: media path '../outside.jpg' leaves the dataset root")),
         (mcq_row("good-img", answer="A"),  # same answer: the scripted oracle keys its answers by id
          Expected(12, "good-img#line12", "read", "InvalidSample", "id: duplicate id, first used at line 1")),
         ({**mcq_row("wrong-type"), "weight": "2"},
          Expected(13, "wrong-type", "read", "InvalidSample", "weight: Input should be a valid number (got str '2')")),
         ({**mcq_row("unknown-subset"), "subset": "Garage"},
-         Expected(14, "unknown-subset", "read", "InvalidSample", "subset: Input should be 'ShopFront', 'ShopInterior'")),
+         Expected(14, "unknown-subset", "read", "InvalidSample",
+                  "subset: Input should be 'ShopFront', 'ShopInterior'")),
         ({**mcq_row("unknown-format"), "format": "essay"},
          Expected(15, "unknown-format", "read", "InvalidSample", "format: Input should be 'mcq', 'format' or 'open'")),
         (mcq_row("answer-not-an-option", answer="E"),
@@ -160,7 +163,8 @@ def write_bad_dataset(folder: Path) -> tuple[Path, list[Expected]]:
          Expected(18, "lone-surrogate", "read", "InvalidSample",
                   "question: is not valid UTF-8 text (lone surrogate '\\udcff' at character 10)")),
         (mcq_row("long-prompt", answer="D", image="media/big.jpg"),
-         Expected(19, "long-prompt", "preprocess", "PromptTooLong", "estimated 640 prompt tokens (text 50, 1 image 590) "
+         Expected(19, "long-prompt", "preprocess", "PromptTooLong",
+                  "estimated 640 prompt tokens (text 50, 1 image 590) "
                   f"exceed preprocess.max_prompt_tokens {MAX_PROMPT_TOKENS}")),
         ({"id": "good-open", "subset": "Kitchen", "format": "open", "question": "What colour is the wall?",
           "answer": "red", "media": [{"type": "image", "path": "media/a.jpg"}]}, Expected(20, "good-open", None)),
@@ -194,7 +198,7 @@ def test_every_bad_kind_ends_as_its_own_error_row_and_good_rows_are_prepared(tmp
     rows = evaluate_without_engine(manifest, PreprocessConfig(max_prompt_tokens=MAX_PROMPT_TOKENS))
     assert [row["row_number"] for row in rows] == list(range(1, 21))  # every input row, once, none dropped
     assert len({row["sample_id"] for row in rows}) == 20
-    for row, fate in zip(rows, expected):
+    for row, fate in zip(rows, expected, strict=True):
         got = (row["sample_id"], row["status"], row["error_stage"], row["error_type"])
         assert got == (fate.sample_id, "error" if fate.stage else "ok", fate.stage, fate.error_type), fate
         if fate.stage is None:
@@ -210,12 +214,13 @@ def test_refusal_lists_every_row_the_scan_can_judge_and_validate_decode_media_li
     read_level = [fate for fate in expected if fate.stage == "read"]
     assert scan.rows == 20 and scan.problem_count == len(read_level) == 10
     assert [problem.row_number for problem in scan.problems] == [fate.line for fate in read_level]
-    for problem, fate in zip(scan.problems, read_level):
+    for problem, fate in zip(scan.problems, read_level, strict=True):
         said = f"{problem.field}: {problem.reason}" if problem.field else problem.reason
         assert said.startswith(fate.error) and str(problem).endswith(said)
         assert str(problem).startswith(f"manifest.jsonl line {fate.line}")
     # Media and prompt length need decoding: `dataset validate --decode-media` runs the preprocessing and lists them.
-    report = validate_dataset(manifest, decode_media=True, preprocess=PreprocessConfig(max_prompt_tokens=MAX_PROMPT_TOKENS))
+    report = validate_dataset(manifest, decode_media=True,
+                              preprocess=PreprocessConfig(max_prompt_tokens=MAX_PROMPT_TOKENS))
     bad = [fate for fate in expected if fate.stage is not None]
     assert [problem.row_number for problem in report.problems] == [fate.line for fate in bad]
     by_line = {problem.row_number: problem for problem in report.problems}
@@ -225,7 +230,7 @@ def test_refusal_lists_every_row_the_scan_can_judge_and_validate_decode_media_li
                                           f"{manifest.parent} (the file's folder; --root to change)")
 
 
-# ---- each kind on its own ---------------------------------------------------------------------------------------------
+# ---- each kind on its own --------------------------------------------------------------------------------------------
 
 
 def write_ascii_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -280,7 +285,8 @@ def test_decompression_bombs_are_refused_before_decoding(root: Path) -> None:
     (root / "media" / "huge.png").write_bytes(png_declaring(100_000, 100_000))  # past Pillow's own hard limit
     row = one_row(root, mcq_row("bomb", image="media/bomb.png"))
     assert (row["error_type"], row["error"]) == (
-        "DecompressionBomb", f"media.0: {root}/media/bomb.png: declares 12000x12000 pixels, over the limit of 100000000")
+        "DecompressionBomb",
+        f"media.0: {root}/media/bomb.png: declares 12000x12000 pixels, over the limit of 100000000")
     small_limit = one_row(root, mcq_row("bomb", image="media/a.jpg"), PreprocessConfig(max_image_pixels=1000))
     assert small_limit["error"] == f"media.0: {root}/media/a.jpg: declares 64x48 pixels, over the limit of 1000"
     huge = one_row(root, mcq_row("huge", image="media/huge.png"))
@@ -349,7 +355,8 @@ def test_an_invalid_row_never_shares_its_sample_id_with_another_row(root: Path) 
     ({"weight": float("nan")}, "weight", "weight must be a finite number"),
     ({"critical": "yes"}, "critical", "Input should be a valid boolean (got str 'yes')"),
     ({"options": "ABCD"}, "options", "Input should be a valid tuple (got str 'ABCD')"),
-    ({"labels": "Shop Name"}, "labels", "Input should be a valid dictionary or instance of Labels (got str 'Shop Name')"),
+    ({"labels": "Shop Name"}, "labels",
+     "Input should be a valid dictionary or instance of Labels (got str 'Shop Name')"),
     ({"media": "media/a.jpg"}, "media", "must be a list of media items"),
     ({"media": [{"type": "image", "path": 5}]}, "media.0.path", "must be a string, got int 5"),
     ({"media": [{"type": "image", "bytes": 5}]}, "media.0", "bytes are not valid base64"),
@@ -398,7 +405,8 @@ def test_wrong_types_in_a_parquet_manifest(root: Path) -> None:
      "Input should be 'ShopFront', 'ShopInterior', 'Kitchen', 'MultiImg' or 'Video'"),
     ({"format": "essay"}, "format", "Input should be 'mcq', 'format' or 'open'"),
     ({"input_type": "panorama"}, "input_type", "Input should be 'single', 'multi' or 'video'"),
-    ({"media": [{"type": "audio", "path": "media/a.jpg"}]}, "media.0.type", "type must be 'image' or 'video', got 'audio'"),
+    ({"media": [{"type": "audio", "path": "media/a.jpg"}]}, "media.0.type",
+     "type must be 'image' or 'video', got 'audio'"),
     ({"subset": "Video"}, None, "subset Video holds video questions, not single"),  # a known subset, wrong media
 ])
 def test_unknown_subsets_formats_and_kinds(root: Path, change: dict, field: str | None, reason: str) -> None:
@@ -408,7 +416,8 @@ def test_unknown_subsets_formats_and_kinds(root: Path, change: dict, field: str 
 
 def test_unknown_dataset_formats_are_refused_before_anything_runs(root: Path, tmp_path: Path, capsys) -> None:
     path = write_jsonl(root / "m.jsonl", [mcq_row("s")])
-    with pytest.raises(DatasetError, match="unknown dataset format 'csv'; known: auto, manifest, seed_json, vlmeval_tsv"):
+    known = "auto, manifest, seed_json, vlmeval_tsv"
+    with pytest.raises(DatasetError, match=f"unknown dataset format 'csv'; known: {known}"):
         open_reader(path, "csv")
     with pytest.raises(DatasetError, match="does not look like a vlmeval_tsv file"):
         open_reader(path, "vlmeval_tsv")
@@ -475,7 +484,7 @@ def test_text_that_is_not_utf8_in_every_reader(root: Path) -> None:
         scan_dataset(suite, root=root)
 
 
-# ---- prompt length ----------------------------------------------------------------------------------------------------
+# ---- prompt length ---------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("text", "tokens"), [
@@ -531,8 +540,10 @@ def test_a_prompt_too_long_is_an_error_row_before_any_request(root: Path) -> Non
     text = text_tokens(prompt) + 5 + 8
     assert text == 26 + 13  # 102 characters, and the chat template's 13
     refused = one_row(root, row, PreprocessConfig(max_prompt_tokens=600))
-    assert (refused["status"], refused["error_stage"], refused["error_type"]) == ("error", "preprocess", "PromptTooLong")
-    assert refused["error"] == "estimated 633 prompt tokens (text 39, 3 images 594) exceed preprocess.max_prompt_tokens 600"
+    assert (refused["status"], refused["error_stage"], refused["error_type"]) == (
+        "error", "preprocess", "PromptTooLong")
+    assert refused["error"] == ("estimated 633 prompt tokens (text 39, 3 images 594) "
+                                "exceed preprocess.max_prompt_tokens 600")
     assert refused["messages_json"] is None and refused["prompt"] == prompt  # never sent; the prompt kept for reading
     assert one_row(root, row, PreprocessConfig(max_prompt_tokens=633))["status"] == "ok"  # exactly at the limit
     assert one_row(root, row)["status"] == "ok"  # unset: no check

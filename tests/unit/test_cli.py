@@ -122,7 +122,8 @@ def test_validate_names_its_format_option_and_where_media_paths_were_looked_up(t
     monkeypatch.chdir(work)
     assert main(["dataset", "validate", str(suite)]) == 2
     problem, summary = capsys.readouterr().out.splitlines()
-    assert problem == f"cases.json case 1 (id 'TC1'): media.0: media file 'images/shelf.jpg' does not exist (looked up in {work})"
+    assert problem == ("cases.json case 1 (id 'TC1'): media.0: media file 'images/shelf.jpg' does not exist "
+                       f"(looked up in {work})")
     assert summary.endswith(f"relative media paths looked up in {work} (the working directory, this format's "
                             "default; --root to change)")
     assert main(["dataset", "validate", str(suite), "--root", str(suite.parent)]) == 0

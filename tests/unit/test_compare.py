@@ -372,7 +372,9 @@ def test_summary_md_says_the_same_in_escaped_markdown(tmp_path: Path) -> None:
     lines = comparison_markdown(compare_runs(candidate, baseline, FAST))
     assert lines[0] == r"### Comparison of candidate a\|b\_c \(run cand-0519\) with baseline a\|b\_c \(run base-0412\)"
     assert "Verdict: **regressed**" in lines
-    assert "| group | paired n | baseline score | candidate score | change (points) | interval | p | test | verdict |" in lines
+    assert ("| group | paired n | baseline score | candidate score | change (points) | interval | p | test | verdict |"
+            in lines)
     rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| overall") or line.startswith("| subset")}
     assert rows["| overall"].endswith("| p < 0.001 | McNemar's test | regressed |")
-    assert rows["| subset Kitchen"].endswith("| -50.0 | none: one media cluster | p = 0.500 | McNemar's test | too few to tell |")
+    assert rows["| subset Kitchen"].endswith(
+        "| -50.0 | none: one media cluster | p = 0.500 | McNemar's test | too few to tell |")

@@ -72,7 +72,8 @@ def test_engine_fields_are_checked_per_kind(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, "dataset: {path: x}\nengine: {kind: openai, model: m, timout_s: 3}\n"))
     text = str(info.value)
-    assert "engine.base_url: Field required" in text and "engine.timout_s: unknown field (did you mean 'timeout_s'?)" in text
+    assert "engine.base_url: Field required" in text
+    assert "engine.timout_s: unknown field (did you mean 'timeout_s'?)" in text
     with pytest.raises(ConfigError, match="engine: Input tag 'grpc'"):
         load_config(write(tmp_path, "dataset: {path: x}\nengine: {kind: grpc}\n"))
 
@@ -105,8 +106,10 @@ def test_set_fills_a_null_section_and_refuses_a_value_in_the_way() -> None:
 
 def test_fingerprint_ignores_where_results_go(tmp_path: Path) -> None:
     base = load_config(write(tmp_path, MINIMAL))
-    assert base.fingerprint() == load_config(write(tmp_path, MINIMAL), ["run.out_dir=elsewhere", "run.run_id=r1"]).fingerprint()
-    assert base.fingerprint() != load_config(write(tmp_path, MINIMAL), ["inference.sampling.max_tokens=9"]).fingerprint()
+    elsewhere = load_config(write(tmp_path, MINIMAL), ["run.out_dir=elsewhere", "run.run_id=r1"])
+    assert base.fingerprint() == elsewhere.fingerprint()
+    assert base.fingerprint() != load_config(write(tmp_path, MINIMAL),
+                                             ["inference.sampling.max_tokens=9"]).fingerprint()
 
 
 def test_a_resume_may_be_more_patient_with_the_engine(tmp_path: Path) -> None:

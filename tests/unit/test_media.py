@@ -34,7 +34,8 @@ def png_bytes(size=(40, 30)) -> bytes:
 
 def noisy_jpeg() -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="JPEG")
     return buffer.getvalue()
 
 
@@ -117,7 +118,8 @@ def test_video_frames_are_sampled_resized_and_encoded() -> None:
     assert video.timestamps == pytest.approx([0.0, 0.5, 1.0, 1.5])
     assert all(frame.width * frame.height <= 1024 for frame in video.frames)
     brightness = [np.asarray(Image.open(io.BytesIO(f.data)).convert("L")).mean() for f in video.frames]
-    assert brightness == sorted(brightness) and brightness[-1] - brightness[0] > 100  # later frames are the brighter ones
+    # Later frames are the brighter ones.
+    assert brightness == sorted(brightness) and brightness[-1] - brightness[0] > 100
     capped = sample_video(mp4_bytes(frames=16, fps=8), "door.mp4", fps=8.0, max_frames=3, max_pixels=1024, quality=80)
     assert len(capped.frames) == 3
     url = video_frames_url(video.frames)

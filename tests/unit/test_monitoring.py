@@ -121,7 +121,7 @@ def unknown_names(used: set[str]) -> set[str]:
     return {name for name in used if not known(name)}
 
 
-# ---- promtool ----------------------------------------------------------------------------------------------------------
+# ---- promtool --------------------------------------------------------------------------------------------------------
 
 def test_promtool_missing_is_a_failure_not_a_skip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
@@ -169,7 +169,7 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     run_promtool("check", "rules", str(path))
 
 
-# ---- the rules ---------------------------------------------------------------------------------------------------------
+# ---- the rules -------------------------------------------------------------------------------------------------------
 
 def test_the_groups_and_alerts_are_the_documented_ones() -> None:
     document = load_rules()
@@ -242,7 +242,7 @@ def test_the_rules_load_as_a_prometheus_rule() -> None:
     assert yaml.safe_load(text)["spec"] == document
 
 
-# ---- the dashboard -----------------------------------------------------------------------------------------------------
+# ---- the dashboard ---------------------------------------------------------------------------------------------------
 
 def test_the_dashboard_is_grafana_json_with_its_variables() -> None:
     dashboard = load_dashboard()

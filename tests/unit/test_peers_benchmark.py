@@ -83,7 +83,7 @@ def test_vlmeval_tsv_holds_each_case_with_its_image_and_options(tmp_path, suite)
         rows = list(csv.DictReader(handle, delimiter="\t"))
     cases = _cases(suite)
     assert len(rows) == len(cases)
-    for row, case in zip(rows, cases):
+    for row, case in zip(rows, cases, strict=True):
         image = base64.b64decode(row["image"])
         assert image == Path(case["image_path"]).read_bytes()
         assert Image.open(io.BytesIO(image)).size == (640, 480)

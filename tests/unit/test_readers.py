@@ -93,7 +93,8 @@ def test_chunks_cover_every_line_once_and_limit_cuts(media_dir: Path) -> None:
     scan = scan_dataset(path, rows_per_chunk=3)
     assert [c.rows for c in scan.chunks] == [3, 3, 3, 1] and scan.rows == 10
     limited = scan_dataset(path, rows_per_chunk=3, limit=5)
-    assert limited.rows == 5 and [r.sample_id for r in iter_raw_rows(limited.reader, limited.chunks)] == [f"s{i}" for i in range(5)]
+    assert limited.rows == 5
+    assert [r.sample_id for r in iter_raw_rows(limited.reader, limited.chunks)] == [f"s{i}" for i in range(5)]
     assert (limited.coverage.evaluated_rows, limited.coverage.dataset_rows, limited.coverage.partial) == (5, 10, True)
     assert scan.coverage.partial is False and scan_dataset(path, rows_per_chunk=3, limit=10).coverage.partial is False
 
@@ -120,7 +121,8 @@ def test_seed_suite_reads_cases_and_thresholds(media_dir: Path, monkeypatch) -> 
         "test_suite": {"name": "ShopBench零售场景测试套件", "version": "1.0.0"},
         "test_cases": [
             {"id": "TC001", "category": "商品识别", "subcategory": "食品识别", "image_path": "media/a.jpg",
-             "question": "图片中有哪些食品商品？", "expected_answer": "苹果、香蕉", "test_type": "open_qa", "weight": 1.0},
+             "question": "图片中有哪些食品商品？", "expected_answer": "苹果、香蕉", "test_type": "open_qa",
+             "weight": 1.0},
             {"id": "TC003", "category": "场景理解", "subcategory": "店面布局", "image_path": "media/b.jpg",
              "question": "这家店的商品陈列存在什么问题？",
              "options": ["A. 通道太窄", "B. 商品分类混乱", "C. 照明不足", "D. 所有以上"],

@@ -420,7 +420,7 @@ def test_stop_is_prompt_with_a_hang_in_flight_and_closes_the_port():
 def test_context_manager_and_not_started():
     server = ScriptedOpenAIServer()
     with pytest.raises(RuntimeError):
-        server.base_url
+        _ = server.base_url
     server.stop()  # stopping a server that never started is harmless
     with server as running:
         assert running is server and running.base_url.startswith("http://127.0.0.1:")

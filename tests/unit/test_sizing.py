@@ -42,7 +42,8 @@ def test_what_the_config_sets_is_kept_and_the_rest_follows() -> None:
 def test_the_log_line_says_where_the_capacity_came_from() -> None:
     assert "set inference.engine_capacity" in size_inference(InferenceConfig(), None, "").describe()
     described = size_inference(InferenceConfig(), 16, "Serve deployment LLMServer:m: 1 replicas x 16").describe()
-    assert described.startswith("1 inference actor(s) x 32 requests in flight, batches of 8") and "LLMServer:m" in described
+    assert described.startswith("1 inference actor(s) x 32 requests in flight, batches of 8")
+    assert "LLMServer:m" in described
 
 
 def test_actors_are_no_more_than_the_cluster_cpus_place() -> None:

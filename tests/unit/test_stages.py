@@ -58,7 +58,8 @@ def test_preprocess_builds_messages_within_the_pixel_budget(files: Path) -> None
     assert sent.width * sent.height <= 100_000 and max(Image.open(io.BytesIO(img["thumbnails"][0])).size) == 32
     assert bad["status"] == "error" and bad["error_stage"] == "preprocess" and "bad.jpg" in bad["error"]
     video_parts = json.loads(vid["messages_json"])[0]["content"]
-    assert video_parts[0]["type"] == "video_url" and video_parts[0]["video_url"]["url"].startswith("data:video/jpeg;base64,")
+    assert video_parts[0]["type"] == "video_url"
+    assert video_parts[0]["video_url"]["url"].startswith("data:video/jpeg;base64,")
     assert len(video_parts[0]["video_url"]["url"].split(",")) == 1 + 4  # 2 s at 2 fps
     assert json.loads(vid["request_json"]) == {"media_io_kwargs": {"video": {"fps": 2.0, "num_frames": 4}}}
     assert img["request_json"] is None
@@ -79,12 +80,14 @@ def test_blind_pass_adds_a_media_free_twin_only_for_prepared_samples_with_media(
     standard, blind = out[0], out[1]
     assert standard["media_digests"] == [hashlib.sha256((files / "big.jpg").read_bytes()).hexdigest()]
     assert blind["media_digests"] == standard["media_digests"] and blind["prompt"] == standard["prompt"]
-    assert json.loads(blind["messages_json"]) == [{"role": "user", "content": [{"type": "text", "text": blind["prompt"]}]}]
+    text_only = [{"role": "user", "content": [{"type": "text", "text": blind["prompt"]}]}]
+    assert json.loads(blind["messages_json"]) == text_only
     assert blind["thumbnails"] is None and blind["thumbnail_captions"] is None and len(standard["thumbnails"]) == 1
 
 
 def test_video_frames_as_images_and_a_system_prompt(files: Path) -> None:
-    config = PreprocessConfig.model_validate({"video": {"send_as": "images", "fps": 1}, "prompts": {"system": "You audit shops."}})
+    config = PreprocessConfig.model_validate({"video": {"send_as": "images", "fps": 1},
+                                              "prompts": {"system": "You audit shops."}})
     row = row_for(files, {**mcq_row("vid"), "subset": "Video", "media": [{"type": "video", "path": "door.mp4"}]})
     messages = json.loads(PreprocessStage(config)(read_table([row])).to_pylist()[0]["messages_json"])
     assert messages[0] == {"role": "system", "content": "You audit shops."}
@@ -129,8 +132,9 @@ def test_inference_stage_turns_failed_requests_into_rows() -> None:
         sample = request.headers["x-ray-eval-sample"]
         if sample == "down":
             return httpx.Response(503, json={"error": {"message": "overloaded"}})
-        return httpx.Response(200, json={"model": "m", "choices": [{"message": {"content": f"echo {sample}"},
-                                         "finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 3}})
+        choice = {"message": {"content": f"echo {sample}"}, "finish_reason": "stop"}
+        return httpx.Response(200, json={"model": "m", "choices": [choice],
+                                         "usage": {"prompt_tokens": 9, "completion_tokens": 3}})
 
     spec = EngineSpec(OpenAIEngineConfig(base_url="http://engine.test/v1", model="m", max_retries=1,
                                          backoff_initial_s=0), None, 4)

@@ -44,7 +44,8 @@ def test_fenced_chinese_answer_with_units_booleans_and_reordered_list() -> None:
         "shop_name": True, "price": True, "open": True, "items": True, "address.city": True, "address.street": True,
     }
     assert result.parsed is not None and result.parsed["price"] == "¥12.50"
-    assert result.schema_errors == ["$.open: '是' is not of type 'boolean'", "$.price: '¥12.50' is not of type 'number'"]
+    assert result.schema_errors == ["$.open: '是' is not of type 'boolean'",
+                                    "$.price: '¥12.50' is not of type 'number'"]
 
 
 def test_nested_fields_count_one_each() -> None:
@@ -181,7 +182,8 @@ def test_values_match(expected, actual, match) -> None:
 
 
 def test_field_names_match_across_case_spaces_and_underscores() -> None:
-    result = read_structured('{"Shop Name": "Sun Bakery", "OPEN-NOW": true}', {"shop_name": "Sun Bakery", "open_now": True})
+    result = read_structured('{"Shop Name": "Sun Bakery", "OPEN-NOW": true}',
+                             {"shop_name": "Sun Bakery", "open_now": True})
     assert result.score == 1.0
 
 

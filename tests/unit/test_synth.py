@@ -316,7 +316,7 @@ def test_drawn_pixels_show_the_described_facts(set60):
                 assert nearest_colour(_mean_rgb(images[0], product.box)) == product.colour
             checked["interior"] += 1
         elif isinstance(scene, ShelfChangeScene):
-            for image, slots in zip(images, (scene.before, scene.after)):
+            for image, slots in zip(images, (scene.before, scene.after), strict=True):
                 for slot, colour in enumerate(slots):
                     if colour is not None:
                         assert nearest_colour(_mean_rgb(image, shelf_slot_box(slot))) == colour

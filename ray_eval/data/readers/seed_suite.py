@@ -57,7 +57,8 @@ class SeedSuiteReader(Reader):
     def chunks(self, rows_per_chunk: int) -> list[Chunk]:
         total = len(self._document["test_cases"])
         return [
-            Chunk(start=s, stop=min(s + rows_per_chunk, total), first_row=s + 1, rows=min(s + rows_per_chunk, total) - s)
+            Chunk(start=s, stop=min(s + rows_per_chunk, total), first_row=s + 1,
+                  rows=min(s + rows_per_chunk, total) - s)
             for s in range(0, total, rows_per_chunk)
         ]
 
@@ -88,7 +89,8 @@ class SeedSuiteReader(Reader):
                 # The article's scores are 0-1; ray-eval reports 0-100 as ShopBench does.
                 min_score=None if thresholds.get("minimum_score") is None
                 else 100.0 * _rate(thresholds["minimum_score"], "minimum_score"),
-                category_pass_rates=tuple((str(name), _rate(rate, f"category_pass_rate.{name}")) for name, rate in categories.items()),
+                category_pass_rates=tuple((str(name), _rate(rate, f"category_pass_rate.{name}"))
+                                          for name, rate in categories.items()),
             )
         except ValueError as exc:
             raise ValueError(f"{self.path}: thresholds.{exc}") from None
@@ -163,5 +165,6 @@ def _json_object(expected: Any) -> Any:
         try:
             return json.loads(expected)
         except json.JSONDecodeError:
-            raise SampleInvalid("a structured case's expected_answer must be a JSON object", field="expected_answer") from None
+            raise SampleInvalid("a structured case's expected_answer must be a JSON object",
+                                field="expected_answer") from None
     return expected

@@ -112,10 +112,10 @@ class VlmevalTsvReader(Reader):
     def _to_row(self, fields: list[str]) -> dict[str, Any]:
         if len(fields) != len(self.header):
             raise SampleInvalid(f"has {len(fields)} columns, the header has {len(self.header)}")
-        for name, value in zip(self.header, fields):
+        for name, value in zip(self.header, fields, strict=True):
             if NOT_UTF8.search(value):
                 raise SampleInvalid("is not valid UTF-8", field=name)
-        cells = {name: value.strip() for name, value in zip(self.header, fields) if name not in ("image",)}
+        cells = {name: value.strip() for name, value in zip(self.header, fields, strict=True) if name not in ("image",)}
         cells = {name: value for name, value in cells.items() if value != "" and value.lower() != "nan"}
         letters = [letter for letter in string.ascii_uppercase if letter in cells]
         if letters and letters != list(string.ascii_uppercase[: len(letters)]):
@@ -149,7 +149,7 @@ class VlmevalTsvReader(Reader):
         return {key: value for key, value in row.items() if value is not None}
 
     def _media(self, fields: list[str]) -> list[dict[str, Any]]:
-        cells = dict(zip(self.header, fields))
+        cells = dict(zip(self.header, fields, strict=True))
         image = (cells.get("image") or "").strip()
         if image:
             if len(image) <= MAX_REFERENCE_LENGTH:

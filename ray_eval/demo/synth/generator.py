@@ -162,7 +162,7 @@ def manifest_row(scene: Scene, question: Question) -> dict[str, Any]:
     if question.schema is not None:
         row["schema"] = question.schema
     row["media"] = [{"type": kind, "path": path} for kind, path in media_paths(scene)]
-    row["labels"] = dict(zip(("l1", "l2", "l3", "l4"), question.labels))
+    row["labels"] = dict(zip(("l1", "l2", "l3", "l4"), question.labels, strict=True))
     row["weight"] = question.weight
     row["critical"] = question.critical
     return row
@@ -203,7 +203,7 @@ def write_media(scene: Scene, out_dir: Path) -> list[Path]:
         images = [draw_shop_interior(scene)]
     else:
         images = [draw_kitchen(scene)]
-    for image, path in zip(images, paths):
+    for image, path in zip(images, paths, strict=True):
         image.save(path, "JPEG", quality=JPEG_QUALITY)
     return paths
 

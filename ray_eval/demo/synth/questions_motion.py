@@ -109,7 +109,8 @@ def shelf_change_topics(scene: ShelfChangeScene, rng: random.Random) -> list[Top
         Topic(
             "shelf_count",
             MI_COUNT,
-            both(f"How many products are on the shelf in the {which[EN]} photo?", f"{which[ZH]}照片中货架上有多少件商品？"),
+            both(f"How many products are on the shelf in the {which[EN]} photo?",
+                 f"{which[ZH]}照片中货架上有多少件商品？"),
             answer=count,
             choices=count_choices(count, rng, low=1),
             open_hint=ANSWER_NUMBER,

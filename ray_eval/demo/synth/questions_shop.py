@@ -267,7 +267,8 @@ def shop_interior_format(scene: ShopInteriorScene, lang: str) -> Question:
             both(f"colour of the cheapest product, {colour_hint[EN]}", f"最便宜商品的颜色，{colour_hint[ZH]}"),
         ),
         Field(
-            "cheapest_price", {"type": "number", "minimum": 0}, both("its price in yuan, as a number", "它的价格，单位元，填数字")
+            "cheapest_price", {"type": "number", "minimum": 0},
+            both("its price in yuan, as a number", "它的价格，单位元，填数字"),
         ),
     ]
     answer = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Union
 
 from ray_eval.data.taxonomy import Subset
 from ray_eval.demo.synth import plan
@@ -151,7 +150,7 @@ class WalkerVideoScene:
     frames: int
 
 
-Scene = Union[ShopFrontScene, ShopInteriorScene, KitchenScene, ShelfChangeScene, DoorVideoScene, WalkerVideoScene]
+Scene = ShopFrontScene | ShopInteriorScene | KitchenScene | ShelfChangeScene | DoorVideoScene | WalkerVideoScene
 
 SCENE_SUBSET: dict[type, Subset] = {
     ShopFrontScene: Subset.SHOP_FRONT,
@@ -254,7 +253,7 @@ def _shelf_change(index: int, rng: random.Random) -> ShelfChangeScene:
     colours = rng.sample(PALETTE, count + 1)  # the extra one is the product an "added" change brings
     slots = rng.sample(range(SHELF_SLOTS), count)
     before: list[Colour | None] = [None] * SHELF_SLOTS
-    for colour, slot in zip(colours, slots):
+    for colour, slot in zip(colours, slots, strict=False):  # the extra colour stays off the shelf
         before[slot] = colour
     after = list(before)
     change = rng.choice(CHANGE_KINDS)

@@ -50,7 +50,7 @@ COLOUR_BY_NAME: dict[str, Colour] = {c.en: c for c in PALETTE}
 
 def nearest_colour(rgb: tuple[float, float, float]) -> Colour:
     """The palette colour closest to an RGB value (tests use it to read a colour back from a decoded image)."""
-    return min(PALETTE, key=lambda c: sum((a - b) ** 2 for a, b in zip(c.rgb, rgb)))
+    return min(PALETTE, key=lambda c: sum((a - b) ** 2 for a, b in zip(c.rgb, rgb, strict=True)))
 
 
 def ink_on(rgb: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -33,15 +33,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from benchmarks.common import dataset_for, machine, write_figures
+from benchmarks.cpu_account import CpuAccount
 from benchmarks.cpu_watch import CpuWatch
 from benchmarks.engine_process import LOGNORMAL_8B_H100, EngineProcess, Latency
-from benchmarks.cpu_account import CpuAccount
 from benchmarks.time_to_verdict import REPO, write_config
 from benchmarks.two_node import two_node_check
 from ray_eval.config import PreprocessConfig
+from ray_eval.data.dataset import iter_raw_rows, scan_dataset
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
-from ray_eval.data.dataset import iter_raw_rows, scan_dataset
 
 REPLICA_SLOTS = 64  # sequences one H100 replica of an 8B VLM keeps in flight (the engine's slots per replica)
 REPLICA_RATES = (20, 50, 100)  # samples/s one GPU replica might answer, for the cores table

@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import chat_bodies, dataset_for, machine, sequential_rate, write_figures
 from ray_eval.config import InferenceConfig, PreprocessConfig, load_config
-from ray_eval.runs.layout import RunLayout
 from ray_eval.pipeline.sizing import size_inference
+from ray_eval.runs.layout import RunLayout
 from ray_eval.runs.run import run_evaluation
 from ray_eval.testing import ChatRequestInfo, Reply, ScriptedOpenAIServer
 

@@ -34,13 +34,20 @@ import pyarrow.parquet as pq
 import ray
 import yaml
 
-from benchmarks.common import (chat_bodies, cpu_by_group, cpu_seconds, dataset_for, machine, sequential_rate,
-                               write_figures)
+from benchmarks.common import (
+    chat_bodies,
+    cpu_by_group,
+    cpu_seconds,
+    dataset_for,
+    machine,
+    sequential_rate,
+    write_figures,
+)
 from ray_eval.config import ServeConfig, load_config
+from ray_eval.demo.tiny_model import build_tiny_model
 from ray_eval.runs.layout import RunLayout
 from ray_eval.runs.run import run_evaluation
 from ray_eval.serving.serve_app import serve_apps
-from ray_eval.demo.tiny_model import build_tiny_model
 
 log = logging.getLogger("benchmarks.vllm_engine")
 

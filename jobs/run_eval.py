@@ -15,7 +15,7 @@ from pathlib import Path
 # The job's working directory holds this checkout; prefer its ray_eval over any installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ray_eval.cli import main  # noqa: E402
+from ray_eval.cli import main
 
 PRINT_BUNDLE = "--print-bundle"
 

@@ -45,8 +45,8 @@ def run(config_path: Path | None, overrides: tuple[str, ...], address: str | Non
         retry_errors: bool, ray_logs: bool) -> None:
     """Run the evaluation and apply the gate (or resume an interrupted run); the last line names the report."""
     from ray_eval.config import load_config
-    from ray_eval.runs.rundir import resume_config
     from ray_eval.runs.run import run_evaluation
+    from ray_eval.runs.rundir import resume_config
 
     if retry_errors and resume_dir is None:
         raise UsageError("--retry-errors applies to --resume RUN_DIR")
@@ -86,8 +86,8 @@ def gate(run_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) ->
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report(run_dir: Path) -> None:
     """Write summary.md, junit.xml and report.html of a run directory again."""
-    from ray_eval.runs.rundir import rerender
     from ray_eval.runs.layout import RunLayout
+    from ray_eval.runs.rundir import rerender
 
     rerender(run_dir)
     click.echo(f"wrote {RunLayout(run_dir).report}")
@@ -134,12 +134,12 @@ def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_
 
     Exits 0 whatever the verdict; with --fail-on-regression, 1 when the candidate regressed or there are too few
     samples to tell (never a pass, as in the gate); 2 for bad input."""
-    from ray_eval.verdict.compare import compare_runs, write_comparison
-    from ray_eval.verdict.comparison_verdict import comparison_verdict
     from ray_eval.config import load_section
-    from ray_eval.verdict.gate import compare_exit_code
     from ray_eval.outputs.comparison_text import comparison_text
     from ray_eval.outputs.report import write_comparison_page
+    from ray_eval.verdict.compare import compare_runs, write_comparison
+    from ray_eval.verdict.comparison_verdict import comparison_verdict
+    from ray_eval.verdict.gate import compare_exit_code
 
     comparison = compare_runs(candidate_run, baseline_run, load_section("statistics", config_path, list(overrides)))
     click.echo(comparison_text(comparison))

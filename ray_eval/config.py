@@ -21,14 +21,14 @@ from ray_eval.config_loading import (
     read_config_file,
     validate,
 )
+from ray_eval.data.taxonomy import AnswerFormat, Subset
 from ray_eval.engine_config import EngineConfig, JudgeEngineConfig
+
 # The engine blocks, as other modules import them (the aliases say: exported).
 from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig
 from ray_eval.engine_config import ScriptedEngineConfig as ScriptedEngineConfig
 from ray_eval.engine_config import ServeHandleEngineConfig as ServeHandleEngineConfig
 from ray_eval.errors import ConfigError
-from ray_eval.data.taxonomy import AnswerFormat, Subset
-
 
 # Why a field is not part of the fingerprint: a resumed run may change it and still be the same run.
 SPEED = NotFingerprinted("how fast the run goes, not what it answers: a resumed run may go faster or slower")

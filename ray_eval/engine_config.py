@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -97,6 +97,6 @@ class ScriptedEngineConfig(StrictModel):
 
 
 EngineConfig = Annotated[
-    Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig], Field(discriminator="kind")
+    OpenAIEngineConfig | ServeHandleEngineConfig | ScriptedEngineConfig, Field(discriminator="kind")
 ]
-JudgeEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig], Field(discriminator="kind")]
+JudgeEngineConfig = Annotated[OpenAIEngineConfig | ServeHandleEngineConfig, Field(discriminator="kind")]

@@ -7,7 +7,7 @@ the evaluation asks and scores it. Unknown keys are errors naming the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,12 +23,12 @@ from ray_eval.config import (
     ServeHandleEngineConfig,
 )
 from ray_eval.config_loading import StrictModel, load
+from ray_eval.data.taxonomy import AnswerFormat
 from ray_eval.engines.kinds import EndpointConfig, engine_kind
 from ray_eval.errors import ConfigError
-from ray_eval.data.taxonomy import AnswerFormat
 
 # scripted: the evaluation's stand-in model, started by `ray-eval canary` itself (ray_eval.canary.once), for trying it.
-CanaryEngineConfig = Annotated[Union[OpenAIEngineConfig, ServeHandleEngineConfig, ScriptedEngineConfig],
+CanaryEngineConfig = Annotated[OpenAIEngineConfig | ServeHandleEngineConfig | ScriptedEngineConfig,
                                Field(discriminator="kind")]
 NO_JUDGE = ("an LLM judge would double every probe's cost and add a second endpoint that can fail; score open "
             "answers with token_f1, token_f1_cosine or exact_match")

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ray_eval.engines.base import public_url
 from ray_eval.errors import ClusterUnavailable, RunInterrupted

@@ -18,14 +18,15 @@ from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
+
 from ray_eval.engines.base import (
-    public_url,
     ChatRequest,
     ChatResponse,
     EngineBadResponse,
     EngineConnectionError,
     EngineHTTPError,
     EngineTimeout,
+    public_url,
 )
 from ray_eval.engines.retry import AttemptObserver, RetryPolicy
 from ray_eval.errors import EngineUnavailable

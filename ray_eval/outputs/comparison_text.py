@@ -15,7 +15,6 @@ from collections.abc import Callable, Collection
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from ray_eval.verdict.summary_model import Comparison, RunIdentity
 from ray_eval.outputs.report_views import (
     TEST_NAMES,
     confidence_label,
@@ -31,6 +30,7 @@ from ray_eval.verdict.comparison_verdict import (
     min_paired_samples,
     too_few_reason,
 )
+from ray_eval.verdict.summary_model import Comparison, RunIdentity
 
 ROW_HEADERS = ("group", "paired n", "baseline score", "candidate score", "change (points)", "interval", "p", "test",
                "verdict")

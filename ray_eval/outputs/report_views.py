@@ -7,8 +7,8 @@ missing section's view is None, so the page shows no empty heading.
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ray_eval.outputs.charts import as_interval, as_number, delta_chart, diagnostics_chart, score_chart

@@ -9,10 +9,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ray_eval.config import EvalConfig
+from ray_eval.data.dataset import DatasetScan
 from ray_eval.engines.base import public_url
 from ray_eval.engines.kinds import engine_kind
-from ray_eval.outputs.explain import DIAGNOSTICS_LEGEND, rows_line, weights_line
-from ray_eval.config import EvalConfig
 from ray_eval.outputs.comparison_text import (
     FLIPPED_HEADERS,
     ROW_HEADERS,
@@ -20,7 +20,7 @@ from ray_eval.outputs.comparison_text import (
     comparison_rows,
     flipped_rows,
 )
-from ray_eval.data.dataset import DatasetScan
+from ray_eval.outputs.explain import DIAGNOSTICS_LEGEND, rows_line, weights_line
 from ray_eval.verdict.summary_model import (
     Comparison,
     Counts,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from ray_eval.cluster.engine_watch import WatchReporter
 from ray_eval.config import SamplingConfig
 from ray_eval.engines import ChatRequest, EngineError, EngineSpec, build_engine
-from ray_eval.cluster.engine_watch import WatchReporter
 from ray_eval.pipeline.stage import CARRIED, Stage, failed
 from ray_eval.records import INFERRED_SCHEMA, PREPARED_SCHEMA, PROMPT_COLUMNS, STOPPED
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes, urlparse
 
 import av
-from av.video.reformatter import VideoReformatter
 import httpx
+from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps
 
 from ray_eval.records import Media

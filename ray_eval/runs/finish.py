@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
-from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
-from ray_eval.config import EvalConfig
-from ray_eval.verdict.gate import evaluate_gate, verdict
-from ray_eval.metrics import RunMetrics
 from ray_eval.cluster.malloc import release_free_memory
+from ray_eval.config import EvalConfig
+from ray_eval.data.dataset import DatasetScan
+from ray_eval.data.taxonomy import NO_SUBSET
+from ray_eval.metrics import RunMetrics
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary
 from ray_eval.runs.progress import with_engine_work_left
 from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
-from ray_eval.data.dataset import DatasetScan
-from ray_eval.data.taxonomy import NO_SUBSET
+from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
+from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
+from ray_eval.verdict.gate import evaluate_gate, verdict
 from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, Summary
 
 BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never reached the engine

@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-
 class Progress:
     """Prints `done/total, rate, time left` every `interval_s` (plain lines: CI logs are not terminals): when a
     batch of results arrives, and from the driver's timer (`tick`) while none does."""

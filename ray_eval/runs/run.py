@@ -15,23 +15,23 @@ import ray
 import ray.data
 from jinja2 import TemplateError
 
-from ray_eval.verdict.compare import load_run_results
+from ray_eval.cluster.ray_console import quiet_ray_console
+from ray_eval.cluster.ray_reaper import reaped_when_this_process_ends
 from ray_eval.config import EvalConfig
+from ray_eval.data.dataset import DatasetScan, scan_or_refuse
 from ray_eval.engines import EngineSpec, engine_kind
 from ray_eval.errors import ConfigError, RunInterrupted
-from ray_eval.runs.finish import RunOutcome, conclude_run
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.pipeline import pipeline_cpus_besides_inference
 from ray_eval.pipeline.judge import judge_setup
-from ray_eval.cluster.ray_console import quiet_ray_console
-from ray_eval.cluster.ray_reaper import reaped_when_this_process_ends
+from ray_eval.pipeline.prompts import render_prompt
+from ray_eval.pipeline.sizing import InferenceSizing, size_inference
+from ray_eval.runs.finish import RunOutcome, conclude_run
 from ray_eval.runs.rundir import plan_run_dir, start_run_dir
 from ray_eval.runs.store import RunStore
-from ray_eval.pipeline.sizing import InferenceSizing, size_inference
-from ray_eval.serving.serve_app import serve_apps
-from ray_eval.data.dataset import DatasetScan, scan_or_refuse
-from ray_eval.pipeline.prompts import render_prompt
 from ray_eval.runs.streaming import stream_results
+from ray_eval.serving.serve_app import serve_apps
+from ray_eval.verdict.compare import load_run_results
 
 log = logging.getLogger("ray_eval")
 

@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 
 from ray_eval.cluster.malloc import release_free_memory
 from ray_eval.errors import OperatorError, OutputError, UsageError
-from ray_eval.verdict.summary_model import Summary, Verdict, load_summary
 from ray_eval.runs.atomic import fsync_path, write_atomically, write_json_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VERDICT_FILE, RunLayout
 from ray_eval.runs.results import ResultWriter, read_results_table, write_results_file
+from ray_eval.verdict.summary_model import Summary, Verdict, load_summary
 
 RUN_AGAIN = "free space and run the command again"  # how to continue after a failed write of run.json
 # Why a folder cannot be written that the operator must fix (exit 2); any other cause (a full disk) is exit 3.

@@ -13,17 +13,17 @@ import pyarrow.compute as pc
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from ray_eval.cluster.engine_watch import EngineState, start_watch
 from ray_eval.config import EvalConfig
+from ray_eval.data.dataset import DatasetScan
 from ray_eval.engines import EngineSpec
 from ray_eval.metrics import RunMetrics
 from ray_eval.pipeline import JudgeSetup, build_pipeline
-from ray_eval.cluster.engine_watch import EngineState, start_watch
 from ray_eval.pipeline.sizing import InferenceSizing
-from ray_eval.runs.progress import EngineHealth, Progress
 from ray_eval.records import BLIND, STOPPED
+from ray_eval.runs.progress import EngineHealth, Progress
 from ray_eval.runs.results import ResultWriter
 from ray_eval.runs.store import RunStore
-from ray_eval.data.dataset import DatasetScan
 
 TICK_S = 1.0  # how often (at most) the driver's timer looks whether a progress line is due
 WATCH_TIMEOUT_S = 5.0  # a progress line does not wait longer than this for the engine's state

@@ -7,18 +7,6 @@ Passing is not decided here: the pipeline compares `ScoreResult.score` with its 
 """
 
 from ray_eval.scoring.choice import ChoiceReading, extract_choice, read_choice
-from ray_eval.scoring.lexical import token_f1, token_recall, tokenize
-from ray_eval.scoring.registry import (
-    SCORERS,
-    ScoreResult,
-    ScorerEntry,
-    ScoringTarget,
-    UnknownScorerError,
-    get_scorer,
-    own_stage_formats,
-    scorer,
-    scorer_entry,
-)
 from ray_eval.scoring.diagnostics import visual_diagnostics
 from ray_eval.scoring.judge import (
     RUBRIC_VERSION,
@@ -28,6 +16,18 @@ from ray_eval.scoring.judge import (
     cache_key,
     judge_messages,
     parse_verdict,
+)
+from ray_eval.scoring.lexical import token_f1, token_recall, tokenize
+from ray_eval.scoring.registry import (
+    SCORERS,
+    ScorerEntry,
+    ScoreResult,
+    ScoringTarget,
+    UnknownScorerError,
+    get_scorer,
+    own_stage_formats,
+    scorer,
+    scorer_entry,
 )
 from ray_eval.scoring.structured import StructuredScore, find_json_object, read_structured, score_structured
 from ray_eval.scoring.text import strip_reasoning

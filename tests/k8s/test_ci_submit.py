@@ -21,11 +21,19 @@ import httpx
 import pytest
 import yaml
 
-from ray_eval.ci import (BUNDLE_BEGIN, BUNDLE_END, OUTCOME_FILE, PACKED_FILES, STATUS_NAMES, LogEcho, unpack_bundle,
-                         wait_ready)
+from ray_eval.ci import (
+    BUNDLE_BEGIN,
+    BUNDLE_END,
+    OUTCOME_FILE,
+    PACKED_FILES,
+    STATUS_NAMES,
+    LogEcho,
+    unpack_bundle,
+    wait_ready,
+)
 from ray_eval.cli import main
-from ray_eval.errors import EngineUnavailable, UsageError
 from ray_eval.cluster.ray_job import EchoedLog
+from ray_eval.errors import EngineUnavailable, UsageError
 from ray_eval.testing import ScriptedOpenAIServer
 from tests.conftest import free_port
 

@@ -10,19 +10,30 @@ import hashlib
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import helm_python
 import kubernetes_validate
 import pytest
 import yaml
-from tests.k8s.conftest import (CHART, CRDS, KUBE_VERSION, NAMESPACE, RELEASE, ROOT, VALUES_FILES, crd_validators,
-                      example_values, only)
 
 from ray_eval.canary.config import load_canary_config
 from ray_eval.config import load_config
 from ray_eval.serving.serve_configs import check_fits, load_serve_config
+from tests.k8s.conftest import (
+    CHART,
+    CRDS,
+    KUBE_VERSION,
+    NAMESPACE,
+    RELEASE,
+    ROOT,
+    VALUES_FILES,
+    crd_validators,
+    example_values,
+    only,
+)
 
 CORE_KINDS = {"ConfigMap", "Deployment", "Service"}
 RAY_KINDS = {"RayService", "RayJob", "RayCronJob", "RayCluster"}

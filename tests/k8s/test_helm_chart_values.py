@@ -11,10 +11,10 @@ from typing import Any
 import helm_python
 import pytest
 import yaml
-from tests.k8s.conftest import example_values, only, render
 
 from ray_eval.config import load_config
 from ray_eval.errors import ConfigError
+from tests.k8s.conftest import example_values, only, render
 
 
 def with_changes(base: str, **changes: Any) -> dict[str, Any]:

@@ -29,9 +29,9 @@ import json
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import click
 import pyarrow.parquet as pq

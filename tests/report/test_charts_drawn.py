@@ -24,17 +24,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ray_eval.verdict.aggregate import statistics_note, summarize, with_clusters
-from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.cli import main
 from ray_eval.config import StatisticsConfig, validate_config
-from ray_eval.verdict.gate import evaluate_gate, verdict
+from ray_eval.data.dataset import DatasetScan
+from ray_eval.data.taxonomy import NO_SUBSET
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
-from ray_eval.data.dataset import DatasetScan
-from ray_eval.data.taxonomy import NO_SUBSET
+from ray_eval.verdict.aggregate import statistics_note, summarize, with_clusters
+from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
+from ray_eval.verdict.gate import evaluate_gate, verdict
 from ray_eval.verdict.summary_model import RunIdentity
 from tests.browser import DevTools
 

@@ -13,18 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ray_eval.config import DEFAULT_FORMAT_SCORERS
+from ray_eval.data.taxonomy import AnswerFormat
 from ray_eval.scoring import (
     SCORERS,
     ScoreResult,
     ScoringTarget,
     extract_choice,
     get_scorer,
+    registry,
     scorer,
 )
-from ray_eval.scoring import registry
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.registry import UnknownScorerError
-from ray_eval.data.taxonomy import AnswerFormat
 
 SHOPS = ("Lucky Mart", "Sun Bakery", "Green Grocer", "Blue Cafe")  # A B C D
 COUNTS = ("3", "4", "5", "6")

@@ -12,9 +12,9 @@ import pytest
 
 from ray_eval.cli import main
 from ray_eval.config import load_config
-from ray_eval.verdict.gate import verdict
 from ray_eval.runs.atomic import write_json_atomically
 from ray_eval.runs.rundir import start_run_dir
+from ray_eval.verdict.gate import verdict
 from tests.conftest import free_port, jpeg_bytes, mcq_row, write_jsonl
 from tests.unit import summary_parts as parts
 

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import httpx
 import pyarrow as pa
 
+from ray_eval.cluster.engine_watch import FailureStreak
 from ray_eval.config import OpenAIEngineConfig, SamplingConfig
 from ray_eval.engines import EngineSpec, OpenAIChatEngine, RetryPolicy
 from ray_eval.pipeline import InferenceStage
-from ray_eval.cluster.engine_watch import FailureStreak
 from ray_eval.records import PREPARED_SCHEMA, STOPPED
 
 

@@ -17,9 +17,9 @@ from ray_eval.pipeline.media import (
     fetch_bytes,
     fit_pixels,
     prepare_image,
-    thumbnail_jpeg,
     sample_video,
     sampling_times,
+    thumbnail_jpeg,
     video_frames_url,
 )
 from ray_eval.records import Media

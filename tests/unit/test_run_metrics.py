@@ -13,10 +13,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ray_eval.config import MetricsConfig, StatisticsConfig
-from ray_eval.verdict.gate import Check, verdict
 from ray_eval.metrics import RunMetrics, names
 from ray_eval.testing.prometheus import find_binary, free_port
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, summarize
+from ray_eval.verdict.gate import Check, verdict
 from ray_eval.verdict.summary_model import Counts, Summary
 from tests.unit import summary_parts as parts
 

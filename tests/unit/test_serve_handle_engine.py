@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("vllm", reason="ChatCompletionRequest comes from vLLM")
 
-from ray.exceptions import ActorDiedError  # noqa: E402
+from ray.exceptions import ActorDiedError
 
-from ray_eval.config import ServeHandleEngineConfig  # noqa: E402
-from ray_eval.engines import ChatRequest, EngineBadResponse, EngineHTTPError, EngineTimeout  # noqa: E402
-from ray_eval.engines.serve_handle import ServeHandleEngine  # noqa: E402
+from ray_eval.config import ServeHandleEngineConfig
+from ray_eval.engines import ChatRequest, EngineBadResponse, EngineHTTPError, EngineTimeout
+from ray_eval.engines.serve_handle import ServeHandleEngine
 
 
 def completion(text="B"):

@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 
 from ray_eval.config import GateConfig, PreprocessConfig, ReportConfig
-from ray_eval.pipeline.media import STRIP_FRAMES
-from ray_eval.outputs.report import write_report
-from ray_eval.runs.results import read_results_table
-from ray_eval.pipeline import PreprocessStage
-from ray_eval.records import READ_SCHEMA, RESULT_SCHEMA, sample_row
 from ray_eval.data.readers.base import build_sample
+from ray_eval.outputs.report import write_report
+from ray_eval.pipeline import PreprocessStage
+from ray_eval.pipeline.media import STRIP_FRAMES
+from ray_eval.records import READ_SCHEMA, RESULT_SCHEMA, sample_row
+from ray_eval.runs.results import read_results_table
 from tests.conftest import jpeg_bytes, mcq_row, mp4_bytes
 from tests.unit.test_report import Page, jpeg, make_summary, result_row
 

@@ -17,17 +17,17 @@ import pytest
 from ray_eval.ci import exit_code_without_verdict, pack_run_dir
 from ray_eval.cli import main
 from ray_eval.config import GateConfig, ReportConfig, validate_config
+from ray_eval.data.dataset import DatasetScan
 from ray_eval.errors import OperatorError, OutputError, UsageError
-from ray_eval.runs.finish import over_engine_error_budget
-from ray_eval.verdict.gate import evaluate_gate, verdict
-from ray_eval.verdict.aggregate import statistics_note, summarize
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import build_summary, render_markdown
-from ray_eval.runs.rundir import list_runs
 from ray_eval.runs.atomic import write_atomically, write_text_atomically
+from ray_eval.runs.finish import over_engine_error_budget
 from ray_eval.runs.layout import RUN_FILE, VOUCHED_FILES
+from ray_eval.runs.rundir import list_runs
 from ray_eval.runs.store import RunStore, check_writable
-from ray_eval.data.dataset import DatasetScan
+from ray_eval.verdict.aggregate import statistics_note, summarize
+from ray_eval.verdict.gate import evaluate_gate, verdict
 from ray_eval.verdict.summary_model import Summary
 from tests.unit.test_report import result_row, write_results
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from PIL import Image, ImageDraw
 
 from ray_eval.demo.synth.scenes import (
-    STILL_SIZE,
     SHELF_SLOTS,
+    STILL_SIZE,
     Box,
     KitchenScene,
     ShelfChangeScene,

@@ -18,10 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ray_eval.data.taxonomy import SUBSET_INPUT_TYPE, AnswerFormat, Subset
 from ray_eval.demo.synth import plan
 from ray_eval.demo.synth.draw_stills import draw_kitchen, draw_shelf_change, draw_shop_front, draw_shop_interior
 from ray_eval.demo.synth.draw_video import door_frames, encode_mp4, walker_frames
 from ray_eval.demo.synth.question_kit import Question, Topic, as_mcq, as_open
+from ray_eval.demo.synth.questions_kitchen import kitchen_format, kitchen_topics
 from ray_eval.demo.synth.questions_motion import (
     door_format,
     door_topics,
@@ -30,7 +32,6 @@ from ray_eval.demo.synth.questions_motion import (
     walker_format,
     walker_topics,
 )
-from ray_eval.demo.synth.questions_kitchen import kitchen_format, kitchen_topics
 from ray_eval.demo.synth.questions_shop import (
     shop_front_format,
     shop_front_topics,
@@ -49,7 +50,6 @@ from ray_eval.demo.synth.scenes import (
     make_scene,
 )
 from ray_eval.demo.synth.vocab import EN, ZH
-from ray_eval.data.taxonomy import SUBSET_INPUT_TYPE, AnswerFormat, Subset
 
 MANIFEST_NAME = "manifest.jsonl"
 MEDIA_DIR = "media"

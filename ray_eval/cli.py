@@ -14,11 +14,15 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ray_eval.errors import RayEvalError, UsageError
 from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_INCOMPLETE
+
+if TYPE_CHECKING:  # the commands import what they run when they run it
+    from ray_eval.demo.tiny_model import TinyArch
 
 config_option = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), help="YAML config file.")
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -134,14 +138,15 @@ def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_
 
     Exits 0 whatever the verdict; with --fail-on-regression, 1 when the candidate regressed or there are too few
     samples to tell (never a pass, as in the gate); 2 for bad input."""
-    from ray_eval.config import load_section
+    from ray_eval.config import StatisticsConfig, load_section
     from ray_eval.outputs.comparison_text import comparison_text
     from ray_eval.outputs.report import write_comparison_page
     from ray_eval.verdict.compare import compare_runs, write_comparison
     from ray_eval.verdict.comparison_verdict import comparison_verdict
     from ray_eval.verdict.gate import compare_exit_code
 
-    comparison = compare_runs(candidate_run, baseline_run, load_section("statistics", config_path, list(overrides)))
+    statistics = load_section("statistics", StatisticsConfig, config_path, list(overrides))
+    comparison = compare_runs(candidate_run, baseline_run, statistics)
     click.echo(comparison_text(comparison))
     if out_dir is not None:
         click.echo(f"wrote {write_comparison(out_dir, comparison)}")
@@ -215,7 +220,7 @@ def model() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Folder to write the model into.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same model.")
-def tiny(arch: str, out_dir: Path, seed: int) -> None:
+def tiny(arch: TinyArch, out_dir: Path, seed: int) -> None:
     """Build a tiny random-weight Qwen-VL model locally (no download) that vLLM can serve on CPU."""
     from ray_eval.demo.tiny_model import build_tiny_model
 

@@ -6,8 +6,9 @@ relative to the working directory the command runs in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -44,8 +45,8 @@ class DatasetConfig(StrictModel):
     format: Literal["auto", "manifest", "seed_json", "vlmeval_tsv"] = Field(
         "auto", description="Reader to use; auto picks one from the file's extension and content."
     )
-    root: Path | None = Field(None, description="Folder relative media paths are resolved in and may not leave; default "
-                              "the file's folder (a seed suite .json: the working directory).")
+    root: Path | None = Field(None, description="Folder relative media paths are resolved in and may not leave; "
+                              "default the file's folder (a seed suite .json: the working directory).")
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N rows (smoke runs).")
     invalid_rows: Literal["refuse", "error_row"] = Field(
         "refuse",
@@ -63,7 +64,8 @@ class DatasetConfig(StrictModel):
 class VideoConfig(StrictModel):
     fps: float = Field(2.0, gt=0, description="Frames sampled per second of video (Qwen3-VL's default is 2).")
     max_frames: int = Field(32, ge=1, description="Cap on sampled frames; longer videos are sampled evenly.")
-    min_frames: int = Field(2, ge=1, description="Shorter clips repeat their last frame (Qwen-VL merges frames in pairs).")
+    min_frames: int = Field(2, ge=1, description="Shorter clips repeat their last frame (Qwen-VL merges frames in "
+                                                 "pairs).")
     max_pixels_per_frame: int = Field(200_704, ge=1024, description="Pixel budget of each frame after resizing.")
     send_as: Literal["video_frames", "images"] = Field(
         "video_frames",
@@ -214,8 +216,10 @@ class ScoringConfig(StrictModel):
         description="Scorer (by registered name) for each answer format; formats not named keep their default. "
         "`judge` (open answers only) needs scoring.judge.",
     )
-    format_pass_threshold: float = Field(1.0, ge=0, le=1, description="A format answer passes with this share of fields right.")
-    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this score (lexical or judge).")
+    format_pass_threshold: float = Field(1.0, ge=0, le=1, description="A format answer passes with this share of "
+                                                                      "fields right.")
+    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this score (lexical or "
+                                                                    "judge).")
     judge: JudgeConfig | None = Field(None, description="The LLM judge used when an answer format's scorer is `judge`.")
     embedding_model: Path | None = Field(
         None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
@@ -244,7 +248,8 @@ class ScoringConfig(StrictModel):
 
 
 class StatisticsConfig(StrictModel):
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every reported interval and of the paired tests.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every reported interval and of the paired "
+                                                              "tests.")
     bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
     seed: int = Field(0, description="Seed of the bootstrap: same results, same intervals.")
     cluster_by_media: bool = Field(
@@ -272,19 +277,23 @@ class BaselineConfig(StrictModel):
         "interval of (this run - baseline) lies above -max_regression."
     )
     min_paired_samples: int = Field(
-        30, ge=1, description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a pass."
+        30, ge=1, description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a "
+                              "pass."
     )
 
 
 class GateConfig(Thresholds):
     max_error_rate: float | None = Field(None, ge=0, le=1, description="Highest share of samples ending in an error.")
-    max_errors: int | None = Field(None, ge=0, description="Highest number of samples ending in an error (a count budget).")
-    max_unparsed_rate: float | None = Field(None, ge=0, le=1, description="Highest share of answers no scorer could read.")
+    max_errors: int | None = Field(None, ge=0, description="Highest number of samples ending in an error (a count "
+                                                           "budget).")
+    max_unparsed_rate: float | None = Field(None, ge=0, le=1, description="Highest share of answers no scorer could "
+                                                                          "read.")
     critical_min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest pass rate of critical samples.")
     subsets: dict[Subset, Thresholds] = Field(default_factory=dict, description="Per-subset thresholds.")
     formats: dict[AnswerFormat, Thresholds] = Field(default_factory=dict, description="Per-format thresholds.")
     labels: dict[Literal["l1", "l2", "l3", "l4"], dict[str, Thresholds]] = Field(
-        default_factory=dict, description="Per-category thresholds by label level, e.g. {l2: {OCR: {min_pass_rate: 0.8}}}."
+        default_factory=dict, description="Per-category thresholds by label level, e.g. {l2: {OCR: {min_pass_rate: "
+                                          "0.8}}}."
     )
     use_suite_thresholds: bool = Field(
         True, description="Apply a seed suite's own thresholds (the config's values win for the same check)."
@@ -321,7 +330,8 @@ class RunConfig(StrictModel):
     )
     progress_interval_s: Annotated[float, HOW_OFTEN] = Field(10.0, gt=0, description="Seconds between progress lines.")
     checkpoint_rows: Annotated[int, HOW_OFTEN] = Field(
-        500, ge=1, description="Results are written to disk (a checkpoint a resumed run starts from) every this many rows..."
+        500, ge=1, description="Results are written to disk (a checkpoint a resumed run starts from) every this many "
+                               "rows..."
     )
     checkpoint_interval_s: Annotated[float, HOW_OFTEN] = Field(
         30.0, gt=0, description="... or after this many seconds, whichever comes first.")
@@ -344,9 +354,11 @@ class MetricsConfig(StrictModel):
     )
     job: str = Field("ray-eval", min_length=1, description="Pushgateway job name (first part of the grouping key).")
     environment: str = Field("dev", min_length=1, description="Environment label: dev, staging, prod ...")
-    dataset_label: str | None = Field(None, description="Dataset label; default the dataset file's name without suffix.")
+    dataset_label: str | None = Field(None, description="Dataset label; default the dataset file's name without "
+                                                        "suffix.")
     push_interval_s: float = Field(
-        30.0, ge=0, description="Push progress (samples, errors, latency) this often while the run goes; 0: only at the end."
+        30.0, ge=0, description="Push progress (samples, errors, latency) this often while the run goes; 0: only at "
+                                "the end."
     )
     timeout_s: float = Field(10.0, gt=0, description="Timeout of one push.")
 
@@ -378,27 +390,31 @@ class EvalConfig(StrictModel):
         return fingerprint(self)
 
 
+Section = TypeVar("Section", bound=BaseModel)
+
+
 # ---- loading ---------------------------------------------------------------------------------------------------------
 
 
-def load_config(path: Path | None, overrides: list[str] = (), base: dict[str, Any] | None = None) -> EvalConfig:
+def load_config(path: Path | None, overrides: Sequence[str] = (), base: dict[str, Any] | None = None) -> EvalConfig:
     """Read a YAML file (or start from `base`), apply `dotted.key=value` overrides, validate."""
     return load(path, EvalConfig, overrides, base)
 
 
-def validate_config(data: dict[str, Any], source: str = "config", overrides: list[str] = ()) -> EvalConfig:
+def validate_config(data: dict[str, Any], source: str = "config", overrides: Sequence[str] = ()) -> EvalConfig:
     return validate(EvalConfig, data, source, overrides)
 
 
-def load_section(name: str, path: Path | None, overrides: list[str] = ()) -> BaseModel:
-    """One top-level section (e.g. "statistics") of a config file with `name.x=y` overrides, for commands that
-    need no dataset or engine; other keys of the file are ignored, other overrides are refused."""
+def load_section(name: str, model: type[Section], path: Path | None, overrides: Sequence[str] = ()) -> Section:
+    """One top-level section (e.g. "statistics", StatisticsConfig) of a config file with `name.x=y` overrides, for
+    commands that need no dataset or engine; other keys of the file are ignored, other overrides are refused."""
+    if model not in models_in(EvalConfig.model_fields[name].annotation):
+        raise TypeError(f"{model.__name__} is not the model of the config's {name!r} section")
     section = {name: (read_config_file(path).get(name) or {}) if path is not None else {}}
     for override in overrides:
         if not override.partition("=")[0].strip().startswith(name + "."):
             raise ConfigError(f"--set {override!r}: only {name}.* applies here")
         apply_override(section, override)
-    model = models_in(EvalConfig.model_fields[name].annotation)[0]
     try:
         return model.model_validate(section[name])
     except ValidationError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def validate(root: type[Tree], data: dict[str, Any], source: str, overrides: typ
     raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines))
 
 
-def _blamed(error: dict[str, Any], root: type[BaseModel], overrides: typing.Sequence[str]) -> str:
+def _blamed(error: Mapping[str, Any], root: type[BaseModel], overrides: typing.Sequence[str]) -> str:
     """The error's line, prefixed with the last `--set` whose key is the field, inside it or above it."""
     loc = _field_path(error, root)
     text = describe_error(error, root)
@@ -107,7 +108,7 @@ def _blamed(error: dict[str, Any], root: type[BaseModel], overrides: typing.Sequ
     return text
 
 
-def describe_error(error: dict[str, Any], root: type[BaseModel]) -> str:
+def describe_error(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     """One line naming the field of a pydantic error; `root` is the model the error's path starts in."""
     loc = _field_path(error, root)
     where = ".".join(loc) or "(top)"
@@ -118,7 +119,7 @@ def describe_error(error: dict[str, Any], root: type[BaseModel]) -> str:
     return f"{where}: {error['msg']}{shown}"
 
 
-def _field_path(error: dict[str, Any], root: type[BaseModel]) -> list[str]:
+def _field_path(error: Mapping[str, Any], root: type[BaseModel]) -> list[str]:
     """The error's path as a user writes the key: without the member tag pydantic adds after a discriminated union
     (engine.openai.base_url is engine.base_url) and without its marker of a bad mapping key."""
     path: list[str] = []

@@ -48,7 +48,8 @@ class OpenAIEngineConfig(RequestPolicy):
     api_key_file: Path | None = Field(None, description="File holding the API key (a mounted secret).")
     connect_timeout_s: float = Field(10.0, gt=0, description="Timeout of opening a connection.")
     extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's mm_processor_kwargs)."
+        default_factory=dict, description="Extra JSON fields merged into every request (e.g. vLLM's "
+                                          "mm_processor_kwargs)."
     )
 
     @model_validator(mode="after")
@@ -71,7 +72,8 @@ class ServeHandleEngineConfig(RequestPolicy):
     app_name: str = Field("llm", description="Serve application holding the model's LLMServer deployment.")
     model: str = Field(description="The model_id of the app's LLMConfig.")
     deployment: str | None = Field(
-        None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names it."
+        None, description="Deployment name; default LLMServer:<model_id> with '/' as '--' and '.' as '_', as Ray names "
+                          "it."
     )
 
     @property
@@ -85,7 +87,8 @@ class ScriptedEngineConfig(StrictModel):
 
     kind: Literal["scripted"] = Field("scripted", description="Selects this engine.")
     policy: Literal["oracle", "random"] = Field(
-        "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a random letter."
+        "oracle", description="oracle: the reference answer with probability `accuracy`, else a wrong one; random: a "
+                              "random letter."
     )
     accuracy: float = Field(0.8, ge=0, le=1, description="Share of questions the oracle answers correctly.")
     blind_accuracy: float = Field(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +110,10 @@ class RunMetrics:
                                                     counts.results / max(1, counts.samples))
         info = self._gauge(names.RUN_INFO, "The run's identity (value 1)",
                            ["run_id", "model_label", "config_fingerprint", "dataset_fingerprint"])
-        self._at(info, run_id=summary.run_id, model_label=summary.model.label,
-                    config_fingerprint=summary.config_fingerprint,
-                    dataset_fingerprint=summary.dataset.fingerprint).set(1)
+        # A summary of an older run may lack a label or fingerprint: its label value is then "None", as it always was.
+        self._at(info, run_id=summary.run_id, model_label=str(summary.model.label),
+                 config_fingerprint=str(summary.config_fingerprint),
+                 dataset_fingerprint=str(summary.dataset.fingerprint)).set(1)
         self._at(self._gauge(names.RUN_DURATION, "Wall time of the run")).set(summary.duration_s)
         now = time.time()
         self._at(self._gauge(names.RUN_TIMESTAMP, "When the run ended (Unix time)")).set(now)
@@ -130,8 +131,10 @@ class RunMetrics:
     def _scores(self, scores: Scores) -> None:
         gauges = {
             "score": self._gauge(names.SCORE, "Sample-weighted accuracy (0-1)", ["dimension", "group"]),
-            "lower": self._gauge(names.SCORE_CI_LOWER, "Lower end of the score's bootstrap interval", ["dimension", "group"]),
-            "upper": self._gauge(names.SCORE_CI_UPPER, "Upper end of the score's bootstrap interval", ["dimension", "group"]),
+            "lower": self._gauge(names.SCORE_CI_LOWER, "Lower end of the score's bootstrap interval",
+                                 ["dimension", "group"]),
+            "upper": self._gauge(names.SCORE_CI_UPPER, "Upper end of the score's bootstrap interval",
+                                 ["dimension", "group"]),
             "pass": self._gauge(names.PASS, "Sample-weighted pass rate (0-1)", ["dimension", "group"]),
             "n": self._gauge(names.GROUP_SAMPLES, "Samples in the group", ["dimension", "group"]),
         }
@@ -200,7 +203,8 @@ class RunMetrics:
         """The scores the export target holds for this group now: the previous run's."""
         try:
             if self.config.pushgateway_url is not None:
-                response = httpx.get(self.config.pushgateway_url.rstrip("/") + "/metrics", timeout=self.config.timeout_s)
+                response = httpx.get(self.config.pushgateway_url.rstrip("/") + "/metrics",
+                                     timeout=self.config.timeout_s)
                 response.raise_for_status()
                 text, wanted = response.text, {"job": self.config.job, **self.labels}
             elif self.config.textfile is not None and Path(self.config.textfile).is_file():
@@ -226,10 +230,10 @@ class RunMetrics:
     def _labelled(self, kind, name: str, documentation: str, labels: list[str], **kwargs) -> Any:
         return kind(name, documentation, [*self.base, *labels], registry=self.registry, **kwargs)
 
-    def _gauge(self, name: str, documentation: str, labels: list[str] = ()) -> Gauge:
+    def _gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
         return self._labelled(Gauge, name, documentation, list(labels))
 
-    def _counter(self, name: str, documentation: str, labels: list[str] = ()) -> Counter:
+    def _counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
         # prometheus_client adds `_total` to a counter's samples: register it under the name without it.
         return self._labelled(Counter, name.removesuffix("_total"), documentation, list(labels))
 

@@ -85,7 +85,8 @@ def delta_chart(comparison: Comparison | None, *, title: str = "Score change aga
         return Markup("")
     minimum = min_paired_samples(comparison)
     bars = []
-    named = [("overall", comparison.overall, True)] + [(name, group, False) for name, group in comparison.by_subset.items()]
+    named = [("overall", comparison.overall, True)]
+    named += [(name, group, False) for name, group in comparison.by_subset.items()]
     for name, stored, is_overall in named:
         group = PairedGroup.of(stored)
         if group is None or group.delta is None:
@@ -153,7 +154,7 @@ def grouped_bar_chart(rows: list[tuple[str, Bar | None, Bar | None]], *, title: 
     scale = _Scale([Bar(label, 0.0) for label, _, _ in rows], (0.0, 100.0))
     height = top + len(rows) * GROUPED_ROW + BOTTOM
     body = []
-    x = scale.left
+    x: float = scale.left
     for kind, words in legend:
         body.append(f'<rect class="swatch {kind}" x="{_n(x)}" y="4" width="10" height="10"></rect>'
                     f'<text class="legend" x="{_n(x + 14)}" y="13">{escape(words)}</text>')
@@ -197,7 +198,8 @@ class _Scale:
             x = self.x(tick)
             words = (_signed(tick, digits=None) if signed and tick else f"{tick:g}") + unit
             parts.append(_line(x, top - 4, x, bottom, "grid"))
-            parts.append(f'<text class="tick" x="{_n(x)}" y="{_n(top - 8)}" text-anchor="middle">{escape(words)}</text>')
+            parts.append(f'<text class="tick" x="{_n(x)}" y="{_n(top - 8)}" '
+                         f'text-anchor="middle">{escape(words)}</text>')
         return parts
 
 

@@ -96,7 +96,8 @@ def comparison_headline(comparison: Comparison, text: Callable[[Any], str],
         interval = overall.shown_interval
         confidence = confidence_label(comparison.confidence)
         shown_interval = (f" {format_delta_ci(interval)} ({confidence + ' ' if confidence else ''}paired bootstrap "
-                          "interval)" if interval else " (no interval: one media cluster)" if overall.degenerate else "")
+                          "interval)" if interval
+                          else " (no interval: one media cluster)" if overall.degenerate else "")
         detail = (f"Change (candidate − baseline): {format_delta(overall.delta)} points{shown_interval}, "
                   f"{format_score(overall.baseline_score)} → {format_score(overall.candidate_score)}, "
                   f"{format_p_value(overall.p_value)} ({_test_name(overall.test)}), "

@@ -3,8 +3,9 @@ sample's question, options, expected answer and full response.
 
 Everything from the dataset or the model is untrusted (a question or a response may hold markup). So the template
 is rendered with autoescape on, data only ever lands in element text (never in attributes, scripts or styles; the
-thumbnails' data URLs are built here from bytes, their alt text from our own words and numbers), and a Content-Security-Policy admits no external resource and no
-script but our own (pinned by its hash): even a missed escape could neither run code nor call home. Charts are
+thumbnails' data URLs are built here from bytes, their alt text from our own words and numbers), and a
+Content-Security-Policy admits no external resource and no script but our own (pinned by its hash): even a missed
+escape could neither run code nor call home. Charts are
 inline SVG drawn by charts.py (labels escaped there, colours from the page's own stylesheet); the views of
 summary.json and verdict.json (intervals, visual diagnostics, the comparison with a baseline) are in report_views.py.
 
@@ -162,7 +163,7 @@ def analyse_results(path: Path, max_samples: int) -> dict[str, Any]:
     return {
         "total": len(selection),
         "outcome_counts": {name: int((outcomes == name).sum()) for name in OUTCOME_LABELS},
-        "samples": [sample_view(row, outcomes.iloc[position]) for row, position in zip(rows, positions)],
+        "samples": [sample_view(row, outcomes.iloc[position]) for row, position in zip(rows, positions, strict=True)],
         "error_groups": error_groups(path, present),
         "wrong_answers": wrong_mcq_answers(path, present),
     }
@@ -212,7 +213,7 @@ def read_rows(path: Path, positions: list[int], columns: list[str]) -> list[dict
             next_wanted += 1
         if inside:
             table = parquet.read_row_group(group, columns=columns).take(pa.array([p - start for p in inside]))
-            found.update(zip(inside, table.to_pylist()))
+            found.update(zip(inside, table.to_pylist(), strict=True))
             release_free_memory()  # else Arrow's pool keeps every group's pages to the end
         start = end
     return [found[position] for position in positions]
@@ -267,7 +268,8 @@ def thumbnail_views(row: dict[str, Any]) -> list[dict[str, str]]:
         blobs, captions = blob or [], caption or []
         alts = [caption or "" for caption in captions]
     views = []
-    for index, (blob, alt) in enumerate(zip(blobs, alts)):
+    # A legacy row's caption list may be shorter than its thumbnails: a thumbnail without one is left out, as ever.
+    for index, (blob, alt) in enumerate(zip(blobs, alts, strict=False)):
         url = thumbnail_data_url(blob)
         if url is not None:
             views.append({"url": url, "alt": alt, "caption": captions[index] if index < len(captions) else alt})
@@ -306,7 +308,9 @@ def wrong_mcq_answers(path: Path, present: set[str]) -> dict[str, Any]:
         return {"questions": 0, "answered": 0, "rows": []}
     table = pq.read_table(path, columns=["answer", "extracted", "passed", "status"],
                           filters=pc.field("format") == "mcq")
-    expected, given, wrong = Counter(), Counter(), Counter()
+    expected: Counter[str] = Counter()
+    given: Counter[str] = Counter()
+    wrong: Counter[str] = Counter()
     answered = 0
     for row in table.to_pylist():
         if row["answer"] is not None:

@@ -7,7 +7,7 @@ missing section's view is None, so the page shows no empty heading.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,11 @@ FILTERS = {
     "pct_ci": format_pct_ci, "delta_ci": format_delta_ci, "p_value": format_p_value, "bar_width": bar_width,
     "duration": format_duration,
 }
+# How a gate check's value and threshold are shown, by its metric: score points, a signed change in points, counts;
+# the other metrics are shares, shown in %.
+CHECK_FORMATS: dict[str, Callable[[float | None], str]] = {
+    "score": format_score, "regression": lambda value: f"{format_delta(value)} pts", "errors": str, "rows": str,
+}
 
 
 # ---- overview, checks, categories ------------------------------------------------------------------------------------
@@ -166,13 +171,7 @@ def overview(summary: Summary) -> dict[str, Any]:
 
 
 def check_view(check: Check) -> dict[str, Any]:
-    if check.metric == "regression":  # a paired difference against the baseline, in score points
-        def shown(value: float | None) -> str:
-            return f"{format_delta(value)} pts"
-    elif check.metric in ("errors", "rows"):  # a count of samples or rows
-        shown = str
-    else:
-        shown = format_score if check.metric == "score" else format_pct
+    shown = CHECK_FORMATS.get(check.metric, format_pct)  # the rest are shares
     return {
         "name": check.name,
         "group": check.group,
@@ -203,12 +202,12 @@ def category_tables(scores: Scores) -> list[dict[str, Any]]:
 
 def lowest_categories(scores: Scores) -> list[dict[str, Any]]:
     """The label categories of every level with the lowest pass rates (ties: the larger group first)."""
-    rows = [{"level": level.upper(), "name": name, "n": group.n, "score": group.score, "score_ci": group.score_ci,
+    ranked = sorted((rate, -group.n, level.upper(), name, group)  # a level and name never repeat: groups never compared
+                    for level, groups in scores.by_label.items()
+                    for name, group in groups.items() if (rate := group.pass_rate) is not None)
+    return [{"level": level, "name": name, "n": group.n, "score": group.score, "score_ci": group.score_ci,
              "pass_rate": group.pass_rate, "pass_rate_ci": group.pass_rate_ci, "errors": group.errors}
-            for level, groups in scores.by_label.items()
-            for name, group in groups.items() if group.pass_rate is not None]
-    rows.sort(key=lambda row: (row["pass_rate"], -row["n"], row["level"], row["name"]))
-    return rows[:LOWEST_CATEGORIES]
+            for _, _, level, name, group in ranked[:LOWEST_CATEGORIES]]
 
 
 def statistics_note(summary: Summary) -> str | None:
@@ -216,8 +215,8 @@ def statistics_note(summary: Summary) -> str | None:
     scores = summary.scores
     groups = [scores.overall, scores.critical, *scores.by_subset.values(), *scores.by_format.values(),
               *scores.by_input_type.values()]
-    for level in scores.by_label.values():
-        groups += list(level.values())
+    for by_name in scores.by_label.values():
+        groups += list(by_name.values())
     if not any(as_interval(group.score_ci) or as_interval(group.pass_rate_ci) for group in groups):
         return None
     statistics = summary.statistics

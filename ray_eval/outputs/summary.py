@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, astuple
 from datetime import datetime, timezone
 from importlib import metadata
@@ -161,7 +162,9 @@ def _points(share_difference: float | None) -> str:
 
 STATUS_LINES = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "⚠️ COULD NOT COMPLETE",
                 "undecided": "⚠️ UNDECIDED (not a pass)"}
-CHECK_VALUES = {"score": _score, "regression": _signed, "errors": str, "rows": str}  # the rest are shares, shown in %
+# the rest are shares, shown in %
+CHECK_VALUES: dict[str, Callable[[float | None], str]] = {"score": _score, "regression": _signed, "errors": str,
+                                                          "rows": str}
 def render_markdown(summary: Summary) -> str:
     decision = summary.verdict
     status = STATUS_LINES[decision.status]
@@ -221,7 +224,8 @@ def render_markdown(summary: Summary) -> str:
 
 def diagnostics_markdown(diagnostics: Diagnostics) -> list[str]:
     lines = ["### Visual diagnostics (blind pass)", "", f"_{DIAGNOSTICS_LEGEND}_", "",
-             "| group | pairs | accuracy with media | accuracy without | MG | VNR | VIF |", "|---|---|---|---|---|---|---|"]
+             "| group | pairs | accuracy with media | accuracy without | MG | VNR | VIF |",
+             "|---|---|---|---|---|---|---|"]
     rows = [("overall", diagnostics.overall), *diagnostics.by_subset.items()]
     for name, d in rows:
         lines.append(f"| {md_cell(name)} | {d.n} | {_pct(d.accuracy_with_vision)} | "

@@ -42,7 +42,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
                  incomplete_reason: str | None, metrics: RunMetrics, baseline_results: RunResults | None,
                  reason_is_final: bool = False) -> RunOutcome:
     """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete
-    (the results' engine errors and missing rows are added to it, unless it is a stored verdict's: `reason_is_final`)."""
+    (the results' engine errors and missing rows are added to it, unless it is a stored verdict's:
+    `reason_is_final`)."""
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
     store = RunStore(run_dir)
@@ -59,6 +60,7 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     scores = summarize(results, config.statistics)
     comparison = None
     if baseline_results is not None:
+        assert config.gate.baseline is not None, "baseline results are read only for a gate with a baseline"
         label = config.run.model_label or config.engine.model
         candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
                                RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=label), scan.fingerprint)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,7 +41,7 @@ SCORE_FIELDS = {"extracted": None, "score": None, "passed": None, "unparsed": No
 CHUNK_ROWS = 256
 
 
-def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: list[str] = (),
+def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: Sequence[str] = (),
                 environ: Mapping[str, str] | None = None) -> RunOutcome:
     store = RunStore(run_dir)
     run_dir = store.run_dir

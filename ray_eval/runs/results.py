@@ -93,7 +93,11 @@ def _last_rows(parts: list[Path]) -> list[pa.Array | None]:
     keep: list[pa.Array | None] = [None] * len(parts)
     for index in range(len(parts) - 1, -1, -1):  # newest part first: its rows win
         values = ids[index].to_pylist()
-        rows = [row for row in range(len(values) - 1, -1, -1) if not (values[row] in seen or seen.add(values[row]))]
+        rows = []
+        for row in range(len(values) - 1, -1, -1):  # last first: the last occurrence within the part wins too
+            if values[row] not in seen:
+                seen.add(values[row])
+                rows.append(row)
         if len(rows) != len(values):
             keep[index] = pa.array(sorted(rows), type=pa.int64())
     return keep

@@ -148,6 +148,8 @@ def _ray_session(config: EvalConfig, address: str | None, ray_logs: bool) -> Ite
                     # Ray 2.60 stops the GCS before the autoscaler monitor, whose SIGTERM handler then tells the dead
                     # GCS of its end until Ray kills it a second later (measured: 1.0 of the shutdown's 1.2 s). The
                     # monitor scales nothing here: killed first, it takes the GCS's time, not its own.
-                    ray._private.worker._global_node.kill_monitor(check_alive=False)
+                    node = ray._private.worker._global_node
+                    if node is not None:  # the local Ray this run started: it is there until the shutdown below
+                        node.kill_monitor(check_alive=False)
             finally:
                 ray.shutdown()  # then leaving local_ray kills what the shutdown left running (idle workers)

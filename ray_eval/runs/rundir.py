@@ -8,6 +8,7 @@ there and the rows still to come answer the same question.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,7 +62,7 @@ def resume_config(run_dir: Path, config_path: Path | None, overrides: list[str])
     return load_config(config_path, [*overrides, *location], base=base)
 
 
-def regate(run_dir: Path, config_path: Path | None = None, overrides: list[str] = ()) -> Verdict:
+def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[str] = ()) -> Verdict:
     """Apply thresholds again to a run's stored scores: the run's own config, or another config file's gate,
     with `--set gate.x=y` overrides. Rewrites verdict.json and the reports; returns the new verdict."""
     store = RunStore(run_dir)
@@ -103,7 +104,7 @@ def rerender(run_dir: Path) -> None:
     write_outputs(run_dir, summary, config.report, then=f"free space and run `ray-eval report {run_dir}` again")
 
 
-# ---- listing: `ray-eval runs` ------------------------------------------------------------------------------------------
+# ---- listing: `ray-eval runs` ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ class RunListing:
 
     @property
     def resume_command(self) -> str | None:
-        """How to continue a run that has no final verdict (interrupted, stopped incomplete, or its reports unwritten)."""
+        """How to continue a run that has no final verdict (interrupted, stopped incomplete, or its reports
+        unwritten)."""
         if self.status == REPORTS_UNWRITTEN:
             return f"ray-eval report {self.run_dir}"
         return None if self.status in ("complete", "unreadable") else f"ray-eval run --resume {self.run_dir}"
@@ -166,8 +168,11 @@ def runs_table(listings: list[RunListing]) -> str:
         _last_column(listing),
     ) for listing in listings]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
-    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip()
-                     for row in rows)
+    lines = []
+    for row in rows:  # every cell padded to its column's width but the last (the resume command or the reason)
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*padded, row[-1]]).rstrip())
+    return "\n".join(lines)
 
 
 def _last_column(listing: RunListing) -> str:

@@ -131,7 +131,8 @@ class RunStore(RunLayout):
         return self.results_files(blind).merged.is_file()
 
     def read_results(self, columns: Sequence[str] | None = None, *, blind: bool = False) -> pa.Table:
-        """The results file in RESULT_SCHEMA, all its columns or those named; a column it lacks (an older run) is null."""
+        """The results file in RESULT_SCHEMA, all its columns or those named; a column it lacks (an older run) is
+        null."""
         return read_results_table(self.results_files(blind).merged, columns)
 
     def read_results_frame(self, columns: Sequence[str] | None = None, *, blind: bool = False) -> pd.DataFrame:
@@ -153,7 +154,7 @@ class RunStore(RunLayout):
         latest: dict[str, str] = {}
         for source in sources:
             table = pq.read_table(source, columns=["sample_id", "status"])
-            latest.update(zip(table["sample_id"].to_pylist(), table["status"].to_pylist()))
+            latest.update(zip(table["sample_id"].to_pylist(), table["status"].to_pylist(), strict=True))
         return frozenset(sid for sid, status in latest.items() if not retry_errors or status == "ok")
 
     # ---- the conclusion: summary.json, the reports, verdict.json ---------------------------------------------------
@@ -161,6 +162,11 @@ class RunStore(RunLayout):
     def read_summary(self) -> Summary | None:
         """summary.json as its model; one of an unknown version, or not a summary, is refused in one line."""
         return self._summary_model() if self.summary.is_file() else None
+
+    def read_finished_summary(self) -> Summary:
+        """summary.json of a finished run directory; refused in one line when it or the results are missing."""
+        self.require_finished(self.results.merged, self.summary)
+        return self._summary_model()
 
     def _summary_model(self) -> Summary:
         return load_summary(_read_json(self.summary), str(self.summary))

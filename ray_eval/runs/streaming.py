@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,18 +33,23 @@ def stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, ju
                    run_dir: Path, metrics: RunMetrics, done: frozenset[str],
                    sizing: InferenceSizing) -> tuple[EngineHealth, str | None]:
     """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
-    every = {"rows_per_part": config.run.checkpoint_rows, "flush_interval_s": config.run.checkpoint_interval_s}
     store = RunStore(run_dir)
-    writer = store.result_writer(**every)
-    blind_writer = store.result_writer(blind=True, **every) if config.diagnostics.blind_pass else None
+
+    def result_writer(blind: bool) -> ResultWriter:
+        return store.result_writer(blind=blind, rows_per_part=config.run.checkpoint_rows,
+                                   flush_interval_s=config.run.checkpoint_interval_s)
+
+    writer = result_writer(blind=False)
+    blind_writer = result_writer(blind=True) if config.diagnostics.blind_pass else None
     progress = Progress(scan.rows - len(done), config.run.progress_interval_s)
     health = EngineHealth()
     watch = start_watch(config.run.abort_after_consecutive_failures, engine.config.retry_window_s)
     stopped = False
     try:
         with _ticking(progress, lambda: _engine_note(watch)):
-            for batch in build_pipeline(scan, config, engine, sizing, judge, done, watch).iter_batches(
-                    batch_format="pyarrow", batch_size=None):
+            batches: Iterable[pa.Table] = build_pipeline(scan, config, engine, sizing, judge, done, watch).iter_batches(
+                batch_format="pyarrow", batch_size=None)
+            for batch in batches:
                 # Rows the stop cut short carry no result: left out, so a resume asks them. The rest of the batch
                 # that brought the stop is written like any other.
                 cut_short = pc.fill_null(pc.equal(batch["status"], STOPPED), False)

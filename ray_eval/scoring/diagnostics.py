@@ -60,5 +60,6 @@ def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill:
 
     return Diagnostics.model_validate({
         "overall": section(paired, answered),
-        "by_subset": {str(name): section(part, answered[part.index]) for name, part in paired.groupby("subset", sort=True)},
+        "by_subset": {str(name): section(part, answered[part.index])
+                      for name, part in paired.groupby("subset", sort=True)},
     })

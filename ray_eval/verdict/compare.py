@@ -54,9 +54,10 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
     """The comparison of candidate against baseline (summary.json's `comparison` section). A group with fewer
     than `min_paired_samples` samples is too few to tell (comparison_verdict)."""
     statistics = statistics or StatisticsConfig()
-    _check_unique(candidate), _check_unique(baseline)
-    paired = candidate.results.merge(baseline.results.drop(columns=["media_digests"]), on="sample_id",
-                                     how="inner", suffixes=("", "_baseline")).sort_values("sample_id", ignore_index=True)
+    _check_unique(candidate)
+    _check_unique(baseline)
+    paired = candidate.results.merge(baseline.results.drop(columns=["media_digests"]), on="sample_id", how="inner",
+                                     suffixes=("", "_baseline")).sort_values("sample_id", ignore_index=True)
     paired = with_clusters(paired, statistics)
     paired["subset"] = paired["subset"].fillna(NO_SUBSET)
     only_candidate = len(candidate.results) - len(paired)
@@ -126,7 +127,8 @@ def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig,
 def write_comparison(out_dir: Path, comparison: Comparison) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / COMPARISON_FILE
-    path.write_text(json.dumps(comparison.model_dump(mode="json"), ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(comparison.model_dump(mode="json"), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -161,8 +163,7 @@ def load_run_results(run_dir: Path) -> RunResults:
     none (null): each of its samples is a cluster of its own."""
     store = RunStore(run_dir)
     run_dir = store.run_dir
-    store.require_finished(store.results.merged, store.summary)
-    summary = store.read_summary()
+    summary = store.read_finished_summary()
     results = store.read_results_frame(COMPARED_COLUMNS)
     identity = RunIdentity(run_dir=str(run_dir), run_id=summary.run_id, model=summary.model.label)
     return RunResults(results, identity, summary.dataset.fingerprint)

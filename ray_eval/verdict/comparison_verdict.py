@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
 from ray_eval.config import BaselineConfig
 from ray_eval.verdict.summary_model import Comparison, PairedGroupScores
@@ -57,6 +57,18 @@ class PairedGroup:
     p_value: float | None
     test: str | None  # "mcnemar" or "paired_bootstrap"
     significant: bool
+
+    @overload
+    @classmethod
+    def of(cls, stored: PairedGroupScores) -> PairedGroup: ...
+
+    @overload
+    @classmethod
+    def of(cls, stored: None) -> None: ...
+
+    @overload
+    @classmethod
+    def of(cls, stored: PairedGroupScores | None) -> PairedGroup | None: ...
 
     @classmethod
     def of(cls, stored: PairedGroupScores | None) -> PairedGroup | None:
@@ -114,7 +126,7 @@ class PairedGroup:
     def verdict(self, min_samples: int = MIN_PAIRED_SAMPLES) -> ComparisonVerdict:
         if self.too_few_reason(min_samples) is not None:
             return ComparisonVerdict.TOO_FEW
-        if self._significant_change(min_samples):
+        if self.delta is not None and self._significant_change(min_samples):
             return ComparisonVerdict.REGRESSED if self.delta < 0 else ComparisonVerdict.IMPROVED
         return ComparisonVerdict.NO_CHANGE
 

@@ -107,12 +107,13 @@ def evaluate_gate(scores: Scores, gate: GateConfig, suite: SuiteThresholds | Non
             group = scores.by_label.get(level, {}).get(name)
             add_thresholds(f"{level} {name}", f"label:{level}:{name}", group, limits)
     if suite is not None and gate.use_suite_thresholds:
-        configured = gate.labels.get(suite.category_level, {})
+        configured = {str(level): limits for level, limits in gate.labels.items()}.get(suite.category_level, {})
         for name, rate in suite.category_pass_rates:
             if name in configured and configured[name].min_pass_rate is not None:
                 continue  # the config's own value for this category wins
             group = scores.by_label.get(suite.category_level, {}).get(name)
-            add(f"category {name} pass rate", f"label:{suite.category_level}:{name}", group, "pass_rate", rate, ">=", "suite")
+            add(f"category {name} pass rate", f"label:{suite.category_level}:{name}", group, "pass_rate", rate, ">=",
+                "suite")
     if gate.baseline is not None:
         if comparison is None:
             raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
@@ -150,6 +151,7 @@ def baseline_check(comparison: Comparison, baseline: BaselineConfig) -> Check:
     if PairedGroup.of(overall).degenerate:  # its interval is the point estimate: no evidence either way
         return check(None, "undecided", f"too few samples to decide: the {n} samples shared with the baseline run "
                                         "form one media cluster, so the paired interval has no width")
+    assert overall.delta_ci is not None, "compare() gives every group of paired samples its interval"
     low, high = overall.delta_ci
     run_id = comparison.baseline.run_id or "?"
     # The value is the interval's lower end, not the change itself: say so, or -0.8 beside a change of +1.2 misleads.

@@ -96,7 +96,8 @@ def test_engine_that_keeps_failing_stops_the_run_as_incomplete(local_ray, mixed_
         outcome = run_evaluation(config_for(server, manifest, tmp_path, "engine.max_retries=0",
                                             "run.abort_after_consecutive_failures=3"))
     assert outcome.exit_code == EXIT_INCOMPLETE
-    assert outcome.summary.verdict.status == "incomplete" and "in a row failed at the engine" in outcome.summary.verdict.reason
+    decision = outcome.summary.verdict
+    assert decision.status == "incomplete" and "in a row failed at the engine" in decision.reason
     assert json.loads((outcome.run_dir / "summary.json").read_text())["status"] == "incomplete"
 
 

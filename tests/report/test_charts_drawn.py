@@ -99,9 +99,10 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
     if baseline is not None:
         baseline_frame = pq.read_table(baseline / "results.parquet", columns=COMPARED_COLUMNS).to_pandas()
         comparison = compare(
-            RunResults(results[COMPARED_COLUMNS], RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=run_dir.name),
-                       "f"),
-            RunResults(baseline_frame, RunIdentity(run_dir=str(baseline), run_id=baseline.name, model=baseline.name), "f"),
+            RunResults(results[COMPARED_COLUMNS],
+                       RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=run_dir.name), "f"),
+            RunResults(baseline_frame,
+                       RunIdentity(run_dir=str(baseline), run_id=baseline.name, model=baseline.name), "f"),
             STATISTICS)
     decision = verdict(evaluate_gate(scores, config.gate, None, comparison))
     scan = DatasetScan(Path("manifest.jsonl"), type("Reader", (), {"name": "manifest"})(), rows=len(rows), chunks=[],
@@ -111,10 +112,12 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
         blind = write_results(run_dir, blind_rows, "blind_results.parquet")
         diagnostics = diagnostics_of_runs(results, blind, NO_SUBSET)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
-                            duration_s=12.0, served_models=["scripted"], statistics=statistics_note(results, STATISTICS),
+                            duration_s=12.0, served_models=["scripted"],
+                            statistics=statistics_note(results, STATISTICS),
                             diagnostics=diagnostics, comparison=comparison)
     write_outputs(run_dir, summary, config.report, then="run the test again")
-    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))  # the charts' numbers as a user reads them
+    # The charts' numbers as a user reads them: summary.json as written.
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
 
 
 def blind_of(rows: list[dict[str, Any]], right: set[str]) -> list[dict[str, Any]]:
@@ -270,7 +273,7 @@ def axis_of(chart: dict[str, Any], problems: list[str]) -> tuple[float, float] |
         problems.append(f"{title}: {len(chart['grid'])} grid lines for {len(chart['ticks'])} tick labels")
         return None
     points = []
-    for line, tick in zip(chart["grid"], chart["ticks"]):
+    for line, tick in zip(chart["grid"], chart["ticks"], strict=True):  # equal counts: checked above
         centre = (tick["box"]["left"] + tick["box"]["right"]) / 2
         if abs(centre - line["left"]) > PIXEL:
             problems.append(f"{title}: tick {tick['text']!r} is drawn {centre - line['left']:+.1f} px off its line")
@@ -282,7 +285,8 @@ def axis_of(chart: dict[str, Any], problems: list[str]) -> tuple[float, float] |
         if abs(zero + value * scale - x) > PIXEL:
             problems.append(f"{title}: the axis is not linear at {value:g} ({x:.1f} px)")
     if chart["zero"] and abs(chart["zero"][0]["left"] - zero) > PIXEL:
-        problems.append(f"{title}: the zero line is at {chart['zero'][0]['left']:.1f} px, the axis's zero at {zero:.1f}")
+        problems.append(f"{title}: the zero line is at {chart['zero'][0]['left']:.1f} px, the axis's zero at "
+                        f"{zero:.1f}")
     return zero, scale
 
 
@@ -296,22 +300,24 @@ def chart_problems(chart: dict[str, Any], expected: list[Expected]) -> list[str]
     labels = [row["label"] for row in chart["rows"]]
     if labels != [row.label for row in expected]:
         return [*problems, f"{title}: rows {labels}, expected {[row.label for row in expected]}"]
-    for row, wanted in zip(chart["rows"], expected):
+    for row, wanted in zip(chart["rows"], expected, strict=True):  # equal counts: checked above
         where = f"{title} / {wanted.label}"
         if row["values"] != list(wanted.texts):
             problems.append(f"{where}: shows {row['values']}, the summary says {list(wanted.texts)}")
         if len(row["bars"]) != len(wanted.values):
             problems.append(f"{where}: {len(row['bars'])} bars for {len(wanted.values)} values")
             continue
-        for bar, value in zip(row["bars"], wanted.values):
+        for bar, value in zip(row["bars"], wanted.values, strict=True):  # equal counts: checked above
             box, end = bar["box"], zero + value * scale
             start_edge, end_edge = (box["left"], box["right"]) if value >= 0 else (box["right"], box["left"])
             if abs(start_edge - zero) > PIXEL:
-                problems.append(f"{where}: the bar of {value:g} starts at {start_edge:.1f} px, not at zero ({zero:.1f})")
+                problems.append(f"{where}: the bar of {value:g} starts at {start_edge:.1f} px, not at zero "
+                                f"({zero:.1f})")
             if abs(end_edge - end) > PIXEL:
                 problems.append(f"{where}: the bar of {value:g} ends at {end_edge:.1f} px, its value is at {end:.1f}")
             if abs(box["width"] - abs(value * scale)) > PIXEL:
-                problems.append(f"{where}: the bar of {value:g} is {box['width']:.1f} px long, not {abs(value * scale):.1f}")
+                problems.append(f"{where}: the bar of {value:g} is {box['width']:.1f} px long, "
+                                f"not {abs(value * scale):.1f}")
             if value != 0 and box["height"] <= 0:
                 problems.append(f"{where}: the bar of {value:g} has no height")
             if bar["fill"] in ("none", "") or float(bar["opacity"]) == 0:

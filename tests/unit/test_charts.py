@@ -89,7 +89,8 @@ def test_score_chart_has_a_bar_per_group_and_whiskers_for_intervals():
     assert [label for label in svg.texts if label in groups or label == "overall"] == ["overall", *groups]
     assert "ShopFront: 60.1 [57.3, 62.8]" in svg.titles
     assert "Kitchen: 42.0" in svg.titles
-    widths = {label: float(rect["width"]) for label, rect in zip(["overall", *groups], svg.with_class("rect", "bar"))}
+    bars = svg.with_class("rect", "bar")
+    widths = {label: float(rect["width"]) for label, rect in zip(["overall", *groups], bars, strict=True)}
     assert widths["Video"] > widths["ShopFront"] > widths["Kitchen"]
     assert math.isclose(widths["Video"] / widths["Kitchen"], 75.5 / 42.0, rel_tol=0.01)
 
@@ -183,7 +184,7 @@ def test_delta_chart_bars_leave_the_zero_line_by_sign():
     zero = svg.with_class("line", "zero")
     assert len(zero) == 1
     zero_x = float(zero[0]["x1"])
-    for rect, delta in zip(bars, (1.5, 4.6, -3.0, -0.5)):
+    for rect, delta in zip(bars, (1.5, 4.6, -3.0, -0.5), strict=True):
         left, right = float(rect["x"]), float(rect["x"]) + float(rect["width"])
         assert (left, right)[0 if delta > 0 else 1] == pytest.approx(zero_x, abs=0.11)
     assert {"-10", "+10", "0"} <= set(svg.texts)  # a symmetric axis wide enough for 8.2

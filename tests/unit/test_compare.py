@@ -88,9 +88,9 @@ def test_errors_count_as_wrong_and_flip(tmp_path: Path) -> None:
     b = write_run(tmp_path / "b", b_rows)
     result = compare_runs(b, a, FAST)
     assert result.overall.delta == pytest.approx(-50.0)
-    assert [flip.model_dump() for flip in result.flipped] == [{"sample_id": "s1", "subset": "ShopFront", "format": "mcq", "change": "lost",
-                                  "baseline_extracted": "A", "candidate_extracted": "A", "baseline_error": False,
-                                  "candidate_error": True}]
+    assert [flip.model_dump() for flip in result.flipped] == [{
+        "sample_id": "s1", "subset": "ShopFront", "format": "mcq", "change": "lost", "baseline_extracted": "A",
+        "candidate_extracted": "A", "baseline_error": False, "candidate_error": True}]
 
 
 def test_unpairable_runs_are_refused(tmp_path: Path) -> None:
@@ -165,9 +165,10 @@ def test_load_section_reads_one_section_and_names_bad_fields(tmp_path: Path) -> 
     config = tmp_path / "c.yaml"
     config.write_text("dataset: {path: x}\nstatistics: {confidance: 0.9}\n")
     with pytest.raises(ConfigError, match=r"statistics\.confidance: unknown field \(did you mean 'confidence'"):
-        load_section("statistics", config)
+        load_section("statistics", StatisticsConfig, config)
     config.write_text("statistics: {confidence: 0.9}\n")
-    assert load_section("statistics", config, ["statistics.seed=7"]) == StatisticsConfig(confidence=0.9, seed=7)
+    assert load_section("statistics", StatisticsConfig, config, ["statistics.seed=7"]) == StatisticsConfig(
+        confidence=0.9, seed=7)
 
 
 # ---- the verdict word ---------------------------------------------------------------------------------------------

@@ -233,7 +233,8 @@ def test_no_external_resources(tmp_path):
     assert "secret" not in html
     for tag, attributes in page.elements:
         for name, value in attributes.items():
-            assert "http:" not in (value or "") and "https:" not in (value or "") and "//" not in (value or ""), (tag, name)
+            text = value or ""
+            assert "http:" not in text and "https:" not in text and "//" not in text, (tag, name)
             if name in ("src", "href", "action", "srcset", "poster", "data"):
                 assert (value or "").startswith(("#", "data:image/jpeg;base64,")), (tag, name, value)
     assert all("url(" not in style and "@import" not in style for style in page.styles)
@@ -341,7 +342,8 @@ HOSTILE_NAME = "<script>alert(1)</script>\"' onload=x"
 CHART_TAGS = {"svg", "g", "rect", "line", "text", "title"}
 CHART_ATTRIBUTES = {"class", "role", "aria-label", "width", "height", "viewbox", "font-family", "font-size", "x", "y",
                     "x1", "x2", "y1", "y2", "text-anchor"}
-STATISTICS_NOTE = ("Brackets hold 95% percentile bootstrap confidence intervals (1000 resamples), clustered by shared media: "
+STATISTICS_NOTE = ("Brackets hold 95% percentile bootstrap confidence intervals (1000 resamples), clustered by shared "
+                   "media: "
                    "samples sharing an image or video are resampled together (123 clusters).")
 SECTIONS = ["Overview", "Gate checks", "Categories", "Failure analysis", "Samples"]
 
@@ -441,7 +443,8 @@ def add_intervals(summary: Summary) -> None:
     for group in score_groups(summary.scores):
         score, rate = group.score, group.pass_rate
         group.score_ci = None if score is None else [round(max(score - 2.5, 0.0), 4), round(min(score + 3.0, 100.0), 4)]
-        group.pass_rate_ci = None if rate is None else [round(max(rate - 0.05, 0.0), 6), round(min(rate + 0.05, 1.0), 6)]
+        group.pass_rate_ci = (None if rate is None
+                              else [round(max(rate - 0.05, 0.0), 6), round(min(rate + 0.05, 1.0), 6)])
     summary.statistics = Statistics(confidence=0.95, resamples=1000, method="percentile bootstrap", clustered=True,
                                     clusters=123)
 
@@ -603,7 +606,8 @@ def test_hostile_names_stay_text_in_tables_and_charts(tmp_path):
     inside = [element for chart in structure.charts for element in chart["elements"]]
     assert {tag for tag, _ in inside} <= CHART_TAGS
     assert {name for _, attributes in inside for name in attributes} <= CHART_ATTRIBUTES
-    assert all(HOSTILE_NAME in chart["texts"] for chart in structure.charts if chart["label"] != "Score by answer format")
+    assert all(HOSTILE_NAME in chart["texts"] for chart in structure.charts if chart["label"] != "Score by answer "
+                                                                                                 "format")
     for tag, attributes in page.elements:
         assert not any(name.startswith("on") for name in attributes), (tag, attributes)
         assert all(HOSTILE_NAME not in (value or "") and "alert" not in (value or "") for value in attributes.values())
@@ -696,7 +700,8 @@ def test_undecided_verdict_and_regression_checks(tmp_path):
 def test_comparison_without_shared_samples_says_so(tmp_path):
     def no_pairs(summary: Summary) -> None:
         summary.comparison = Comparison.model_validate({
-            "baseline": {"run_dir": "runs/old", "run_id": "old", "model": "m0"}, "candidate": {"run_id": "run", "model": "m1"},
+            "baseline": {"run_dir": "runs/old", "run_id": "old", "model": "m0"},
+            "candidate": {"run_id": "run", "model": "m1"},
             "paired_samples": 0, "only_in_baseline": 4, "only_in_candidate": 6, "confidence": 0.95,
             "notes": ["the runs used different datasets; they are compared on the samples both have"],
             "overall": None, "by_subset": {}, "by_format": {}, "by_label": {},
@@ -761,7 +766,8 @@ def test_sections_from_the_real_producers(tmp_path):
     text = " ".join(page.all_text.split())
     low, high = captured["score_ci"]
     assert f"[{low:.1f}, {high:.1f}]" in text
-    assert "Brackets hold 95% percentile bootstrap confidence intervals (200 resamples), clustered by shared media" in text
+    assert ("Brackets hold 95% percentile bootstrap confidence intervals (200 resamples), clustered by shared media"
+            in text)
     comparison = captured["summary"].comparison
     overall = comparison.overall
     assert f"{overall.delta:+.1f} points" in text

@@ -31,7 +31,8 @@ def results() -> pd.DataFrame:
         row.update(sample_id=f"s{i}", subset="Kitchen" if i % 2 else "ShopFront", format="mcq", input_type="single",
                    l1="Perception", weight=1.0, critical=i < 2, status="ok" if ok else "error",
                    error_stage=None if ok else "inference", error_type=None if ok else "HTTP 500",
-                   score=float(ok and i % 3 != 0), passed=ok and i % 3 != 0, unparsed=i == 6, latency_s=0.2 if ok else None,
+                   score=float(ok and i % 3 != 0), passed=ok and i % 3 != 0, unparsed=i == 6,
+                   latency_s=0.2 if ok else None,
                    prompt_tokens=100 if ok else None, completion_tokens=4 if ok else None, attempts=1,
                    media_digests=[f"img{i // 2}"])
         rows.append(row)

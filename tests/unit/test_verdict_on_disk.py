@@ -114,7 +114,8 @@ def test_the_engine_error_budget_counts_every_row_on_disk_not_one_session() -> N
                       "20.0% (run.max_engine_error_rate); once the engine is healthy, run them again with "
                       "`ray-eval run --resume runs/r1 --retry-errors`")
     # Rows that never reached the engine (bad media) count neither way; scoring errors were answered.
-    rows = frame([("error", "inference")] * 2 + [("error", "preprocess")] * 5 + [("error", "scoring")] + [("ok", None)] * 7)
+    rows = frame([("error", "inference")] * 2 + [("error", "preprocess")] * 5 + [("error", "scoring")]
+                 + [("ok", None)] * 7)
     assert over_engine_error_budget(rows, 0.2, Path("r")) is None  # 2 of 10
     assert over_engine_error_budget(rows, 0.1, Path("r")).startswith("2 of 10 samples sent to the engine")
     assert over_engine_error_budget(frame([("error", "read")]), 0.0, Path("r")) is None

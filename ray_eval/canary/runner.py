@@ -131,7 +131,7 @@ class Canary:
                 continue
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
-            except asyncio.TimeoutError:  # the interval is over (TimeoutError itself from Python 3.11)
+            except TimeoutError:  # the interval is over
                 pass
 
     async def run_round(self) -> list[ProbeResult]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable
 from dataclasses import asdict, astuple
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
         status="incomplete" if incomplete else "complete",
         incomplete_reason=decision.reason if incomplete else None,
         started_at=started_at.isoformat(timespec="seconds"),
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(duration_s, 3),
         model=ModelInfo(
             label=config.run.model_label or engine.model,

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: Seque
                 environ: Mapping[str, str] | None = None) -> RunOutcome:
     store = RunStore(run_dir)
     run_dir = store.run_dir
-    started_at, started = datetime.now(timezone.utc), time.monotonic()
+    started_at, started = datetime.now(UTC), time.monotonic()
     config = resume_config(run_dir, config_path, list(overrides))
     stored = store.read_run_record()
     _same_answers(public_config(config), stored.config, run_dir)

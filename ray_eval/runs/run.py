@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ray
@@ -42,7 +42,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     the samples that ended in an error). Ray's own console lines are left out unless `ray_logs`. Ctrl-C raises
     RunInterrupted, which says how to resume."""
     environ = os.environ if environ is None else environ
-    started_at, started = datetime.now(timezone.utc), time.monotonic()
+    started_at, started = datetime.now(UTC), time.monotonic()
     scan = scan_or_refuse(config)
     _check_templates(config)
     run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)

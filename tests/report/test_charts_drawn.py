@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
     if blind_rows is not None:
         blind = write_results(run_dir, blind_rows, "blind_results.parquet")
         diagnostics = diagnostics_of_runs(results, blind, NO_SUBSET)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
+    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
                             duration_s=12.0, served_models=["scripted"],
                             statistics=statistics_note(results, STATISTICS),
                             diagnostics=diagnostics, comparison=comparison)

@@ -4,7 +4,7 @@ an unreachable engine exits 3 before Ray starts."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -138,7 +138,7 @@ def test_runs_lists_each_run_directory_with_its_status_verdict_and_how_to_resume
         config = load_config(run_config(media_dir, manifest, "http://127.0.0.1:9/v1"),
                              [f"run.run_id={run_id}", f"run.model_label={label}"])
         run_dir = out_dir / run_id
-        start_run_dir(run_dir, config, datetime(2026, 1, 2, hour, tzinfo=timezone.utc), "dataset-sha", False)
+        start_run_dir(run_dir, config, datetime(2026, 1, 2, hour, tzinfo=UTC), "dataset-sha", False)
         return run_dir
 
     finished = started("b-finished", 9, "ckpt-1")

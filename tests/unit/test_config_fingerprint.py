@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -35,13 +35,13 @@ def test_a_run_directory_made_before_the_markers_still_resumes(tmp_path: Path) -
     stored = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     config = resume_config(run_dir, None, [])
     assert config.fingerprint() == stored["config_fingerprint"] == "538a25e104f2c040"
-    assert plan_run_dir(config, datetime.now(timezone.utc), stored["dataset_fingerprint"]) == (run_dir, True)
+    assert plan_run_dir(config, datetime.now(UTC), stored["dataset_fingerprint"]) == (run_dir, True)
     # A more patient resume is the same run; other answers are not.
     patient = resume_config(run_dir, None, ["engine.retry_window_s=600", "inference.actors=8"])
-    assert plan_run_dir(patient, datetime.now(timezone.utc), stored["dataset_fingerprint"]) == (run_dir, True)
+    assert plan_run_dir(patient, datetime.now(UTC), stored["dataset_fingerprint"]) == (run_dir, True)
     other = resume_config(run_dir, None, ["inference.sampling.max_tokens=64"])
     with pytest.raises(UsageError, match=r"holds a run of another config \(fingerprint 538a25e104f2c040, this one "):
-        plan_run_dir(other, datetime.now(timezone.utc), stored["dataset_fingerprint"])
+        plan_run_dir(other, datetime.now(UTC), stored["dataset_fingerprint"])
 
 
 def test_the_judges_request_policy_still_counts(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import hashlib
 import io
 import types
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,7 @@ def make_summary(run_dir: Path, gate: GateConfig, *, stand_in: bool = True, comp
                               "run": {"model_label": "checkpoint " + SCRIPT_PAYLOAD}})
     scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=scores.overall.n,
                        chunks=[], fingerprint="f" * 64)
-    return build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
+    return build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
                          duration_s=83.2, served_models=["scripted-model"], statistics=None, diagnostics=None,
                          comparison=None)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -82,9 +82,9 @@ def config(tmp_path: Path):
 
 def test_run_json_keeps_its_keys_in_order_and_a_rescore_adds_its_time_last(tmp_path: Path) -> None:
     run_config = config(tmp_path)
-    run_dir, resuming = plan_run_dir(run_config, datetime(2026, 1, 2, 9, tzinfo=timezone.utc), "d" * 64)
+    run_dir, resuming = plan_run_dir(run_config, datetime(2026, 1, 2, 9, tzinfo=UTC), "d" * 64)
     assert (run_dir, resuming) == (tmp_path / "runs" / "r1", False)
-    start_run_dir(run_dir, run_config, datetime(2026, 1, 2, 9, tzinfo=timezone.utc), "d" * 64, resuming)
+    start_run_dir(run_dir, run_config, datetime(2026, 1, 2, 9, tzinfo=UTC), "d" * 64, resuming)
     stored = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert list(stored) == ["config_fingerprint", "dataset_fingerprint", "started_at", "config"]
     assert stored["started_at"] == "2026-01-02T09:00:00+00:00" and stored["dataset_fingerprint"] == "d" * 64
@@ -96,16 +96,16 @@ def test_run_json_keeps_its_keys_in_order_and_a_rescore_adds_its_time_last(tmp_p
     store.write_run_record(replace(record, rescored_at="2026-01-03T10:00:00+00:00"))
     assert list(json.loads((run_dir / "run.json").read_text(encoding="utf-8")))[-1] == "rescored_at"
     # The same run id and config again: resumed; another dataset: refused, naming it.
-    assert plan_run_dir(run_config, datetime.now(timezone.utc), "d" * 64) == (run_dir, True)
+    assert plan_run_dir(run_config, datetime.now(UTC), "d" * 64) == (run_dir, True)
     with pytest.raises(UsageError, match="was made from another version of .*m.jsonl"):
-        plan_run_dir(run_config, datetime.now(timezone.utc), "e" * 64)
+        plan_run_dir(run_config, datetime.now(UTC), "e" * 64)
 
 
 def test_a_folder_with_other_files_is_not_a_run_to_resume(tmp_path: Path) -> None:
     (tmp_path / "runs" / "r1").mkdir(parents=True)
     (tmp_path / "runs" / "r1" / "notes.txt").write_text("mine")
     with pytest.raises(UsageError, match=r"holds files but no run.json: not a ray-eval run to resume"):
-        plan_run_dir(config(tmp_path), datetime.now(timezone.utc), "d" * 64)
+        plan_run_dir(config(tmp_path), datetime.now(UTC), "d" * 64)
     with pytest.raises(UsageError, match="is not a run directory to resume: run.json is missing"):
         RunStore(tmp_path / "runs" / "r1").read_run_record()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import types
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -44,7 +44,7 @@ def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None)
     config = validate_config({"dataset": {"path": "data/manifest.jsonl"}, "engine": {"kind": "scripted"}})
     scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=samples, chunks=[],
                        fingerprint="f" * 64)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(timezone.utc),
+    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
                             duration_s=3.0, served_models=[], statistics=statistics_note(results, config.statistics),
                             diagnostics=None, comparison=None)
     (run_dir / RUN_FILE).write_text(json.dumps({"config": summary.config, "started_at": "2026-01-02T09:00:00"}))

@@ -20,7 +20,10 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from transformers import BaseVideoProcessor
 
 TinyArch = Literal["qwen2_vl", "qwen3_vl"]
 TINY_MODEL_ARCHS: tuple[TinyArch, ...] = ("qwen2_vl", "qwen3_vl")
@@ -156,8 +159,11 @@ def _build_tokenizer(arch: TinyArch):
     plain_added = QWEN_PLAIN_ADDED_TOKENS[arch]
     for token in QWEN_SPECIAL_TOKENS + plain_added:
         vocab[token] = len(vocab)
+    # transformers annotates merges as strings and unk_token as str, but takes the (left, right) pairs tokenizers'
+    # BPE trains and None for no unknown token (byte-level BPE needs none).
     tokenizer = Qwen2Tokenizer(
-        vocab=vocab, merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        vocab=vocab, merges=merges, unk_token=None,  # type: ignore[arg-type]
+        eos_token="<|im_end|>", pad_token="<|endoftext|>",
         extra_special_tokens=[t for t in QWEN_SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")],
         model_max_length=32768,
     )
@@ -173,25 +179,35 @@ def _token_ids(tokenizer) -> dict[str, int]:
             for name in ("endoftext", "im_end", "vision_start", "vision_end", "image_pad", "video_pad")}
 
 
+class _VisionTokenIds(TypedDict):
+    """The vision marker tokens' ids, under the names both Qwen-VL configs give them."""
+
+    image_token_id: int
+    video_token_id: int
+    vision_start_token_id: int
+    vision_end_token_id: int
+
+
 def _build_config(arch: TinyArch, vocab_size: int, ids: dict[str, int]):
     """A shrunken config of the real architecture: 2 text layers of width 128, a 2-block vision tower of width 64."""
     head_dim = TEXT_HIDDEN // TEXT_HEADS
-    text = dict(
+    text: dict[str, Any] = dict(
         vocab_size=vocab_size, hidden_size=TEXT_HIDDEN, intermediate_size=2 * TEXT_HIDDEN,
         num_hidden_layers=TEXT_LAYERS, num_attention_heads=TEXT_HEADS, num_key_value_heads=TEXT_KV_HEADS,
         max_position_embeddings=32768, initializer_range=INIT_STD, tie_word_embeddings=False,
         bos_token_id=ids["endoftext"], eos_token_id=ids["im_end"], pad_token_id=ids["endoftext"],
     )
-    token_ids = dict(image_token_id=ids["image_pad"], video_token_id=ids["video_pad"],
-                     vision_start_token_id=ids["vision_start"], vision_end_token_id=ids["vision_end"])
+    token_ids = _VisionTokenIds(image_token_id=ids["image_pad"], video_token_id=ids["video_pad"],
+                                vision_start_token_id=ids["vision_start"], vision_end_token_id=ids["vision_end"])
     if arch == "qwen2_vl":
         from transformers import Qwen2VLConfig
 
         # mrope_section splits head_dim/2 rotary frequencies over (time, height, width), as [16, 24, 24] does for 128.
         text["rope_parameters"] = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]}
-        vision = dict(depth=VISION_DEPTH, embed_dim=VISION_WIDTH, hidden_size=TEXT_HIDDEN, num_heads=VISION_HEADS,
-                      mlp_ratio=2, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                      initializer_range=INIT_STD)
+        vision: dict[str, Any] = dict(
+            depth=VISION_DEPTH, embed_dim=VISION_WIDTH, hidden_size=TEXT_HIDDEN, num_heads=VISION_HEADS, mlp_ratio=2,
+            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, initializer_range=INIT_STD,
+        )
         return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **token_ids)
     if arch == "qwen3_vl":
         from transformers import Qwen3VLConfig
@@ -219,9 +235,10 @@ def _build_processor(arch: TinyArch, tokenizer):
         images = Qwen2VLImageProcessor(min_pixels=MIN_IMAGE_TOKENS * token_pixels,
                                        max_pixels=MAX_IMAGE_TOKENS * token_pixels)
         # Qwen2-VL's video budget is per frame.
-        videos = Qwen2VLVideoProcessor(min_pixels=MIN_IMAGE_TOKENS * token_pixels,
-                                       max_pixels=MAX_VIDEO_TOKENS_PER_FRAME_PAIR * token_pixels,
-                                       cap_pixels_per_frame=False)
+        videos: BaseVideoProcessor = Qwen2VLVideoProcessor(
+            min_pixels=MIN_IMAGE_TOKENS * token_pixels, max_pixels=MAX_VIDEO_TOKENS_PER_FRAME_PAIR * token_pixels,
+            cap_pixels_per_frame=False,
+        )
         return Qwen2VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=videos,
                                 chat_template=QWEN2_VL_CHAT_TEMPLATE)
     from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
@@ -244,7 +261,8 @@ def _build_model(arch: TinyArch, config, seed: int):
 
     model_class = Qwen2VLForConditionalGeneration if arch == "qwen2_vl" else Qwen3VLForConditionalGeneration
     torch.manual_seed(seed)
-    model = model_class(config).to(torch.float32).eval()
+    # transformers wraps PreTrainedModel.to with functools.wraps(torch.nn.Module.to), which hides the bound self.
+    model = model_class(config).to(torch.float32).eval()  # type: ignore[arg-type]
     # Draw every weight ourselves, in name order from one seeded generator: the result then does not depend on
     # how transformers initialises (meta devices, init order) and matrices get INIT_STD, not 0.02.
     generator = torch.Generator().manual_seed(seed)

@@ -130,7 +130,9 @@ def serve_capacity(engine: ServeHandleEngineConfig) -> tuple[int, str]:
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeInstanceDetails
 
-    details = ServeInstanceDetails(**_get_global_client().get_serve_details())
+    client = _get_global_client()
+    assert client is not None  # raise_if_no_controller_running (the default) raises rather than return None
+    details = ServeInstanceDetails(**client.get_serve_details())
     deployment = details.applications[engine.app_name].deployments[engine.deployment_name]
     config = deployment.deployment_config
     autoscaling = config.autoscaling_config if isinstance(config.autoscaling_config, dict) else None

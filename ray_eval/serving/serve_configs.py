@@ -17,12 +17,15 @@ import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from ray_eval.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ray.llm._internal.serve.core.configs.llm_config import LLMConfig
 
 OPENAI_APP_BUILDER = "ray.serve.llm:build_openai_app"
 # The widest GPU node a replica's STRICT_PACK group can land on: 8 GPUs (an HGX/DGX H100 or H200 node).
@@ -169,6 +172,8 @@ def _plan_llm_config(entry: Any, where: str) -> tuple[LLMDeploymentPlan | None, 
             problems.append(f"{where}.engine_kwargs.{name}: must be a positive integer, got {value!r}")
     if problems:
         return None, problems
+    # LLMConfig's after-validator (_resolve_accelerator_config) always fills accelerator_config.
+    assert llm_config.accelerator_config is not None
     kind = llm_config.accelerator_config.kind
     bundles, strategy = _placement(pg_config, kind, llm_config.accelerator_type, tp * pp)
     min_replicas, max_replicas, replica_problems = _replica_bounds(llm_config.deployment_config, where)
@@ -182,7 +187,7 @@ def _plan_llm_config(entry: Any, where: str) -> tuple[LLMDeploymentPlan | None, 
     return plan, replica_problems + _plan_problems(plan, engine_kwargs)
 
 
-def _llm_config_class() -> type[BaseModel]:
+def _llm_config_class() -> type[LLMConfig]:
     try:
         from ray.llm._internal.serve.core.configs.llm_config import LLMConfig
     except ImportError:  # the private module moved in another Ray version: the public class (needs vLLM)
@@ -214,6 +219,7 @@ def _replica_bounds(deployment_config: dict, where: str) -> tuple[int, int, list
     """min/max replicas as Serve will run them: num_replicas fixes both; "auto" and autoscaling_config go through
     Serve's AutoscalingConfig; with neither, Ray LLM's default autoscaling config gives 1 and 1."""
     from ray.serve._private.config import handle_num_replicas_auto
+    from ray.serve._private.utils import DEFAULT
     from ray.serve.config import AutoscalingConfig
 
     num_replicas = deployment_config.get("num_replicas")
@@ -224,7 +230,9 @@ def _replica_bounds(deployment_config: dict, where: str) -> tuple[int, int, list
     if isinstance(num_replicas, int):
         return num_replicas, num_replicas, []
     if num_replicas == "auto":
-        _, resolved = handle_num_replicas_auto(deployment_config.get("max_ongoing_requests"), autoscaling)
+        # DEFAULT.VALUE is Ray's marker for an unset option (its own callers pass it, not None).
+        max_ongoing = deployment_config.get("max_ongoing_requests", DEFAULT.VALUE)
+        _, resolved = handle_num_replicas_auto(max_ongoing, autoscaling)
     else:
         resolved = AutoscalingConfig.model_validate(autoscaling or {})
     return resolved.min_replicas, resolved.max_replicas, []

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from ray_eval.testing.replies import (
@@ -50,7 +50,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can stall in sandboxes.
         TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        # __init__ binds ("127.0.0.1", port): the address is an IPv4 (host, port) pair with a str host.
+        self.server_name, self.server_port = cast(tuple[str, int], self.server_address[:2])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):
@@ -363,8 +364,7 @@ class ScriptedOpenAIServer:
             attempt = self._attempts.get(sample_id, 0) + 1
             self._attempts[sample_id] = attempt
             step = None
-            steps = self._scripts.get(sample_id) if sample_id is not None else None
-            if steps:
+            if sample_id is not None and (steps := self._scripts.get(sample_id)):
                 used = self._script_steps_used.get(sample_id, 0)
                 step = steps[min(used, len(steps) - 1)]
                 self._script_steps_used[sample_id] = used + 1

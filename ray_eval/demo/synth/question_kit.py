@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ray_eval.data.taxonomy import AnswerFormat, option_letter
 from ray_eval.demo.synth.vocab import COLOUR_BY_NAME, EN, ZH, yes_no
@@ -23,6 +23,9 @@ Labels = tuple[str, str, str, str]  # l1, l2, l3, l4 of ShopBench's taxonomy
 
 CRITICAL_WEIGHT = 2.0  # hygiene and safety probes count double, and the canary re-runs them
 MCQ_OPTIONS = 4
+PoolItem = TypeVar("PoolItem", bound=Hashable)  # what other_than picks among: the pool's own type, not Hashable
+FirstFact = TypeVar("FirstFact", bound=Hashable)  # the two facts a grid_choices pair combines
+SecondFact = TypeVar("SecondFact", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -108,13 +111,13 @@ def as_open(topic: Topic, lang: str) -> Question:
 
 
 def grid_choices(
-    first: tuple[Hashable, Hashable], second: tuple[Hashable, Hashable]
-) -> tuple[tuple[Hashable, Hashable], ...]:
+    first: tuple[FirstFact, FirstFact], second: tuple[SecondFact, SecondFact]
+) -> tuple[tuple[FirstFact, SecondFact], ...]:
     """All pairs of (true, alternative) x (true, alternative); the true pair is (first[0], second[0])."""
     return tuple((a, b) for a in first for b in second)
 
 
-def other_than(pool: Sequence[Hashable], value: Hashable, rng: random.Random) -> Hashable:
+def other_than(pool: Sequence[PoolItem], value: PoolItem, rng: random.Random) -> PoolItem:
     """A random pool member different from value."""
     return rng.choice([item for item in pool if item != value])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Hashable
+from typing import cast
 
 from ray_eval.demo.synth.question_kit import (
     ANSWER_NUMBER,
@@ -66,7 +67,7 @@ def kitchen_topics(scene: KitchenScene, rng: random.Random) -> list[Topic]:
     rule_breakers = sum(not (m.has_hat and m.has_gloves) for m in scene.staff)
 
     def bin_text(value: Hashable, lang: str) -> str:
-        on_left, lid_open = value  # type: ignore[misc]
+        on_left, lid_open = cast(tuple[bool, bool], value)  # a bin_grid pair
         separator = ", " if lang == EN else "，"
         return f"{_BIN_SIDE[lang][0 if on_left else 1]}{separator}{_LID[lang][0 if lid_open else 1]}"
 
@@ -85,7 +86,7 @@ def kitchen_topics(scene: KitchenScene, rng: random.Random) -> list[Topic]:
             ),
             answer=ppe_grid[0],
             choices=ppe_grid,
-            render=lambda value, lang: _PPE_TEXT[lang][value],  # type: ignore[index]
+            render=lambda value, lang: _PPE_TEXT[lang][cast(tuple[bool, bool], value)],  # a ppe_grid pair
             open_ok=False,
         ),
         Topic(

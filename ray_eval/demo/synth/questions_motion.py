@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable
+from typing import cast
 
 from ray_eval.demo.synth.question_kit import (
     ANSWER_COLOUR,
@@ -68,7 +69,7 @@ def shelf_change_topics(scene: ShelfChangeScene, rng: random.Random) -> list[Top
     )
 
     def change_text(value: Hashable, lang: str) -> str:
-        kind, colour = value  # type: ignore[misc]
+        kind, colour = cast(tuple[str, str], value)  # a change_grid pair
         return _CHANGE_STATEMENT[lang][kind].format(c=colour_text(colour, lang))
 
     after_photo = rng.random() < 0.5
@@ -156,7 +157,7 @@ def door_topics(scene: DoorVideoScene, rng: random.Random) -> list[Topic]:
     rest = [c for c in DOOR_COLOURS if c not in (moving, still)]
 
     def door_text(value: Hashable, lang: str) -> str:
-        door, opening = value  # type: ignore[misc]
+        door, opening = cast(tuple[str, bool], value)  # a door_grid pair
         if lang == ZH:
             return f"{door} 门{_DOOR_ACTION[ZH][0 if opening else 1]}"
         return f"Door {door} {_DOOR_ACTION[EN][0 if opening else 1]}"
@@ -238,7 +239,7 @@ def walker_topics(scene: WalkerVideoScene, rng: random.Random) -> list[Topic]:
     walk_grid = grid_choices((scene.left_to_right, not scene.left_to_right), (scene.enters, not scene.enters))
 
     def walk_text(value: Hashable, lang: str) -> str:
-        left_to_right, enters = value  # type: ignore[misc]
+        left_to_right, enters = cast(tuple[bool, bool], value)  # a walk_grid pair
         direction, entry = _DIRECTION[lang][0 if left_to_right else 1], _ENTRY[lang][0 if enters else 1]
         return f"Walks from {direction} and {entry}" if lang == EN else f"{direction}走，{entry}"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable
+from typing import cast
 
 from ray_eval.demo.synth.question_kit import (
     ANSWER_COLOUR,
@@ -80,7 +81,7 @@ def shop_front_topics(scene: ShopFrontScene, rng: random.Random) -> list[Topic]:
     )
 
     def status_text(value: Hashable, lang: str) -> str:
-        is_open, hour = value  # type: ignore[misc]
+        is_open, hour = cast(tuple[bool, int], value)  # a status_grid pair
         if lang == ZH:
             return f"{'营业中' if is_open else '已打烊'}，{clock_text(hour)} 关门"
         return f"{'Open' if is_open else 'Closed'} now, closes at {clock_text(hour)}"
@@ -92,7 +93,7 @@ def shop_front_topics(scene: ShopFrontScene, rng: random.Random) -> list[Topic]:
             both("What is the name of the shop?", "这家店的店名是什么？"),
             answer=name_grid[0],
             choices=name_grid,
-            render=lambda value, lang: " ".join(value),  # type: ignore[arg-type]
+            render=lambda value, lang: " ".join(cast(tuple[str, str], value)),  # a name_grid pair
             open_hint=both("Answer with the name only.", "只回答店名。"),
         ),
         Topic(

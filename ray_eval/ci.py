@@ -35,6 +35,7 @@ from ray_eval.errors import ClusterUnavailable, ConfigError, EngineUnavailable, 
 from ray_eval.redact import Redactor
 from ray_eval.runs.layout import PACKED_FILES, RunLayout
 from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
+from ray_eval.verdict.summary_model import Verdict
 
 BUNDLE_BEGIN = "----- ray-eval run bundle begin -----"
 BUNDLE_END = "----- ray-eval run bundle end -----"
@@ -128,16 +129,15 @@ def submit_and_fetch(config_path: Path, address: str, submission_id: str, out_di
     finally:
         echo.close()
     fetched = unpack_bundle(job.log, Path(out_dir) / submission_id)
-    verdict = _read_json(RunLayout(fetched).verdict) if fetched else None
+    verdict = _read_verdict(RunLayout(fetched).verdict) if fetched else None
     missing = RunLayout(fetched).missing_reports() if fetched else []
     if verdict is not None and missing:  # a verdict vouches for its reports: without them it is not trusted
         return _record(out_dir, outcome(EXIT_INCOMPLETE, f"verdict.json came without {', '.join(missing)}: not "
                                                          "trusted; see the run directory on the cluster", fetched))
     if verdict is not None:
-        code = int(verdict.get("exit_code", EXIT_INCOMPLETE))
-        said = verdict.get("reason") or ", ".join(verdict.get("failed_checks", []))
-        reason = f"verdict {verdict.get('status')}: {said}"
-        return _record(out_dir, outcome(code, reason.rstrip(': '), fetched))
+        said = verdict.reason or ", ".join(verdict.failed_checks)
+        reason = f"verdict {verdict.status}: {said}"
+        return _record(out_dir, outcome(verdict.exit_code, reason.rstrip(': '), fetched))
     # No verdict: the job never ran, died, or stopped before writing one. Its own exit code, if Ray reports one,
     # tells bad input (2) from the rest; anything else is the infrastructure's. The run's one-line refusals, and the
     # bundle's (no verdict, or a verdict without its reports), say why.
@@ -225,10 +225,11 @@ def wait_ready(base_url: str, model: str, timeout_s: float, poll_s: float = 5.0)
         time.sleep(poll_s)
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_verdict(path: Path) -> Verdict | None:
+    """The fetched verdict.json; None when it is missing or is not a verdict (then the job's end says what happened)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return Verdict.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
 
 

@@ -6,6 +6,7 @@ the evaluation asks and scores it. Unknown keys are errors naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,6 @@ class CanaryConfig(StrictModel):
         return endpoint.model_copy(update={"timeout_s": self.request_timeout_s})
 
 
-def load_canary_config(path: Path | None, overrides: list[str] = ()) -> CanaryConfig:
+def load_canary_config(path: Path | None, overrides: Sequence[str] = ()) -> CanaryConfig:
     """Read a YAML file, apply `dotted.key=value` overrides, validate; ConfigError names every bad field."""
     return load(path, CanaryConfig, overrides)

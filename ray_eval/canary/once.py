@@ -114,5 +114,5 @@ def reachable_engine(config: CanaryConfig) -> Iterator[CanaryConfig]:
 
     with kind.reachable(probe_pool, stand_in_timeout_s=config.request_timeout_s) as stand_in:
         log.info("probing the scripted stand-in model at %s: its answers come from the probes' own references, "
-                 "so its scores measure nothing but the canary", stand_in.base_url)
+                 "so its scores measure nothing but the canary", engine_kind(stand_in).location())
         yield config.model_copy(update={"engine": stand_in})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import os
 import time
@@ -149,22 +150,22 @@ class Canary:
         request = ChatRequest(sample_id=probe.id, messages=probe.messages, max_tokens=sampling.max_tokens,
                               temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
                               extra=probe.extra)
-        labels = {"probe_id": probe.id, "subset": probe.subset, "category": probe.category}
+        probe_result = functools.partial(ProbeResult, probe_id=probe.id, subset=probe.subset, category=probe.category)
         try:
             response = await engine.chat(request)
         except EngineError as exc:
-            return ProbeResult(**labels, result="error", at=self.clock(), error_type=exc.error_type,
-                               error=self._redact(str(exc)))
+            return probe_result(result="error", at=self.clock(), error_type=exc.error_type,
+                                error=self._redact(str(exc)))
         except Exception as exc:  # noqa: BLE001 - an engine bug is this probe's error, never the round's end
-            return ProbeResult(**labels, result="error", at=self.clock(), error_type=type(exc).__name__,
-                               error=self._redact(f"{type(exc).__name__}: {exc}"))
+            return probe_result(result="error", at=self.clock(), error_type=type(exc).__name__,
+                                error=self._redact(f"{type(exc).__name__}: {exc}"))
         row = self.scoring.score({**probe.row, "response": self._redact(response.text)})
         if row["status"] != "ok":  # the scorer failed on this answer
-            return ProbeResult(**labels, result="error", at=self.clock(), latency_s=response.latency_s,
-                               error_type=row["error_type"], error=self._redact(row["error"]))
+            return probe_result(result="error", at=self.clock(), latency_s=response.latency_s,
+                                error_type=row["error_type"], error=self._redact(row["error"]))
         result = "passed" if row["passed"] else "unparsed" if row["unparsed"] else "failed"
-        return ProbeResult(**labels, result=result, at=self.clock(), latency_s=response.latency_s,
-                           score=row["score"], extracted=row.get("extracted"))
+        return probe_result(result=result, at=self.clock(), latency_s=response.latency_s,
+                            score=row["score"], extracted=row.get("extracted"))
 
     def _record(self, results: list[ProbeResult], duration_s: float) -> None:
         """Everything a round changes, with no await in between: /metrics and /state always agree."""
@@ -173,7 +174,7 @@ class Canary:
             metrics.probes.labels(subset=item.subset, category=item.category, result=item.result).inc()
             self.totals[item.result] += 1
             self.window.add(item.result == "passed")
-            if item.answered:
+            if item.latency_s is not None:  # it answered (ProbeResult.answered)
                 metrics.latency.observe(item.latency_s)
             if item.error_type is not None:
                 metrics.errors.labels(type=item.error_type).inc()

@@ -10,11 +10,11 @@ metrics. The API key must be in the replica's environment (or a secret file it c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi.responses import JSONResponse, Response
 from ray import serve
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from ray_eval.canary.config import CanaryConfig, load_canary_config
 from ray_eval.canary.http import bare_app, health_response, metrics_response, state_response
@@ -68,4 +68,5 @@ def build_app(args: dict[str, Any]) -> Application:
         raise ConfigError(f"the canary Serve app's args: unknown key(s) {unknown}; expected config and overrides")
     config = load_canary_config(Path(args["config"]), list(args.get("overrides") or []))
     config.engine_for_probes()  # refuses, at deploy time, an engine the app cannot start (the scripted stand-in)
-    return CanaryDeployment.bind(config)
+    # serve.deployment made the class a Deployment; mypy keeps a decorated class's own type.
+    return cast(Deployment, CanaryDeployment).bind(config)

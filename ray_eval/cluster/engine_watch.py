@@ -86,8 +86,10 @@ class FailureStreak:
 
 def start_watch(limit: int, window_s: float) -> Any:
     """The shared watch actor (no CPU of its own: it holds a few counters). Kill it when the run's pipeline is done."""
-    # max_concurrency 1: reports are counted one at a time, in the order each actor sent them.
-    return ray.remote(num_cpus=0, max_concurrency=1)(FailureStreak).remote(limit, window_s)
+    # max_concurrency 1: reports are counted one at a time, in the order each actor sent them. Ray's stubs type
+    # remote()'s options as a task's only; max_concurrency is an actor's, which Ray accepts on a class.
+    return ray.remote(num_cpus=0, max_concurrency=1)(FailureStreak).remote(  # type: ignore[call-overload]
+        limit, window_s)
 
 
 class WatchReporter:

@@ -56,7 +56,7 @@ class EngineKind:
                   ) -> contextlib.AbstractContextManager[EndpointConfig]:
         """The block requests go to while the `with` block runs. `dataset` is called only by a kind that answers
         from the dataset (the scripted stand-in, whose requests time out after `stand_in_timeout_s`)."""
-        return contextlib.nullcontext(self.endpoint)
+        raise NotImplementedError
 
     def describe(self) -> EngineInfo:
         """The engine as summary.json's `engine` block shows it (no secrets)."""
@@ -71,6 +71,10 @@ class EndpointKind(EngineKind):
     @property
     def endpoint(self) -> EndpointConfig:
         return self.config
+
+    def reachable(self, dataset: Callable[[], DatasetScan], *, stand_in_timeout_s: float
+                  ) -> contextlib.AbstractContextManager[EndpointConfig]:
+        return contextlib.nullcontext(self.endpoint)
 
     def api_key(self, environ: Mapping[str, str]) -> SecretStr | None:
         """The API key requests carry, read at run start (never at import); None when the kind needs none."""

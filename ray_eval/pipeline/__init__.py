@@ -61,6 +61,7 @@ def build_pipeline(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, si
     )
     if not judged:
         return dataset
+    assert judge is not None  # judged formats without a judge were refused above
     return dataset.map_batches(
         JudgeStage,
         fn_constructor_kwargs={"setup": judge},

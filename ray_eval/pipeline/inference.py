@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -45,7 +46,7 @@ class InferenceStage(Stage):
             return list(await asyncio.gather(*requests))
         await _until_stopped(requests, self.reporter.stopped)
         return [request.result() if not request.cancelled() else self.cut_short(row)
-                for request, row in zip(requests, rows)]
+                for request, row in zip(requests, rows, strict=True)]
 
     async def infer(self, row: dict[str, Any]) -> dict[str, Any]:
         # A row that failed before (read, preprocess) lacks the prompt columns: None, as in its Arrow row.
@@ -82,13 +83,14 @@ class InferenceStage(Stage):
         return {name: row.get(name) for name in PASSED_ON} | {"status": STOPPED}
 
 
-async def _until_stopped(requests: list[asyncio.Future], stopped: asyncio.Event) -> None:
+async def _until_stopped(requests: Sequence[asyncio.Future[Any]], stopped: asyncio.Event) -> None:
     """Wait until every request is done, or until `stopped` is set: then cancel those still running (their slots of
     the engine's semaphore and their connections are let go before this returns)."""
     everything = asyncio.gather(*requests, return_exceptions=True)  # a request's own exception is re-raised by result()
     stop = asyncio.ensure_future(stopped.wait())
+    either: set[asyncio.Future[Any]] = {everything, stop}
     try:
-        await asyncio.wait({everything, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop.cancel()
     for request in requests:

@@ -252,7 +252,9 @@ def _packet_times(data: bytes, ref: str) -> tuple[list[float], float]:
             raise MediaError(f"{ref}: has no video stream (audio only, or no frames at all)")
         stream = container.streams.video[0]
         packets = [packet for packet in container.demux(stream) if packet.size]
-        times = [float(packet.pts * stream.time_base) for packet in packets if packet.pts is not None]
+        # FFmpeg gives every demuxed stream a time base; without one the packets' times are unknown, as without pts.
+        time_base = stream.time_base
+        times = [float(packet.pts * time_base) for packet in packets if packet.pts is not None] if time_base else []
         return sorted(times) if len(times) == len(packets) else [], float(stream.average_rate or 0.0)
 
 

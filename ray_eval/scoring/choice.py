@@ -126,6 +126,7 @@ _LINE_LABEL = re.compile(r"^[ \t]*([A-Z])[ \t]*[.):](?=\s)", re.MULTILINE)
 def _read_at(text: str, pos: int, ctx: OptionTexts, mode: str) -> _Found | None:
     """The option named at text[pos:] (after a marker, or at the start of the response), if any."""
     lead = (_LEAD_MARKER if mode == "marker" else _LEAD_START).match(text, pos)
+    assert lead is not None  # every part of either lead is optional: it matches, if only the empty string
     at = lead.end()
     line_end = text.find("\n", at)
     line_end = len(text) if line_end < 0 else line_end
@@ -136,6 +137,7 @@ def _read_at(text: str, pos: int, ctx: OptionTexts, mode: str) -> _Found | None:
         rest = text[token.end(): line_end].lstrip(_SEPARATORS)
         rest_at = line_end - len(rest)
         joined = _JOINED_LETTER.match(rest)
+        assert joined is not None  # optional as a whole: it matches, if only the empty string
         other = _LETTER.match(rest, joined.end())
         if other and _is_letter_token(other, rest, len(rest), ctx, "marker"):
             second = other.group("letter").upper()
@@ -166,7 +168,8 @@ def _read_at(text: str, pos: int, ctx: OptionTexts, mode: str) -> _Found | None:
 def _echoes_options(text: str, rest: str, line_end: int, letter: str, ctx: OptionTexts) -> bool:
     """True when other option labels follow on the line or open the next lines: a list, not one answer."""
     labels = (*_ECHOED_LABEL.finditer(rest), *_LINE_LABEL.finditer(text, line_end))
-    return bool({m.group(m.lastindex).upper() for m in labels} & set(ctx.letters) - {letter})
+    # Each label's letter is in the one group its pattern's alternative that matched has.
+    return bool({label.upper() for m in labels for label in m.groups() if label} & set(ctx.letters) - {letter})
 
 
 def _attached_option(separator: str, rest: str, ctx: OptionTexts) -> int | None:

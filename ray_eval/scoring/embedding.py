@@ -150,7 +150,8 @@ def build_tiny_embedding_model(out_dir: Path | str, seed: int = 0) -> Path:
                         intermediate_size=64, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
     with torch.random.fork_rng(devices=[]):  # seed here without touching the caller's random state
         torch.manual_seed(seed)
-        model = BertModel(config).to(torch.float32).eval()
+        # transformers types to() as taking a model (its decorator's stub); it takes a dtype, as torch's does.
+        model = BertModel(config).to(torch.float32).eval()  # type: ignore[arg-type]
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir

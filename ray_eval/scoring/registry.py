@@ -146,13 +146,18 @@ class EmbeddingScorer(ScorerEntry):
     """`token_f1_cosine`: token F1 and a sentence-embedding cosine; each actor loads scoring.embedding_model."""
 
     def check(self, config: ScoringConfig) -> None:
-        if not Path(config.embedding_model).is_dir():
+        if not self.model_dir(config).is_dir():
             raise ConfigError(f"scoring.embedding_model: {config.embedding_model} is not a folder")
 
     def make(self, config: ScoringConfig) -> Scorer:
         from ray_eval.scoring.embedding import TokenF1CosineScorer  # torch and transformers, in the actor only
 
-        return TokenF1CosineScorer(config.embedding_model)
+        return TokenF1CosineScorer(self.model_dir(config))
+
+    @staticmethod
+    def model_dir(config: ScoringConfig) -> Path:
+        assert config.embedding_model is not None  # ScoringConfig refuses this scorer without a model folder
+        return Path(config.embedding_model)
 
 
 class JudgeScorer(ScorerEntry):

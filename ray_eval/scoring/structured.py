@@ -106,10 +106,10 @@ def _object_at(decoder: json.JSONDecoder, text: str, at: int) -> tuple[dict | No
         return (obj, end) if isinstance(obj, dict) else (None, at)
     except (json.JSONDecodeError, RecursionError):
         pass
-    end = _balanced_end(text, at)
-    if end is None or end - at > _MAX_LENIENT_CHARS:
+    closed = _balanced_end(text, at)
+    if closed is None or closed - at > _MAX_LENIENT_CHARS:
         return None, at
-    candidate = _TRAILING_COMMA.sub(r"\1", text[at:end])
+    candidate = _TRAILING_COMMA.sub(r"\1", text[at:closed])
     try:
         obj = json.loads(candidate)
     except (json.JSONDecodeError, RecursionError):
@@ -118,7 +118,7 @@ def _object_at(decoder: json.JSONDecoder, text: str, at: int) -> tuple[dict | No
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             return None, at
         obj = _as_json(obj)
-    return (obj, end) if isinstance(obj, dict) else (None, at)
+    return (obj, closed) if isinstance(obj, dict) else (None, at)
 
 
 def _balanced_end(text: str, at: int) -> int | None:

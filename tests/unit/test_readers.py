@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ from ray_eval.data.dataset import iter_raw_rows, read_rows, scan_dataset
 from ray_eval.data.readers import open_reader
 from ray_eval.errors import DatasetError
 from ray_eval.records import READ_SCHEMA
+from ray_eval.verdict.summary_model import SuiteThresholdsInfo
 from tests.conftest import b64, jpeg_bytes, mcq_row, write_jsonl
 
 
@@ -144,6 +146,23 @@ def test_seed_suite_reads_cases_and_thresholds(media_dir: Path, monkeypatch) -> 
     thresholds = scan.suite_thresholds
     assert thresholds.min_pass_rate == 0.85 and thresholds.min_score == pytest.approx(80.0)
     assert thresholds.category_pass_rates == (("商品识别", 0.9),)
+
+
+def test_seed_suite_null_category_rate_sets_no_threshold(media_dir: Path, monkeypatch) -> None:
+    """A null rate is no threshold, as a null overall_pass_rate is: left out, so summary.json (whose rates are
+    numbers) can store the suite's other thresholds at the end of the run."""
+    suite = {
+        "test_cases": [{"id": "TC001", "category": "商品识别", "image_path": "media/a.jpg", "question": "Which?",
+                        "expected_answer": "apples", "test_type": "open_qa"}],
+        "thresholds": {"overall_pass_rate": None, "category_pass_rate": {"商品识别": None, "场景理解": 0.7}},
+    }
+    path = media_dir / "suite.json"
+    path.write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.chdir(media_dir)
+    thresholds = scan_dataset(path).suite_thresholds
+    assert thresholds.min_pass_rate is None and thresholds.category_pass_rates == (("场景理解", 0.7),)
+    stored = SuiteThresholdsInfo(**asdict(thresholds))
+    assert stored.category_pass_rates == [("场景理解", 0.7)]
 
 
 def test_vlmeval_tsv_with_shared_and_multi_images(media_dir: Path) -> None:

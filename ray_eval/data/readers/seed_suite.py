@@ -85,20 +85,20 @@ class SeedSuiteReader(Reader):
         categories = thresholds.get("category_pass_rate") or {}
         try:
             return SuiteThresholds(
-                min_pass_rate=_rate(thresholds.get("overall_pass_rate"), "overall_pass_rate"),
+                # A null rate is no threshold.
+                min_pass_rate=None if thresholds.get("overall_pass_rate") is None
+                else _rate(thresholds["overall_pass_rate"], "overall_pass_rate"),
                 # The article's scores are 0-1; ray-eval reports 0-100 as ShopBench does.
                 min_score=None if thresholds.get("minimum_score") is None
                 else 100.0 * _rate(thresholds["minimum_score"], "minimum_score"),
                 category_pass_rates=tuple((str(name), _rate(rate, f"category_pass_rate.{name}"))
-                                          for name, rate in categories.items()),
+                                          for name, rate in categories.items() if rate is not None),
             )
         except ValueError as exc:
             raise ValueError(f"{self.path}: thresholds.{exc}") from None
 
 
-def _rate(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
+def _rate(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}")
     return float(value)

@@ -81,20 +81,20 @@ class VlmevalTsvReader(Reader):
         index_column = self.header.index("index")
         with self.path.open("rb") as handle:
             handle.seek(self._data_offset)
-            start = first_line = None
+            begun: tuple[int, int] | None = None  # the chunk's first row: its byte offset and line number
             rows = 0
             for offset, line, fields in _records(handle, self._data_offset, 2, None):
-                if start is None:
-                    start, first_line = offset, line
+                if begun is None:
+                    begun = offset, line
                 if image_column is not None and len(fields) > max(image_column, index_column):
                     if len(fields[image_column]) > MAX_REFERENCE_LENGTH:
                         self._image_rows[fields[index_column].strip()] = offset
                 rows += 1
                 if rows == rows_per_chunk:
-                    chunks.append(Chunk(start=start, stop=handle.tell(), first_row=first_line, rows=rows))
-                    start, rows = None, 0
-            if rows:
-                chunks.append(Chunk(start=start, stop=handle.tell(), first_row=first_line, rows=rows))
+                    chunks.append(Chunk(start=begun[0], stop=handle.tell(), first_row=begun[1], rows=rows))
+                    begun, rows = None, 0
+            if begun is not None:  # rows left over
+                chunks.append(Chunk(start=begun[0], stop=handle.tell(), first_row=begun[1], rows=rows))
         return chunks
 
     def read_chunk(self, chunk: Chunk) -> Iterator[RawRow]:

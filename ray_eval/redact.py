@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
+from typing import overload
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from pydantic import SecretStr
@@ -74,6 +75,12 @@ class Redactor:
 
     def __reduce__(self) -> tuple:
         return Redactor, (self._keys, self._credentials)
+
+    @overload
+    def __call__(self, text: str) -> str: ...
+
+    @overload
+    def __call__(self, text: None) -> None: ...
 
     def __call__(self, text: str | None) -> str | None:
         """`text` with every secret, whole or in part (see the module's docstring), replaced by [redacted]."""

@@ -190,6 +190,23 @@ def synth(out_dir: Path, count: int, seed: int, force: bool) -> None:
 
 
 @dataset.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write into.")
+@click.option("--n", "count", default=30, show_default=True, type=click.IntRange(min=1), help="Questions per file.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
+def guard(out_dir: Path, count: int, seed: int) -> None:
+    """Generate the guard suite: VLMEvalKit TSV files of text to read, shapes to count and yes/no questions."""
+    from ray_eval.demo.guard import write_guard_suite
+    from ray_eval.errors import OperatorError
+
+    try:
+        files = write_guard_suite(out_dir, count, seed).files
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:  # a file in the way, a read-only folder
+        raise OperatorError(f"--out {out_dir}: cannot write there ({exc.strerror}: {exc.filename})") from None
+    for path in files.values():
+        click.echo(f"wrote {count} questions to {path}")
+
+
+@dataset.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--format", "format_name", default="auto", show_default=True,
               type=click.Choice(["auto", "manifest", "seed_json", "vlmeval_tsv"]),

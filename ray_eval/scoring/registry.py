@@ -20,12 +20,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 from ray_eval.config import EMBEDDING_SCORER, JUDGE_SCORER
+from ray_eval.data.acceptable_answers import acceptable_answers
 from ray_eval.data.taxonomy import AnswerFormat
 from ray_eval.errors import ConfigError
 from ray_eval.scoring.choice import read_choice
 from ray_eval.scoring.lexical import overlap, tokenize
 from ray_eval.scoring.structured import canonical_json, find_json_object, read_structured
 from ray_eval.scoring.text import normalize_text, strip_reasoning
+from ray_eval.scoring.yes_no import expected_yes_no, read_yes_no
 
 if TYPE_CHECKING:
     from ray_eval.config import ScoringConfig
@@ -190,12 +192,8 @@ def choice_scorer(response: str, target: ScoringTarget) -> ScoreResult:
     """Multiple choice: 1.0 when the letter read from the response is the answer; unparsed when none is read."""
     if not target.options:
         raise ValueError("the choice scorer needs the question's options")
-    expected = target.answer.strip().upper()
     reading = read_choice(response, target.options)
-    details = {"expected": expected, "rule": reading.rule, "note": reading.note}
-    if reading.letter is None:
-        return ScoreResult(0.0, None, True, details)
-    return ScoreResult(float(reading.letter == expected), reading.letter, False, details)
+    return _one_answer_read(target.answer.strip().upper(), reading.letter, reading.rule, reading.note)
 
 
 @scorer("structured")
@@ -243,6 +241,44 @@ def exact_match_scorer(response: str, target: ScoringTarget) -> ScoreResult:
         return ScoreResult(0.0, None, True, {"note": "empty response (after removing any reasoning block)"})
     normalized, expected_text = normalize_text(answer), normalize_text(target.answer)
     return ScoreResult(float(normalized == expected_text), answer, False, {"normalized": normalized})
+
+
+@scorer("yes_no")
+def yes_no_scorer(response: str, target: ScoringTarget) -> ScoreResult:
+    """Yes/no questions (MME, POPE): 1.0 when the yes or no read from the response is the answer; unparsed when the
+    response gives neither, both, or hedges (scoring/yes_no.py has the rules)."""
+    reading = read_yes_no(response)
+    return _one_answer_read(expected_yes_no(target.answer), reading.answer, reading.rule, reading.note)
+
+
+def _one_answer_read(expected: str, read: str | None, rule: str | None, note: str) -> ScoreResult:
+    """The score of a reply read as one answer (a letter, a yes or a no): 1.0 when it is the expected one; unparsed
+    when none could be read."""
+    details = {"expected": expected, "rule": rule, "note": note}
+    if read is None:
+        return ScoreResult(0.0, None, True, details)
+    return ScoreResult(float(read == expected), read, False, details)
+
+
+@scorer("ocr_contains_any")
+def ocr_contains_any_scorer(response: str, target: ScoringTarget) -> ScoreResult:
+    """OCR-style open answers (OCRBench): 1.0 when a normalised acceptable answer is contained in the normalised
+    response. The answer is one text or a JSON list of acceptable texts (data/acceptable_answers.py)."""
+    answers = acceptable_answers(target.answer)
+    reply = strip_reasoning(response or "")
+    if not reply:
+        return ScoreResult(0.0, None, True, {"note": "empty response (after removing any reasoning block)"})
+    normalized = _ocrbench_normalized(reply)
+    matched = next((answer for answer in answers if _ocrbench_normalized(answer) in normalized), None)
+    return ScoreResult(float(matched is not None), reply, False, {"matched": matched, "acceptable": list(answers)})
+
+
+def _ocrbench_normalized(text: str) -> str:
+    """OCRBench's comparison form, as VLMEvalKit's OCRBench_eval (vlmeval/dataset/utils/ocrbench.py) makes it for
+    both the answer and the prediction: `text.lower().strip().replace('\\n', ' ')`. Its special case for the
+    category Handwritten Mathematical Expression Recognition (every space removed) is left out: no scorer here knows a
+    row's category."""
+    return text.lower().strip().replace("\n", " ")
 
 
 def _answer_object(target: ScoringTarget) -> dict:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 
 from ray_eval.config import ScriptedEngineConfig
+from ray_eval.data.acceptable_answers import AnswerListError, acceptable_answers
 from ray_eval.data.dataset import DatasetScan, iter_raw_rows
 from ray_eval.data.readers import SampleInvalid
 from ray_eval.data.taxonomy import AnswerFormat, option_letter
@@ -36,7 +37,16 @@ def oracle_answer(sample: Sample, correct: bool, seed: int) -> str:
             first = sorted(answer)[0]
             answer[first] = "unknown"
         return "```json\n" + json.dumps(answer, ensure_ascii=False) + "\n```"
-    return str(sample.answer) if correct else "I cannot tell from the picture."
+    return _first_acceptable(str(sample.answer)) if correct else "I cannot tell from the picture."
+
+
+def _first_acceptable(answer: str) -> str:
+    """An open answer as a model would say it: the first of several acceptable answers (OCR suites), else the text.
+    A malformed list is said as it is: ocr_contains_any makes that row's error, and other scorers read it as text."""
+    try:
+        return acceptable_answers(answer)[0]
+    except AnswerListError:
+        return answer
 
 
 def oracle_answers(scan: DatasetScan, config: ScriptedEngineConfig) -> tuple[dict[str, str], dict[str, str]]:

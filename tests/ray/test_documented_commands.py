@@ -16,7 +16,8 @@ not collected; their lines in fenced shell blocks are.
 Each command must be in RUN_HERE or ELSEWHERE; one in neither fails the test (so new docs get classified), and so
 does a listed one the docs no longer show. RUN_HERE commands run through `ray_eval.cli.main` on this test
 process's local Ray, each in a fresh folder holding a copy of configs/, the synthetic set at data/sample (12
-samples, not `make demo`'s 60) and two finished scripted runs, runs/baseline and runs/candidate. The documented text
+samples, not `make demo`'s 60), the guard suite at data/guard and two finished scripted runs, runs/baseline and
+runs/candidate. The documented text
 is changed only by each entry's `replace` pairs (placeholders and paths, listed beside it); `make TARGET` runs the
 target's ray-eval recipe line from the Makefile. Each entry asserts the exit code, a line of the output as a user
 reads it, and what the command wrote.
@@ -46,6 +47,7 @@ DOC_FILES = DOC_PAGES  # README.md and every page under docs/
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 RAY_EVAL_PREFIXES = (("ray-eval",), (".venv/bin/ray-eval",), ("python", "-m", "ray_eval.cli"))
 SAMPLES = 12  # the synthetic set's size here; `make demo` makes 60
+GUARD_QUESTIONS = 30  # per file of the guard suite, as the docs write it
 
 
 # ---- what the docs show ---------------------------------------------------------------------------------------------
@@ -227,6 +229,17 @@ def _reports_and_verdict_written(workspace: Path, output: str) -> None:
     assert all((run_dir / name).stat().st_size for name in ("summary.md", "junit.xml", "report.html"))
 
 
+def _wrote_the_guard_suite(workspace: Path, output: str) -> None:
+    for name in ("guard-ocr.tsv", "guard-count.tsv", "guard-yesno.tsv"):
+        assert len((workspace / "data/guard" / name).read_text(encoding="utf-8").splitlines()) == 1 + GUARD_QUESTIONS
+
+
+def _scored_the_yes_no_guard_suite(workspace: Path, output: str) -> None:
+    run_dir = workspace / re.search(r"^run directory: (.+)$", output, re.M).group(1)
+    table = pq.read_table(run_dir / "results.parquet", columns=["scorer", "status"]).to_pylist()
+    assert len(table) == GUARD_QUESTIONS and {(row["scorer"], row["status"]) for row in table} == {("yes_no", "ok")}
+
+
 RUN_DIR = ("RUN_DIR", "runs/candidate")
 RUN_HERE: dict[str, RunHere] = {
     "ray-eval dataset synth --out data/sample --n 60 --seed 0": RunHere(
@@ -255,6 +268,10 @@ RUN_HERE: dict[str, RunHere] = {
         0, r"^wrote runs/candidate/report.html$", _reports_and_verdict_written, replace=(RUN_DIR,)),
     "ray-eval rescore RUN_DIR": RunHere(
         0, r"^## ShopBench gate: ✅ PASSED$", _rescored_in_place, replace=(RUN_DIR,)),
+    "ray-eval dataset guard --out data/guard --n 30 --seed 0": RunHere(
+        0, r"^wrote 30 questions to data/guard/guard-yesno.tsv$", _wrote_the_guard_suite),
+    "ray-eval run -c configs/guard-yesno.yaml": RunHere(  # the suite the fixture wrote, as the docs' command before
+        0, r"^run directory: runs/", _scored_the_yes_no_guard_suite),
     "python -m ray_eval.cli ci pack /results/ID": RunHere(
         0, r"^----- ray-eval run bundle begin -----$", _bundle_holds_the_reports,
         replace=(("/results/ID", "runs/candidate"),)),
@@ -352,13 +369,15 @@ def argv_of(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def finished(local_ray, tmp_path_factory) -> Path:
-    """The synthetic set at data/sample and two finished scripted runs (configs/scripted.yaml) at runs/baseline and
-    runs/candidate: the scripted engine is seeded, so they answer the same, under the same model label."""
+    """The synthetic set at data/sample, the guard suite at data/guard and two finished scripted runs
+    (configs/scripted.yaml) at runs/baseline and runs/candidate: the scripted engine is seeded, so they answer the
+    same, under the same model label."""
     root = tmp_path_factory.mktemp("documented")
     shutil.copytree(ROOT / "configs", root / "configs")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         assert main(["dataset", "synth", "--out", "data/sample", "--n", str(SAMPLES), "--seed", "0"]) == 0
+        assert main(["dataset", "guard", "--out", "data/guard", "--n", str(GUARD_QUESTIONS), "--seed", "0"]) == 0
         for run_id in ("baseline", "candidate"):
             assert main(["run", "-c", "configs/scripted.yaml", "--set", f"run.run_id={run_id}"]) == 0
     return root

@@ -1,5 +1,9 @@
 """VLMEvalKit-style TSV: index, question, option columns A, B, C ..., answer, category, l2-category, image.
 
+The suites VLMEvalKit ships in this form read as they are: multiple choice (MMStar, MMBench, SEED-Bench: options in
+A-D, the letter in `answer`), yes/no (MME, POPE: no options, `answer` Yes or No, format open) and OCR (OCRBench: no
+options, `answer` one text or a list of acceptable texts, format open).
+
 `image` holds base64 bytes, a JSON (or Python-literal) list of base64 strings for multi-image questions, or, as
 VLMEvalKit writes when several questions share a picture, the `index` of the row that holds the bytes.
 """
@@ -16,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ray_eval.data.acceptable_answers import AnswerListError, answer_list_text, parse_answer_list
 from ray_eval.data.readers.base import Chunk, RawRow, Reader, SampleInvalid
 
 csv.field_size_limit(sys.maxsize)  # base64 images make fields of megabytes
@@ -135,6 +140,8 @@ class VlmevalTsvReader(Reader):
                        "l3": cells.get("l3-category"), "l4": cells.get("category")},
             "media": self._media(fields),
         }
+        if answer_format == "open" and isinstance(row["answer"], str):
+            row["answer"] = _open_answer(row["answer"])
         if answer_format == "format" and isinstance(row["answer"], str):
             try:
                 row["answer"] = json.loads(row["answer"])
@@ -183,6 +190,16 @@ def _one_or_list(value: str, field: str) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise SampleInvalid("must be a list of strings", field=field)
     return items
+
+
+def _open_answer(cell: str) -> str:
+    """An open answer's text: one answer as it is, or a list of acceptable answers (OCRBench's TSV writes a Python
+    list literal) as the canonical JSON list the scorers read (data/acceptable_answers.py)."""
+    try:
+        answers = parse_answer_list(cell)
+    except AnswerListError as exc:
+        raise SampleInvalid(str(exc), field="answer") from None
+    return cell if answers is None else answer_list_text(answers)
 
 
 def _boolean(text: str) -> bool:

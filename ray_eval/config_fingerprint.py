@@ -27,6 +27,15 @@ class NotFingerprinted:
 
 
 @dataclass(frozen=True)
+class CountsWhenSet:
+    """Field marker for a field added after run directories were made: at its default it is left out, so their
+    fingerprints stay what they were (they still resume); set to anything else, it counts like any field. `since`
+    names the change that added it."""
+
+    since: str
+
+
+@dataclass(frozen=True)
 class FingerprintedWhole:
     """Field marker: every field inside this block counts, NotFingerprinted markers inside it included."""
 
@@ -63,11 +72,19 @@ def _left_out(block: BaseModel) -> dict[str, Any]:
     excluded: dict[str, Any] = {}
     for name, field in type(block).model_fields.items():
         counts = fingerprinting_of(field)
-        if counts is Fingerprinting.OUT:
+        if counts is Fingerprinting.OUT or (_counts_when_set(field) and _at_default(block, name, field)):
             excluded[name] = True
         elif counts is Fingerprinting.MARKED and (inside := _left_out_of_value(getattr(block, name))):
             excluded[name] = inside
     return excluded
+
+
+def _counts_when_set(field: FieldInfo) -> bool:
+    return any(isinstance(marker, CountsWhenSet) for marker in field.metadata)
+
+
+def _at_default(block: BaseModel, name: str, field: FieldInfo) -> bool:
+    return bool(getattr(block, name) == field.get_default(call_default_factory=True, validated_data={}))
 
 
 def _left_out_of_value(value: Any) -> dict[Any, Any]:

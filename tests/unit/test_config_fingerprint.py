@@ -14,7 +14,7 @@ import pytest
 from ray_eval.canary.docs import canary_config_reference
 from ray_eval.config import EvalConfig, RunConfig, ScoringConfig
 from ray_eval.config_docs import NOT_FINGERPRINTED, config_reference
-from ray_eval.config_fingerprint import NotFingerprinted
+from ray_eval.config_fingerprint import CountsWhenSet, NotFingerprinted
 from ray_eval.errors import UsageError
 from ray_eval.runs.rundir import plan_run_dir, resume_config
 
@@ -78,3 +78,20 @@ def test_the_reference_says_which_keys_a_resume_may_change() -> None:
     assert not {"run.model_label", "dataset.path", "inference.sampling.max_tokens", "engine.connect_timeout_s",
                 "scoring.judge.engine.retry_window_s", "gate.min_score"} & marked
     assert NOT_FINGERPRINTED not in canary_config_reference()  # a canary has no fingerprint
+
+
+def test_a_field_added_later_counts_only_when_set_so_older_run_directories_still_resume(tmp_path: Path) -> None:
+    class RunWithLaterKnob(RunConfig):
+        later: Annotated[list[str], CountsWhenSet("a test's addition")] = []
+
+    class Later(EvalConfig):
+        run: RunWithLaterKnob = RunWithLaterKnob()
+        later_section: Annotated[RunConfig | None, CountsWhenSet("a test's addition")] = None
+
+    assert Later.model_validate(MINIMAL).fingerprint() == EvalConfig.model_validate(MINIMAL).fingerprint()
+    stored = json.loads((old_run_dir(tmp_path) / "run.json").read_text(encoding="utf-8"))
+    assert Later.model_validate(stored["config"]).fingerprint() == stored["config_fingerprint"]  # still resumes
+    set_once = Later.model_validate({**MINIMAL, "run": {"later": ["x"]}}).fingerprint()
+    assert set_once != Later.model_validate(MINIMAL).fingerprint()
+    assert Later.model_validate({**MINIMAL, "later_section": {}}).fingerprint() not in (
+        set_once, Later.model_validate(MINIMAL).fingerprint())

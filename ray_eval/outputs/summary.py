@@ -23,12 +23,14 @@ from ray_eval.outputs.comparison_text import (
 )
 from ray_eval.outputs.explain import DIAGNOSTICS_LEGEND, rows_line, weights_line
 from ray_eval.verdict.summary_model import (
+    SCHEMA_VERSION,
     Comparison,
     Counts,
     DatasetInfo,
     Diagnostics,
     ModelInfo,
     Scores,
+    Serving,
     Statistics,
     Summary,
     Verdict,
@@ -63,8 +65,8 @@ def public_config(config: EvalConfig) -> dict[str, Any]:
 
 
 def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decision: Verdict, *, run_dir: Path,
-                  started_at: datetime, duration_s: float, served_models: list[str], statistics: Statistics,
-                  diagnostics: Diagnostics | None, comparison: Comparison | None) -> Summary:
+                  started_at: datetime, duration_s: float, served_models: list[str], statistics: Statistics | None,
+                  serving: Serving | None, diagnostics: Diagnostics | None, comparison: Comparison | None) -> Summary:
     """What the run concludes, built once: every output (summary.json, the reports, the metrics) renders it."""
     engine = config.engine
     kind = engine_kind(engine)
@@ -75,6 +77,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
     overall = scores.overall
     incomplete = decision.status == "incomplete"
     return Summary(
+        schema_version=SCHEMA_VERSION,
         run_id=run_dir.name,
         status="incomplete" if incomplete else "complete",
         incomplete_reason=decision.reason if incomplete else None,
@@ -107,6 +110,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
         config_fingerprint=config.fingerprint(),
         versions=package_versions(),
         statistics=statistics,
+        serving=serving,
         diagnostics=diagnostics,
         comparison=comparison,
     )
@@ -193,6 +197,8 @@ def render_markdown(summary: Summary) -> str:
         f"{overall.n} samples passed) · {counts.errors} errors · {counts.unparsed} unparsed answers"
         f"{interval_note}",
     ]
+    if summary.serving is not None:
+        lines += ["", serving_line(summary.serving)]
     weighted = weights_line(scores)
     if weighted:
         lines += ["", f"_{weighted}_"]
@@ -220,6 +226,22 @@ def render_markdown(summary: Summary) -> str:
     if summary.comparison:
         lines += ["", *comparison_markdown(summary.comparison)]
     return "\n".join(lines) + "\n"
+
+
+def serving_line(serving: Serving) -> str:
+    """How the engine served the run, in one line; latency is the run's own, under the load it put on the engine."""
+    tokens = serving.completion_tokens_per_answer
+    interval = serving.completion_tokens_per_answer_ci
+    shown_interval = f" [{interval[0]:.1f}, {interval[1]:.1f}]" if interval and None not in interval else ""
+    return (f"Serving: {_number(serving.answers_per_s, '.1f')} answers/s over {_number(serving.busy_window_s, '.1f')} s"
+            f" · latency per request p50 {_number(serving.latency_p50_s, '.2f')} s, p95 "
+            f"{_number(serving.latency_p95_s, '.2f')} s (under this run's own load) · "
+            f"{_number(tokens, '.1f')} completion tokens per answer{shown_interval} · {serving.engine_errors} engine "
+            f"errors ({_pct(serving.engine_error_rate)})")
+
+
+def _number(value: float | None, shown: str) -> str:
+    return "–" if value is None else format(value, shown)
 
 
 def diagnostics_markdown(diagnostics: Diagnostics) -> list[str]:

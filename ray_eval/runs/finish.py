@@ -23,9 +23,8 @@ from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
 from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.verdict.gate import evaluate_gate, verdict
+from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
 from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, Summary
-
-BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never reached the engine
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
     store = RunStore(run_dir)
-    results = store.read_results_frame([*AGGREGATE_COLUMNS, "response_model", "engine_fault"]).sort_values(
-        "sample_id", ignore_index=True)
+    columns = [*AGGREGATE_COLUMNS, "answered_at", "response_model", "engine_fault"]
+    results = store.read_results_frame(columns).sort_values("sample_id", ignore_index=True)
     results = with_clusters(results, config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
@@ -72,6 +71,7 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
                             duration_s=time.monotonic() - started, served_models=_served_models(results),
                             statistics=statistics_note(results, config.statistics),
+                            serving=serving_of(results, config.statistics),
                             diagnostics=_diagnostics(config, store, results), comparison=comparison)
     summary = summary.with_metrics(metrics.finish(summary) if metrics.enabled else None)
     del results
@@ -80,16 +80,11 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
     return RunOutcome(run_dir, summary)
 
 
-def engine_error_rows(results: pd.DataFrame) -> pd.Series:
-    """Rows that ended in an error of the engine, not of the model's answer or the input."""
-    return (results["status"] != "ok") & (results["error_stage"] == "inference")
-
-
 def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path) -> str | None:
     """Why the run is incomplete when the engine failed too often (None when it did not), counted over every row on
     disk: a resumed run's earlier sessions count too, so resuming without running the errors again cannot turn an
     engine outage into a verdict on the model. The share is of the rows that reached the engine."""
-    reached = int(((results["status"] == "ok") | ~results["error_stage"].isin(BEFORE_THE_ENGINE)).sum())
+    reached = int(reached_the_engine(results).sum())
     errors = int(engine_error_rows(results).sum())
     if not reached or errors / reached <= limit:
         return None

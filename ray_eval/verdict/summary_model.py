@@ -1,9 +1,11 @@
 """summary.json as typed models: what a run concludes (run info, scores with their intervals by group, diagnostics,
 the comparison with a baseline, the gate's checks and verdict), with a schema version.
 
-Version 1 is summary.json as ray-eval has written it all along; a file without `schema_version` is version 1, and a
-version this code does not know is refused in one line. A model read from a file gives that file back:
-`model_dump(mode="json")` written with the writer's options (runs/atomic.write_json_atomically) is byte-identical.
+Version 1 is summary.json as ray-eval wrote it before versions were recorded (a file without `schema_version` is
+version 1); version 2 adds `serving`. A version this code does not know is refused in one line: a reader of an older
+ray-eval refuses a newer file by its version, never by a key it has not heard of. A model read from a file gives
+that file back: `model_dump(mode="json")` written with the writer's options (runs/atomic.write_json_atomically) is
+byte-identical.
 To keep it so, a key that a file may lack (one older code did not write, or one only some engines have) is a field
 with a default that is dumped only when it was given (read from the file or passed by the code that builds it), and
 every field is declared in the order the writer puts it.
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, m
 
 from ray_eval.errors import UsageError
 
-SCHEMA_VERSION = 1  # the version this code writes and the newest it reads
+SCHEMA_VERSION = 2  # the version this code writes and the newest it reads (2: `serving`)
 Number = int | float  # a value stored as the writer had it: 60 stays 60, 60.0 stays 60.0 (byte-identical dumps)
 
 
@@ -158,6 +160,21 @@ class Statistics(Stored):
     method: str
     clustered: bool
     clusters: int
+
+
+class Serving(Stored):
+    """How the engine served the run (verdict/serving.py): throughput over the busy window, latency per request
+    under the run's own load, completion tokens per answer with its interval, and the engine's errors."""
+
+    answers: int
+    busy_window_s: Number | None
+    answers_per_s: Number | None
+    latency_p50_s: Number | None
+    latency_p95_s: Number | None
+    completion_tokens_per_answer: Number | None
+    completion_tokens_per_answer_ci: list[Number | None] | None
+    engine_errors: int
+    engine_error_rate: Number | None
 
 
 # ---- diagnostics ---------------------------------------------------------------------------------------------------
@@ -318,6 +335,7 @@ class Summary(Stored):
     config_fingerprint: str | None = None
     versions: dict[str, str | None] = {}
     statistics: Statistics | None = None
+    serving: Serving | None = None  # not in summaries written before it was recorded
     diagnostics: Diagnostics | None = None
     comparison: Comparison | None = None
     metrics: MetricsExport | None = None

@@ -114,7 +114,7 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
                             duration_s=12.0, served_models=["scripted"],
                             statistics=statistics_note(results, STATISTICS),
-                            diagnostics=diagnostics, comparison=comparison)
+                            serving=None, diagnostics=diagnostics, comparison=comparison)
     write_outputs(run_dir, summary, config.report, then="run the test again")
     # The charts' numbers as a user reads them: summary.json as written.
     return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))

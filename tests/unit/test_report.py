@@ -101,8 +101,8 @@ def make_summary(run_dir: Path, gate: GateConfig, *, stand_in: bool = True, comp
     scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=scores.overall.n,
                        chunks=[], fingerprint="f" * 64)
     return build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
-                         duration_s=83.2, served_models=["scripted-model"], statistics=None, diagnostics=None,
-                         comparison=None)
+                         duration_s=83.2, served_models=["scripted-model"], statistics=None, serving=None,
+                         diagnostics=None, comparison=None)
 
 
 class Page(HTMLParser):

@@ -46,7 +46,7 @@ def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None)
                        fingerprint="f" * 64)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
                             duration_s=3.0, served_models=[], statistics=statistics_note(results, config.statistics),
-                            diagnostics=None, comparison=None)
+                            serving=None, diagnostics=None, comparison=None)
     (run_dir / RUN_FILE).write_text(json.dumps({"config": summary.config, "started_at": "2026-01-02T09:00:00"}))
     return summary
 

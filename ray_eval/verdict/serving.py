@@ -4,7 +4,8 @@ latency per request (p50, p95), completion tokens per answer, and the engine's e
 
 The numbers are the run's own: latency is measured under the load the run put on the engine (its requests in
 flight), so it compares across runs only on the same serving config and sizing. The busy window runs from the first
-request sent to the last answer back (a row's send time is its answer time less its latency, retries included).
+request sent to the last answer back (a row's send time is its answer time less its latency, retries included); for a
+resumed run it spans every session and the pause between them, so its answers per second are a lower bound.
 """
 
 from __future__ import annotations

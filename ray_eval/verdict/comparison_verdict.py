@@ -16,7 +16,6 @@ start) and the report's views and charts (imported by compare.py's own imports) 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, overload
@@ -79,19 +78,6 @@ class PairedGroup:
                    candidate_score=_finite(stored.candidate_score), delta=_finite(stored.delta),
                    delta_ci=_interval(stored.delta_ci), p_value=_finite(stored.p_value), test=stored.test,
                    significant=stored.significant)
-
-    @classmethod
-    def from_dict(cls, group: Any) -> PairedGroup | None:
-        """The group as stored in a comparison; None for anything that is not one. Stored comparisons may be old or
-        edited by hand, so a missing or malformed value is None rather than an error."""
-        if not isinstance(group, Mapping):
-            return None
-        return cls(n=_count(group.get("n")), clusters=_count(group.get("clusters")),
-                   baseline_score=_finite(group.get("baseline_score")),
-                   candidate_score=_finite(group.get("candidate_score")), delta=_finite(group.get("delta")),
-                   delta_ci=_interval(group.get("delta_ci")), p_value=_finite(group.get("p_value")),
-                   test=group.get("test") if isinstance(group.get("test"), str) else None,
-                   significant=group.get("significant") is True)
 
     @property
     def degenerate(self) -> bool:
@@ -166,11 +152,6 @@ def _finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
-
-
-def _count(value: Any) -> int | None:
-    number = _finite(value)
-    return None if number is None or number < 0 else int(number)
 
 
 def _interval(value: Any) -> tuple[float, float] | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push
 from prometheus_client.parser import text_string_to_metric_families
 
 from ray_eval.config import MetricsConfig
-from ray_eval.data.taxonomy import LABEL_LEVELS
 from ray_eval.metrics import names
-from ray_eval.verdict.summary_model import GroupScores, MetricsExport, Scores, Summary, Verdict
+from ray_eval.verdict.summary_model import MetricsExport, Scores, Summary, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +139,7 @@ class RunMetrics:
         }
         previous = self._gauge(names.PREVIOUS_SCORE, "The group's score in the previous run pushed to this target",
                                ["dimension", "group"])
-        for dimension, group, values in _groups(scores):
+        for dimension, group, values in scores.groups():
             key = {"dimension": dimension, "group": group}
             self._at(gauges["n"], **key).set(values.n)
             if values.score is None:
@@ -239,16 +238,3 @@ class RunMetrics:
 
     def _histogram(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
         return self._labelled(Histogram, name, documentation, [], buckets=buckets)
-
-
-def _groups(scores: Scores) -> Iterator[tuple[str, str, GroupScores]]:
-    """(dimension, group, values) of every score group in summary.json's `scores`."""
-    yield "overall", "overall", scores.overall
-    yield "critical", "critical", scores.critical
-    for dimension, groups in (("subset", scores.by_subset), ("format", scores.by_format),
-                              ("input_type", scores.by_input_type)):
-        for group, values in groups.items():
-            yield dimension, group, values
-    for level in LABEL_LEVELS:
-        for group, values in scores.by_label.get(level, {}).items():
-            yield level, group, values

@@ -212,11 +212,7 @@ def lowest_categories(scores: Scores) -> list[dict[str, Any]]:
 
 def statistics_note(summary: Summary) -> str | None:
     """The one sentence naming the intervals' level and method; None when the summary has no interval."""
-    scores = summary.scores
-    groups = [scores.overall, scores.critical, *scores.by_subset.values(), *scores.by_format.values(),
-              *scores.by_input_type.values()]
-    for by_name in scores.by_label.values():
-        groups += list(by_name.values())
+    groups = [group for _, _, group in summary.scores.groups()]
     if not any(as_interval(group.score_ci) or as_interval(group.pass_rate_ci) for group in groups):
         return None
     statistics = summary.statistics

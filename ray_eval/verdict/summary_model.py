@@ -13,6 +13,7 @@ every field is declared in the order the writer puts it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
@@ -150,6 +151,16 @@ class Scores(Stored):
     tokens: Tokens | None = None
     retries: int | None = None
     weights: Weights | None = None
+
+    def groups(self) -> Iterator[tuple[str, str, GroupScores]]:
+        """(dimension, group name, scores) of every group: overall, critical, each subset, format and input type,
+        then each label level's categories (the level is the dimension), in the order summary.json holds them."""
+        yield "overall", "overall", self.overall
+        yield "critical", "critical", self.critical
+        for dimension, groups in (("subset", self.by_subset), ("format", self.by_format),
+                                  ("input_type", self.by_input_type), *self.by_label.items()):
+            for name, group in groups.items():
+                yield dimension, name, group
 
 
 class Statistics(Stored):

@@ -6,13 +6,15 @@ relative to the working directory the command runs in.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from ray_eval.config_fingerprint import FingerprintedWhole, NotFingerprinted, fingerprint
+from ray_eval.config_fingerprint import CountsWhenSet, FingerprintedWhole, NotFingerprinted, fingerprint
 from ray_eval.config_loading import (
     StrictModel,
     apply_override,
@@ -367,10 +369,48 @@ class ReportConfig(StrictModel):
     max_samples: int = Field(500, ge=0, description="Samples detailed in report.html (failures first).")
 
 
+SUITE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def suite_name_of(dataset_path: Path) -> str:
+    """The suite name of a config's one `dataset`: its file's name without suffix, lower case, other characters
+    than a-z, 0-9, _ and - made "-" (data/shopbench.jsonl: shopbench)."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", dataset_path.stem.lower()).strip("-_")[:63]
+    return name or "suite"
+
+
+def datasets_fingerprint(fingerprints: Sequence[str | None]) -> str | None:
+    """The fingerprint of what a run evaluated: its one dataset's sha256 (as runs recorded it before suites), or
+    with several suites the sha256 of theirs in order."""
+    if len(fingerprints) == 1:
+        return fingerprints[0]
+    return hashlib.sha256("\n".join(str(value) for value in fingerprints).encode()).hexdigest()
+
+
+class SuiteConfig(StrictModel):
+    """One suite of a run: a dataset with its own scorers and gate, evaluated against the run's engine."""
+
+    name: str = Field(pattern=SUITE_NAME, description="The suite's name in results, reports and metrics "
+                      "(lower case a-z, 0-9, _ and -); unique in the run.")
+    dataset: DatasetConfig
+    scoring: ScoringConfig = ScoringConfig()
+    gate: GateConfig = Field(GateConfig(), description="The suite's checks; its baseline check compares it with the "
+                             "same-named suite of the baseline run.")
+
+
+RUN_WIDE_GATE_KEYS = frozenset({"serving"})  # gate keys of the run itself, beside `suites` (the engine's checks)
+
+
 class EvalConfig(StrictModel):
     """A whole evaluation run."""
 
-    dataset: DatasetConfig
+    dataset: DatasetConfig | None = Field(
+        None, description="The one dataset of a one-suite run (its suite is named after the file: suite_name_of); "
+        "or give `suites`.")
+    suites: Annotated[list[SuiteConfig], CountsWhenSet("issue 18: several suites in one run")] = Field(
+        default_factory=list, description="Several suites evaluated in one run against the same engine (ShopBench "
+        "and general-ability guards), each with its dataset, scoring and gate; one verdict over all of them. "
+        "Instead of `dataset`, `scoring` and `gate` (which then holds only the run's own checks: gate.serving).")
     engine: EngineConfig
     serve: ServeConfig = ServeConfig()
     run: RunConfig = RunConfig()
@@ -384,6 +424,42 @@ class EvalConfig(StrictModel):
         ReportConfig())
     metrics: Annotated[MetricsConfig, NotFingerprinted("where the run's metrics are exported")] = MetricsConfig()
     ray: Annotated[RayConfig, NotFingerprinted("which cluster runs it, not what it answers")] = RayConfig()
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_datasets(self) -> EvalConfig:
+        if (self.dataset is None) == (not self.suites):
+            raise ValueError("give either dataset (one suite) or suites (several), not both" if self.suites else
+                             "dataset or suites is required")
+        if not self.suites:
+            return self
+        for section in ("scoring", "gate"):
+            given = sorted(getattr(self, section).model_fields_set - (RUN_WIDE_GATE_KEYS if section == "gate" else
+                                                                      frozenset()))
+            if given:
+                raise ValueError(f"{section}.{given[0]}: with suites, each suite has its own {section} block "
+                                 f"(suites[i].{section})")
+        names = [suite.name for suite in self.suites]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"suites: the name {name!r} is used twice; suite names must be unique")
+        judges = {suite.name: (suite.scoring.judge, suite.scoring.open_pass_threshold) for suite in self.suites
+                  if suite.scoring.judged_formats}
+        if len(set(map(repr, judges.values()))) > 1:
+            raise ValueError(f"suites {', '.join(judges)} use the judge with different scoring.judge blocks or "
+                             "open_pass_threshold: one judge stage serves the run, give them the same")
+        return self
+
+    def evaluated_suites(self) -> list[SuiteConfig]:
+        """The run's suites: `suites`, or the one dataset with the top-level scoring and gate."""
+        if self.dataset is not None:
+            return [SuiteConfig(name=suite_name_of(self.dataset.path), dataset=self.dataset, scoring=self.scoring,
+                                gate=self.gate)]
+        return self.suites
+
+    @property
+    def judge_scoring(self) -> ScoringConfig | None:
+        """The scoring block whose judge the run's judge stage is (suites using the judge share one), if any."""
+        return next((suite.scoring for suite in self.evaluated_suites() if suite.scoring.judged_formats), None)
 
     def fingerprint(self) -> str:
         """Hash of what decides the results: every field but those marked NotFingerprinted (config_fingerprint.py)."""

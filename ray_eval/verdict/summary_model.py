@@ -2,8 +2,11 @@
 the comparison with a baseline, the gate's checks and verdict), with a schema version.
 
 Version 1 is summary.json as ray-eval wrote it before versions were recorded (a file without `schema_version` is
-version 1); version 2 adds `serving`. A version this code does not know is refused in one line: a reader of an older
-ray-eval refuses a newer file by its version, never by a key it has not heard of. A model read from a file gives
+version 1); version 2 adds `serving`; version 3 holds a run's suites (ShopBench and its guard suites, each with its
+dataset, counts, scores, diagnostics and comparison) in `suites`, where versions 1 and 2 held one dataset's at the
+top level. A version this code does not know is refused in one line: a reader of an older ray-eval refuses a newer
+file by its version, never by a key it has not heard of. An older file is read into the version-3 shape (its one
+dataset becomes its one suite, named as a one-dataset config names it). A version-3 model read from a file gives
 that file back: `model_dump(mode="json")` written with the writer's options (runs/atomic.write_json_atomically) is
 byte-identical.
 To keep it so, a key that a file may lack (one older code did not write, or one only some engines have) is a field
@@ -14,13 +17,15 @@ every field is declared in the order the writer puts it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
 
+from ray_eval.config import datasets_fingerprint, suite_name_of
 from ray_eval.errors import UsageError
 
-SCHEMA_VERSION = 2  # the version this code writes and the newest it reads (2: `serving`)
+SCHEMA_VERSION = 3  # the version this code writes and the newest it reads (2: `serving`; 3: `suites`)
 Number = int | float  # a value stored as the writer had it: 60 stays 60, 60.0 stays 60.0 (byte-identical dumps)
 
 
@@ -325,6 +330,19 @@ class MetricsExport(Stored):
 # ---- the whole file ------------------------------------------------------------------------------------------------
 
 
+class SuiteResult(Stored):
+    """One suite of a run: its dataset, counts, scores with their intervals, diagnostics, and its comparison with
+    the baseline run's same suite."""
+
+    name: str
+    dataset: DatasetInfo
+    counts: Counts
+    scores: Scores
+    statistics: Statistics | None = None
+    diagnostics: Diagnostics | None = None
+    comparison: Comparison | None = None
+
+
 class Summary(Stored):
     """summary.json."""
 
@@ -337,39 +355,63 @@ class Summary(Stored):
     duration_s: Number
     model: ModelInfo
     engine: EngineInfo
-    dataset: DatasetInfo
-    counts: Counts
-    scores: Scores
+    counts: Counts  # the run's, over every suite
+    suites: list[SuiteResult]
     verdict: Verdict
     resume_command: str | None = None
     config: dict[str, Any]  # the run's config as stored (outputs/summary.public_config), read by config.validate_config
     config_fingerprint: str | None = None
     versions: dict[str, str | None] = {}
-    statistics: Statistics | None = None
     serving: Serving | None = None  # not in summaries written before it was recorded
-    diagnostics: Diagnostics | None = None
-    comparison: Comparison | None = None
     metrics: MetricsExport | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _known_version(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            check_version(data.get("schema_version", 1))
+            version = data.get("schema_version", 1)
+            check_version(version)
+            if version < 3:
+                return _one_suite(data)
         return data
+
+    def suite(self, name: str) -> SuiteResult | None:
+        return next((suite for suite in self.suites if suite.name == name), None)
+
+    @property
+    def dataset_fingerprint(self) -> str | None:
+        """The fingerprint of everything the run evaluated: its one dataset's sha256, or with several suites a hash
+        of theirs (config.datasets_fingerprint)."""
+        return datasets_fingerprint([suite.dataset.fingerprint for suite in self.suites])
 
     def with_metrics(self, metrics: MetricsExport | None) -> Summary:
         """The summary with what the Prometheus export did (the export reads the summary first)."""
         return self.model_copy(update={"metrics": metrics})
 
-    def regated(self, config: dict[str, Any], comparison: Comparison | None, verdict: Verdict) -> Summary:
-        """The summary after `ray-eval gate`: another gate config, its comparison with the baseline and its verdict;
-        the scores and everything else the results say stay as they were."""
-        return self.model_copy(update={"config": config, "comparison": comparison, "verdict": verdict})
+    def regated(self, config: dict[str, Any], comparisons: dict[str, Comparison | None], verdict: Verdict) -> Summary:
+        """The summary after `ray-eval gate`: another gate config, each suite's comparison with the baseline and the
+        verdict; the scores and everything else the results say stay as they were."""
+        suites = [suite.model_copy(update={"comparison": comparisons.get(suite.name)}) for suite in self.suites]
+        return self.model_copy(update={"config": config, "suites": suites, "verdict": verdict})
 
     def stored(self) -> dict[str, Any]:
         """summary.json's content, this version's number first."""
         return self.model_copy(update={"schema_version": SCHEMA_VERSION}).model_dump(mode="json")
+
+
+MOVED_TO_THE_SUITE = ("dataset", "scores", "statistics", "diagnostics", "comparison")
+
+
+def _one_suite(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 or 2 summary in the version-3 shape: its one dataset's parts become its one suite, named as the
+    config's one dataset names it; its counts are the run's and the suite's."""
+    data = dict(data)
+    suite = {"name": suite_name_of(Path(str((data.get("dataset") or {}).get("path", "")))),
+             **{key: data.pop(key) for key in MOVED_TO_THE_SUITE if key in data}}
+    if "counts" in data:
+        suite["counts"] = data["counts"]
+    data["suites"] = [suite]
+    return data
 
 
 def check_version(version: Any) -> None:

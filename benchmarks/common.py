@@ -41,7 +41,7 @@ def chat_bodies(manifest: Path, count: int, preprocess: PreprocessConfig, sampli
     stage = PreprocessStage(preprocess)
     bodies: list[dict[str, Any]] = []
     for raw in iter_raw_rows(scan.reader, scan.chunks):
-        prepared = stage.prepare(sample_row(scan.reader.to_sample(raw), scan.path.name, raw.row_number))
+        prepared = stage.prepare(sample_row(scan.reader.to_sample(raw), scan.suite, scan.path.name, raw.row_number))
         if prepared["status"] != "ok":
             raise RuntimeError(f"sample {prepared['sample_id']} could not be prepared: {prepared['error']}")
         bodies.append({

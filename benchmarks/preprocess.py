@@ -89,7 +89,7 @@ def sample_for(path: Path, kind: str) -> dict[str, Any]:
     data = {"id": path.stem, "subset": "Video" if kind == "video" else "ShopFront", "format": "mcq",
             "question": "What is the shop's name?", "options": ["Lucky Mart", "Sun Bakery", "Green Grocer"],
             "answer": "B", "media": [{"type": kind, "path": path.name}]}
-    return sample_row(build_sample(data, path.parent), "bench.jsonl", 1)
+    return sample_row(build_sample(data, path.parent), "bench", "bench.jsonl", 1)
 
 
 def measure(out: Path, images_per_size: int, repeats: int, video_seconds: int) -> dict[str, Any]:

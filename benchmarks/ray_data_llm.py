@@ -36,7 +36,7 @@ def run_processor(suite: Path, base_url: str, actors: int, batch_size: int) -> i
     from ray_eval.records import sample_row
 
     scan = scan_dataset(suite, "auto", suite.parent)
-    rows = [sample_row(scan.reader.to_sample(raw), scan.path.name, raw.row_number)
+    rows = [sample_row(scan.reader.to_sample(raw), scan.suite, scan.path.name, raw.row_number)
             for raw in iter_raw_rows(scan.reader, scan.chunks)]
     ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False

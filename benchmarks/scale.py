@@ -162,7 +162,7 @@ def kind_costs(manifest: Path, input_types: list[str], phase_ms: float, per_kind
     timed: dict[str, list[float]] = {kind: [] for kind in KINDS}
     scan = scan_dataset(manifest)
     for raw in iter_raw_rows(scan.reader, scan.chunks):
-        row = sample_row(scan.reader.to_sample(raw), scan.path.name, raw.row_number)
+        row = sample_row(scan.reader.to_sample(raw), scan.suite, scan.path.name, raw.row_number)
         spent = timed[row["input_type"]]
         if len(spent) >= per_kind:
             if all(len(times) >= per_kind for times in timed.values()):

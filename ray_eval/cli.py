@@ -128,11 +128,12 @@ def runs(out_dir: Path) -> None:
               help="Also write the comparison as an HTML page (report.html's comparison section) to this file.")
 @click.option("--fail-on-regression", is_flag=True,
               help="Exit 1 when the candidate regressed significantly, or when there are too few samples to tell.")
+@click.option("--suite", help="The suite to compare, when the runs evaluated several (each with its own samples).")
 @config_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a statistics value, e.g. --set statistics.bootstrap_resamples=5000.")
 def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_path: Path | None,
-            fail_on_regression: bool, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+            fail_on_regression: bool, suite: str | None, config_path: Path | None, overrides: tuple[str, ...]) -> None:
     """A/B of two finished runs on their shared samples: a verdict (regressed, improved, no significant change,
     too few samples to tell), deltas (CANDIDATE - BASELINE) with the paired test of each group, flips.
 
@@ -146,7 +147,7 @@ def compare(baseline_run: Path, candidate_run: Path, out_dir: Path | None, html_
     from ray_eval.verdict.gate import compare_exit_code
 
     statistics = load_section("statistics", StatisticsConfig, config_path, list(overrides))
-    comparison = compare_runs(candidate_run, baseline_run, statistics)
+    comparison = compare_runs(candidate_run, baseline_run, statistics, suite=suite)
     click.echo(comparison_text(comparison))
     if out_dir is not None:
         click.echo(f"wrote {write_comparison(out_dir, comparison)}")

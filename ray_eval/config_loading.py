@@ -72,15 +72,30 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {override!r}: the value is not valid YAML: {exc}") from None
     node = data
-    for depth, part in enumerate(parts[:-1]):
+    depth = 0
+    while depth < len(parts) - 1:
+        part = parts[depth]
         # An absent or null section (a stored config holds `baseline: null`) becomes a mapping to set the key in.
         if node.get(part) is None:
             node[part] = {}
         child = node[part]
+        if isinstance(child, list) and depth + 2 < len(parts):  # a list of named blocks: suites.NAME.key=value
+            depth += 1
+            child = _named_item(child, parts[depth], override)
         if not isinstance(child, dict):
             raise ConfigError(f"--set {override!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
         node = child
+        depth += 1
     node[parts[-1]] = value
+
+
+def _named_item(items: list[Any], name: str, override: str) -> Any:
+    """The item of a list of named blocks (the config's suites) that `--set suites.NAME.key=value` names."""
+    for item in items:
+        if isinstance(item, dict) and item.get("name") == name:
+            return item
+    names = ", ".join(str(item.get("name")) for item in items if isinstance(item, dict))
+    raise ConfigError(f"--set {override!r}: no item named {name!r} (there are: {names})")
 
 
 def validate(root: type[Tree], data: dict[str, Any], source: str, overrides: typing.Sequence[str] = ()) -> Tree:

@@ -157,6 +157,9 @@ MEDIA_TYPE = pa.struct(
 
 # What identifies and describes a sample; carried from the reader to results.parquet.
 SAMPLE_COLUMNS = [
+    # The suite the row belongs to (config.SuiteConfig.name); sample ids are unique within a suite. Null in rows
+    # written before suites: those runs had one suite (RunStore fills in its name).
+    pa.field("suite", pa.string()),
     pa.field("sample_id", pa.string()),
     pa.field("source", pa.string()),  # the file the row came from
     pa.field("row_number", pa.int64()),  # 1-based line (JSONL, TSV data rows) or row (Parquet) or case index (seed)
@@ -228,9 +231,10 @@ INFERRED_SCHEMA = pa.schema(SAMPLE_COLUMNS + STATUS_COLUMNS + PROMPT_COLUMNS + I
 RESULT_SCHEMA = pa.schema(SAMPLE_COLUMNS + STATUS_COLUMNS + PROMPT_COLUMNS + INFERENCE_COLUMNS + SCORE_COLUMNS)
 
 
-def sample_row(sample: Sample, source: str, row_number: int) -> dict[str, Any]:
-    """The READ_SCHEMA row of a valid sample."""
+def sample_row(sample: Sample, suite: str, source: str, row_number: int) -> dict[str, Any]:
+    """The READ_SCHEMA row of a valid sample of a suite."""
     return {
+        "suite": suite,
         "sample_id": sample.id,
         "source": source,
         "row_number": row_number,
@@ -256,10 +260,11 @@ def sample_row(sample: Sample, source: str, row_number: int) -> dict[str, Any]:
     }
 
 
-def invalid_row(source: str, row_number: int, sample_id: str | None, reason: str) -> dict[str, Any]:
+def invalid_row(suite: str, source: str, row_number: int, sample_id: str | None, reason: str) -> dict[str, Any]:
     """The READ_SCHEMA row of a dataset row that could not become a Sample; it still ends in the results."""
     row: dict[str, Any] = {field.name: None for field in READ_SCHEMA}
     row.update(
+        suite=suite,
         sample_id=_utf8(sample_id) if sample_id else f"{source}:{row_number}",
         source=source,
         row_number=row_number,

@@ -20,7 +20,7 @@ from typing import Any
 from ray_eval.canary.config import CanaryConfig
 from ray_eval.canary.runner import Canary, ProbeResult
 from ray_eval.canary.window import CONFIDENCE, wilson_interval
-from ray_eval.data.dataset import DatasetScan, scan_dataset
+from ray_eval.data.dataset import RunScan, scan_dataset
 from ray_eval.engines.kinds import engine_kind
 from ray_eval.verdict.gate import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED
 
@@ -109,8 +109,8 @@ def reachable_engine(config: CanaryConfig) -> Iterator[CanaryConfig]:
         return
     probes = config.probes
 
-    def probe_pool() -> DatasetScan:
-        return scan_dataset(probes.path, probes.format, probes.root, format_option="probes.format")
+    def probe_pool() -> RunScan:
+        return RunScan([scan_dataset(probes.path, probes.format, probes.root, format_option="probes.format")])
 
     with kind.reachable(probe_pool, stand_in_timeout_s=config.request_timeout_s) as stand_in:
         log.info("probing the scripted stand-in model at %s: its answers come from the probes' own references, "

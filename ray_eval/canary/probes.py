@@ -58,7 +58,7 @@ def load_probes(config: CanaryConfig) -> ProbePool:
         sample = scan.reader.to_sample(raw)
         if source.critical_only and not sample.critical:
             continue
-        prepared = stage.prepare(sample_row(sample, scan.path.name, raw.row_number))
+        prepared = stage.prepare(sample_row(sample, scan.suite, scan.path.name, raw.row_number))
         if prepared["status"] != "ok":
             skipped.append(f"{sample.id}: {prepared['error']}")
             log.warning("probe %s left out of the pool: %s", sample.id, prepared["error"])

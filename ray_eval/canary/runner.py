@@ -147,9 +147,9 @@ class Canary:
 
     async def _ask(self, engine: ChatEngine, probe: Probe) -> ProbeResult:
         sampling = self.config.sampling
-        request = ChatRequest(sample_id=probe.id, messages=probe.messages, max_tokens=sampling.max_tokens,
-                              temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
-                              extra=probe.extra)
+        request = ChatRequest(sample_id=probe.id, suite=probe.row["suite"], messages=probe.messages,
+                              max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
+                              seed=sampling.seed, extra=probe.extra)
         probe_result = functools.partial(ProbeResult, probe_id=probe.id, subset=probe.subset, category=probe.category)
         try:
             response = await engine.chat(request)

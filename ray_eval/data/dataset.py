@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pyarrow as pa
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from ray_eval.config import EvalConfig
+from ray_eval.config import EvalConfig, SuiteConfig, datasets_fingerprint, suite_name_of
 from ray_eval.data.readers import Chunk, Reader, SampleInvalid, SuiteThresholds, open_reader
 from ray_eval.errors import DatasetError, RowProblem
 from ray_eval.records import READ_SCHEMA, invalid_row, sample_row
@@ -24,8 +24,9 @@ SCAN_CHUNK_ROWS = 64  # the scan's unit; a read task takes its rows from one or 
 
 @dataclass
 class DatasetScan:
-    """What the validating pass learnt about a dataset file."""
+    """What the validating pass learnt about a dataset file: one suite's rows."""
 
+    suite: str
     path: Path
     reader: Reader
     rows: int
@@ -54,9 +55,11 @@ def scan_dataset(
     limit: int | None = None,
     max_problems: int = 1000,
     format_option: str = "dataset.format",
+    suite: str | None = None,
 ) -> DatasetScan:
-    """Read every row once, validate it, find duplicate ids. Raises DatasetError when the file itself is unusable
-    (naming `format_option` where the format is the problem)."""
+    """Read every row once, validate it, find duplicate ids; its rows are `suite`'s (default: named after the file,
+    as a one-dataset config names it). Raises DatasetError when the file itself is unusable (naming
+    `format_option` where the format is the problem)."""
     reader = open_reader(path, format, root, format_option)
     try:
         every_chunk = reader.chunks(rows_per_chunk)
@@ -65,7 +68,8 @@ def scan_dataset(
         raise DatasetError(str(exc)) from None
     chunks = _limit_chunks(every_chunk, limit)
     file_rows = sum(chunk.rows for chunk in every_chunk)
-    scan = DatasetScan(path=reader.path, reader=reader, rows=0, chunks=chunks, fingerprint=_sha256(reader.path),
+    scan = DatasetScan(suite=suite or suite_name_of(path), path=reader.path, reader=reader,
+                       rows=0, chunks=chunks, fingerprint=_sha256(reader.path),
                        suite_thresholds=thresholds,
                        file_rows=file_rows if file_rows > sum(chunk.rows for chunk in chunks) else None)
     first_use: dict[str, int] = {}
@@ -123,34 +127,35 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_rows(reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int], skip: int = 0,
+def read_rows(suite: str, reader: Reader, chunk: Chunk, duplicate_rows: dict[int, int], skip: int = 0,
               take: int | None = None) -> Iterator[dict]:
-    """READ_SCHEMA rows of one chunk (those from `skip`, `take` of them: default all); a bad row becomes an error
-    row, so every input row reaches the results."""
+    """READ_SCHEMA rows of one chunk of a suite (those from `skip`, `take` of them: default all); a bad row becomes
+    an error row, so every input row reaches the results."""
     source = reader.path.name
     for raw in itertools.islice(reader.read_chunk(chunk), skip, skip + (chunk.rows - skip if take is None else take)):
         if raw.row_number in duplicate_rows:
             reason = f"id: duplicate id, first used at {reader.row_word} {duplicate_rows[raw.row_number]}"
-            yield invalid_row(source, raw.row_number, f"{raw.sample_id}#{reader.row_word}{raw.row_number}", reason)
+            duplicate = f"{raw.sample_id}#{reader.row_word}{raw.row_number}"
+            yield invalid_row(suite, source, raw.row_number, duplicate, reason)
             continue
         try:
-            yield sample_row(reader.to_sample(raw), source, raw.row_number)
+            yield sample_row(reader.to_sample(raw), suite, source, raw.row_number)
         except SampleInvalid as exc:
             reason = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
-            yield invalid_row(source, raw.row_number, raw.sample_id, reason)
+            yield invalid_row(suite, source, raw.row_number, raw.sample_id, reason)
 
 
 class ShopBenchDatasource(Datasource):
-    """Streams a scanned dataset into Ray Data, rows in READ_SCHEMA: one read task, and one block, per
-    `rows_per_task` rows (the last task fewer). Ray Data merges what a read task yields into one block, so the task
-    is the block: the pipeline makes it one inference batch."""
+    """Streams a run's scanned suites into Ray Data, rows in READ_SCHEMA, one suite after the other: one read task,
+    and one block, per `rows_per_task[suite]` rows of a suite (its last task fewer). Ray Data merges what a read task
+    yields into one block, so the task is the block: the pipeline makes it one inference batch. `skip`: the sample
+    ids a resumed run already has, by suite."""
 
-    def __init__(self, scan: DatasetScan, skip: frozenset[str] = frozenset(), rows_per_task: int = 1):
+    def __init__(self, scans: RunScan, skip: Mapping[str, frozenset[str]], rows_per_task: Mapping[str, int]):
         super().__init__()
-        self._reader = scan.reader
-        self._tasks = _slice_rows(scan.chunks, rows_per_task)
-        self._duplicates = scan.duplicate_rows
-        self._skip = skip  # sample ids a resumed run already has
+        self._tasks = [_ChunkRead(scan, slices, skip.get(scan.suite, frozenset()))
+                       for scan in scans.suites for slices in _slice_rows(scan.chunks, rows_per_task[scan.suite])]
+        self._resuming = any(skip.values())
 
     def get_name(self) -> str:
         return "ShopBench"
@@ -165,12 +170,10 @@ class ShopBenchDatasource(Datasource):
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
                        data_context=None) -> list[ReadTask]:
         tasks = []
-        for slices in self._tasks:
-            rows = sum(piece.take for piece in slices)
-            metadata = BlockMetadata(num_rows=None if self._skip else rows, size_bytes=None, exec_stats=None,
-                                     input_files=(str(self._reader.path),))
-            tasks.append(ReadTask(_ChunkRead(self._reader, slices, self._duplicates, self._skip), metadata,
-                                  schema=READ_SCHEMA, per_task_row_limit=per_task_row_limit))
+        for read in self._tasks:
+            metadata = BlockMetadata(num_rows=None if self._resuming else read.rows, size_bytes=None, exec_stats=None,
+                                     input_files=(str(read.reader.path),))
+            tasks.append(ReadTask(read, metadata, schema=READ_SCHEMA, per_task_row_limit=per_task_row_limit))
         return tasks
 
 
@@ -202,31 +205,62 @@ def _slice_rows(chunks: list[Chunk], rows_per_task: int) -> list[list[ChunkSlice
 class _ChunkRead:
     """The read function of one task (a class, so that Ray pickles only what the chunks need)."""
 
-    def __init__(self, reader: Reader, slices: list[ChunkSlice], duplicates: dict[int, int], skip: frozenset[str]):
-        self.reader, self.slices = reader, slices
-        self.duplicates = {row: first for row, first in duplicates.items() if slices[0].chunk.first_row <= row}
+    def __init__(self, scan: DatasetScan, slices: list[ChunkSlice], skip: frozenset[str]):
+        self.suite, self.reader, self.slices = scan.suite, scan.reader, slices
+        self.duplicates = {row: first for row, first in scan.duplicate_rows.items()
+                           if slices[0].chunk.first_row <= row}
         self.skip = skip
+        self.rows = sum(piece.take for piece in slices)
 
     def __call__(self) -> Iterator[pa.Table]:
         rows = [row for piece in self.slices
-                for row in read_rows(self.reader, piece.chunk, self.duplicates, piece.skip, piece.take)
+                for row in read_rows(self.suite, self.reader, piece.chunk, self.duplicates, piece.skip, piece.take)
                 if row["sample_id"] not in self.skip]
         yield pa.Table.from_pylist(rows, schema=READ_SCHEMA)
 
 
-def scan_or_refuse(config: EvalConfig) -> DatasetScan:
-    """The dataset's scan; DatasetError (nothing evaluated) when it has bad rows and the config refuses them."""
-    dataset = config.dataset
+@dataclass(frozen=True)
+class RunScan:
+    """The scans of a run's suites, in the config's order."""
+
+    suites: list[DatasetScan]
+
+    @property
+    def rows(self) -> int:
+        return sum(scan.rows for scan in self.suites)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """What the run evaluated (config.datasets_fingerprint): a run directory resumes only under the same."""
+        return datasets_fingerprint([scan.fingerprint for scan in self.suites])
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(sum(scan.coverage.evaluated_rows for scan in self.suites),
+                        sum(scan.coverage.dataset_rows for scan in self.suites))
+
+    def describe(self) -> str:
+        return ", ".join(f"{scan.suite}: {scan.rows} from {scan.path} ({scan.format})" for scan in self.suites)
+
+
+def scan_suites(config: EvalConfig) -> RunScan:
+    """Every suite's scan; DatasetError (nothing evaluated) when one has bad rows and its config refuses them."""
+    return RunScan([scan_or_refuse(suite) for suite in config.evaluated_suites()])
+
+
+def scan_or_refuse(suite: SuiteConfig) -> DatasetScan:
+    """A suite's scan; DatasetError (nothing evaluated) when it has bad rows and its config refuses them."""
+    dataset = suite.dataset
     scan = scan_dataset(dataset.path, dataset.format, dataset.root, dataset.rows_per_read_task or SCAN_CHUNK_ROWS,
-                        dataset.limit)
+                        dataset.limit, suite=suite.name)
     if scan.rows == 0:
-        raise DatasetError(f"dataset {scan.path} has no samples")
+        raise DatasetError(f"suite {suite.name}: dataset {scan.path} has no samples")
     if scan.problem_count and dataset.invalid_rows == "refuse":
         listed = "\n  ".join(str(problem) for problem in scan.problems[:50])
         more = f"\n  ... and {scan.problem_count - 50} more" if scan.problem_count > 50 else ""
         raise DatasetError(
-            f"{scan.path}: {scan.problem_count} of {scan.rows} rows are invalid (set dataset.invalid_rows=error_row "
-            f"to evaluate the rest):\n  {listed}{more}",
+            f"suite {suite.name}: {scan.path}: {scan.problem_count} of {scan.rows} rows are invalid (set "
+            f"dataset.invalid_rows=error_row to evaluate the rest):\n  {listed}{more}",
             problems=scan.problems,
         )
     return scan

@@ -72,7 +72,7 @@ def _unpreparable(scan: DatasetScan, config: PreprocessConfig) -> list[RowProble
             sample = reader.to_sample(raw)
         except SampleInvalid:
             continue  # already listed by the scan
-        prepared = stage.prepare(sample_row(sample, source, raw.row_number))
+        prepared = stage.prepare(sample_row(sample, scan.suite, source, raw.row_number))
         if prepared["status"] != "ok":
             error = prepared["error"]
             match = MEDIA_FIELD.match(error)

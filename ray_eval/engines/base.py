@@ -25,6 +25,7 @@ class ChatRequest:
     top_p: float = 1.0
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # per-sample request fields (vLLM's media_io_kwargs)
+    suite: str | None = None  # the sample's suite: sample ids are unique within a suite
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from ray_eval.redact import Redactor
 from ray_eval.verdict.summary_model import EngineInfo
 
 if TYPE_CHECKING:
-    from ray_eval.data.dataset import DatasetScan
+    from ray_eval.data.dataset import RunScan
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EngineKind:
         """The block requests go to as configured; None where there is nothing to reach until `reachable` starts it."""
         raise NotImplementedError
 
-    def reachable(self, dataset: Callable[[], DatasetScan], *, stand_in_timeout_s: float
+    def reachable(self, dataset: Callable[[], RunScan], *, stand_in_timeout_s: float
                   ) -> contextlib.AbstractContextManager[EndpointConfig]:
         """The block requests go to while the `with` block runs. `dataset` is called only by a kind that answers
         from the dataset (the scripted stand-in, whose requests time out after `stand_in_timeout_s`)."""
@@ -72,7 +72,7 @@ class EndpointKind(EngineKind):
     def endpoint(self) -> EndpointConfig:
         return self.config
 
-    def reachable(self, dataset: Callable[[], DatasetScan], *, stand_in_timeout_s: float
+    def reachable(self, dataset: Callable[[], RunScan], *, stand_in_timeout_s: float
                   ) -> contextlib.AbstractContextManager[EndpointConfig]:
         return contextlib.nullcontext(self.endpoint)
 
@@ -215,7 +215,7 @@ class ScriptedKind(EngineKind):
         return None
 
     @contextlib.contextmanager
-    def reachable(self, dataset: Callable[[], DatasetScan], *, stand_in_timeout_s: float
+    def reachable(self, dataset: Callable[[], RunScan], *, stand_in_timeout_s: float
                   ) -> Iterator[OpenAIEngineConfig]:
         from ray_eval.testing.oracle import scripted_server_for  # test tooling: imported only when asked for
 

@@ -34,6 +34,7 @@ from ray_eval.redact import Redactor, split_credentials
 
 DEFAULT_RETRY = RetryPolicy()
 SAMPLE_HEADER = "X-Ray-Eval-Sample"  # lets servers' logs (and the scripted test server) tie a request to its sample
+SUITE_HEADER = "X-Ray-Eval-Suite"  # ... and to its suite
 # httpcore's pool looks at every connection it holds (a system call or two each) whenever a request starts or an
 # answer ends: one pool of 64 connections cost 8 ms of CPU per request (measured), several small pools a fraction.
 CONNECTIONS_PER_CLIENT = 8
@@ -90,17 +91,17 @@ class OpenAIChatEngine:
             **self.extra_body,
             **request.extra,
         }
-        return await self.retry.run(lambda attempt: self._attempt(body, request.sample_id, attempt), self.observer)
+        headers = {SAMPLE_HEADER: quote(request.sample_id, safe=""),
+                   **({SUITE_HEADER: quote(request.suite, safe="")} if request.suite else {})}
+        return await self.retry.run(lambda attempt: self._attempt(body, headers, attempt), self.observer)
 
-    async def _attempt(self, body: dict[str, Any], sample_id: str, attempt: int) -> ChatResponse:
+    async def _attempt(self, body: dict[str, Any], headers: dict[str, str], attempt: int) -> ChatResponse:
         async with self._in_flight, self._least_busy_client() as client:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    # Header values must be ASCII: the id goes percent-encoded (a Chinese id is a valid id).
-                    response = await client.post(
-                        "chat/completions", json=body, headers={SAMPLE_HEADER: quote(sample_id, safe="")}
-                    )
+                        # Header values must be ASCII: the ids go percent-encoded (a Chinese id is a valid id).
+                    response = await client.post("chat/completions", json=body, headers=headers)
             except (TimeoutError, httpx.TimeoutException):
                 latency_s = time.perf_counter() - started
                 raise EngineTimeout(f"no answer within {self.timeout_s:g} s", latency_s=latency_s) from None

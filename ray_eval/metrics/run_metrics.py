@@ -43,10 +43,12 @@ class _RunRegistry(CollectorRegistry):
 
 
 def run_labels(config: Any) -> dict[str, str]:
-    """The grouping key of a run's metrics besides the job: model, dataset, environment (`config` an EvalConfig)."""
+    """The grouping key of a run's metrics besides the job: model, dataset, environment (`config` an EvalConfig).
+    The dataset label of a run of several suites names them all (suite+suite)."""
     metrics = config.metrics
+    datasets = "+".join(suite.name for suite in config.evaluated_suites()) if config.suites else None
     return {"model": config.run.model_label or config.engine.model,
-            "dataset": metrics.dataset_label or Path(config.dataset.path).stem,
+            "dataset": metrics.dataset_label or datasets or Path(config.dataset.path).stem,
             "environment": metrics.environment}
 
 

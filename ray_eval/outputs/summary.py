@@ -29,9 +29,8 @@ from ray_eval.verdict.summary_model import (
     DatasetInfo,
     Diagnostics,
     ModelInfo,
-    Scores,
     Serving,
-    Statistics,
+    SuiteResult,
     Summary,
     Verdict,
 )
@@ -64,9 +63,9 @@ def public_config(config: EvalConfig) -> dict[str, Any]:
     return data
 
 
-def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decision: Verdict, *, run_dir: Path,
-                  started_at: datetime, duration_s: float, served_models: list[str], statistics: Statistics | None,
-                  serving: Serving | None, diagnostics: Diagnostics | None, comparison: Comparison | None) -> Summary:
+def build_summary(config: EvalConfig, suites: list[SuiteResult], decision: Verdict, *, run_dir: Path,
+                  started_at: datetime, duration_s: float, served_models: list[str],
+                  serving: Serving | None) -> Summary:
     """What the run concludes, built once: every output (summary.json, the reports, the metrics) renders it."""
     engine = config.engine
     kind = engine_kind(engine)
@@ -74,7 +73,7 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
     engine_info = kind.describe()
     if config.serve.config is not None:
         engine_info = engine_info.model_copy(update={"serve_config": str(config.serve.config)})
-    overall = scores.overall
+    counts = Counts(**{name: sum(getattr(suite.counts, name) for suite in suites) for name in Counts.model_fields})
     incomplete = decision.status == "incomplete"
     return Summary(
         schema_version=SCHEMA_VERSION,
@@ -91,28 +90,28 @@ def build_summary(config: EvalConfig, scan: DatasetScan, scores: Scores, decisio
             note=STAND_IN_NOTE if scripted else SMOKE_NOTE if config.run.smoke_model else None,
         ),
         engine=engine_info,
-        dataset=DatasetInfo(
-            path=str(scan.path),
-            format=scan.format,
-            rows=scan.rows,
-            file_rows=scan.coverage.dataset_rows,
-            partial=scan.coverage.partial,
-            fingerprint=scan.fingerprint,
-            invalid_rows=scan.problem_count,
-            suite_thresholds=asdict(scan.suite_thresholds) if scan.suite_thresholds else None,
-        ),
-        counts=Counts(samples=scan.rows, results=overall.n, passed=overall.passed, errors=overall.errors,
-                      unparsed=overall.unparsed),
-        scores=scores,
+        counts=counts,
+        suites=suites,
         verdict=decision,
-        resume_command=resume_command(run_dir, overall.errors) if incomplete else None,
+        resume_command=resume_command(run_dir, counts.errors) if incomplete else None,
         config=public_config(config),
         config_fingerprint=config.fingerprint(),
         versions=package_versions(),
-        statistics=statistics,
         serving=serving,
-        diagnostics=diagnostics,
-        comparison=comparison,
+    )
+
+
+def dataset_info(scan: DatasetScan) -> DatasetInfo:
+    """A suite's dataset as summary.json records it."""
+    return DatasetInfo(
+        path=str(scan.path),
+        format=scan.format,
+        rows=scan.rows,
+        file_rows=scan.coverage.dataset_rows,
+        partial=scan.coverage.partial,
+        fingerprint=scan.fingerprint,
+        invalid_rows=scan.problem_count,
+        suite_thresholds=asdict(scan.suite_thresholds) if scan.suite_thresholds else None,
     )
 
 

@@ -55,6 +55,7 @@ class InferenceStage(Stage):
             return carried
         request = ChatRequest(
             sample_id=row["sample_id"],
+            suite=row["suite"],
             messages=json.loads(row["messages_json"]),
             max_tokens=self.sampling.max_tokens,
             temperature=self.sampling.temperature,

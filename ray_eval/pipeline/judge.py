@@ -45,12 +45,14 @@ class JudgeSetup:
 
 
 def judge_setup(config: EvalConfig, environ: Mapping[str, str]) -> JudgeSetup | None:
-    judge = config.scoring.judge
-    if judge is None or not config.scoring.judged_formats:
+    """The run's judge, when a suite's scorer is the judge (suites that use it share one: EvalConfig refuses two)."""
+    scoring = config.judge_scoring
+    if scoring is None or scoring.judge is None:
         return None
+    judge = scoring.judge
     cache_dir = judge.cache_dir or Path(config.run.out_dir) / "judge-cache"
     return JudgeSetup(EngineSpec.of(judge.engine, environ, judge.max_in_flight_per_actor), judge, cache_dir,
-                      config.scoring.open_pass_threshold)
+                      scoring.open_pass_threshold)
 
 
 class JudgeStage(Stage):

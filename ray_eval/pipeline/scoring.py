@@ -6,6 +6,7 @@ that stage."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -76,3 +77,13 @@ class ScoringStage(Stage):
             "scorer": name,
             "score_details": json.dumps(result.details, ensure_ascii=False, default=str),
         }
+
+
+class SuiteScoring:
+    """Every suite's ScoringStage: a row is scored by its own suite's scorers and pass marks."""
+
+    def __init__(self, scoring: Mapping[str, ScoringConfig]):
+        self.stages = {suite: ScoringStage(config) for suite, config in scoring.items()}
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.stages[row["suite"]].score(row) for row in rows]

@@ -4,6 +4,7 @@ gate, build the summary, export metrics and write every output. A run ends here,
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,20 +12,20 @@ from pathlib import Path
 import pandas as pd
 
 from ray_eval.cluster.malloc import release_free_memory
-from ray_eval.config import EvalConfig
-from ray_eval.data.dataset import DatasetScan
+from ray_eval.config import EvalConfig, SuiteConfig
+from ray_eval.data.dataset import DatasetScan, RunScan
 from ray_eval.data.taxonomy import NO_SUBSET
 from ray_eval.metrics import RunMetrics
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.summary import build_summary
+from ray_eval.outputs.summary import build_summary, dataset_info
 from ray_eval.runs.progress import with_engine_work_left
 from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
-from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
-from ray_eval.verdict.gate import evaluate_gate, verdict
+from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
+from ray_eval.verdict.gate import Check, evaluate_gate, suite_checks, verdict
 from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
-from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, Summary
+from ray_eval.verdict.summary_model import Counts, Diagnostics, RunIdentity, SuiteResult, Summary
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,17 @@ class RunOutcome:
         return self.summary.verdict.exit_code
 
 
-def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_at: datetime, started: float,
-                 incomplete_reason: str | None, metrics: RunMetrics, baseline_results: RunResults | None,
+def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: datetime, started: float,
+                 incomplete_reason: str | None, metrics: RunMetrics, baselines: Mapping[Path, RunResults],
                  reason_is_final: bool = False) -> RunOutcome:
     """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete
     (the results' engine errors and missing rows are added to it, unless it is a stored verdict's:
-    `reason_is_final`)."""
+    `reason_is_final`). `baselines`: the results of the suites' baseline runs (read_baselines)."""
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
     store = RunStore(run_dir)
-    columns = [*AGGREGATE_COLUMNS, "answered_at", "response_model", "engine_fault"]
-    results = store.read_results_frame(columns).sort_values("sample_id", ignore_index=True)
+    columns = [*AGGREGATE_COLUMNS, "suite", "answered_at", "response_model", "engine_fault"]
+    results = store.read_results_frame(columns).sort_values(["suite", "sample_id"], ignore_index=True)
     results = with_clusters(results, config.statistics)
     if incomplete_reason is None and len(results) != scan.rows:
         incomplete_reason = f"results.parquet has {len(results)} rows for {scan.rows} dataset rows"
@@ -56,28 +57,50 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
             incomplete_reason = over_engine_error_budget(results, config.run.max_engine_error_rate, run_dir)
         engine_faults = int(results["engine_fault"].eq(True).sum())  # the engine's errors: never the model's
         incomplete_reason = with_engine_work_left(incomplete_reason, engine_faults, scan.rows - len(results), run_dir)
-    scores = summarize(results, config.statistics)
-    comparison = None
-    if baseline_results is not None:
-        assert config.gate.baseline is not None, "baseline results are read only for a gate with a baseline"
-        label = config.run.model_label or config.engine.model
-        candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
-                               RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=label), scan.fingerprint)
-        # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
-        comparison = compare(candidate, baseline_results, config.statistics,
-                             min_paired_samples=config.gate.baseline.min_paired_samples)
-    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison, scan.coverage),
-                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason, coverage=scan.coverage)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
-                            duration_s=time.monotonic() - started, served_models=_served_models(results),
-                            statistics=statistics_note(results, config.statistics),
-                            serving=serving_of(results, config.statistics),
-                            diagnostics=_diagnostics(config, store, results), comparison=comparison)
+    concluded = [conclude_suite(config, suite, suite_scan, results[results["suite"] == suite.name], store,
+                                baselines, several=len(scan.suites) > 1)
+                 for suite, suite_scan in zip(config.evaluated_suites(), scan.suites, strict=True)]
+    decision = verdict([check for _, checks in concluded for check in checks], complete=incomplete_reason is None,
+                       incomplete_reason=incomplete_reason, coverage=scan.coverage)
+    summary = build_summary(config, [suite for suite, _ in concluded], decision, run_dir=run_dir,
+                            started_at=started_at, duration_s=time.monotonic() - started,
+                            served_models=_served_models(results), serving=serving_of(results, config.statistics))
     summary = summary.with_metrics(metrics.finish(summary) if metrics.enabled else None)
     del results
     release_free_memory()  # the aggregation's frames are gone; the reports read the results again, in parts
     write_outputs(run_dir, summary, config.report, then=f"free space and resume with `ray-eval run --resume {run_dir}`")
     return RunOutcome(run_dir, summary)
+
+
+def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, results: pd.DataFrame, store: RunStore,
+                   baselines: Mapping[Path, RunResults], several: bool) -> tuple[SuiteResult, list[Check]]:
+    """One suite's scores, diagnostics, comparison with the baseline run's same suite, and gate checks (named after
+    the suite when the run has several)."""
+    scores = summarize(results, config.statistics)
+    comparison = None
+    if suite.gate.baseline is not None:
+        label = config.run.model_label or config.engine.model
+        candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
+                               RunIdentity(run_dir=str(store.run_dir), run_id=store.run_dir.name, model=label),
+                               {scan.suite: scan.fingerprint})
+        # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
+        comparison = compare(candidate.of_suite(suite.name), baselines[suite.gate.baseline.run_dir].paired_with(
+            suite.name, alone=not several), config.statistics,
+            min_paired_samples=suite.gate.baseline.min_paired_samples)
+    checks = evaluate_gate(scores, suite.gate, scan.suite_thresholds, comparison, scan.coverage)
+    counts = Counts(samples=scan.rows, results=scores.overall.n, passed=scores.overall.passed,
+                    errors=scores.overall.errors, unparsed=scores.overall.unparsed)
+    result = SuiteResult(name=suite.name, dataset=dataset_info(scan), counts=counts, scores=scores,
+                         statistics=statistics_note(results, config.statistics),
+                         diagnostics=_diagnostics(config, store, suite.name, results), comparison=comparison)
+    return result, suite_checks(checks, suite.name) if several else checks
+
+
+def read_baselines(config: EvalConfig) -> dict[Path, RunResults]:
+    """The results of every baseline run the suites' gates name, each read once; one that cannot be read is
+    refused here (before anything runs)."""
+    run_dirs = {suite.gate.baseline.run_dir for suite in config.evaluated_suites() if suite.gate.baseline is not None}
+    return {run_dir: load_run_results(run_dir) for run_dir in sorted(run_dirs)}
 
 
 def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path) -> str | None:
@@ -93,11 +116,11 @@ def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path)
             f"again with `ray-eval run --resume {run_dir} --retry-errors`")
 
 
-def _diagnostics(config: EvalConfig, store: RunStore, results) -> Diagnostics | None:
+def _diagnostics(config: EvalConfig, store: RunStore, suite: str, results: pd.DataFrame) -> Diagnostics | None:
     if not config.diagnostics.blind_pass:
         return None
-    blind = store.read_results_frame(["sample_id", "status", "passed"], blind=True)
-    return diagnostics_of_runs(results, blind, NO_SUBSET)
+    blind = store.read_results_frame(["suite", "sample_id", "status", "passed"], blind=True)
+    return diagnostics_of_runs(results, blind[blind["suite"] == suite], NO_SUBSET)
 
 
 def _served_models(results) -> list[str]:

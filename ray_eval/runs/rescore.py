@@ -22,17 +22,17 @@ from typing import Any
 import pyarrow as pa
 
 from ray_eval.config import EvalConfig
-from ray_eval.data.dataset import scan_or_refuse
+from ray_eval.data.dataset import scan_suites
 from ray_eval.errors import UsageError
 from ray_eval.metrics import RunMetrics, run_labels
 from ray_eval.outputs.summary import public_config
-from ray_eval.pipeline import JudgeStage, ScoringStage
+from ray_eval.pipeline import JudgeStage
 from ray_eval.pipeline.judge import judge_setup
+from ray_eval.pipeline.scoring import SuiteScoring
 from ray_eval.records import RESULT_SCHEMA
-from ray_eval.runs.finish import RunOutcome, conclude_run
+from ray_eval.runs.finish import RunOutcome, conclude_run, read_baselines
 from ray_eval.runs.rundir import resume_config
 from ray_eval.runs.store import RunStore, check_writable
-from ray_eval.verdict.compare import load_run_results
 
 ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers
 RESCORED_STAGES = (None, "scoring", "judge")  # error_stage of rows scored again (None: answered without error)
@@ -52,9 +52,10 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: Seque
     if not store.has_results():
         raise UsageError(f"{run_dir} has no {store.results.merged.name} to rescore "
                          "(an interrupted run: resume it first)")
-    scan = scan_or_refuse(config)
+    scan = scan_suites(config)
     if scan.fingerprint != stored.dataset_fingerprint:
-        raise UsageError(f"{config.dataset.path} changed since run {run_dir.name} (its sha256 differs): run it again")
+        changed = ", ".join(str(suite.dataset.path) for suite in config.evaluated_suites())
+        raise UsageError(f"{changed} changed since run {run_dir.name} (the sha256 differs): run it again")
     judge = judge_setup(config, os.environ if environ is None else environ)
     check_writable(run_dir)
     old = store.read_verdict()
@@ -68,27 +69,33 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: Seque
                                   then="free space and rescore again")
     store.write_run_record(replace(stored, config_fingerprint=config.fingerprint(), config=public_config(config),
                                    rescored_at=started_at.isoformat(timespec="seconds")))
-    baseline = load_run_results(config.gate.baseline.run_dir) if config.gate.baseline is not None else None
     metrics = RunMetrics(config.metrics, run_labels(config))
-    return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, baseline,
+    return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, read_baselines(config),
                         reason_is_final=incomplete is not None)
 
 
 def _same_answers(new: dict[str, Any], old: dict[str, Any], run_dir: Path) -> None:
     changed = [section for section in ANSWER_SECTIONS if new.get(section) != old.get(section)]
+    if _suite_datasets(new) != _suite_datasets(old):
+        changed.append("suites (their names or datasets)")
     if changed:
         raise UsageError(f"rescoring keeps the answers of run {run_dir.name}, but the config changes "
                          f"{', '.join(changed)}, which decide them: run the evaluation again instead")
 
 
+def _suite_datasets(config: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The suites' names and datasets, which decide the answers (their scoring and gate do not)."""
+    return [(suite.get("name"), suite.get("dataset")) for suite in config.get("suites") or []]
+
+
 def _rescored(table: pa.Table, config: EvalConfig, judge) -> pa.Table:
-    """Every answered row of one results file scored again."""
-    scoring = ScoringStage(config.scoring)
+    """Every answered row of one results file scored again, by its suite's scorers."""
+    scoring = SuiteScoring({suite.name: suite.scoring for suite in config.evaluated_suites()})
     judging = JudgeStage(judge) if judge is not None else None
     chunks = []
     for start in range(0, table.num_rows, CHUNK_ROWS):
         rows = [_reopened(row) for row in table.slice(start, CHUNK_ROWS).to_pylist()]
-        chunks.append(scoring(pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)))
+        chunks.append(pa.Table.from_pylist(scoring.score_rows(rows), schema=RESULT_SCHEMA))
     if judging is not None:
         chunks = asyncio.run(_judge_all(judging, chunks))
     return pa.concat_tables(chunks) if chunks else table.slice(0, 0)

@@ -3,8 +3,11 @@ at most the rows still buffered), merged into one file when the run ends; and re
 reader.
 
 A resumed run keeps the parts (and a finished run's results.parquet, which becomes the first part) and writes new
-parts after them; the merge keeps the last row written for each sample id, so a sample re-run after an error
-replaces its error row and every sample ends as exactly one row.
+parts after them; the merge keeps the last row written for each sample (its suite and id), so a sample re-run after an
+error replaces its error row and every sample ends as exactly one row.
+
+Rows written before suites have no suite (null): such a run had one suite, whose name (`legacy_suite`, from the run's
+config) is filled in wherever they are read.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ray_eval.cluster.malloc import release_free_memory
@@ -30,8 +34,10 @@ COMPRESSION = "zstd"
 
 
 class ResultWriter:
-    def __init__(self, files: ResultsFiles, rows_per_part: int = 2000, flush_interval_s: float = 30.0):
+    def __init__(self, files: ResultsFiles, rows_per_part: int = 2000, flush_interval_s: float = 30.0,
+                 legacy_suite: str | None = None):
         self.files = files
+        self.legacy_suite = legacy_suite
         self.files.parts_dir.mkdir(parents=True, exist_ok=True)
         if files.merged.exists():  # resuming a finished run: its rows are the first part
             os.replace(files.merged, files.part(0))
@@ -66,15 +72,15 @@ class ResultWriter:
         release_free_memory()  # else the driver's memory grows with every part though it holds none of them
 
     def close(self) -> Path:
-        """Merge the parts into the results file (part by part, the last row of each sample id kept), remove them."""
+        """Merge the parts into the results file (part by part, the last row of each sample kept), remove them."""
         self.flush()
         parts = self.files.parts()
-        keep = _last_rows(parts)
+        keep = _last_rows(parts, self.legacy_suite)
 
         def merge(temporary: Path) -> None:
             with pq.ParquetWriter(temporary, RESULT_SCHEMA, compression=COMPRESSION) as writer:
                 for part, rows in zip(parts, keep, strict=True):
-                    table = read_results_table(part)
+                    table = read_results_table(part, legacy_suite=self.legacy_suite)
                     writer.write_table(table if rows is None else table.take(rows))
                     del table
                     release_free_memory()  # one part at a time in memory, not every part's pages kept
@@ -86,13 +92,14 @@ class ResultWriter:
         return self.files.merged
 
 
-def _last_rows(parts: list[Path]) -> list[pa.Array | None]:
-    """Per part, the row positions to keep (None: all of them): the last occurrence of each sample id."""
-    ids = [pq.read_table(part, columns=["sample_id"])["sample_id"] for part in parts]
-    seen: set[str] = set()
+def _last_rows(parts: list[Path], legacy_suite: str | None) -> list[pa.Array | None]:
+    """Per part, the row positions to keep (None: all of them): the last occurrence of each sample (suite, id)."""
+    ids = [list(zip(*(read_results_table(part, ["suite", "sample_id"], legacy_suite)[name].to_pylist()
+                      for name in ("suite", "sample_id")), strict=True)) for part in parts]
+    seen: set[tuple[str, str]] = set()
     keep: list[pa.Array | None] = [None] * len(parts)
     for index in range(len(parts) - 1, -1, -1):  # newest part first: its rows win
-        values = ids[index].to_pylist()
+        values = ids[index]
         rows = []
         for row in range(len(values) - 1, -1, -1):  # last first: the last occurrence within the part wins too
             if values[row] not in seen:
@@ -103,12 +110,15 @@ def _last_rows(parts: list[Path]) -> list[pa.Array | None]:
     return keep
 
 
-def read_results_table(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+def read_results_table(path: Path, columns: Sequence[str] | None = None, legacy_suite: str | None = None) -> pa.Table:
     """A results file (merged, or a part) in RESULT_SCHEMA, all its columns or those named (a column it lacks is
-    null). One written before `thumbnails` keeps its single thumbnail as a one-item list, so resuming, rescoring or
-    reporting a run of an older version does not lose it."""
+    null, but a row's missing suite is `legacy_suite`). One written before `thumbnails` keeps its single thumbnail
+    as a one-item list, so resuming, rescoring or reporting a run of an older version does not lose it."""
     wanted = list(RESULT_SCHEMA.names if columns is None else columns)
     table = pq.read_table(path, columns=wanted, schema=RESULT_SCHEMA)
+    if legacy_suite is not None and "suite" in wanted and table["suite"].null_count:
+        index = wanted.index("suite")
+        table = table.set_column(index, RESULT_SCHEMA.field("suite"), pc.fill_null(table["suite"], legacy_suite))
     present = pq.read_schema(path).names
     legacy = [name for name in ("thumbnails", "thumbnail_captions") if name in wanted]
     if not legacy or LEGACY_THUMBNAIL not in present or "thumbnails" in present:

@@ -18,7 +18,7 @@ from jinja2 import TemplateError
 from ray_eval.cluster.ray_console import quiet_ray_console
 from ray_eval.cluster.ray_reaper import reaped_when_this_process_ends
 from ray_eval.config import EvalConfig
-from ray_eval.data.dataset import DatasetScan, scan_or_refuse
+from ray_eval.data.dataset import RunScan, scan_suites
 from ray_eval.engines import EngineSpec, engine_kind
 from ray_eval.errors import ConfigError, RunInterrupted
 from ray_eval.metrics import RunMetrics, run_labels
@@ -26,12 +26,11 @@ from ray_eval.pipeline import pipeline_cpus_besides_inference
 from ray_eval.pipeline.judge import judge_setup
 from ray_eval.pipeline.prompts import render_prompt
 from ray_eval.pipeline.sizing import InferenceSizing, size_inference
-from ray_eval.runs.finish import RunOutcome, conclude_run
+from ray_eval.runs.finish import RunOutcome, conclude_run, read_baselines
 from ray_eval.runs.rundir import plan_run_dir, start_run_dir
 from ray_eval.runs.store import RunStore
 from ray_eval.runs.streaming import stream_results
 from ray_eval.serving.serve_app import serve_apps
-from ray_eval.verdict.compare import load_run_results
 
 log = logging.getLogger("ray_eval")
 
@@ -43,16 +42,15 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
     RunInterrupted, which says how to resume."""
     environ = os.environ if environ is None else environ
     started_at, started = datetime.now(UTC), time.monotonic()
-    scan = scan_or_refuse(config)
+    scan = scan_suites(config)
     _check_templates(config)
     run_dir, resuming = plan_run_dir(config, started_at, scan.fingerprint)
     with _interrupt_says_how_to_resume(run_dir):
-        done = RunStore(run_dir).done_sample_ids(retry_errors) if resuming else frozenset()
+        done = RunStore(run_dir).done_sample_ids(retry_errors) if resuming else {}
         judge = judge_setup(config, environ)
         metrics = RunMetrics(config.metrics, run_labels(config))
-        baseline = config.gate.baseline
         # A baseline that cannot be read is refused here, before anything runs.
-        baseline_results = load_run_results(baseline.run_dir) if baseline is not None else None
+        baselines = read_baselines(config)
         with _engine(config, scan, environ) as engine:
             # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
             early = engine.kind.preflight_before_ray(serve_deployed_by_run=config.serve.config is not None)
@@ -64,13 +62,13 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                 if judge is not None:
                     judge.engine.preflight()
                 start_run_dir(run_dir, config, started_at, scan.fingerprint, resuming)
-                log.info("run %s: %d samples from %s (%s)%s", run_dir, scan.rows, scan.path, scan.format,
-                         f", resumed: {len(done)} already done" if resuming else "")
+                log.info("run %s: %d samples (%s)%s", run_dir, scan.rows, scan.describe(),
+                         f", resumed: {sum(map(len, done.values()))} already done" if resuming else "")
                 sizing = _sizing(config, engine)
                 log.info("%s", sizing.describe())
                 _, incomplete_reason = stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
         # The engine error budget is checked in conclude_run, over the rows of every session of the run.
-        return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baseline_results)
+        return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baselines)
 
 
 @contextlib.contextmanager
@@ -105,7 +103,7 @@ def _check_templates(config: EvalConfig) -> None:
 
 
 @contextlib.contextmanager
-def _engine(config: EvalConfig, scan: DatasetScan, environ: Mapping[str, str]) -> Iterator[EngineSpec]:
+def _engine(config: EvalConfig, scan: RunScan, environ: Mapping[str, str]) -> Iterator[EngineSpec]:
     """The engine requests go to for the run (the scripted kind's stand-in server runs for as long as the block)."""
     max_in_flight = 1  # unused before the pipeline, which sets each actor's from the run's sizing (_sizing)
     with engine_kind(config.engine).reachable(lambda: scan, stand_in_timeout_s=30.0) as endpoint:

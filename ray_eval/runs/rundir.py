@@ -12,21 +12,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ray_eval.config import EvalConfig, apply_override, load_config, validate_config
 from ray_eval.data.readers import SuiteThresholds
 from ray_eval.errors import UsageError
 from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import public_config
+from ray_eval.runs.finish import read_baselines
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
-from ray_eval.verdict.compare import compare_runs
-from ray_eval.verdict.gate import Coverage, evaluate_gate, verdict
-from ray_eval.verdict.summary_model import Verdict
+from ray_eval.verdict.compare import compare, load_run_results
+from ray_eval.verdict.gate import Check, Coverage, evaluate_gate, suite_checks, verdict
+from ray_eval.verdict.summary_model import Comparison, Verdict
 
 REPORTS_UNWRITTEN = "reports unwritten"  # summary.json holds the verdict, verdict.json is not written yet
 
 
-def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: str) -> tuple[Path, bool]:
+def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: str | None) -> tuple[Path, bool]:
     """The run's directory and whether it resumes one: a run directory holding a run of the same fingerprint is
     resumed (`--resume`, or a job re-submitted with the same run id); one of another fingerprint is refused."""
     run_id = config.run.run_id or f"{started_at:%Y%m%d-%H%M%S}-{config.fingerprint()[:6]}"
@@ -41,12 +43,13 @@ def plan_run_dir(config: EvalConfig, started_at: datetime, dataset_fingerprint: 
                          f"{stored.config_fingerprint}, this one {config.fingerprint()}): it can only be resumed "
                          "with the same config; choose another run.run_id")
     if stored.dataset_fingerprint != dataset_fingerprint:
-        raise UsageError(f"run directory {run_dir} was made from another version of {config.dataset.path} "
-                         "(its sha256 differs); choose another run.run_id")
+        datasets = ", ".join(str(suite.dataset.path) for suite in config.evaluated_suites())
+        raise UsageError(f"run directory {run_dir} was made from another version of {datasets} "
+                         "(the sha256 differs); choose another run.run_id")
     return run_dir, True
 
 
-def start_run_dir(run_dir: Path, config: EvalConfig, started_at: datetime, dataset_fingerprint: str,
+def start_run_dir(run_dir: Path, config: EvalConfig, started_at: datetime, dataset_fingerprint: str | None,
                   resuming: bool) -> None:
     record = RunRecord(public_config(config), config.fingerprint(), dataset_fingerprint,
                        started_at.isoformat(timespec="seconds"))
@@ -63,35 +66,72 @@ def resume_config(run_dir: Path, config_path: Path | None, overrides: list[str])
 
 
 def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[str] = ()) -> Verdict:
-    """Apply thresholds again to a run's stored scores: the run's own config, or another config file's gate,
-    with `--set gate.x=y` overrides. Rewrites verdict.json and the reports; returns the new verdict."""
+    """Apply thresholds again to a run's stored scores: the run's own config, or another config file's gates (each
+    suite's from the file's suite of the same name), with `--set gate.x=y` (or `suites.NAME.gate.x=y`) overrides.
+    Rewrites verdict.json and the reports; returns the new verdict."""
     store = RunStore(run_dir)
     run_dir = store.run_dir
     check_writable(run_dir)
     summary = store.read_concluded()
     stored = dict(summary.config)
     if config_path is not None:
-        stored["gate"] = load_config(config_path).gate.model_dump(mode="json")
+        _take_gates(stored, load_config(config_path), config_path)
     for override in overrides:
-        if not override.startswith("gate."):
-            raise UsageError(f"--set {override!r}: only gate.* can change when re-gating a finished run")
+        if not _is_gate_key(override):
+            raise UsageError(f"--set {override!r}: only gate.* (or suites.NAME.gate.*) can change when re-gating a "
+                             "finished run")
         apply_override(stored, override)
     config: EvalConfig = validate_config(stored, source=f"{store.summary} config", overrides=list(overrides))
-    suite = summary.dataset.suite_thresholds
-    suite_thresholds = SuiteThresholds(
-        suite.min_pass_rate, suite.min_score, tuple(suite.category_pass_rates), suite.category_level) if suite else None
-    baseline = config.gate.baseline
-    comparison = (compare_runs(run_dir, baseline.run_dir, config.statistics,
-                               min_paired_samples=baseline.min_paired_samples) if baseline else None)
-    coverage = Coverage.of_summary(summary.dataset)
-    checks = evaluate_gate(summary.scores, config.gate, suite_thresholds, comparison, coverage)
+    baselines = read_baselines(config)
+    several = len(summary.suites) > 1
+    comparisons: dict[str, Comparison | None] = {}
+    checks: list[Check] = []
+    for suite in config.evaluated_suites():
+        stored_suite = summary.suite(suite.name)
+        if stored_suite is None:
+            raise UsageError(f"{store.summary} has no suite {suite.name!r}: not the run this config evaluated")
+        comparison = None
+        if suite.gate.baseline is not None:
+            comparison = compare(load_run_results(run_dir).of_suite(suite.name),
+                                 baselines[suite.gate.baseline.run_dir].paired_with(suite.name, alone=not several),
+                                 config.statistics, min_paired_samples=suite.gate.baseline.min_paired_samples)
+        comparisons[suite.name] = comparison
+        thresholds = stored_suite.dataset.suite_thresholds
+        suite_thresholds = SuiteThresholds(thresholds.min_pass_rate, thresholds.min_score,
+                                           tuple(thresholds.category_pass_rates), thresholds.category_level
+                                           ) if thresholds else None
+        suite_checks_ = evaluate_gate(stored_suite.scores, suite.gate, suite_thresholds, comparison,
+                                      Coverage.of_summary(stored_suite.dataset))
+        checks.extend(suite_checks(suite_checks_, suite.name) if several else suite_checks_)
+    coverage = Coverage(sum(suite.dataset.rows for suite in summary.suites),
+                        sum(Coverage.of_summary(suite.dataset).dataset_rows for suite in summary.suites))
     old = summary.verdict
     complete = old.status != "incomplete"
     decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.reason,
                        coverage=coverage)
-    write_outputs(run_dir, summary.regated(public_config(config), comparison, decision), config.report,
+    write_outputs(run_dir, summary.regated(public_config(config), comparisons, decision), config.report,
                   then=f"free space and run `ray-eval gate {run_dir}` again")
     return decision
+
+
+def _is_gate_key(override: str) -> bool:
+    key = override.partition("=")[0].strip().split(".")
+    return key[0] == "gate" or (key[0] == "suites" and len(key) > 2 and key[2] == "gate")
+
+
+def _take_gates(stored: dict[str, Any], other: EvalConfig, source: Path) -> None:
+    """The stored config with another config's gates: the run-wide block, and each suite's from the other file's
+    suite of the same name."""
+    stored["gate"] = other.gate.model_dump(mode="json")
+    if not stored.get("suites"):
+        return
+    gates = {suite.name: suite.gate for suite in other.evaluated_suites()}
+    suites = []
+    for suite in stored["suites"]:
+        if suite["name"] not in gates:
+            raise UsageError(f"{source} has no suite {suite['name']!r}, whose gate this run needs")
+        suites.append({**suite, "gate": gates[suite["name"]].model_dump(mode="json")})
+    stored["suites"] = suites
 
 
 def rerender(run_dir: Path) -> None:
@@ -117,8 +157,18 @@ class RunListing:
     model: str | None
     status: str  # complete | incomplete | no verdict (running, or interrupted) | reports unwritten | unreadable
     verdict: str | None = None  # passed | failed | undecided | incomplete, from verdict.json
-    score: float | None = None  # the overall score (0-100) of a complete run
+    scores: tuple[tuple[str, float | None], ...] = ()  # each suite's overall score (0-100) of a complete run
     reason: str | None = None  # why a run is incomplete, or its files cannot be read
+
+    @property
+    def score_text(self) -> str:
+        """The score column: a one-suite run's score, or each suite's, named."""
+        def shown(score: float | None) -> str:
+            return "-" if score is None else f"{score:.1f}"
+
+        if len(self.scores) == 1:
+            return shown(self.scores[0][1])
+        return ", ".join(f"{name} {shown(score)}" for name, score in self.scores) or "-"
 
     @property
     def resume_command(self) -> str | None:
@@ -155,8 +205,8 @@ def _listing(store: RunStore) -> RunListing:
         return RunListing(**base, status="no verdict (running, or interrupted)")
     if decision.status == "incomplete":
         return RunListing(**base, status="incomplete", verdict="incomplete", reason=decision.reason)
-    score = summary.scores.overall.score if summary is not None else None
-    return RunListing(**base, status="complete", verdict=decision.status, score=score)
+    scores = tuple((suite.name, suite.scores.overall.score) for suite in summary.suites) if summary is not None else ()
+    return RunListing(**base, status="complete", verdict=decision.status, scores=scores)
 
 
 def runs_table(listings: list[RunListing]) -> str:
@@ -164,7 +214,7 @@ def runs_table(listings: list[RunListing]) -> str:
     header = ("run id", "started", "status", "verdict", "score", "model", "")
     rows = [header] + [(
         listing.run_id, listing.started_at or "-", listing.status, listing.verdict or "-",
-        "-" if listing.score is None else f"{listing.score:.1f}", listing.model or "-",
+        listing.score_text, listing.model or "-",
         _last_column(listing),
     ) for listing in listings]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]

@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ray_eval.cluster.malloc import release_free_memory
+from ray_eval.config import suite_name_of
 from ray_eval.errors import OperatorError, OutputError, UsageError
 from ray_eval.runs.atomic import fsync_path, write_atomically, write_json_atomically, write_text_atomically
 from ray_eval.runs.layout import RUN_FILE, VERDICT_FILE, RunLayout
@@ -132,30 +132,45 @@ class RunStore(RunLayout):
 
     def read_results(self, columns: Sequence[str] | None = None, *, blind: bool = False) -> pa.Table:
         """The results file in RESULT_SCHEMA, all its columns or those named; a column it lacks (an older run) is
-        null."""
-        return read_results_table(self.results_files(blind).merged, columns)
+        null, but for the suite: a run made before suites had one, named in its config."""
+        return read_results_table(self.results_files(blind).merged, columns, self.legacy_suite())
 
     def read_results_frame(self, columns: Sequence[str] | None = None, *, blind: bool = False) -> pd.DataFrame:
         return self.read_results(columns, blind=blind).to_pandas()
 
     def result_writer(self, *, blind: bool = False, rows_per_part: int, flush_interval_s: float) -> ResultWriter:
         """Checkpoint parts of the results as they arrive, merged into the results file when closed."""
-        return ResultWriter(self.results_files(blind), rows_per_part, flush_interval_s)
+        return ResultWriter(self.results_files(blind), rows_per_part, flush_interval_s, self.legacy_suite())
 
     def replace_results(self, table: pa.Table, *, blind: bool = False, then: str) -> None:
         """The whole results file written again (rescoring); a failed write leaves the old one as it was."""
         path = self.results_files(blind).merged
         write_results_file(table, path, f"{path} is as it was: {then}")
 
-    def done_sample_ids(self, retry_errors: bool) -> frozenset[str]:
-        """Sample ids a resumed run need not evaluate again: every one with a row, or only those that ended ok."""
+    def done_sample_ids(self, retry_errors: bool) -> dict[str, frozenset[str]]:
+        """Sample ids a resumed run need not evaluate again, by suite: every one with a row, or only those that ended
+        ok."""
         files = self.results
         sources = ([files.merged] if files.merged.exists() else []) + files.parts()  # the merged rows are the oldest
-        latest: dict[str, str] = {}
+        latest: dict[tuple[str, str], str] = {}
         for source in sources:
-            table = pq.read_table(source, columns=["sample_id", "status"])
-            latest.update(zip(table["sample_id"].to_pylist(), table["status"].to_pylist(), strict=True))
-        return frozenset(sid for sid, status in latest.items() if not retry_errors or status == "ok")
+            table = read_results_table(source, ["suite", "sample_id", "status"], self.legacy_suite())
+            latest.update(zip(zip(table["suite"].to_pylist(), table["sample_id"].to_pylist(), strict=True),
+                              table["status"].to_pylist(), strict=True))
+        done: dict[str, set[str]] = {}
+        for (suite, sample_id), status in latest.items():
+            if not retry_errors or status == "ok":
+                done.setdefault(suite, set()).add(sample_id)
+        return {suite: frozenset(ids) for suite, ids in done.items()}
+
+    def legacy_suite(self) -> str | None:
+        """The name of a run's one suite when its config names one `dataset` (rows written before suites have
+        none); None for a run of `suites`, whose every row has its suite."""
+        source = self.run_file if self.run_file.is_file() else self.summary
+        if not source.is_file():
+            return None
+        dataset = (_read_json(source).get("config") or {}).get("dataset")
+        return suite_name_of(Path(dataset["path"])) if isinstance(dataset, dict) and "path" in dataset else None
 
     # ---- the conclusion: summary.json, the reports, verdict.json ---------------------------------------------------
 

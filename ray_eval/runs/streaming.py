@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +15,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from ray_eval.cluster.engine_watch import EngineState, start_watch
 from ray_eval.config import EvalConfig
-from ray_eval.data.dataset import DatasetScan
+from ray_eval.data.dataset import RunScan
 from ray_eval.engines import EngineSpec
 from ray_eval.metrics import RunMetrics
 from ray_eval.pipeline import JudgeSetup, build_pipeline
@@ -29,10 +29,11 @@ TICK_S = 1.0  # how often (at most) the driver's timer looks whether a progress 
 WATCH_TIMEOUT_S = 5.0  # a progress line does not wait longer than this for the engine's state
 
 
-def stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
-                   run_dir: Path, metrics: RunMetrics, done: frozenset[str],
+def stream_results(scan: RunScan, config: EvalConfig, engine: EngineSpec, judge: JudgeSetup | None,
+                   run_dir: Path, metrics: RunMetrics, done: Mapping[str, frozenset[str]],
                    sizing: InferenceSizing) -> tuple[EngineHealth, str | None]:
-    """Run the pipeline, writing result batches as they arrive; the reason it stopped early, if it did."""
+    """Run the pipeline, writing result batches as they arrive (`done`: the sample ids a resumed run has, by suite);
+    the reason it stopped early, if it did."""
     store = RunStore(run_dir)
 
     def result_writer(blind: bool) -> ResultWriter:
@@ -41,7 +42,7 @@ def stream_results(scan: DatasetScan, config: EvalConfig, engine: EngineSpec, ju
 
     writer = result_writer(blind=False)
     blind_writer = result_writer(blind=True) if config.diagnostics.blind_pass else None
-    progress = Progress(scan.rows - len(done), config.run.progress_interval_s)
+    progress = Progress(scan.rows - sum(map(len, done.values())), config.run.progress_interval_s)
     health = EngineHealth()
     watch = start_watch(config.run.abort_after_consecutive_failures, engine.config.retry_window_s)
     stopped = False

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from ray_eval.config import ScriptedEngineConfig
 from ray_eval.data.acceptable_answers import AnswerListError, acceptable_answers
-from ray_eval.data.dataset import DatasetScan, iter_raw_rows
+from ray_eval.data.dataset import DatasetScan, RunScan, iter_raw_rows
 from ray_eval.data.readers import SampleInvalid
 from ray_eval.data.taxonomy import AnswerFormat, option_letter
 from ray_eval.records import Sample
@@ -49,37 +49,48 @@ def _first_acceptable(answer: str) -> str:
         return answer
 
 
-def oracle_answers(scan: DatasetScan, config: ScriptedEngineConfig) -> tuple[dict[str, str], dict[str, str]]:
-    """The stand-in's answer per sample id, with its media and without (the blind pass: an independent draw)."""
-    answers: dict[str, str] = {}
-    blind_answers: dict[str, str] = {}
+SampleKey = tuple[str | None, str]  # (suite, sample id): sample ids are unique within a suite
+
+
+def oracle_answers(scan: DatasetScan, config: ScriptedEngineConfig
+                   ) -> tuple[dict[SampleKey, str], dict[SampleKey, str]]:
+    """The stand-in's answer per (suite, sample id), with its media and without (the blind pass: an independent
+    draw)."""
+    answers: dict[SampleKey, str] = {}
+    blind_answers: dict[SampleKey, str] = {}
     for raw in iter_raw_rows(scan.reader, scan.chunks):
         try:
             sample = scan.reader.to_sample(raw)
         except SampleInvalid:
             continue  # an invalid row never reaches the engine
-        if sample.id in answers:
+        key = (scan.suite, sample.id)
+        if key in answers:
             continue  # a duplicate id becomes an error row; the first row of the id is the one answered
-        answers[sample.id] = oracle_answer(sample, _draw(config.seed, sample.id, "correct") < config.accuracy,
-                                           config.seed)
+        answers[key] = oracle_answer(sample, _draw(config.seed, sample.id, "correct") < config.accuracy, config.seed)
         if sample.media:
-            blind_answers[sample.id] = oracle_answer(
+            blind_answers[key] = oracle_answer(
                 sample, _draw(config.seed, sample.id, "blind") < config.blind_accuracy, config.seed)
     return answers, blind_answers
 
 
 @contextlib.contextmanager
-def scripted_server_for(config: ScriptedEngineConfig, scan: DatasetScan) -> Iterator[ScriptedOpenAIServer]:
+def scripted_server_for(config: ScriptedEngineConfig, scans: RunScan) -> Iterator[ScriptedOpenAIServer]:
+    """The stand-in for a run's suites: it answers each request from its suite's (the request's header) sample."""
     if config.policy == "random":
         policy = random_choice(config.seed)
     else:
-        answers, blind_answers = oracle_answers(scan, config)
+        answers: dict[SampleKey, str] = {}
+        blind_answers: dict[SampleKey, str] = {}
+        for scan in scans.suites:
+            suite_answers, suite_blind = oracle_answers(scan, config)
+            answers.update(suite_answers)
+            blind_answers.update(suite_blind)
 
         def policy(info: ChatRequestInfo) -> Reply:
             # A request without media for a sample that has some is its blind pass: answered from the blind draw.
-            sample_id = info.sample_id or ""
-            blind = info.image_count + info.video_count == 0 and sample_id in blind_answers
-            text = (blind_answers if blind else answers).get(sample_id, "I do not know this question.")
+            key = (info.suite, info.sample_id or "")
+            blind = info.image_count + info.video_count == 0 and key in blind_answers
+            text = (blind_answers if blind else answers).get(key, "I do not know this question.")
             return Reply.text(text, delay_s=config.latency_s)
 
     with ScriptedOpenAIServer(default=policy, model=config.model, record_requests=False) as server:

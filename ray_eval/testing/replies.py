@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 SAMPLE_HEADER = "X-Ray-Eval-Sample"
+SUITE_HEADER = "X-Ray-Eval-Suite"
 MALFORMED_KINDS = ("not_json", "no_choices", "empty_choices", "null_content")
 
 # OpenAI's error `type` per status, so clients that branch on it see the real names.
@@ -143,6 +145,12 @@ class ChatRequestInfo:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
+
+    @property
+    def suite(self) -> str | None:
+        """The suite the request's sample belongs to (its header), if it named one."""
+        suite = self.header(SUITE_HEADER)
+        return unquote(suite) if suite is not None else None
 
 
 Policy = Callable[[ChatRequestInfo], Reply]

@@ -11,6 +11,7 @@ clustered by shared media like the run's own intervals. Each group records its c
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ray_eval.config import StatisticsConfig
+from ray_eval.config import StatisticsConfig, datasets_fingerprint
 from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.errors import UsageError
 from ray_eval.runs.store import RunStore
@@ -27,26 +28,55 @@ from ray_eval.verdict.comparison_verdict import MIN_PAIRED_SAMPLES, PairedGroup,
 from ray_eval.verdict.stats import mcnemar, paired_difference
 from ray_eval.verdict.summary_model import Comparison, RunIdentity
 
-COMPARED_COLUMNS = ["sample_id", "subset", "format", *LABEL_LEVELS, "weight", "status", "score", "passed", "extracted",
-                    "media_digests"]
+COMPARED_COLUMNS = ["suite", "sample_id", "subset", "format", *LABEL_LEVELS, "weight", "status", "score", "passed",
+                    "extracted", "media_digests"]
 MAX_FLIPPED = 200  # flipped samples listed by sample; the totals count them all
 COMPARISON_FILE = "comparison.json"
 
 
 @dataclass(frozen=True)
 class RunResults:
-    """One side of a comparison: its result rows (COMPARED_COLUMNS), who it is, and its dataset's fingerprint."""
+    """One side of a comparison: its result rows (COMPARED_COLUMNS), who it is, and its suites' dataset
+    fingerprints. Compared one suite at a time (of_suite): sample ids are unique within a suite."""
 
     results: pd.DataFrame
     identity: RunIdentity
-    dataset_fingerprint: str | None
+    dataset_fingerprints: Mapping[str, str | None]  # by suite name
+
+    @property
+    def dataset_fingerprint(self) -> str | None:
+        """What the run evaluated (config.datasets_fingerprint of its suites)."""
+        return datasets_fingerprint(list(self.dataset_fingerprints.values()))
+
+    def of_suite(self, name: str) -> RunResults:
+        """This run's rows of one suite (none, when it has no such suite)."""
+        return RunResults(self.results[self.results["suite"] == name], self.identity,
+                          {name: self.dataset_fingerprints.get(name)})
+
+    def paired_with(self, suite: str, alone: bool) -> RunResults:
+        """The rows of this (baseline) run to compare with a candidate's suite: its suite of the same name. A
+        candidate with one suite (`alone`) is paired with a baseline of one suite whatever its name, as runs were
+        compared before suites (a one-dataset run's suite is named after its dataset file)."""
+        if alone and len(self.dataset_fingerprints) == 1:
+            return self.of_suite(next(iter(self.dataset_fingerprints)))
+        return self.of_suite(suite)
 
 
 def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: StatisticsConfig | None = None,
-                 max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> Comparison:
-    """The comparison of two finished run directories."""
-    return compare(load_run_results(candidate_dir), load_run_results(baseline_dir), statistics, max_flipped,
-                   min_paired_samples)
+                 max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES,
+                 suite: str | None = None) -> Comparison:
+    """The comparison of two finished run directories on one suite: `suite`, or the candidate's only one (a run of
+    several suites needs it named: UsageError listing them)."""
+    candidate = load_run_results(candidate_dir)
+    suites = list(candidate.dataset_fingerprints)
+    if suite is None and len(suites) > 1:
+        raise UsageError(f"run {candidate.identity.run_dir} holds the suites {', '.join(suites)}: name the one to "
+                         "compare with --suite")
+    if suite is not None and suite not in suites:
+        raise UsageError(f"run {candidate.identity.run_dir} has no suite {suite!r} (it has {', '.join(suites)})")
+    name = suite or suites[0]
+    return compare(candidate.of_suite(name), load_run_results(baseline_dir).paired_with(name, alone=len(suites) == 1),
+                   statistics, max_flipped, min_paired_samples)
 
 
 def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,
@@ -166,7 +196,7 @@ def load_run_results(run_dir: Path) -> RunResults:
     summary = store.read_finished_summary()
     results = store.read_results_frame(COMPARED_COLUMNS)
     identity = RunIdentity(run_dir=str(run_dir), run_id=summary.run_id, model=summary.model.label)
-    return RunResults(results, identity, summary.dataset.fingerprint)
+    return RunResults(results, identity, {suite.name: suite.dataset.fingerprint for suite in summary.suites})
 
 
 def _check_unique(run: RunResults) -> None:

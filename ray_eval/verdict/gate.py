@@ -10,7 +10,7 @@ Exit codes of the whole tool live here too, since the verdict decides them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.data.readers import SuiteThresholds
@@ -119,6 +119,11 @@ def evaluate_gate(scores: Scores, gate: GateConfig, suite: SuiteThresholds | Non
             raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
         checks.append(baseline_check(comparison, gate.baseline))
     return checks
+
+
+def suite_checks(checks: list[Check], suite: str) -> list[Check]:
+    """A suite's checks as a run of several suites lists them: each name starts with its suite's."""
+    return [replace(check, name=f"{suite}: {check.name}") for check in checks]
 
 
 def coverage_check(coverage: Coverage, allow_partial: bool) -> Check:

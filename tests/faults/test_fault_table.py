@@ -9,7 +9,7 @@ import pytest
 
 from ray_eval.cli import main
 from ray_eval.config import ScriptedEngineConfig, validate_config
-from ray_eval.data.dataset import scan_or_refuse
+from ray_eval.data.dataset import scan_suites
 from ray_eval.demo.synth import synthesize
 from ray_eval.testing.oracle import oracle_answers
 from tests.faults.actions import Ran, Workspace
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.ray
 def dataset(tmp_path_factory) -> Dataset:
     """Twelve synthetic samples (images, videos, every format) and the scripted stand-in's answers to them."""
     manifest = synthesize(tmp_path_factory.mktemp("faults-data"), 12, seed=7).manifest
-    scan = scan_or_refuse(validate_config({"dataset": {"path": str(manifest)}, "engine": {"kind": "scripted"}}))
+    scan, = scan_suites(validate_config({"dataset": {"path": str(manifest)}, "engine": {"kind": "scripted"}})).suites
     answers, _ = oracle_answers(scan, ScriptedEngineConfig(accuracy=0.8))
-    return Dataset(manifest, answers)
+    return Dataset(manifest, {sample_id: answer for (_, sample_id), answer in answers.items()})
 
 
 @pytest.fixture(scope="session")

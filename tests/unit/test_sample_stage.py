@@ -19,9 +19,9 @@ from ray_eval.testing import ScriptedOpenAIServer
 def test_a_batch_with_a_row_that_failed_at_the_read_comes_out_whole(tmp_path) -> None:
     suite = make_workload(tmp_path, cases=3)
     scan = scan_dataset(suite, "auto", tmp_path)
-    rows = [sample_row(scan.reader.to_sample(raw), scan.path.name, raw.row_number)
+    rows = [sample_row(scan.reader.to_sample(raw), scan.suite, scan.path.name, raw.row_number)
             for raw in iter_raw_rows(scan.reader, scan.chunks)]
-    rows.insert(1, invalid_row(scan.path.name, 9, "broken", "question: missing"))
+    rows.insert(1, invalid_row(scan.suite, scan.path.name, 9, "broken", "question: missing"))
     with ScriptedOpenAIServer() as server:  # answers "A"
         engine = EngineSpec(OpenAIEngineConfig(base_url=server.base_url, model=server.model), None, 4)
         stage = SampleStage(PreprocessConfig(), False, engine, SamplingConfig(), ScoringConfig())

@@ -27,7 +27,7 @@ def read_table(rows: list[dict]) -> pa.Table:
 
 
 def row_for(root: Path, data: dict, number: int = 1) -> dict:
-    return sample_row(build_sample(data, root), "m.jsonl", number)
+    return sample_row(build_sample(data, root), "m", "m.jsonl", number)
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_preprocess_builds_messages_within_the_pixel_budget(files: Path) -> None
         row_for(files, mcq_row("img", image="big.jpg")),
         row_for(files, mcq_row("bad", image="bad.jpg"), 2),
         row_for(files, {**mcq_row("vid"), "subset": "Video", "media": [{"type": "video", "path": "door.mp4"}]}, 3),
-        invalid_row("m.jsonl", 4, "broken", "id: duplicate id"),
+        invalid_row("m", "m.jsonl", 4, "broken", "id: duplicate id"),
     ]
     config = PreprocessConfig.model_validate({"max_pixels": 100_000, "thumbnail_px": 32,
                                               "video": {"send_media_io_kwargs": True}})
@@ -72,7 +72,7 @@ def test_blind_pass_adds_a_media_free_twin_only_for_prepared_samples_with_media(
     rows = [
         row_for(files, mcq_row("img", image="big.jpg")),
         row_for(files, mcq_row("bad", image="bad.jpg"), 2),
-        invalid_row("m.jsonl", 3, "broken", "id: duplicate id"),
+        invalid_row("m", "m.jsonl", 3, "broken", "id: duplicate id"),
     ]
     out = PreprocessStage(PreprocessConfig(), blind_pass=True)(read_table(rows)).to_pylist()
     assert [(row["sample_id"], row["variant"]) for row in out] == [

@@ -37,7 +37,7 @@ def media(tmp_path: Path) -> Path:
 
 
 def prepare(root: Path, media_items: list[dict], subset: str, **config) -> dict:
-    row = sample_row(build_sample({**mcq_row("s"), "subset": subset, "media": media_items}, root), "m.jsonl", 1)
+    row = sample_row(build_sample({**mcq_row("s"), "subset": subset, "media": media_items}, root), "m", "m.jsonl", 1)
     stage = PreprocessStage(PreprocessConfig.model_validate({"thumbnail_px": 160, **config}))
     return stage(pa.Table.from_pylist([row], schema=READ_SCHEMA)).to_pylist()[0]
 

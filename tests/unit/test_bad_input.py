@@ -187,7 +187,7 @@ def write_bad_dataset(folder: Path) -> tuple[Path, list[Expected]]:
 def evaluate_without_engine(manifest: Path, config: PreprocessConfig) -> list[dict]:
     """What the pipeline does before the engine, without Ray: read rows (error_row mode), then preprocess."""
     scan = scan_dataset(manifest, rows_per_chunk=7)
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     prepared = PreprocessStage(config)(pa.Table.from_pylist(rows, schema=READ_SCHEMA))
     assert prepared.schema == PREPARED_SCHEMA
     return prepared.to_pylist()
@@ -335,7 +335,7 @@ def test_duplicate_ids_keep_the_first_and_name_it(root: Path) -> None:
         "m.jsonl line 3 (id 'a'): id: duplicate id, first used at line 1",
         "m.jsonl line 4 (id 'a'): id: duplicate id, first used at line 1",
     ]
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     assert [row["sample_id"] for row in rows] == ["a", "b", "a#line3", "a#line4"]
 
 
@@ -343,7 +343,7 @@ def test_an_invalid_row_never_shares_its_sample_id_with_another_row(root: Path) 
     path = write_jsonl(root / "m.jsonl", [mcq_row("a"), mcq_row("a", answer="Z"), mcq_row("b", answer="Z"),
                                           mcq_row("b", answer="Y")])
     scan = scan_dataset(path)
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     assert len({row["sample_id"] for row in rows}) == 4
 
 
@@ -450,7 +450,7 @@ def test_text_that_is_not_utf8_in_every_reader(root: Path) -> None:
     path.write_bytes(path.read_bytes() + b'{"id": "x", "question": "caf\xe9"}\n')  # Latin-1, not UTF-8
     scan = scan_dataset(path)
     assert str(scan.problems[0]) == "m.jsonl line 2: is not valid UTF-8 (byte 28)"
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     assert rows[1]["sample_id"] == "m.jsonl:2" and rows[1]["error"] == "is not valid UTF-8 (byte 28)"
 
     # JSON's \udcff escapes decode to lone surrogates: refused by field, and the error row still fits Arrow.
@@ -468,7 +468,7 @@ def test_text_that_is_not_utf8_in_every_reader(root: Path) -> None:
         ("id", "is not valid UTF-8 text (lone surrogate '\\udcff' at character 0)"),
         (None, "\udcff: unknown field(s) ['\\udcff']"),
     ]
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     table = pa.Table.from_pylist(rows, schema=READ_SCHEMA)  # no crash: every string is UTF-8
     assert table["sample_id"].to_pylist() == [read_error_id(name, line) for line, name in
                                               enumerate(["q", "f", "\\udcff", "k"], start=1)]

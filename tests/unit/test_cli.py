@@ -144,7 +144,7 @@ def test_runs_lists_each_run_directory_with_its_status_verdict_and_how_to_resume
     finished = started("b-finished", 9, "ckpt-1")
     write_json_atomically(finished / "verdict.json", verdict([]).model_dump(mode="json"), "run the test again")
     summary = parts.summary("b-finished", "ckpt-1", "f" * 64)
-    summary.scores.overall.score = 64.5
+    summary.suites[0].scores.overall.score = 64.5
     write_json_atomically(finished / "summary.json", summary.stored(), "run the test again")
     stopped = started("a-stopped", 10, "ckpt-2")
     write_json_atomically(stopped / "verdict.json", verdict([], complete=False, incomplete_reason="engine unreachable")

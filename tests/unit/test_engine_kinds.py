@@ -14,7 +14,7 @@ from pydantic import SecretStr
 import ray_eval
 import ray_eval.config as config_module
 from ray_eval.config import EngineConfig, OpenAIEngineConfig, ScriptedEngineConfig, ServeHandleEngineConfig
-from ray_eval.data.dataset import scan_dataset
+from ray_eval.data.dataset import RunScan, scan_dataset
 from ray_eval.engines import ChatRequest, EngineSpec, OpenAIChatEngine, build_engine, engine_kind
 from ray_eval.engines.kinds import ENGINE_KINDS, OpenAIKind, ScriptedKind, ServeHandleKind
 from ray_eval.errors import ConfigError, EngineUnavailable
@@ -177,7 +177,7 @@ def test_scripted_kind_has_no_endpoint_until_its_stand_in_runs(media_dir: Path) 
     assert kind.stand_in and kind.endpoint is None
     assert kind.describe().model_dump() == {"kind": "scripted", "model": "stand-in"}
     scan = scan_dataset(write_jsonl(media_dir / "m.jsonl", [mcq_row("q1", answer="C")]))
-    with kind.reachable(lambda: scan, stand_in_timeout_s=12.0) as endpoint:
+    with kind.reachable(lambda: RunScan([scan]), stand_in_timeout_s=12.0) as endpoint:
         assert engine_kind(endpoint).describe().base_url.startswith("http://127.0.0.1:")
         assert (endpoint.model, endpoint.timeout_s) == ("stand-in", 12.0)
         spec = EngineSpec.of(endpoint, {}, 1)
@@ -185,17 +185,19 @@ def test_scripted_kind_has_no_endpoint_until_its_stand_in_runs(media_dir: Path) 
         # The dataset's own reference (accuracy 1.0) asked with the image; a wrong letter blind (blind_accuracy 0).
         assert asyncio.run(ask(spec, "q1", with_image=True)) == "The answer is C."
         assert asyncio.run(ask(spec, "q1", with_image=False)) in {"A", "B", "D"}
+        # The request's suite header picks the sample: q1 of another suite is not this one.
+        assert asyncio.run(ask(spec, "q1", with_image=True, suite="other")) == "I do not know this question."
     with pytest.raises(EngineUnavailable, match="unreachable"):
         spec.preflight()  # the stand-in stops with the block
 
 
-async def ask(spec: EngineSpec, sample_id: str, with_image: bool) -> str:
+async def ask(spec: EngineSpec, sample_id: str, with_image: bool, suite: str = "m") -> str:
     image = [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AA=="}}] if with_image else []
     content = [*image, {"type": "text", "text": "Which shop?"}]
     client = build_engine(spec)
     try:
         request = ChatRequest(sample_id=sample_id, messages=[{"role": "user", "content": content}], max_tokens=8,
-                              temperature=0.0)
+                              temperature=0.0, suite=suite)
         return (await client.chat(request)).text
     finally:
         await client.aclose()

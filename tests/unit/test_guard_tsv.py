@@ -21,7 +21,7 @@ def write_tsv(path: Path, lines: list[str]) -> Path:
 def read_all(path: Path) -> tuple[dict[int, str], list[dict]]:
     """(reason of each bad row by line number, every READ_SCHEMA row the run would read)."""
     scan = scan_dataset(path, rows_per_chunk=2)
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     return {problem.row_number: str(problem) for problem in scan.problems}, rows
 
 

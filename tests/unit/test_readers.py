@@ -81,7 +81,7 @@ def test_symlink_out_of_the_root_is_refused(media_dir: Path, tmp_path_factory) -
 def test_error_rows_keep_every_input_row(media_dir: Path) -> None:
     path = write_jsonl(media_dir / "m.jsonl", [mcq_row("a"), mcq_row("a"), "[1, 2]", mcq_row("c")])
     scan = scan_dataset(path, rows_per_chunk=2)
-    rows = [row for chunk in scan.chunks for row in read_rows(scan.reader, chunk, scan.duplicate_rows)]
+    rows = [row for chunk in scan.chunks for row in read_rows(scan.suite, scan.reader, chunk, scan.duplicate_rows)]
     pa.Table.from_pylist(rows, schema=READ_SCHEMA)  # the rows fit the declared schema
     assert [r["status"] for r in rows] == ["ok", "error", "error", "ok"]
     assert rows[1]["sample_id"] == "a#line2" and "duplicate id" in rows[1]["error"]

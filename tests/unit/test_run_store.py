@@ -19,7 +19,7 @@ from ray_eval.errors import UsageError
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.runs import layout
 from ray_eval.runs.rundir import plan_run_dir, start_run_dir
-from ray_eval.runs.store import RunStore
+from ray_eval.runs.store import RunRecord, RunStore
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ray_eval"
 STORE = PACKAGE / "runs"
@@ -127,14 +127,31 @@ def test_results_of_an_older_version_read_with_todays_columns_and_null_for_the_m
 
 
 def test_a_resume_skips_the_latest_row_of_each_sample_from_the_merged_file_then_the_parts(tmp_path: Path) -> None:
+    """Rows of a run made before suites (no suite column): the run's one suite, named after its dataset file."""
     store = RunStore(tmp_path)
+    store.write_run_record(RunRecord({"dataset": {"path": "data/Shop Bench.jsonl"}}))
     pq.write_table(rows(["a", "b", "c"], "error"), tmp_path / "results.parquet")
     (tmp_path / "results.parts").mkdir()
     pq.write_table(rows(["a"], "ok"), tmp_path / "results.parts" / "part-00001.parquet")
     pq.write_table(rows(["b"], "ok"), tmp_path / "results.parts" / "part-00000.parquet")
     pq.write_table(rows(["b"], "error"), tmp_path / "results.parts" / "part-00002.parquet")
-    assert store.done_sample_ids(retry_errors=False) == {"a", "b", "c"}
-    assert store.done_sample_ids(retry_errors=True) == {"a"}  # b's last row is an error again
+    assert store.done_sample_ids(retry_errors=False) == {"shop-bench": {"a", "b", "c"}}
+    assert store.done_sample_ids(retry_errors=True) == {"shop-bench": {"a"}}  # b's last row is an error again
+    assert store.read_results(["suite"])["suite"].to_pylist() == ["shop-bench"] * 3
+
+
+def test_the_same_sample_id_in_two_suites_is_two_samples_when_merged_and_resumed(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.write_run_record(RunRecord({"suites": [{"name": "shop"}, {"name": "guard"}]}))
+    writer = store.result_writer(rows_per_part=2, flush_interval_s=3600)
+    writer.write(_result_rows(["a", "b"], "error", suite="shop"))
+    writer.write(_result_rows(["a", "b"], "ok", suite="guard"))
+    writer.write(_result_rows(["a"], "ok", suite="shop"))  # a's retry in shop replaces only shop's row
+    writer.close()
+    table = store.read_results(["suite", "sample_id", "status"])
+    assert sorted(zip(*(table[name].to_pylist() for name in table.column_names), strict=True)) == [
+        ("guard", "a", "ok"), ("guard", "b", "ok"), ("shop", "a", "ok"), ("shop", "b", "error")]
+    assert store.done_sample_ids(retry_errors=True) == {"guard": {"a", "b"}, "shop": {"a"}}
 
 
 def test_writer_resumes_after_the_parts_and_merges_the_last_row_of_each_sample(tmp_path: Path) -> None:
@@ -151,9 +168,10 @@ def test_writer_resumes_after_the_parts_and_merges_the_last_row_of_each_sample(t
                                                                 {"sample_id": "b", "status": "ok"}]
 
 
-def _result_rows(ids: list[str], status: str) -> pa.Table:
+def _result_rows(ids: list[str], status: str, suite: str | None = None) -> pa.Table:
     empty = {name: [None] * len(ids) for name in RESULT_SCHEMA.names}
-    return pa.Table.from_pydict(empty | {"sample_id": ids, "status": [status] * len(ids)}, schema=RESULT_SCHEMA)
+    return pa.Table.from_pydict(empty | {"suite": [suite] * len(ids), "sample_id": ids, "status": [status] * len(ids)},
+                                schema=RESULT_SCHEMA)
 
 
 def test_withdrawing_the_conclusion_removes_the_verdict_then_the_summary(tmp_path: Path) -> None:

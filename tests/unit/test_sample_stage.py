@@ -24,7 +24,7 @@ def test_a_batch_with_a_row_that_failed_at_the_read_comes_out_whole(tmp_path) ->
     rows.insert(1, invalid_row(scan.suite, scan.path.name, 9, "broken", "question: missing"))
     with ScriptedOpenAIServer() as server:  # answers "A"
         engine = EngineSpec(OpenAIEngineConfig(base_url=server.base_url, model=server.model), None, 4)
-        stage = SampleStage(PreprocessConfig(), False, engine, SamplingConfig(), ScoringConfig())
+        stage = SampleStage(PreprocessConfig(), False, engine, SamplingConfig(), {scan.suite: ScoringConfig()})
         out = asyncio.run(stage(pa.Table.from_pylist(rows, schema=READ_SCHEMA)))
         sent = server.requests
     assert out.schema == RESULT_SCHEMA

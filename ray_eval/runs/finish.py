@@ -24,6 +24,7 @@ from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summa
 from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
 from ray_eval.verdict.gate import evaluate_gate, verdict
 from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
+from ray_eval.verdict.serving_gate import ServingGateInput, gated_serving, serving_checks
 from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, Summary
 
 
@@ -39,10 +40,10 @@ class RunOutcome:
 
 def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_at: datetime, started: float,
                  incomplete_reason: str | None, metrics: RunMetrics, baseline_results: RunResults | None,
-                 reason_is_final: bool = False) -> RunOutcome:
+                 serving_input: ServingGateInput, reason_is_final: bool = False) -> RunOutcome:
     """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete
     (the results' engine errors and missing rows are added to it, unless it is a stored verdict's:
-    `reason_is_final`)."""
+    `reason_is_final`). `serving_input`: this run's serving setup and the serving baseline (gate.serving)."""
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
     store = RunStore(run_dir)
@@ -66,12 +67,16 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
         # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
         comparison = compare(candidate, baseline_results, config.statistics,
                              min_paired_samples=config.gate.baseline.min_paired_samples)
-    decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison, scan.coverage),
-                       complete=incomplete_reason is None, incomplete_reason=incomplete_reason, coverage=scan.coverage)
+    serving = gated_serving(serving_of(results, config.statistics), results, config.gate.serving, config.statistics,
+                            serving_input.setup)
+    checks = [*evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison, scan.coverage),
+              *serving_checks(serving, config.gate.serving, serving_input.baseline)]
+    decision = verdict(checks, complete=incomplete_reason is None, incomplete_reason=incomplete_reason,
+                       coverage=scan.coverage)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,
                             duration_s=time.monotonic() - started, served_models=_served_models(results),
                             statistics=statistics_note(results, config.statistics),
-                            serving=serving_of(results, config.statistics),
+                            serving=serving,
                             diagnostics=_diagnostics(config, store, results), comparison=comparison)
     summary = summary.with_metrics(metrics.finish(summary) if metrics.enabled else None)
     del results

@@ -21,6 +21,7 @@ from ray_eval.outputs.summary import public_config
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
 from ray_eval.verdict.compare import compare_runs
 from ray_eval.verdict.gate import Coverage, evaluate_gate, verdict
+from ray_eval.verdict.serving_gate import load_serving_baseline, serving_checks
 from ray_eval.verdict.summary_model import Verdict
 
 REPORTS_UNWRITTEN = "reports unwritten"  # summary.json holds the verdict, verdict.json is not written yet
@@ -84,7 +85,8 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
     comparison = (compare_runs(run_dir, baseline.run_dir, config.statistics,
                                min_paired_samples=baseline.min_paired_samples) if baseline else None)
     coverage = Coverage.of_summary(summary.dataset)
-    checks = evaluate_gate(summary.scores, config.gate, suite_thresholds, comparison, coverage)
+    checks = [*evaluate_gate(summary.scores, config.gate, suite_thresholds, comparison, coverage),
+              *serving_checks(summary.serving, config.gate.serving, load_serving_baseline(config.gate.serving))]
     old = summary.verdict
     complete = old.status != "incomplete"
     decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.reason,

@@ -6,6 +6,9 @@ The numbers are the run's own: latency is measured under the load the run put on
 flight), so it compares across runs only on the same serving config and sizing. The busy window runs from the first
 request sent to the last answer back (a row's send time is its answer time less its latency, retries included); for a
 resumed run it spans every session and the pause between them, so its answers per second are a lower bound.
+
+With gate.serving configured, latency p50 and p95 also get a bootstrap interval over the answered requests
+(latency_intervals), which the gate's serving checks decide on (verdict/serving_gate.py).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig
 from ray_eval.engine_config import ScriptedEngineConfig as ScriptedEngineConfig
 from ray_eval.engine_config import ServeHandleEngineConfig as ServeHandleEngineConfig
 from ray_eval.errors import ConfigError
+from ray_eval.serving_gate_config import ServingGateConfig
 
 # Why a field is not part of the fingerprint: a resumed run may change it and still be the same run.
 SPEED = NotFingerprinted("how fast the run goes, not what it answers: a resumed run may go faster or slower")
@@ -306,6 +307,10 @@ class GateConfig(Thresholds):
     allow_partial: bool = Field(
         False, description="Let a run of part of the dataset (dataset.limit) pass: a smoke run. Without it such a run "
         "is undecided (exit 1), never a pass: N of M rows are no release verdict."
+    )
+    serving: Annotated[ServingGateConfig | None, CountsWhenSet("issue 18: serving checks")] = Field(
+        None, description="Serving checks: answers per second, latency p50/p95 per request under the run's own "
+        "load, completion tokens per answer and the engine error rate, absolute or against a baseline run."
     )
 
 

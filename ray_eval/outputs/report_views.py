@@ -20,6 +20,7 @@ from ray_eval.verdict.comparison_verdict import (
     min_paired_samples,
     too_few_reason,
 )
+from ray_eval.verdict.serving_gate import SERVING_CHECK_FORMATS
 from ray_eval.verdict.summary_model import Check, Comparison, Diagnostics, PairedGroupScores, Scores, Summary
 
 VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "undecided": "UNDECIDED: not a pass",
@@ -117,6 +118,7 @@ FILTERS = {
 # the other metrics are shares, shown in %.
 CHECK_FORMATS: dict[str, Callable[[float | None], str]] = {
     "score": format_score, "regression": lambda value: f"{format_delta(value)} pts", "errors": str, "rows": str,
+    **SERVING_CHECK_FORMATS,
 }
 
 

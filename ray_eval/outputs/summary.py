@@ -22,6 +22,7 @@ from ray_eval.outputs.comparison_text import (
     flipped_rows,
 )
 from ray_eval.outputs.explain import DIAGNOSTICS_LEGEND, rows_line, weights_line
+from ray_eval.verdict.serving_gate import SERVING_CHECK_FORMATS
 from ray_eval.verdict.summary_model import (
     SCHEMA_VERSION,
     Comparison,
@@ -167,7 +168,7 @@ STATUS_LINES = {"passed": "✅ PASSED", "failed": "❌ FAILED", "incomplete": "�
                 "undecided": "⚠️ UNDECIDED (not a pass)"}
 # the rest are shares, shown in %
 CHECK_VALUES: dict[str, Callable[[float | None], str]] = {"score": _score, "regression": _signed, "errors": str,
-                                                          "rows": str}
+                                                          "rows": str, **SERVING_CHECK_FORMATS}
 def render_markdown(summary: Summary) -> str:
     decision = summary.verdict
     status = STATUS_LINES[decision.status]

@@ -25,6 +25,7 @@ from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summa
 from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
 from ray_eval.verdict.gate import Check, evaluate_gate, suite_checks, verdict
 from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
+from ray_eval.verdict.serving_gate import ServingGateInput, gated_serving, serving_checks
 from ray_eval.verdict.summary_model import Counts, Diagnostics, RunIdentity, SuiteResult, Summary
 
 
@@ -40,10 +41,11 @@ class RunOutcome:
 
 def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: datetime, started: float,
                  incomplete_reason: str | None, metrics: RunMetrics, baselines: Mapping[Path, RunResults],
-                 reason_is_final: bool = False) -> RunOutcome:
+                 serving_input: ServingGateInput, reason_is_final: bool = False) -> RunOutcome:
     """Everything a run writes after its results are on disk; `incomplete_reason` set: the run could not complete
     (the results' engine errors and missing rows are added to it, unless it is a stored verdict's:
-    `reason_is_final`). `baselines`: the results of the suites' baseline runs (read_baselines)."""
+    `reason_is_final`). `baselines`: the results of the suites' baseline runs (read_baselines); `serving_input`: this
+    run's serving setup and the serving baseline (gate.serving)."""
     # Rows arrive in whatever order the pipeline finishes them: sorted, the bootstrap sees the same data the same
     # way in every run of the same results (a resumed run's summary equals an uninterrupted one's).
     store = RunStore(run_dir)
@@ -60,11 +62,16 @@ def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: d
     concluded = [conclude_suite(config, suite, suite_scan, results[results["suite"] == suite.name], store,
                                 baselines, several=len(scan.suites) > 1)
                  for suite, suite_scan in zip(config.evaluated_suites(), scan.suites, strict=True)]
-    decision = verdict([check for _, checks in concluded for check in checks], complete=incomplete_reason is None,
-                       incomplete_reason=incomplete_reason, coverage=scan.coverage)
+    # The engine's checks are the run's, over every suite's requests (gate.serving: the run-wide gate block).
+    serving = gated_serving(serving_of(results, config.statistics), results, config.gate.serving, config.statistics,
+                            serving_input.setup)
+    checks = [*(check for _, suite_checks in concluded for check in suite_checks),
+              *serving_checks(serving, config.gate.serving, serving_input.baseline)]
+    decision = verdict(checks, complete=incomplete_reason is None, incomplete_reason=incomplete_reason,
+                       coverage=scan.coverage)
     summary = build_summary(config, [suite for suite, _ in concluded], decision, run_dir=run_dir,
                             started_at=started_at, duration_s=time.monotonic() - started,
-                            served_models=_served_models(results), serving=serving_of(results, config.statistics))
+                            served_models=_served_models(results), serving=serving)
     summary = summary.with_metrics(metrics.finish(summary) if metrics.enabled else None)
     del results
     release_free_memory()  # the aggregation's frames are gone; the reports read the results again, in parts

@@ -33,6 +33,7 @@ from ray_eval.records import RESULT_SCHEMA
 from ray_eval.runs.finish import RunOutcome, conclude_run, read_baselines
 from ray_eval.runs.rundir import resume_config
 from ray_eval.runs.store import RunStore, check_writable
+from ray_eval.verdict.serving_gate import ServingGateInput, load_serving_baseline
 
 ANSWER_SECTIONS = ("dataset", "engine", "serve", "preprocess", "inference", "diagnostics")  # what decides answers
 RESCORED_STAGES = (None, "scoring", "judge")  # error_stage of rows scored again (None: answered without error)
@@ -59,6 +60,10 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: Seque
     judge = judge_setup(config, os.environ if environ is None else environ)
     check_writable(run_dir)
     old = store.read_verdict()
+    # The answers stay, and so does what they were served under: the setup the run's summary recorded.
+    old_summary = store.read_summary()
+    setup = old_summary.serving.setup if old_summary is not None and old_summary.serving is not None else None
+    serving_input = ServingGateInput(setup, load_serving_baseline(config.gate.serving))
     incomplete = old.reason if old is not None and old.status == "incomplete" else None
     # The results change under them: the old verdict and summary go first (a rescore that fails leaves none, and is
     # run again), conclude_run writes the new ones last.
@@ -71,6 +76,7 @@ def rescore_run(run_dir: Path, config_path: Path | None = None, overrides: Seque
                                    rescored_at=started_at.isoformat(timespec="seconds")))
     metrics = RunMetrics(config.metrics, run_labels(config))
     return conclude_run(config, scan, run_dir, started_at, started, incomplete, metrics, read_baselines(config),
+                        serving_input,
                         reason_is_final=incomplete is not None)
 
 

@@ -31,6 +31,7 @@ from ray_eval.runs.rundir import plan_run_dir, start_run_dir
 from ray_eval.runs.store import RunStore
 from ray_eval.runs.streaming import stream_results
 from ray_eval.serving.serve_app import serve_apps
+from ray_eval.verdict.serving_gate import ServingGateInput, load_serving_baseline, serving_setup
 
 log = logging.getLogger("ray_eval")
 
@@ -51,6 +52,7 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
         metrics = RunMetrics(config.metrics, run_labels(config))
         # A baseline that cannot be read is refused here, before anything runs.
         baselines = read_baselines(config)
+        serving_baseline = load_serving_baseline(config.gate.serving)
         with _engine(config, scan, environ) as engine:
             # An HTTP engine outside Ray is checked before Ray starts; a Serve app once it is (or was) deployed.
             early = engine.kind.preflight_before_ray(serve_deployed_by_run=config.serve.config is not None)
@@ -66,9 +68,11 @@ def run_evaluation(config: EvalConfig, address: str | None = None, environ: Mapp
                          f", resumed: {sum(map(len, done.values()))} already done" if resuming else "")
                 sizing = _sizing(config, engine)
                 log.info("%s", sizing.describe())
+                serving_input = ServingGateInput(serving_setup(config, sizing), serving_baseline)
                 _, incomplete_reason = stream_results(scan, config, engine, judge, run_dir, metrics, done, sizing)
         # The engine error budget is checked in conclude_run, over the rows of every session of the run.
-        return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baselines)
+        return conclude_run(config, scan, run_dir, started_at, started, incomplete_reason, metrics, baselines,
+                            serving_input)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from ray_eval.runs.finish import read_baselines
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
 from ray_eval.verdict.compare import compare, load_run_results
 from ray_eval.verdict.gate import Check, Coverage, evaluate_gate, suite_checks, verdict
+from ray_eval.verdict.serving_gate import load_serving_baseline, serving_checks
 from ray_eval.verdict.summary_model import Comparison, Verdict
 
 REPORTS_UNWRITTEN = "reports unwritten"  # summary.json holds the verdict, verdict.json is not written yet
@@ -103,6 +104,7 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
         suite_checks_ = evaluate_gate(stored_suite.scores, suite.gate, suite_thresholds, comparison,
                                       Coverage.of_summary(stored_suite.dataset))
         checks.extend(suite_checks(suite_checks_, suite.name) if several else suite_checks_)
+    checks.extend(serving_checks(summary.serving, config.gate.serving, load_serving_baseline(config.gate.serving)))
     coverage = Coverage(sum(suite.dataset.rows for suite in summary.suites),
                         sum(Coverage.of_summary(suite.dataset).dataset_rows for suite in summary.suites))
     old = summary.verdict

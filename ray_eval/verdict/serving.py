@@ -6,6 +6,9 @@ The numbers are the run's own: latency is measured under the load the run put on
 flight), so it compares across runs only on the same serving config and sizing. The busy window runs from the first
 request sent to the last answer back (a row's send time is its answer time less its latency, retries included); for a
 resumed run it spans every session and the pause between them, so its answers per second are a lower bound.
+
+With gate.serving configured, latency p50 and p95 also get a bootstrap interval over the answered requests
+(latency_intervals), which the gate's serving checks decide on (verdict/serving_gate.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ray_eval.verdict.stats import bootstrap_means
 from ray_eval.verdict.summary_model import Serving
 
 BEFORE_THE_ENGINE = ("read", "preprocess")  # error stages of rows that never reached the engine
+RESAMPLE_CHUNK_VALUES = 4_000_000  # latencies drawn at once by bootstrap_percentiles (32 MB of floats)
 SERVING_COLUMNS = ["status", "error_stage", "latency_s", "answered_at", "completion_tokens"]
 
 
@@ -31,12 +35,18 @@ def engine_error_rows(results: pd.DataFrame) -> pd.Series:
     return (results["status"] != "ok") & (results["error_stage"] == "inference")
 
 
+def answered_latencies(results: pd.DataFrame) -> np.ndarray:
+    """Latency per request, in seconds, of the requests the engine answered."""
+    answered = results[reached_the_engine(results) & ~engine_error_rows(results)]
+    return answered["latency_s"].dropna().to_numpy(dtype=float)
+
+
 def serving_of(results: pd.DataFrame, statistics: StatisticsConfig) -> Serving:
     """summary.json's `serving` section of these result rows (SERVING_COLUMNS)."""
     reached = reached_the_engine(results)
     errors = engine_error_rows(results)
     answered = results[reached & ~errors]
-    latency = answered["latency_s"].dropna().to_numpy(dtype=float)
+    latency = answered_latencies(results)
     timed = results[reached].dropna(subset=["latency_s", "answered_at"])
     sent_at = timed["answered_at"] - timed["latency_s"]
     window = float(timed["answered_at"].max() - sent_at.min()) if len(timed) else None
@@ -56,6 +66,37 @@ def serving_of(results: pd.DataFrame, statistics: StatisticsConfig) -> Serving:
         engine_errors=int(errors.sum()),
         engine_error_rate=_rounded(float(errors.sum()) / int(reached.sum()) if int(reached.sum()) else None),
     )
+
+
+def latency_intervals(results: pd.DataFrame, statistics: StatisticsConfig) -> tuple[list[float], list[float]] | None:
+    """Bootstrap intervals of latency p50 and p95 over this run's answered requests (percentile bootstrap, the
+    statistics block's confidence, resamples and seed); None without answers. They say how precisely this run's
+    requests pin the percentiles down, not how much another run's would differ."""
+    intervals = bootstrap_percentiles(answered_latencies(results), (50, 95), resamples=statistics.bootstrap_resamples,
+                                      confidence=statistics.confidence, seed=statistics.seed)
+    if intervals is None:
+        return None
+    (p50_low, p50_high), (p95_low, p95_high) = intervals
+    return [_rounded(p50_low), _rounded(p50_high)], [_rounded(p95_low), _rounded(p95_high)]
+
+
+def bootstrap_percentiles(values: np.ndarray, percentiles: tuple[float, ...], *, resamples: int, confidence: float,
+                          seed: int) -> list[tuple[float, float]] | None:
+    """Percentile-bootstrap interval of each percentile of `values` (numpy's linear rule, as the point values), one
+    (low, high) per percentile; None when there are no values. Deterministic for a seed; resamples are drawn in
+    chunks of at most RESAMPLE_CHUNK_VALUES values, so memory stays bounded for any number of requests."""
+    if values.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    rows_per_chunk = max(1, RESAMPLE_CHUNK_VALUES // values.size)
+    drawn = np.empty((resamples, len(percentiles)))
+    for start in range(0, resamples, rows_per_chunk):
+        rows = min(rows_per_chunk, resamples - start)
+        resampled = values[rng.integers(0, values.size, size=(rows, values.size))]
+        drawn[start:start + rows] = np.percentile(resampled, percentiles, axis=1).T
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(drawn, [tail, 1 - tail], axis=0)
+    return [(float(low[i]), float(high[i])) for i in range(len(percentiles))]
 
 
 def _rounded(value: float | None) -> float | None:

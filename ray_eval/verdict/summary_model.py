@@ -178,9 +178,22 @@ class Statistics(Stored):
     clusters: int
 
 
+class ServingSetup(Stored):
+    """What a run's serving numbers were measured under (verdict/serving_gate.py): a bound relative to a baseline run
+    is decided only when the baseline's setup is the same, the model aside (the model is what is compared)."""
+
+    engine_kind: str
+    model: str | None
+    serve_config_sha256: str | None  # of the Serve config file deployed for the run; None: none was deployed
+    engine_capacity: int  # requests the engine works on at once
+    requests_in_flight: int  # actors x max in flight per actor: the run's own load
+    max_tokens: int  # inference.sampling.max_tokens
+
+
 class Serving(Stored):
     """How the engine served the run (verdict/serving.py): throughput over the busy window, latency per request
-    under the run's own load, completion tokens per answer with its interval, and the engine's errors."""
+    under the run's own load, completion tokens per answer with its interval, and the engine's errors. With
+    gate.serving configured, also the latency intervals and the setup the numbers were measured under."""
 
     answers: int
     busy_window_s: Number | None
@@ -191,6 +204,9 @@ class Serving(Stored):
     completion_tokens_per_answer_ci: list[Number | None] | None
     engine_errors: int
     engine_error_rate: Number | None
+    latency_p50_s_ci: list[Number] | None = None  # written only with gate.serving
+    latency_p95_s_ci: list[Number] | None = None
+    setup: ServingSetup | None = None
 
 
 # ---- diagnostics ---------------------------------------------------------------------------------------------------

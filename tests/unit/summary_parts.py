@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ray_eval.verdict.summary_model import Comparison, GroupScores, PairedGroupScores, Scores, Summary
+from ray_eval.verdict.summary_model import (
+    Comparison,
+    GroupScores,
+    PairedGroupScores,
+    Scores,
+    Serving,
+    ServingSetup,
+    Summary,
+)
 
 SUMMARIES = Path(__file__).parent / "summaries"
 
@@ -37,6 +45,23 @@ def comparison(**values: Any) -> Comparison:
         "candidate": {"run_dir": "runs/cand", "run_id": "cand", "model": "cand-model"},
         "paired_samples": 0, "only_in_baseline": 0, "only_in_candidate": 0, "confidence": 0.95, "notes": [],
         "overall": None, "by_subset": {}, "by_format": {}, "flipped_total": {"gained": 0, "lost": 0}, "flipped": [],
+    } | values)
+
+
+def serving_setup(**values: Any) -> ServingSetup:
+    """A serving setup: the scripted engine, 64 requests in flight, unless given."""
+    return ServingSetup.model_validate({"engine_kind": "scripted", "model": "m", "serve_config_sha256": None,
+                                        "engine_capacity": 32, "requests_in_flight": 64, "max_tokens": 256} | values)
+
+
+def serving(**values: Any) -> Serving:
+    """A `serving` section of 100 answers without engine errors, latency p50 1 s [0.9, 1.1] and p95 2 s [1.8, 2.2],
+    50 tokens per answer [45, 55], 10 answers/s and the default setup, unless given."""
+    return Serving.model_validate({
+        "answers": 100, "busy_window_s": 10.0, "answers_per_s": 10.0, "latency_p50_s": 1.0, "latency_p95_s": 2.0,
+        "completion_tokens_per_answer": 50.0, "completion_tokens_per_answer_ci": [45.0, 55.0], "engine_errors": 0,
+        "engine_error_rate": 0.0, "latency_p50_s_ci": [0.9, 1.1], "latency_p95_s_ci": [1.8, 2.2],
+        "setup": serving_setup().model_dump(),
     } | values)
 
 

@@ -68,7 +68,8 @@ def serving_of(results: pd.DataFrame, statistics: StatisticsConfig) -> Serving:
     )
 
 
-def latency_intervals(results: pd.DataFrame, statistics: StatisticsConfig) -> tuple[list[float], list[float]] | None:
+def latency_intervals(results: pd.DataFrame, statistics: StatisticsConfig
+                      ) -> tuple[list[float | None], list[float | None]] | None:
     """Bootstrap intervals of latency p50 and p95 over this run's answered requests (percentile bootstrap, the
     statistics block's confidence, resamples and seed); None without answers. They say how precisely this run's
     requests pin the percentiles down, not how much another run's would differ."""

@@ -57,7 +57,9 @@ class Quantity:
     def interval(self, serving: Serving) -> list[float | None] | None:
         return None if self.interval_field is None else getattr(serving, self.interval_field)
 
-    def shown(self, value: float) -> str:
+    def shown(self, value: float | None) -> str:
+        if value is None:
+            return "–"
         return f"{value:.1%}" if self.unit == "%" else f"{value:.3g}{self.unit}"
 
 
@@ -70,11 +72,14 @@ TOKENS = Quantity("completion tokens per answer", "completion_tokens_per_answer"
 ENGINE_ERROR_RATE = Quantity("engine error rate", "engine_error_rate", "%", None, "requests sent",
                              "a count of what happened: decided on the value")
 
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"×{value:.2f}"
+
+
 # How a serving check's value and threshold are shown in summary.md and report.html, by its metric.
 SERVING_CHECK_FORMATS: dict[str, Callable[[float | None], str]] = {
     **{quantity.metric: quantity.shown for quantity in (ANSWERS_PER_S, LATENCY_P50, LATENCY_P95, TOKENS)},
-    **{f"{quantity.metric}_ratio": (lambda value: f"×{value:.2f}")
-       for quantity in (ANSWERS_PER_S, LATENCY_P95, TOKENS)},
+    **{f"{quantity.metric}_ratio": _ratio for quantity in (ANSWERS_PER_S, LATENCY_P95, TOKENS)},
 }
 
 
@@ -171,7 +176,7 @@ def _relative_check(quantity: Quantity, comparison: str, ratio: float, serving: 
     name, metric = f"serving {quantity.label} against baseline", f"{quantity.metric}_ratio"
     samples = _samples(quantity, serving) if serving is not None else 0
     why_not = _why_not_comparable(serving, baseline)
-    base_value = None if why_not else quantity.value(baseline.serving)
+    base_value = None if why_not or baseline.serving is None else quantity.value(baseline.serving)
     if why_not is None and not base_value:
         why_not = f"baseline run {baseline.run_id} has no {quantity.label} to compare with"
     if why_not is not None:

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE := data/sample
+GUARD := data/guard
 MODEL := models/tiny-qwen3-vl
 
 .PHONY: install install-monitoring demo demo-scripted test test-fast docs clean
@@ -30,11 +31,14 @@ install-monitoring:
 $(SAMPLE)/manifest.jsonl: | install
 	$(BIN)/ray-eval dataset synth --out $(SAMPLE) --n 60 --seed 0
 
+$(GUARD)/guard-ocr.tsv: | install
+	$(BIN)/ray-eval dataset guard --out $(GUARD) --n 12 --seed 0
+
 $(MODEL)/config.json: | install
 	$(BIN)/ray-eval model tiny --arch qwen3_vl --out $(MODEL) --seed 0
 
 # The main job: vLLM (CPU) serving the tiny model under Ray Serve, the whole evaluation on a local Ray.
-demo: install $(SAMPLE)/manifest.jsonl $(MODEL)/config.json
+demo: install $(SAMPLE)/manifest.jsonl $(GUARD)/guard-ocr.tsv $(MODEL)/config.json
 	$(BIN)/ray-eval run -c configs/demo.yaml
 
 # The same job against the scripted stand-in model: no vLLM start-up, for trying the pipeline quickly.

@@ -92,7 +92,8 @@ def test_blind_pass_and_a_judge_served_by_the_same_app(serve_app, engine_manifes
     assert ((blind["status"] == "ok") | ((blind["error_stage"] == "judge") & (blind["format"] == "open"))).all()
     paired = results.join(blind, rsuffix="_blind")
     assert (paired["prompt_tokens_blind"] < paired["prompt_tokens"]).all()  # the media tokens are gone
-    assert outcome.summary.diagnostics.overall.n + outcome.summary.diagnostics.overall.excluded == 15
+    diagnostics = outcome.summary.suites[0].diagnostics
+    assert diagnostics is not None and diagnostics.overall.n + diagnostics.overall.excluded == 15
 
     judged = results[results["format"] == "open"]
     assert len(judged) > 0 and (judged["scorer"] == "judge").all() and judged["judge_verdict"].notna().all()

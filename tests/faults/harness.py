@@ -145,7 +145,8 @@ def comparable(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     verdict = json.loads((run_dir / "verdict.json").read_text())
     results = pq.read_table(run_dir / "results.parquet", columns=["sample_id", "extracted", "passed"]).to_pandas()
-    scores = {key: value for key, value in summary["scores"].items() if key not in ("latency_s", "retries")}
+    scores = {key: value for key, value in summary["suites"][0]["scores"].items()
+              if key not in ("latency_s", "retries")}
     return {"scores": scores, "counts": summary["counts"],
             "verdict": {key: verdict[key] for key in ("status", "exit_code", "failed_checks")},
             "answers": dict(zip(results["sample_id"], zip(results["extracted"], results["passed"], strict=True),

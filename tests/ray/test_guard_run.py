@@ -39,5 +39,5 @@ def test_a_scripted_run_of_each_guard_file_scores_its_accuracy(local_ray, tmp_pa
         assert all((row["status"], row["scorer"], row["score"], row["unparsed"]) == ("ok", SCORER[kind], 1.0, False)
                    for row in rows)
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        assert summary["scores"]["overall"]["score"] == pytest.approx(100.0)
+        assert summary["suites"][0]["scores"]["overall"]["score"] == pytest.approx(100.0)
         assert json.loads((run_dir / "verdict.json").read_text(encoding="utf-8"))["status"] == "passed"

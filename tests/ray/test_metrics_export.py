@@ -52,7 +52,7 @@ def test_pushed_run_metrics_equal_the_summary_and_survive_the_next_run(local_ray
     run_id = prometheus.wait_for(f'rayeval_run_info{group}}}', lambda r: r and r[0]["metric"]["run_id"] == "good")
     assert run_id[0]["metric"]["config_fingerprint"] == summary["config_fingerprint"]
 
-    scores = summary["scores"]
+    scores = summary["suites"][0]["scores"]
     overall = values(prometheus, f'rayeval_score_ratio{group},dimension="overall"}}', "group")
     assert overall["overall"] == pytest.approx(scores["overall"]["score"] / 100)
     by_subset = values(prometheus, f'rayeval_score_ratio{group},dimension="subset"}}', "group")
@@ -80,7 +80,7 @@ def test_pushed_run_metrics_equal_the_summary_and_survive_the_next_run(local_ray
     previous = values(prometheus, f'rayeval_previous_score_ratio{group},dimension="overall"}}', "group")
     assert previous["overall"] == pytest.approx(scores["overall"]["score"] / 100)
     now = values(prometheus, f'rayeval_score_ratio{group},dimension="overall"}}', "group")
-    assert now["overall"] == pytest.approx(worse_summary["scores"]["overall"]["score"] / 100)
+    assert now["overall"] == pytest.approx(worse_summary["suites"][0]["scores"]["overall"]["score"] / 100)
     assert prometheus.query(f"rayeval_last_success_timestamp_seconds{group}}}")[0]["value"] == first_success
     status = values(prometheus, f"rayeval_gate_status{group}}}", "status")
     assert status == {"passed": 0, "failed": 1, "undecided": 0, "incomplete": 0}

@@ -72,7 +72,7 @@ def test_a_limited_run_says_so_everywhere_and_is_undecided_until_called_a_smoke_
     assert verdict["coverage"] == {"evaluated_rows": 4, "dataset_rows": ROWS, "partial": True}
     assert "4 of 10 rows evaluated" in verdict["reason"] and "gate.allow_partial" in verdict["reason"]
     summary = json.loads((run_dir / "summary.json").read_text())
-    dataset = summary["dataset"]
+    dataset = summary["suites"][0]["dataset"]
     assert (dataset["rows"], dataset["file_rows"], dataset["partial"]) == (4, ROWS, True)
     markdown = (run_dir / "summary.md").read_text()
     assert "UNDECIDED" in markdown and "(4 of 10 rows evaluated (dataset.limit))" in markdown
@@ -103,7 +103,7 @@ def test_weighted_figures_and_the_diagnostics_read_the_same_in_summary_md_and_re
     assert main(["run", "-c", str(write_config(tmp_path, weighted_suite))]) in (0, 1)
     run_dir = tmp_path / "runs" / "r"
     summary = json.loads((run_dir / "summary.json").read_text())
-    overall = summary["scores"]["overall"]
+    overall = summary["suites"][0]["scores"]["overall"]
     passed, weighted_rate = overall["passed"], overall["pass_rate"]
     assert weighted_rate != pytest.approx(passed / ROWS)  # the case the reader must have explained
 
@@ -115,7 +115,7 @@ def test_weighted_figures_and_the_diagnostics_read_the_same_in_summary_md_and_re
     assert f"{100 * weighted_rate:.1f}%" in overview and "pass rate (weighted)" in overview
     assert f"{passed} / {ROWS} samples passed (count)" in overview and count in overview
 
-    diagnostics = summary["diagnostics"]["overall"]
+    diagnostics = summary["suites"][0]["diagnostics"]["overall"]
     mg, vnr = f"{100 * diagnostics['MG']:+.1f} pts", f"{100 * diagnostics['VNR']:.1f}%"
     md_row = next(line for line in markdown.splitlines() if line.startswith("| overall |") and "pts" in line)
     assert mg in md_row and vnr in md_row

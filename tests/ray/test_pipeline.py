@@ -76,9 +76,10 @@ def test_whole_job_with_engine_faults(local_ray, mixed_dataset, tmp_path: Path) 
     summary = json.loads((outcome.run_dir / "summary.json").read_text())
     verdict = json.loads((outcome.run_dir / "verdict.json").read_text())
     assert summary["counts"] == {"samples": 12, "results": 12, "passed": 8, "errors": 4, "unparsed": 0}
-    assert summary["scores"]["errors"]["by_type"] == {
+    assert summary["suites"][0]["scores"]["errors"]["by_type"] == {
         "EngineBadResponse": 1, "EngineConnectionError": 1, "EngineTimeout": 1, "HTTP 500": 1}
-    assert set(summary["scores"]["by_subset"]) == {"ShopFront", "ShopInterior", "Kitchen", "MultiImg", "Video"}
+    assert set(summary["suites"][0]["scores"]["by_subset"]) == {
+        "ShopFront", "ShopInterior", "Kitchen", "MultiImg", "Video"}
     # The engine's errors leave the run incomplete (exit 3), never a failed model; resuming asks them again.
     assert verdict["status"] == "incomplete" and outcome.exit_code == EXIT_INCOMPLETE
     assert verdict["reason"].startswith("3 sample(s) failed at the engine")

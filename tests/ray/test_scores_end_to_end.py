@@ -42,14 +42,14 @@ def test_blind_pass_writes_its_own_rows_and_the_diagnostics(local_ray, mixed_dat
     assert (paired["prompt"] == paired["prompt_blind"]).all() and paired["thumbnails_blind"].isna().all()
 
     summary = json.loads((run_dir / "summary.json").read_text())
-    diagnostics = summary["diagnostics"]["overall"]
+    diagnostics = summary["suites"][0]["diagnostics"]["overall"]
     expected = visual_diagnostics(paired["passed"].tolist(), paired["passed_blind"].tolist())
     assert {key: diagnostics[key] for key in expected} == pytest.approx(expected)
     # The stand-in is always right with the media and never without: every right answer needed the image.
     assert diagnostics["MG"] == pytest.approx(1.0) and diagnostics["VNR"] == pytest.approx(1.0)
     assert diagnostics["VIF"] is None and diagnostics["n"] == len(blind)
-    assert set(summary["diagnostics"]["by_subset"]) == set(results["subset"])
-    assert summary["scores"]["overall"]["score_ci"] is not None
+    assert set(summary["suites"][0]["diagnostics"]["by_subset"]) == set(results["subset"])
+    assert summary["suites"][0]["scores"]["overall"]["score_ci"] is not None
     assert "Visual diagnostics" in (run_dir / "summary.md").read_text()
 
 
@@ -61,13 +61,14 @@ def test_baseline_gate_passes_equal_fails_worse_and_is_undecided_on_few_samples(
 
     assert main(["run", "-c", str(write_config(tmp_path, manifest, "same", baseline))]) == 0
     same = json.loads((tmp_path / "runs" / "same" / "summary.json").read_text())
-    assert same["comparison"]["overall"]["delta"] == 0.0
-    assert same["comparison"]["flipped_total"] == {"gained": 0, "lost": 0}
+    assert same["suites"][0]["comparison"]["overall"]["delta"] == 0.0
+    assert same["suites"][0]["comparison"]["flipped_total"] == {"gained": 0, "lost": 0}
 
     assert main(["run", "-c", str(write_config(tmp_path, manifest, "worse", baseline, accuracy=0.0))]) == 1
     worse = json.loads((tmp_path / "runs" / "worse" / "verdict.json").read_text())
     assert worse["status"] == "failed" and worse["failed_checks"] == ["no regression against baseline"]
-    flips = json.loads((tmp_path / "runs" / "worse" / "summary.json").read_text())["comparison"]["flipped_total"]
+    worse = json.loads((tmp_path / "runs" / "worse" / "summary.json").read_text())
+    flips = worse["suites"][0]["comparison"]["flipped_total"]
     assert flips["lost"] > 0 and flips["gained"] == 0
 
     few = baseline.replace("min_paired_samples: 5", "min_paired_samples: 500")

@@ -9,7 +9,9 @@ import pytest
 
 from ray_eval.cli import main
 from ray_eval.config import load_config, suite_name_of, validate_config
-from ray_eval.errors import ConfigError
+from ray_eval.data.dataset import ShopBenchDatasource, scan_suites
+from ray_eval.errors import ConfigError, DatasetError
+from tests.conftest import mcq_row, write_jsonl
 
 ENGINE = {"kind": "scripted"}
 
@@ -101,3 +103,29 @@ def test_set_naming_no_suite_says_which_there_are(tmp_path: Path, capsys) -> Non
     assert main(["run", "-c", str(path), "--set", "suites.guard.gate.min_score=70"]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "--set 'suites.guard.gate.min_score=70': no item named 'guard' (there are: shop)")
+
+
+def two_suites(media_dir: Path, invalid_rows: str) -> dict:
+    shop = write_jsonl(media_dir / "shop.jsonl", [mcq_row("s1"), mcq_row("s2")])
+    guard = write_jsonl(media_dir / "guard.jsonl", [mcq_row("s1"), mcq_row("s2", weight="2")])
+    return {"engine": ENGINE, "suites": [
+        {"name": "shop", "dataset": {"path": str(shop)}},
+        {"name": "guard", "dataset": {"path": str(guard), "invalid_rows": invalid_rows}}]}
+
+
+def test_a_bad_row_in_a_suite_is_refused_naming_the_suite_file_row_and_field(media_dir: Path) -> None:
+    with pytest.raises(DatasetError) as info:
+        scan_suites(validate_config(two_suites(media_dir, "refuse")))
+    first, listed = str(info.value).splitlines()[:2]
+    assert first.startswith(f"suite guard: {media_dir / 'guard.jsonl'}: 1 of 2 rows are invalid")
+    assert listed.strip().startswith("guard.jsonl line 2 (id 's2'): weight:")
+
+
+def test_a_bad_row_in_a_suite_becomes_its_suites_error_row(media_dir: Path) -> None:
+    scans = scan_suites(validate_config(two_suites(media_dir, "error_row")))
+    source = ShopBenchDatasource(scans, {}, {"shop": 8, "guard": 8})
+    rows = [row for task in source.get_read_tasks(parallelism=1) for block in task.read_fn()
+            for row in block.select(["suite", "sample_id", "status", "error"]).to_pylist()]
+    assert [(row["suite"], row["sample_id"], row["status"]) for row in rows] == [
+        ("shop", "s1", "ok"), ("shop", "s2", "ok"), ("guard", "s1", "ok"), ("guard", "s2", "error")]
+    assert rows[-1]["error"].startswith("weight:")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,8 +39,8 @@ def write_junit(path: Path, summary: Summary, results: Path) -> None:
                                   encoding="unicode"))
             subsets = pc.fill_null(table["subset"], NO_SUBSET)
             for subset in sorted(set(subsets.to_pylist())):
-                name = f"shopbench.{xml_text(subset)}"
-                _write_suite(out, name, [], table.filter(pc.equal(subsets, subset)), lambda row, name=name: name)
+                _write_suite(out, f"shopbench.{xml_text(subset)}", [], table.filter(pc.equal(subsets, subset)),
+                             "shopbench")
         else:
             # The run's own checks (those of no suite) and whether it completed, then a test suite per suite.
             owned = {check.name for suite in summary.suites for check in suite_checks(summary, suite)}
@@ -51,15 +50,13 @@ def write_junit(path: Path, summary: Summary, results: Path) -> None:
             suites = table["suite"] if "suite" in table.column_names else pa.nulls(table.num_rows, pa.string())
             for suite in summary.suites:
                 rows = table.filter(pc.fill_null(pc.equal(suites, suite.name), False))
-                _write_suite(out, suite.name, suite_checks(summary, suite), rows,
-                             lambda row, name=suite.name: f"{name}.{xml_text(row['subset'] or NO_SUBSET)}")
+                _write_suite(out, suite.name, suite_checks(summary, suite), rows, suite.name)
         out.write("</testsuites>")
 
 
-def _write_suite(out: TextIO, name: str, checks: list[Check], rows: pa.Table,
-                 classname: Callable[[dict[str, Any]], str]) -> None:
-    """A <testsuite>: a case per check (classed NAME.gate), then a case per sample row (classed by `classname` and
-    the row's format); a wrong answer or a failed check is a failure, a row that ended in an error an error."""
+def _write_suite(out: TextIO, name: str, checks: list[Check], rows: pa.Table, prefix: str) -> None:
+    """A <testsuite>: a case per check (classed NAME.gate), then a case per sample row (classed PREFIX.SUBSET.FORMAT);
+    a wrong answer or a failed check is a failure, a row that ended in an error an error."""
     ok = pc.fill_null(pc.equal(rows["status"], "ok"), False)
     failed = pc.and_(ok, pc.invert(pc.fill_null(rows["passed"], False)))
     failures = (pc.sum(failed).as_py() or 0) + sum(not check.passed for check in checks)
@@ -70,7 +67,8 @@ def _write_suite(out: TextIO, name: str, checks: list[Check], rows: pa.Table,
         out.write(ET.tostring(_check_case(check, f"{name}.gate"), encoding="unicode"))
     for batch in rows.to_batches(max_chunksize=1000):
         for row in batch.to_pylist():
-            out.write(ET.tostring(_sample_case(row, classname(row)), encoding="unicode"))
+            classname = f"{prefix}.{xml_text(row['subset'] or NO_SUBSET)}.{xml_text(row['format'])}"
+            out.write(ET.tostring(_sample_case(row, classname), encoding="unicode"))
     out.write("</testsuite>")
 
 
@@ -100,7 +98,7 @@ def _check_case(check: Check, classname: str) -> ET.Element:
 
 
 def _sample_case(row: dict[str, Any], classname: str) -> ET.Element:
-    case = ET.Element("testcase", classname=f"{classname}.{xml_text(row['format'])}",
+    case = ET.Element("testcase", classname=classname,
                       name=xml_text(row["sample_id"], 200))
     if row["status"] != "ok":
         error = ET.SubElement(case, "error", message=xml_text(f"{row['error_stage']}: {row['error_type']}", 200))

@@ -1,6 +1,11 @@
 """A run's Prometheus metrics: counted while results stream in (pushed every `push_interval_s`), completed from the
 summary and verdict at the end, and pushed to a Pushgateway and/or written as a node_exporter textfile.
 
+Every series of one suite's results (its scores, pass rates and intervals, sample counts, errors, unparsed answers,
+visual diagnostics, the change against the baseline) carries a `suite` label, a one-suite run's too (its suite's
+name), so a query can always group by suite; the run's own series (the verdict and its checks, progress, duration,
+latency and tokens) carry none.
+
 Pushes use POST (prometheus_client's pushadd): it replaces the metric families it carries and keeps the others, so
 `rayeval_last_success_timestamp_seconds` of an earlier passing run survives a failing one. Every other family is
 pushed on each push, so nothing of an older run lingers. Before its first push the run reads the score the same
@@ -24,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ray_eval.config import MetricsConfig
 from ray_eval.metrics import names
-from ray_eval.verdict.summary_model import MetricsExport, Scores, Summary, Verdict
+from ray_eval.verdict.summary_model import MetricsExport, Summary, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +49,13 @@ class _RunRegistry(CollectorRegistry):
 
 def run_labels(config: Any) -> dict[str, str]:
     """The grouping key of a run's metrics besides the job: model, dataset, environment (`config` an EvalConfig).
-    The dataset label of a run of several suites names them all (suite+suite)."""
+    `dataset` is metrics.dataset_label, else the one dataset's file stem (as before suites), else the suites' names
+    joined by "+" (shopbench+guard-ocr)."""
     metrics = config.metrics
-    datasets = "+".join(suite.name for suite in config.evaluated_suites()) if config.suites else None
+    evaluated = (Path(config.dataset.path).stem if config.dataset is not None
+                 else "+".join(suite.name for suite in config.suites))
     return {"model": config.run.model_label or config.engine.model,
-            "dataset": metrics.dataset_label or datasets or Path(config.dataset.path).stem,
+            "dataset": metrics.dataset_label or evaluated,
             "environment": metrics.environment}
 
 
@@ -67,9 +74,11 @@ class RunMetrics:
         self.previous = self._previous_scores()
         self.in_progress = self._gauge(names.RUN_IN_PROGRESS, "1 while the run streams results, 0 once it ended")
         self.progress_ratio = self._gauge(names.RUN_PROGRESS, "Result rows written / dataset rows")
-        self.samples = self._counter(names.SAMPLES, "Result rows by status", ["status"])
-        self.error_rows = self._counter(names.ERRORS, "Result rows that failed, by stage and type", ["stage", "type"])
-        self.unparsed = self._counter(names.UNPARSED, "Answers no scorer could read, by format", ["format"])
+        self.samples = self._counter(names.SAMPLES, "Result rows by suite and status", ["suite", "status"])
+        self.error_rows = self._counter(names.ERRORS, "Result rows that failed, by suite, stage and type",
+                                        ["suite", "stage", "type"])
+        self.unparsed = self._counter(names.UNPARSED, "Answers no scorer could read, by suite and format",
+                                      ["suite", "format"])
         self.tokens = self._counter(names.TOKENS, "Tokens of answered requests", ["kind"])
         self.latency = self._histogram(names.LATENCY, "Latency of answered inference requests", LATENCY_BUCKETS)
 
@@ -80,17 +89,18 @@ class RunMetrics:
     # ---- while the run goes ----------------------------------------------------------------------------------------
 
     def observe(self, batch: pa.Table, done: int, total: int) -> None:
-        """Count a batch of result rows (standard rows only; the blind pass is not the model's score)."""
-        rows = batch.select(["status", "error_stage", "error_type", "unparsed", "format", "latency_s",
+        """Count a batch of result rows (standard rows only; the blind pass is not the model's score). Each row
+        carries its suite (records.SAMPLE_COLUMNS)."""
+        rows = batch.select(["suite", "status", "error_stage", "error_type", "unparsed", "format", "latency_s",
                              "prompt_tokens", "completion_tokens"]).to_pylist()
         for row in rows:
-            ok = row["status"] == "ok"
-            self._at(self.samples, status="ok" if ok else "error").inc()
+            ok, suite = row["status"] == "ok", row["suite"]
+            self._at(self.samples, suite=suite, status="ok" if ok else "error").inc()
             if not ok:
-                self._at(self.error_rows, stage=row["error_stage"] or "unknown",
-                                       type=row["error_type"] or "unknown").inc()
+                self._at(self.error_rows, suite=suite, stage=row["error_stage"] or "unknown",
+                         type=row["error_type"] or "unknown").inc()
             if ok and row["unparsed"]:
-                self._at(self.unparsed, format=row["format"] or "unknown").inc()
+                self._at(self.unparsed, suite=suite, format=row["format"] or "unknown").inc()
             if row["latency_s"] is not None and row["error_stage"] not in ("read", "preprocess", "inference"):
                 self._at(self.latency).observe(row["latency_s"])
             self._at(self.tokens, kind="prompt").inc(row["prompt_tokens"] or 0)
@@ -105,7 +115,7 @@ class RunMetrics:
 
     def finish(self, summary: Summary) -> MetricsExport:
         """Set the run's result metrics, push them; what summary.json records about the export."""
-        scores, decision, counts = summary.scores, summary.verdict, summary.counts
+        decision, counts = summary.verdict, summary.counts
         self._at(self.in_progress).set(0)
         self._at(self.progress_ratio).set(1.0 if decision.status != "incomplete" else
                                                     counts.results / max(1, counts.samples))
@@ -114,11 +124,11 @@ class RunMetrics:
         # A summary of an older run may lack a label or fingerprint: its label value is then "None", as it always was.
         self._at(info, run_id=summary.run_id, model_label=str(summary.model.label),
                  config_fingerprint=str(summary.config_fingerprint),
-                 dataset_fingerprint=str(summary.dataset.fingerprint)).set(1)
+                 dataset_fingerprint=str(summary.dataset_fingerprint)).set(1)
         self._at(self._gauge(names.RUN_DURATION, "Wall time of the run")).set(summary.duration_s)
         now = time.time()
         self._at(self._gauge(names.RUN_TIMESTAMP, "When the run ended (Unix time)")).set(now)
-        self._scores(scores)
+        self._scores(summary)
         self._gate(decision)
         if decision.status == "passed":
             self._at(self._gauge(names.LAST_SUCCESS, "When a run last passed its gate")).set(now)
@@ -129,30 +139,30 @@ class RunMetrics:
                              grouping_key={"job": self.config.job, **self.labels}, pushes=self.pushes,
                              errors=list(self.errors))
 
-    def _scores(self, scores: Scores) -> None:
+    def _scores(self, summary: Summary) -> None:
+        key_labels = ["suite", "dimension", "group"]
         gauges = {
-            "score": self._gauge(names.SCORE, "Sample-weighted accuracy (0-1)", ["dimension", "group"]),
-            "lower": self._gauge(names.SCORE_CI_LOWER, "Lower end of the score's bootstrap interval",
-                                 ["dimension", "group"]),
-            "upper": self._gauge(names.SCORE_CI_UPPER, "Upper end of the score's bootstrap interval",
-                                 ["dimension", "group"]),
-            "pass": self._gauge(names.PASS, "Sample-weighted pass rate (0-1)", ["dimension", "group"]),
-            "n": self._gauge(names.GROUP_SAMPLES, "Samples in the group", ["dimension", "group"]),
+            "score": self._gauge(names.SCORE, "Sample-weighted accuracy (0-1)", key_labels),
+            "lower": self._gauge(names.SCORE_CI_LOWER, "Lower end of the score's bootstrap interval", key_labels),
+            "upper": self._gauge(names.SCORE_CI_UPPER, "Upper end of the score's bootstrap interval", key_labels),
+            "pass": self._gauge(names.PASS, "Sample-weighted pass rate (0-1)", key_labels),
+            "n": self._gauge(names.GROUP_SAMPLES, "Samples in the group", key_labels),
         }
         previous = self._gauge(names.PREVIOUS_SCORE, "The group's score in the previous run pushed to this target",
-                               ["dimension", "group"])
-        for dimension, group, values in scores.groups():
-            key = {"dimension": dimension, "group": group}
-            self._at(gauges["n"], **key).set(values.n)
-            if values.score is None:
-                continue
-            self._at(gauges["score"], **key).set(values.score / 100.0)
-            self._at(gauges["pass"], **key).set(values.pass_rate)
-            if values.score_ci:
-                self._at(gauges["lower"], **key).set(values.score_ci[0] / 100.0)
-                self._at(gauges["upper"], **key).set(values.score_ci[1] / 100.0)
-            if (dimension, group) in self.previous:
-                self._at(previous, **key).set(self.previous[(dimension, group)])
+                               key_labels)
+        for suite in summary.suites:
+            for dimension, group, values in suite.scores.groups():
+                key = {"suite": suite.name, "dimension": dimension, "group": group}
+                self._at(gauges["n"], **key).set(values.n)
+                if values.score is None:
+                    continue
+                self._at(gauges["score"], **key).set(values.score / 100.0)
+                self._at(gauges["pass"], **key).set(values.pass_rate)
+                if values.score_ci:
+                    self._at(gauges["lower"], **key).set(values.score_ci[0] / 100.0)
+                    self._at(gauges["upper"], **key).set(values.score_ci[1] / 100.0)
+                if (suite.name, dimension, group) in self.previous:
+                    self._at(previous, **key).set(self.previous[(suite.name, dimension, group)])
 
     def _gate(self, decision: Verdict) -> None:
         self._at(self._gauge(names.GATE_PASSED, "1 when the gate passed")).set(int(decision.passed))
@@ -164,17 +174,23 @@ class RunMetrics:
             self._at(checks, check=check.name).set(int(check.passed))
 
     def _extras(self, summary: Summary) -> None:
-        diagnostics = summary.diagnostics
-        if diagnostics:
-            gauge = self._gauge(names.VISUAL_DIAGNOSTIC, "MG, VNR and VIF of the blind pass", ["diagnostic", "subset"])
-            for subset, values in [("overall", diagnostics.overall), *diagnostics.by_subset.items()]:
-                for key, value in (("MG", values.MG), ("VNR", values.VNR), ("VIF", values.VIF)):
-                    if value is not None:
-                        self._at(gauge, diagnostic=key, subset=subset).set(value)
-        comparison = summary.comparison
-        if comparison and comparison.overall and comparison.overall.delta is not None:
-            self._at(self._gauge(names.BASELINE_DELTA, "Score difference to the baseline run (0-1)")).set(
-                comparison.overall.delta / 100.0)
+        """The blind pass's diagnostics and the change against the baseline, of the suites that have them (a family
+        is registered only when a suite has it)."""
+        diagnosed = [(suite.name, suite.diagnostics) for suite in summary.suites if suite.diagnostics is not None]
+        if diagnosed:
+            gauge = self._gauge(names.VISUAL_DIAGNOSTIC, "MG, VNR and VIF of the blind pass",
+                                ["suite", "diagnostic", "subset"])
+            for name, diagnostics in diagnosed:
+                for subset, values in [("overall", diagnostics.overall), *diagnostics.by_subset.items()]:
+                    for key, value in (("MG", values.MG), ("VNR", values.VNR), ("VIF", values.VIF)):
+                        if value is not None:
+                            self._at(gauge, suite=name, diagnostic=key, subset=subset).set(value)
+        compared = [(suite.name, suite.comparison.overall.delta) for suite in summary.suites
+                    if suite.comparison and suite.comparison.overall and suite.comparison.overall.delta is not None]
+        if compared:
+            gauge = self._gauge(names.BASELINE_DELTA, "Score difference to the baseline run (0-1)", ["suite"])
+            for name, delta in compared:
+                self._at(gauge, suite=name).set(delta / 100.0)
 
     # ---- export ----------------------------------------------------------------------------------------------------
 
@@ -200,8 +216,9 @@ class RunMetrics:
             log.warning("metrics: %s", message)
             self.errors.append(message)
 
-    def _previous_scores(self) -> dict[tuple[str, str], float]:
-        """The scores the export target holds for this group now: the previous run's."""
+    def _previous_scores(self) -> dict[tuple[str, str, str], float]:
+        """The scores the export target holds for this group now, by (suite, dimension, group): the previous run's.
+        A score pushed before series had a suite label is no suite's: the first run after it has no previous score."""
         try:
             if self.config.pushgateway_url is not None:
                 response = httpx.get(self.config.pushgateway_url.rstrip("/") + "/metrics",
@@ -217,10 +234,10 @@ class RunMetrics:
             self._failed(f"reading the previous run's scores from {target} failed: {exc}")
             return {}
         return {
-            (sample.labels["dimension"], sample.labels["group"]): sample.value
+            (sample.labels["suite"], sample.labels["dimension"], sample.labels["group"]): sample.value
             for family in text_string_to_metric_families(text) if family.name == names.SCORE
             for sample in family.samples
-            if all(sample.labels.get(key) == value for key, value in wanted.items())
+            if "suite" in sample.labels and all(sample.labels.get(key) == value for key, value in wanted.items())
         }
 
     def _at(self, metric: Any, **labels: str) -> Any:

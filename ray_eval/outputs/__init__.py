@@ -21,6 +21,6 @@ def write_outputs(run_dir: Path, summary: Summary, report: ReportConfig, then: s
     store = RunStore(run_dir)
     store.write_outputs(summary, ReportWriters(
         markdown=lambda: render_markdown(summary),
-        junit=lambda path: write_junit(path, summary.verdict, store.results.merged),
+        junit=lambda path: write_junit(path, summary, store.results.merged),
         report=lambda path: write_report(path, summary, store.run_dir, report),
     ), then)

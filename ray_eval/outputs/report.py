@@ -34,14 +34,12 @@ from ray_eval.config import ReportConfig
 from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.outputs.report_views import (
     FILTERS,
-    category_tables,
     check_view,
     comparison_view,
-    diagnostics_view,
-    lowest_categories,
     overview,
-    statistics_note,
+    suite_view,
 )
+from ray_eval.outputs.suites import several_suites, suite_rows
 from ray_eval.runs.layout import RunLayout
 from ray_eval.runs.results import LEGACY_THUMBNAIL, legacy_thumbnails
 from ray_eval.verdict.summary_model import Comparison, Summary
@@ -52,7 +50,7 @@ COMPARISON_TEMPLATE = "comparison.html.j2"  # the comparison section on its own 
 SELECTION_COLUMNS = ["sample_id", "source", "row_number", "status", "passed", "unparsed", "critical"]
 # Columns of a detailed sample: read only for the selected rows.
 DETAIL_COLUMNS = [
-    "sample_id", "source", "row_number", "subset", "format", "input_type", "question", "options", "answer",
+    "suite", "sample_id", "source", "row_number", "subset", "format", "input_type", "question", "options", "answer",
     "extracted", "response", "finish_reason", "score", "passed", "unparsed", "status", "error_stage", "error_type",
     "error", *LABEL_LEVELS, "critical", "latency_s", "thumbnails", "thumbnail_captions", LEGACY_THUMBNAIL,
 ]
@@ -94,22 +92,20 @@ FILTER_SCRIPT = """
 
 
 def write_report(path: Path, summary: Summary, run_dir: Path, config: ReportConfig) -> None:
+    """A one-suite run's page is as it was before suites; a several-suite run's opens with a row per suite, then each
+    suite's scores, comparison, categories and diagnostics under its name."""
     results_path = RunLayout(run_dir).results.merged
-    scores, decision = summary.scores, summary.verdict
+    decision = summary.verdict
+    several = several_suites(summary)
     analysis = analyse_results(results_path, config.max_samples) if results_path.exists() else None
     page = _environment().get_template(TEMPLATE).render(
         overview=overview(summary),
+        several=several,
+        suite_rows=suite_rows(summary) if several else [],
+        suites=[suite_view(suite, position if several else None)
+                for position, suite in enumerate(summary.suites, 1)],
         checks=[check_view(check) for check in decision.checks or []],
         checks_note=decision.note or "no gate checks were configured",
-        category_tables=category_tables(scores),
-        critical=scores.critical,
-        lowest_categories=lowest_categories(scores),
-        errors_by_stage=scores.errors.by_stage if scores.errors else {},
-        errors_by_type=scores.errors.by_type if scores.errors else {},
-        unparsed_by_format={name: group.unparsed for name, group in scores.by_format.items() if group.unparsed},
-        statistics_note=statistics_note(summary),
-        diagnostics=diagnostics_view(summary.diagnostics),
-        comparison=comparison_view(summary.comparison),
         analysis=analysis,
         max_samples=config.max_samples,
         outcome_labels=OUTCOME_LABELS,
@@ -232,6 +228,7 @@ def sample_view(row: dict[str, Any], outcome: str) -> dict[str, Any]:
                  "message": row.get("error")}
     return {
         "outcome": outcome,
+        "suite": row.get("suite"),
         "sample_id": row.get("sample_id"),
         "source": row.get("source"),
         "row_number": row.get("row_number"),

@@ -21,7 +21,16 @@ from ray_eval.verdict.comparison_verdict import (
     too_few_reason,
 )
 from ray_eval.verdict.serving_gate import SERVING_CHECK_FORMATS
-from ray_eval.verdict.summary_model import Check, Comparison, Diagnostics, PairedGroupScores, Scores, Summary
+from ray_eval.verdict.summary_model import (
+    Check,
+    Comparison,
+    Diagnostics,
+    PairedGroupScores,
+    Scores,
+    SuiteResult,
+    Summary,
+    Tokens,
+)
 
 VERDICT_BANNERS = {"passed": "PASSED", "failed": "FAILED", "undecided": "UNDECIDED: not a pass",
                    "incomplete": "COULD NOT COMPLETE"}
@@ -126,9 +135,9 @@ CHECK_FORMATS: dict[str, Callable[[float | None], str]] = {
 
 
 def overview(summary: Summary) -> dict[str, Any]:
-    """The first section's fields, each present (None where unknown), so the strict template never misses a key."""
-    model, dataset, counts, scores = summary.model, summary.dataset, summary.counts, summary.scores
-    decision, overall = summary.verdict, scores.overall
+    """The first section's fields of the run, each present (None where unknown), so the strict template never misses a
+    key; each suite's own (its dataset, scores and sections) are suite_view's."""
+    model, decision = summary.model, summary.verdict
     undecided = [check.name for check in decision.checks or [] if check.result == "undecided"]
     return {
         "status": decision.status,
@@ -143,6 +152,30 @@ def overview(summary: Summary) -> dict[str, Any]:
         if model.stand_in else None,
         "engine_kind": summary.engine.kind,
         "engine_url": summary.engine.base_url,
+        "run_id": summary.run_id,
+        "started_at": summary.started_at,
+        "finished_at": summary.finished_at,
+        "duration_s": summary.duration_s,
+        "tokens": _run_tokens(summary),
+        "retries": sum(suite.scores.retries or 0 for suite in summary.suites),
+        "errors_by_stage": _run_errors(summary, "by_stage"),
+        "errors_by_type": _run_errors(summary, "by_type"),
+        "config_fingerprint": summary.config_fingerprint,
+        "versions": {name: version for name, version in summary.versions.items() if version},
+    }
+
+
+def suite_view(suite: SuiteResult, position: int | None) -> dict[str, Any]:
+    """One suite's fields and sections (its dataset, scores, categories, diagnostics, comparison). `position` (1-based)
+    is where a several-suite run's page shows it: its sections' ids and its charts' titles then name it; None for a
+    one-suite run, whose page is as it was before suites."""
+    dataset, counts, scores = suite.dataset, suite.counts, suite.scores
+    overall = scores.overall
+    chart_prefix = "" if position is None else f"{suite.name}: "
+    suffix = "" if position is None else f"-{position}"
+    return {
+        "name": suite.name,
+        "anchor": f"suite{suffix}",
         "dataset_name": Path(dataset.path).name,
         "dataset_path": dataset.path,
         "dataset_format": dataset.format,
@@ -152,10 +185,6 @@ def overview(summary: Summary) -> dict[str, Any]:
         "weights_line": weights_line(scores),
         "dataset_fingerprint": dataset.fingerprint,
         "invalid_rows": dataset.invalid_rows or 0,
-        "run_id": summary.run_id,
-        "started_at": summary.started_at,
-        "finished_at": summary.finished_at,
-        "duration_s": summary.duration_s,
         "score": overall.score,
         "score_ci": overall.score_ci,
         "pass_rate": overall.pass_rate,
@@ -165,11 +194,34 @@ def overview(summary: Summary) -> dict[str, Any]:
         "errors": counts.errors,
         "unparsed": counts.unparsed,
         "latency": scores.latency_s,
-        "tokens": scores.tokens,
-        "retries": scores.retries,
-        "config_fingerprint": summary.config_fingerprint,
-        "versions": {name: version for name, version in summary.versions.items() if version},
+        "statistics_note": statistics_note(suite),
+        "category_tables": category_tables(scores, chart_prefix),
+        "categories_id": f"categories{suffix}",
+        "critical": scores.critical,
+        "lowest_categories": lowest_categories(scores),
+        "unparsed_by_format": {name: group.unparsed for name, group in scores.by_format.items() if group.unparsed},
+        "diagnostics": diagnostics_view(suite.diagnostics, chart_prefix, f"diagnostics{suffix}"),
+        "comparison": comparison_view(suite.comparison, section_id=f"comparison{suffix}", chart_prefix=chart_prefix),
     }
+
+
+def _run_tokens(summary: Summary) -> Tokens | None:
+    """The run's tokens, every suite's added up; None when no suite recorded them."""
+    counted = [suite.scores.tokens for suite in summary.suites if suite.scores.tokens is not None]
+    if not counted:
+        return None
+    return Tokens(prompt=sum(tokens.prompt for tokens in counted),
+                  completion=sum(tokens.completion for tokens in counted))
+
+
+def _run_errors(summary: Summary, grouping: str) -> dict[str, int]:
+    """The run's error rows by stage or type (`grouping`: by_stage, by_type), every suite's added up."""
+    total: dict[str, int] = {}
+    for suite in summary.suites:
+        errors = suite.scores.errors
+        for name, count in (getattr(errors, grouping) if errors else {}).items():
+            total[name] = total.get(name, 0) + count
+    return total
 
 
 def check_view(check: Check) -> dict[str, Any]:
@@ -186,15 +238,15 @@ def check_view(check: Check) -> dict[str, Any]:
     }
 
 
-def category_tables(scores: Scores) -> list[dict[str, Any]]:
+def category_tables(scores: Scores, chart_prefix: str = "") -> list[dict[str, Any]]:
     """One table per grouping present: subset, format, input type, then each label level; subsets and formats
-    come with a chart of their scores next to the overall one."""
+    come with a chart of their scores next to the overall one (titled after `chart_prefix`, a suite's name)."""
     overall = scores.overall
     tables = [
         {"title": "By subset", "column": "subset", "groups": scores.by_subset,
-         "chart": score_chart(scores.by_subset, overall, title="Score by subset")},
+         "chart": score_chart(scores.by_subset, overall, title=f"{chart_prefix}Score by subset")},
         {"title": "By answer format", "column": "format", "groups": scores.by_format,
-         "chart": score_chart(scores.by_format, overall, title="Score by answer format")},
+         "chart": score_chart(scores.by_format, overall, title=f"{chart_prefix}Score by answer format")},
         {"title": "By input type", "column": "input type", "groups": scores.by_input_type, "chart": ""},
     ]
     for level, groups in scores.by_label.items():
@@ -212,12 +264,12 @@ def lowest_categories(scores: Scores) -> list[dict[str, Any]]:
             for _, _, level, name, group in ranked[:LOWEST_CATEGORIES]]
 
 
-def statistics_note(summary: Summary) -> str | None:
-    """The one sentence naming the intervals' level and method; None when the summary has no interval."""
-    groups = [group for _, _, group in summary.scores.groups()]
+def statistics_note(suite: SuiteResult) -> str | None:
+    """The one sentence naming the intervals' level and method; None when the suite's scores have no interval."""
+    groups = [group for _, _, group in suite.scores.groups()]
     if not any(as_interval(group.score_ci) or as_interval(group.pass_rate_ci) for group in groups):
         return None
-    statistics = summary.statistics
+    statistics = suite.statistics
     if statistics is None:  # intervals from before the statistics section was written
         return "Brackets hold bootstrap confidence intervals."
     level = confidence_label(statistics.confidence)
@@ -233,7 +285,8 @@ def statistics_note(summary: Summary) -> str | None:
 # ---- visual diagnostics --------------------------------------------------------------------------------------------
 
 
-def diagnostics_view(diagnostics: Diagnostics | None) -> dict[str, Any] | None:
+def diagnostics_view(diagnostics: Diagnostics | None, chart_prefix: str = "",
+                     section_id: str = "diagnostics") -> dict[str, Any] | None:
     """Rows (overall, then each subset) of the blind-pass diagnostics and their chart; None without any."""
     if diagnostics is None:
         return None
@@ -244,13 +297,15 @@ def diagnostics_view(diagnostics: Diagnostics | None) -> dict[str, Any] | None:
              "without_vision": as_number(group.accuracy_without_vision),
              "mg": as_number(group.MG), "vnr": as_number(group.VNR), "vif": as_number(group.VIF)}
             for name, group, is_overall in named]
-    return {"rows": rows, "chart": diagnostics_chart(diagnostics)}
+    return {"rows": rows, "section_id": section_id,
+            "chart": diagnostics_chart(diagnostics, title=f"{chart_prefix}Accuracy with and without vision")}
 
 
 # ---- comparison with a baseline ------------------------------------------------------------------------------------
 
 
-def comparison_view(comparison: Comparison | None, standalone: bool = False) -> dict[str, Any] | None:
+def comparison_view(comparison: Comparison | None, standalone: bool = False, section_id: str = "comparison",
+                    chart_prefix: str = "") -> dict[str, Any] | None:
     """The paired comparison with the baseline run: verdict, headline, tables, chart and flipped samples; None
     without one (a comparison without any paired sample still says so). In a run's report the candidate is "this
     run"; on the comparison's own page (`standalone`) just the candidate."""
@@ -269,6 +324,7 @@ def comparison_view(comparison: Comparison | None, standalone: bool = False) -> 
         "verdict": verdict.value,
         "verdict_class": VERDICT_CLASSES.get(verdict, "undecided" if verdict is ComparisonVerdict.TOO_FEW else "same"),
         "verdict_reason": too_few_reason(comparison) if verdict is ComparisonVerdict.TOO_FEW else None,
+        "section_id": section_id,
         "candidate_title": "Candidate" if standalone else "This run (candidate)",
         "baseline": comparison.baseline,
         "candidate": comparison.candidate,
@@ -278,7 +334,7 @@ def comparison_view(comparison: Comparison | None, standalone: bool = False) -> 
         "notes": [note for note in comparison.notes if note],
         "confidence": confidence_label(comparison.confidence),
         "overall": overall,
-        "chart": delta_chart(comparison, title="Score change against the baseline, by subset"),
+        "chart": delta_chart(comparison, title=f"{chart_prefix}Score change against the baseline, by subset"),
         "tables": tables,
         "label_tables": label_tables,
         "flipped": comparison.flipped,

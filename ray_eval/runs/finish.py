@@ -17,7 +17,7 @@ from ray_eval.data.dataset import DatasetScan, RunScan
 from ray_eval.data.taxonomy import NO_SUBSET
 from ray_eval.metrics import RunMetrics
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.summary import build_summary, dataset_info
+from ray_eval.outputs.summary import build_summary, suite_result
 from ray_eval.runs.progress import with_engine_work_left
 from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
@@ -26,7 +26,7 @@ from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare, load
 from ray_eval.verdict.gate import Check, evaluate_gate, suite_checks, verdict
 from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
 from ray_eval.verdict.serving_gate import ServingGateInput, gated_serving, serving_checks
-from ray_eval.verdict.summary_model import Counts, Diagnostics, RunIdentity, SuiteResult, Summary
+from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, SuiteResult, Summary
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,8 @@ def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, re
             suite.name, alone=not several), config.statistics,
             min_paired_samples=suite.gate.baseline.min_paired_samples)
     checks = evaluate_gate(scores, suite.gate, scan.suite_thresholds, comparison, scan.coverage)
-    counts = Counts(samples=scan.rows, results=scores.overall.n, passed=scores.overall.passed,
-                    errors=scores.overall.errors, unparsed=scores.overall.unparsed)
-    result = SuiteResult(name=suite.name, dataset=dataset_info(scan), counts=counts, scores=scores,
-                         statistics=statistics_note(results, config.statistics),
-                         diagnostics=_diagnostics(config, store, suite.name, results), comparison=comparison)
+    result = suite_result(suite.name, scan, scores, statistics=statistics_note(results, config.statistics),
+                          diagnostics=_diagnostics(config, store, suite.name, results), comparison=comparison)
     return result, suite_checks(checks, suite.name) if several else checks
 
 

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from ray_eval.config import StatisticsConfig, validate_config
 from ray_eval.data.dataset import DatasetScan
 from ray_eval.data.taxonomy import NO_SUBSET
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.summary import build_summary
+from ray_eval.outputs.summary import build_summary, suite_result
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import statistics_note, summarize, with_clusters
@@ -111,12 +111,39 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
     if blind_rows is not None:
         blind = write_results(run_dir, blind_rows, "blind_results.parquet")
         diagnostics = diagnostics_of_runs(results, blind, NO_SUBSET)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
-                            duration_s=12.0, served_models=["scripted"],
-                            statistics=statistics_note(results, STATISTICS),
-                            serving=None, diagnostics=diagnostics, comparison=comparison)
+    suite = suite_result("manifest", scan, scores, statistics=statistics_note(results, STATISTICS),
+                         diagnostics=diagnostics, comparison=comparison)
+    summary = build_summary(config, [suite], decision, run_dir=run_dir, started_at=datetime.now(UTC),
+                            duration_s=12.0, served_models=["scripted"], serving=None)
     write_outputs(run_dir, summary, config.report, then="run the test again")
     # The charts' numbers as a user reads them: summary.json as written.
+    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+
+
+def make_suites_run(run_dir: Path, suites: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A finished run directory of several suites (each suite's result rows), its summary made of each suite's own
+    aggregation and gate, the checks named "<suite>: <check>" as one verdict over every suite."""
+    frames = {name: write_results(run_dir / "suites" / name, rows) for name, rows in suites.items()}
+    merged = pa.concat_tables([pa.Table.from_pandas(frame, preserve_index=False).append_column(
+        "suite", pa.array([name] * len(frame), pa.string())) for name, frame in frames.items()])
+    pq.write_table(merged, run_dir / "results.parquet")
+    config = validate_config({"suites": [{"name": name, "dataset": {"path": f"{name}.jsonl"},
+                                          "gate": {"min_pass_rate": 0.5}} for name in suites],
+                              "engine": {"kind": "scripted"}, "statistics": STATISTICS.model_dump(),
+                              "run": {"model_label": run_dir.name}})
+    results, checks = [], []
+    for suite_config in config.evaluated_suites():
+        frame = with_clusters(frames[suite_config.name].sort_values("sample_id", ignore_index=True), STATISTICS)
+        scores = summarize(frame, STATISTICS)
+        checks += [replace(check, name=f"{suite_config.name}: {check.name}")
+                   for check in evaluate_gate(scores, suite_config.gate)]
+        scan = DatasetScan(Path(f"{suite_config.name}.jsonl"), type("Reader", (), {"name": "manifest"})(),
+                           rows=len(frame), chunks=[], fingerprint=suite_config.name * 4)
+        results.append(suite_result(suite_config.name, scan, scores, statistics=statistics_note(frame, STATISTICS),
+                                    diagnostics=None, comparison=None))
+    summary = build_summary(config, results, verdict(checks), run_dir=run_dir, started_at=datetime.now(UTC),
+                            duration_s=12.0, served_models=["scripted"], serving=None)
+    write_outputs(run_dir, summary, config.report, then="run the test again")
     return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
 
 
@@ -205,13 +232,17 @@ def delta_rows(comparison: dict[str, Any]) -> list[Expected]:
 
 
 def expected_charts(summary: dict[str, Any]) -> dict[str, list[Expected]]:
-    scores = summary["scores"]
-    charts = {"Score by subset": score_rows(scores["overall"], scores["by_subset"]),
-              "Score by answer format": score_rows(scores["overall"], scores["by_format"])}
-    if summary.get("diagnostics"):
-        charts["Accuracy with and without vision"] = diagnostics_rows(summary["diagnostics"])
-    if summary.get("comparison"):
-        charts["Score change against the baseline, by subset"] = delta_rows(summary["comparison"])
+    """Every suite's charts; a several-suite run's are titled with their suite's name."""
+    charts = {}
+    for suite in summary["suites"]:
+        prefix = f"{suite['name']}: " if len(summary["suites"]) > 1 else ""
+        scores = suite["scores"]
+        charts[f"{prefix}Score by subset"] = score_rows(scores["overall"], scores["by_subset"])
+        charts[f"{prefix}Score by answer format"] = score_rows(scores["overall"], scores["by_format"])
+        if suite.get("diagnostics"):
+            charts[f"{prefix}Accuracy with and without vision"] = diagnostics_rows(suite["diagnostics"])
+        if suite.get("comparison"):
+            charts[f"{prefix}Score change against the baseline, by subset"] = delta_rows(suite["comparison"])
     return charts
 
 
@@ -415,18 +446,18 @@ def test_every_bar_and_whisker_is_drawn_at_its_value(case: str, tmp_path: Path, 
 def test_the_case_runs_hold_what_they_are_named_for(tmp_path: Path) -> None:
     """The cases cover what the charts must get right: zero scores, partial scores, gains and losses, +0.0."""
     _, zero = case_all_zero(tmp_path / "zero")
-    assert {group["score"] for group in zero["scores"]["by_subset"].values()} == {0.0}
+    assert {group["score"] for group in zero["suites"][0]["scores"]["by_subset"].values()} == {0.0}
     _, mixed = case_mixed(tmp_path / "mixed")
-    assert len({group["score"] for group in mixed["scores"]["by_subset"].values()}) == 5
-    assert 0 < mixed["scores"]["by_format"]["format"]["score"] < 100 * 1 / 4 + 50 * 3 / 4 + 1e-9
+    assert len({group["score"] for group in mixed["suites"][0]["scores"]["by_subset"].values()}) == 5
+    assert 0 < mixed["suites"][0]["scores"]["by_format"]["format"]["score"] < 100 * 1 / 4 + 50 * 3 / 4 + 1e-9
     _, both = case_gains_and_losses(tmp_path / "both")
-    deltas = {name: group["delta"] for name, group in both["comparison"]["by_subset"].items()}
+    deltas = {name: group["delta"] for name, group in both["suites"][0]["comparison"]["by_subset"].items()}
     assert deltas["ShopFront"] > 0 > deltas["Kitchen"] and deltas["Video"] == 0 and deltas["MultiImg"] > 0
-    assert both["comparison"]["by_subset"]["MultiImg"]["clusters"] == 1
+    assert both["suites"][0]["comparison"]["by_subset"]["MultiImg"]["clusters"] == 1
     _, flat = case_no_change(tmp_path / "flat")
-    assert flat["comparison"]["overall"]["delta"] == 0
+    assert flat["suites"][0]["comparison"]["overall"]["delta"] == 0
     _, losses = case_losses_only(tmp_path / "losses")
-    assert all(group["delta"] < 0 for group in losses["comparison"]["by_subset"].values())
+    assert all(group["delta"] < 0 for group in losses["suites"][0]["comparison"]["by_subset"].values())
 
 
 def test_the_check_catches_bars_drawn_at_the_wrong_length(tmp_path: Path, browser: DevTools) -> None:
@@ -446,14 +477,14 @@ def test_the_check_catches_bars_drawn_at_the_wrong_length(tmp_path: Path, browse
 def test_the_check_catches_a_wrong_value_text_and_a_misplaced_whisker(tmp_path: Path, browser: DevTools) -> None:
     run_dir, summary = case_mixed(tmp_path / "case")
     wrong = json.loads(json.dumps(summary))
-    wrong["scores"]["by_subset"]["Kitchen"]["score"] += 5
-    low, high = wrong["scores"]["by_subset"]["ShopFront"]["score_ci"]
-    wrong["scores"]["by_subset"]["ShopFront"]["score_ci"] = [low - 3, high]
+    wrong["suites"][0]["scores"]["by_subset"]["Kitchen"]["score"] += 5
+    low, high = wrong["suites"][0]["scores"]["by_subset"]["ShopFront"]["score_ci"]
+    wrong["suites"][0]["scores"]["by_subset"]["ShopFront"]["score_ci"] = [low - 3, high]
     session = browser.open((run_dir / "report.html").resolve().as_uri())
     problems = drawn_problems(browser, session, wrong)
     assert any("Kitchen" in problem and "shows" in problem for problem in problems)
     assert any("ShopFront" in problem and "whisker" in problem for problem in problems)
-    assert math.isfinite(summary["scores"]["overall"]["score"])
+    assert math.isfinite(summary["suites"][0]["scores"]["overall"]["score"])
 
 
 def test_the_compare_command_page_draws_its_deltas_at_their_values(tmp_path: Path, browser: DevTools,
@@ -478,6 +509,100 @@ def test_the_compare_command_page_draws_its_deltas_at_their_values(tmp_path: Pat
     assert browser.problems(session) == []
 
 
+# The suite table of a several-suite run as drawn: each row's box, its cells' text, and where the suites' own
+# sections start (the table must open the page, above them).
+MEASURE_SUITE_TABLE = """
+(() => {
+  const box = (element) => { const r = element.getBoundingClientRect();
+    return {left: r.left + scrollX, right: r.right + scrollX, top: r.top + scrollY, bottom: r.bottom + scrollY,
+            width: r.width, height: r.height}; };
+  const table = document.querySelector('table.suites');
+  return {
+    table: table && box(table),
+    page_width: document.documentElement.clientWidth,
+    rows: table ? Array.from(table.tBodies[0].rows).map((row) => ({box: box(row),
+      cells: Array.from(row.cells).map((cell) => ({text: cell.textContent.trim().replace(/\\s+/g, ' '),
+                                                   box: box(cell)}))})) : [],
+    sections: Array.from(document.querySelectorAll('section.suite')).map((section) => ({
+      id: section.id, heading: section.querySelector('h2').textContent, box: box(section)})),
+  };
+})()
+"""
+
+
+def suite_table_problems(drawn: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """The suite table a reader sees: one visible row per suite in order, each cell's text the summary's numbers,
+    inside the page's width, above every suite's section, each of which starts below the one before."""
+    if drawn["table"] is None:
+        return ["no suite table is drawn"]
+    problems = []
+    if drawn["table"]["right"] > drawn["page_width"] + PIXEL:
+        problems.append(f"the suite table runs {drawn['table']['right'] - drawn['page_width']:.0f} px past the page")
+    names = [suite["name"] for suite in summary["suites"]]
+    if [row["cells"][0]["text"] for row in drawn["rows"]] != names:
+        return [*problems, f"suite rows {[row['cells'][0]['text'] for row in drawn['rows']]}, expected {names}"]
+    for index, (row, suite) in enumerate(zip(drawn["rows"], summary["suites"], strict=True)):
+        overall = suite["scores"]["overall"]
+        low, high = overall["score_ci"]
+        wanted = {1: f"{suite['name']}.jsonl", 2: str(suite["dataset"]["rows"]),
+                  3: f"{overall['score']:.1f} [{low:.1f}, {high:.1f}]", 5: str(suite["counts"]["errors"])}
+        for column, text in wanted.items():
+            if row["cells"][column]["text"] != text:
+                problems.append(f"{suite['name']}: column {column} shows {row['cells'][column]['text']!r}, the "
+                                f"summary says {text!r}")
+        if row["box"]["height"] <= 0 or any(cell["box"]["width"] <= 0 for cell in row["cells"]):
+            problems.append(f"{suite['name']}: its row or a cell of it is not drawn")
+        if index and row["box"]["top"] < drawn["rows"][index - 1]["box"]["bottom"] - PIXEL:
+            problems.append(f"{suite['name']}: its row overlaps the row above")
+    headings = [section["heading"] for section in drawn["sections"]]
+    if headings != [f"Suite {name}" for name in names]:
+        problems.append(f"suite sections {headings}")
+    tops = [section["box"]["top"] for section in drawn["sections"]]
+    if tops and drawn["table"]["bottom"] > tops[0]:
+        problems.append("the suite table is not above the suites' sections")
+    if tops != sorted(tops):
+        problems.append(f"the suite sections are not drawn in order: {tops}")
+    return problems
+
+
+def test_a_several_suite_report_opens_with_its_suite_table_and_draws_every_suites_charts(
+        tmp_path: Path, browser: DevTools, artifacts_dir: Path) -> None:
+    run_dir = tmp_path / "two-suites"
+    summary = make_suites_run(run_dir, {
+        "shopbench": result_rows(MIXED, prefix="shop", media_per_sample=2),
+        "guard-ocr": result_rows([Outcome("ocr", "open", 2, 10), Outcome("counting", "mcq", 8, 2)], prefix="guard"),
+    })
+    assert [suite["name"] for suite in summary["suites"]] == ["shopbench", "guard-ocr"]
+    assert summary["verdict"]["status"] == "failed" and summary["verdict"]["failed_checks"] == [
+        "guard-ocr: overall pass rate"]
+    session = browser.open((run_dir / "report.html").resolve().as_uri())
+    browser.set_viewport(session, 1280, 900)
+    shots = artifacts_dir / "report-charts" / "two-suites"
+    drawn = browser.evaluate(session, MEASURE_SUITE_TABLE)
+    problems = suite_table_problems(drawn, summary) + drawn_problems(browser, session, summary, shots)
+    table = drawn["table"]
+    browser.screenshot(session, shots / "suite-table.png",
+                       {"x": table["left"], "y": table["top"], "width": table["width"], "height": table["height"]})
+    browser.screenshot(session, shots / "page.png")
+    assert problems == []
+    assert browser.problems(session) == []
+
+
+def test_the_suite_table_check_catches_a_wrong_score_and_a_missing_suite(tmp_path: Path, browser: DevTools) -> None:
+    run_dir = tmp_path / "two-suites"
+    summary = make_suites_run(run_dir, {"shopbench": result_rows([Outcome("ShopFront", "mcq", 5, 3)], prefix="s"),
+                                        "guard-ocr": result_rows([Outcome("ocr", "open", 2, 6)], prefix="g")})
+    session = browser.open((run_dir / "report.html").resolve().as_uri())
+    browser.set_viewport(session, 1280, 900)
+    drawn = browser.evaluate(session, MEASURE_SUITE_TABLE)
+    assert suite_table_problems(drawn, summary) == []
+    wrong = json.loads(json.dumps(summary))
+    wrong["suites"][1]["scores"]["overall"]["score"] += 10
+    assert any("guard-ocr: column 3" in problem for problem in suite_table_problems(drawn, wrong))
+    wrong["suites"].append({**wrong["suites"][0], "name": "guard-yesno"})
+    assert any("suite rows" in problem for problem in suite_table_problems(drawn, wrong))
+
+
 @pytest.mark.ray
 def test_the_demo_scripted_run_draws_every_chart_at_its_values(local_ray, tmp_path: Path, browser: DevTools,
                                                               artifacts_dir: Path, monkeypatch) -> None:
@@ -489,7 +614,7 @@ def test_the_demo_scripted_run_draws_every_chart_at_its_values(local_ray, tmp_pa
     assert main(["run", "-c", str(config), "--set", "run.run_id=demo"]) in (0, 1)
     run_dir = tmp_path / "runs" / "demo"
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    assert summary["diagnostics"] is not None and len(summary["scores"]["by_subset"]) == 5
+    assert summary["suites"][0]["diagnostics"] is not None and len(summary["suites"][0]["scores"]["by_subset"]) == 5
     session = browser.open((run_dir / "report.html").resolve().as_uri())
     browser.set_viewport(session, 1280, 900)
     shots = artifacts_dir / "report-charts" / "demo-scripted"

@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from ray_eval.verdict.summary_model import (
+    SCHEMA_VERSION,
+    Check,
     Comparison,
+    Counts,
     GroupScores,
     PairedGroupScores,
     Scores,
     Serving,
     ServingSetup,
+    SuiteResult,
     Summary,
+    Verdict,
 )
 
 SUMMARIES = Path(__file__).parent / "summaries"
@@ -66,7 +71,45 @@ def serving(**values: Any) -> Serving:
 
 
 def summary(run_id: str, model: str, dataset_fingerprint: str) -> Summary:
-    """A real run's summary (summaries/v1-scripted.json) as another run's: its id, model label and dataset."""
+    """A real run's summary (summaries/v1-scripted.json) as another run's: its id, model label and dataset (one
+suite, named after the file: manifest)."""
     stored = json.loads((SUMMARIES / "v1-scripted.json").read_text(encoding="utf-8"))
     stored["run_id"], stored["model"]["label"], stored["dataset"]["fingerprint"] = run_id, model, dataset_fingerprint
     return Summary.model_validate(stored)
+
+
+def suite(name: str, overall: GroupScores, *, comparison_of: Comparison | None = None,
+          **sections: Any) -> SuiteResult:
+    """A suite named `name` whose dataset is `<name>.jsonl`, scored `overall` (its counts follow from it); `sections`
+    are its scores' other sections (by_subset, errors, ...)."""
+    return SuiteResult.model_validate({
+        "name": name,
+        "dataset": {"path": f"data/{name}.jsonl", "format": "manifest", "rows": overall.n, "fingerprint": name * 4},
+        "counts": {"samples": overall.n, "results": overall.n, "passed": overall.passed, "errors": overall.errors,
+                   "unparsed": overall.unparsed},
+        "scores": scores(overall, **sections),
+        **({"comparison": comparison_of} if comparison_of is not None else {}),
+    })
+
+
+def several_suite_summary(suites: list[SuiteResult], checks: list[Check], run_id: str = "multi") -> Summary:
+    """A real run's summary (summaries/v1-scripted.json) as a several-suite run's: these suites, the run's counts
+    added up, and a verdict of these checks (named "<suite>: <check>"), failed when any check failed."""
+    base = summary(run_id, "cand-model", "f" * 64)
+    failed = [check.name for check in checks if check.result != "passed"]
+    status = ("failed" if any(check.result == "failed" for check in checks) else
+              "undecided" if failed else "passed")
+    decision = Verdict(status=status, passed=not failed, exit_code=0 if not failed else 1, failed_checks=failed,
+                       checks=checks)
+    counts = Counts(**{field: sum(getattr(each.counts, field) for each in suites) for field in Counts.model_fields})
+    return base.model_copy(update={"schema_version": SCHEMA_VERSION, "suites": suites, "counts": counts,
+                                   "verdict": decision})
+
+
+def check(name: str, outcome: str, value: float | None = 60.0, threshold: float = 50.0,
+          metric: str = "score") -> Check:
+    """A stored gate check of this outcome (passed, failed or undecided) on the overall group."""
+    return Check.model_validate({"name": name, "metric": metric, "group": "overall", "value": value,
+                                 "threshold": threshold, "comparison": ">=", "passed": outcome == "passed",
+                                 "source": "config", "samples": 100, "outcome": outcome,
+                                 "note": "too few paired samples" if outcome == "undecided" else None})

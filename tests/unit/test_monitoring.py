@@ -155,7 +155,7 @@ def test_every_alert_has_a_case_where_it_fires_and_one_where_it_must_not() -> No
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     """Each dashboard query, Grafana's variables filled in, as a recording rule that promtool parses."""
     filled = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1d",
-              "$model": "m", "$environment": "production", "$dataset": "d"}
+              "$model": "m", "$environment": "production", "$dataset": "d", "$suite": "shopbench|guard-ocr"}
     rules = []
     for index, (where, expr) in enumerate(dashboard_queries(load_dashboard())):
         if expr.startswith("label_values("):  # Grafana's function: its first argument is the series selector
@@ -253,6 +253,23 @@ def test_the_dashboard_is_grafana_json_with_its_variables() -> None:
         variable = variables[name]
         assert variable["type"] == "query" and variable["datasource"] == DATASOURCE, variable
         assert re.fullmatch(rf"label_values\(.+,\s*{name}\)", variable["query"]), variable["query"]
+    # Several suites in one run: the suite variable picks any of them, and every per-suite query matches it.
+    suite = variables["suite"]
+    assert suite["type"] == "query" and suite["multi"] and suite["includeAll"], suite
+    assert re.fullmatch(r"label_values\(rayeval_score_ratio\{.*\},\s*suite\)", suite["query"]), suite["query"]
+
+
+def test_every_per_suite_query_of_the_dashboard_selects_the_suite_variable() -> None:
+    """Series of one suite's results (names.PER_SUITE) are queried by suite; the run's own are not."""
+    per_suite = set(names.PER_SUITE) | {name.removesuffix("_total") for name in names.PER_SUITE}
+    for where, expr in dashboard_queries(load_dashboard()):
+        used = names_in_promql(expr)
+        if where.startswith("variable"):
+            continue  # the variables list the label values the panels select by
+        if used & per_suite:
+            assert 'suite=~"$suite"' in expr, f"{where}: a per-suite series not selected by suite: {expr}"
+        else:
+            assert "suite" not in expr, f"{where}: a run-wide series has no suite label: {expr}"
 
 
 def test_every_panel_has_a_unique_id_and_the_datasource_variable() -> None:

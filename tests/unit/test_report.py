@@ -21,8 +21,9 @@ from PIL import Image
 from ray_eval.config import GateConfig, ReportConfig, validate_config
 from ray_eval.data.dataset import DatasetScan
 from ray_eval.outputs import report as report_module
+from ray_eval.outputs import report_views
 from ray_eval.outputs.report import FILTER_SCRIPT, read_rows, write_report
-from ray_eval.outputs.summary import build_summary
+from ray_eval.outputs.summary import build_summary, suite_result
 from ray_eval.records import RESULT_SCHEMA
 from ray_eval.verdict.aggregate import summarize
 from ray_eval.verdict.gate import evaluate_gate, verdict
@@ -100,9 +101,9 @@ def make_summary(run_dir: Path, gate: GateConfig, *, stand_in: bool = True, comp
                               "run": {"model_label": "checkpoint " + SCRIPT_PAYLOAD}})
     scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=scores.overall.n,
                        chunks=[], fingerprint="f" * 64)
-    return build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
-                         duration_s=83.2, served_models=["scripted-model"], statistics=None, serving=None,
-                         diagnostics=None, comparison=None)
+    suite = suite_result("manifest", scan, scores, statistics=None, diagnostics=None, comparison=None)
+    return build_summary(config, [suite], decision, run_dir=run_dir, started_at=datetime.now(UTC),
+                         duration_s=83.2, served_models=["scripted-model"], serving=None)
 
 
 class Page(HTMLParser):
@@ -300,7 +301,7 @@ def test_letter_bias_and_lowest_categories(tmp_path):
     wrong = report_module.wrong_mcq_answers(tmp_path / "run" / "results.parquet",
                                             set(RESULT_SCHEMA.names))
     assert wrong["rows"][0] == {"answer": "B", "wrong": 4, "given_share": 4 / 6, "expected_share": 0.0}
-    lowest = report_module.lowest_categories(summarize(pq.read_table(tmp_path / "run" / "results.parquet").to_pandas()))
+    lowest = report_views.lowest_categories(summarize(pq.read_table(tmp_path / "run" / "results.parquet").to_pandas()))
     assert (lowest[0]["level"], lowest[0]["name"], lowest[0]["pass_rate"]) == ("L2", "Counting", 0.0)
 
 
@@ -440,13 +441,13 @@ def score_groups(scores: Scores) -> list[GroupScores]:
 
 
 def add_intervals(summary: Summary) -> None:
-    for group in score_groups(summary.scores):
+    for group in score_groups(summary.suites[0].scores):
         score, rate = group.score, group.pass_rate
         group.score_ci = None if score is None else [round(max(score - 2.5, 0.0), 4), round(min(score + 3.0, 100.0), 4)]
         group.pass_rate_ci = (None if rate is None
                               else [round(max(rate - 0.05, 0.0), 6), round(min(rate + 0.05, 1.0), 6)])
-    summary.statistics = Statistics(confidence=0.95, resamples=1000, method="percentile bootstrap", clustered=True,
-                                    clusters=123)
+    summary.suites[0].statistics = Statistics(confidence=0.95, resamples=1000, method="percentile bootstrap",
+                                              clustered=True, clusters=123)
 
 
 def diagnostics_group(n: int, with_vision: float, without_vision: float, mg: float | None, vnr: float | None,
@@ -456,7 +457,7 @@ def diagnostics_group(n: int, with_vision: float, without_vision: float, mg: flo
 
 
 def add_diagnostics(summary: Summary) -> None:
-    summary.diagnostics = Diagnostics.model_validate({
+    summary.suites[0].diagnostics = Diagnostics.model_validate({
         "overall": diagnostics_group(5, 0.6, 0.2, 0.4, 0.6667, 0.25),
         "by_subset": {"ShopFront": diagnostics_group(3, 0.6667, 0.3333, 0.3333, 0.5, 0.0),
                       "Kitchen": diagnostics_group(2, 0.5, 0.0, 0.5, 1.0, 0.0),
@@ -471,7 +472,7 @@ def paired_group(n: int, baseline: float, delta: float, ci: list[float], p: floa
 
 
 def add_comparison(summary: Summary) -> None:
-    summary.comparison = Comparison.model_validate({
+    summary.suites[0].comparison = Comparison.model_validate({
         "baseline": {"run_dir": "runs/baseline-run", "run_id": "baseline-run", "model": "ostrakon-vl-7b"},
         "candidate": {"run_id": "run", "model": "ostrakon-vl-8b"},
         "paired_samples": 240, "only_in_baseline": 2, "only_in_candidate": 1, "confidence": 0.95, "notes": [],
@@ -624,23 +625,26 @@ def strip_new_keys(summary: Summary) -> None:
     """A summary as written before intervals, diagnostics and comparisons existed: read back from its JSON, those
     keys are unset."""
     stored = summary.model_dump(mode="json")
-    for group in [stored["scores"]["overall"], stored["scores"]["critical"], *stored["scores"]["by_subset"].values(),
-                  *stored["scores"]["by_format"].values(), *stored["scores"]["by_input_type"].values(),
-                  *(group for level in stored["scores"]["by_label"].values() for group in level.values())]:
+    suite = stored["suites"][0]
+    for group in [suite["scores"]["overall"], suite["scores"]["critical"], *suite["scores"]["by_subset"].values(),
+                  *suite["scores"]["by_format"].values(), *suite["scores"]["by_input_type"].values(),
+                  *(group for level in suite["scores"]["by_label"].values() for group in level.values())]:
         group.pop("score_ci", None)
         group.pop("pass_rate_ci", None)
     for key in ("statistics", "diagnostics", "comparison"):
-        stored.pop(key, None)
+        suite.pop(key, None)
     old = Summary.model_validate(stored)
-    assert "statistics" not in old.model_dump() and old.scores.overall.score_ci is None  # read as an old file reads
+    assert "statistics" not in old.suites[0].model_dump()  # read as an old file reads
+    assert old.suites[0].scores.overall.score_ci is None
     for name in type(summary).model_fields:
         setattr(summary, name, getattr(old, name))
 
 
 def set_new_keys_to_none(summary: Summary) -> None:
-    for group in score_groups(summary.scores):
+    for group in score_groups(summary.suites[0].scores):
         group.score_ci = group.pass_rate_ci = None
-    summary.statistics = summary.diagnostics = summary.comparison = None
+    suite = summary.suites[0]
+    suite.statistics = suite.diagnostics = suite.comparison = None
 
 
 @pytest.mark.parametrize("extend", [strip_new_keys, set_new_keys_to_none])
@@ -699,7 +703,7 @@ def test_undecided_verdict_and_regression_checks(tmp_path):
 
 def test_comparison_without_shared_samples_says_so(tmp_path):
     def no_pairs(summary: Summary) -> None:
-        summary.comparison = Comparison.model_validate({
+        summary.suites[0].comparison = Comparison.model_validate({
             "baseline": {"run_dir": "runs/old", "run_id": "old", "model": "m0"},
             "candidate": {"run_id": "run", "model": "m1"},
             "paired_samples": 0, "only_in_baseline": 4, "only_in_candidate": 6, "confidence": 0.95,
@@ -753,13 +757,13 @@ def test_sections_from_the_real_producers(tmp_path):
 
     def real(summary: Summary) -> None:
         results = with_clusters(frame(candidate_rows), statistics)
-        summary.statistics = statistics_note(results, statistics)
-        summary.diagnostics = diagnostics_of_runs(frame(candidate_rows), frame(blind_rows), NO_SUBSET)
-        summary.comparison = compare(
+        summary.suites[0].statistics = statistics_note(results, statistics)
+        summary.suites[0].diagnostics = diagnostics_of_runs(frame(candidate_rows), frame(blind_rows), NO_SUBSET)
+        summary.suites[0].comparison = compare(
             RunResults(frame(candidate_rows), RunIdentity(run_dir="runs/new", run_id="new", model="m1"), "f" * 64),
             RunResults(frame(baseline_rows), RunIdentity(run_dir="runs/old", run_id="old", model="m0"), "f" * 64),
             statistics)
-        captured.update(summary=summary, score_ci=summary.scores.overall.score_ci)
+        captured.update(summary=summary, score_ci=summary.suites[0].scores.overall.score_ci)
 
     html, page = render(tmp_path, rows=candidate_rows, extend=real)
     structure = Structure(html)
@@ -768,7 +772,7 @@ def test_sections_from_the_real_producers(tmp_path):
     assert f"[{low:.1f}, {high:.1f}]" in text
     assert ("Brackets hold 95% percentile bootstrap confidence intervals (200 resamples), clustered by shared media"
             in text)
-    comparison = captured["summary"].comparison
+    comparison = captured["summary"].suites[0].comparison
     overall = comparison.overall
     assert f"{overall.delta:+.1f} points" in text
     assert f"[{overall.delta_ci[0]:+.1f}, {overall.delta_ci[1]:+.1f}]" in text
@@ -777,7 +781,7 @@ def test_sections_from_the_real_producers(tmp_path):
         + comparison.flipped_total.lost
     diagnostics = structure.table("diagnostics")
     assert set(diagnostics) == {"overall", "ShopFront", "Kitchen"}
-    assert diagnostics["overall"][5] == f"{100 * captured['summary'].diagnostics.overall.MG:+.1f} pts"
+    assert diagnostics["overall"][5] == f"{100 * captured['summary'].suites[0].diagnostics.overall.MG:+.1f} pts"
     assert [chart["label"] for chart in structure.charts] == [
         "Score change against the baseline, by subset", "Score by subset", "Score by answer format",
         "Accuracy with and without vision"]

@@ -20,7 +20,7 @@ from ray_eval.config import GateConfig, ReportConfig, validate_config
 from ray_eval.data.dataset import DatasetScan
 from ray_eval.errors import OperatorError, OutputError, UsageError
 from ray_eval.outputs import write_outputs
-from ray_eval.outputs.summary import build_summary, render_markdown
+from ray_eval.outputs.summary import build_summary, render_markdown, suite_result
 from ray_eval.runs.atomic import write_atomically, write_text_atomically
 from ray_eval.runs.finish import over_engine_error_budget
 from ray_eval.runs.layout import RUN_FILE, VOUCHED_FILES
@@ -44,9 +44,10 @@ def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None)
     config = validate_config({"dataset": {"path": "data/manifest.jsonl"}, "engine": {"kind": "scripted"}})
     scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=samples, chunks=[],
                        fingerprint="f" * 64)
-    summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=datetime.now(UTC),
-                            duration_s=3.0, served_models=[], statistics=statistics_note(results, config.statistics),
-                            serving=None, diagnostics=None, comparison=None)
+    suite = suite_result("manifest", scan, scores, statistics=statistics_note(results, config.statistics),
+                         diagnostics=None, comparison=None)
+    summary = build_summary(config, [suite], decision, run_dir=run_dir, started_at=datetime.now(UTC),
+                            duration_s=3.0, served_models=[], serving=None)
     (run_dir / RUN_FILE).write_text(json.dumps({"config": summary.config, "started_at": "2026-01-02T09:00:00"}))
     return summary
 

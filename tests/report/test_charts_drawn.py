@@ -100,12 +100,13 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
         baseline_frame = pq.read_table(baseline / "results.parquet", columns=COMPARED_COLUMNS).to_pandas()
         comparison = compare(
             RunResults(results[COMPARED_COLUMNS],
-                       RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=run_dir.name), "f"),
+                       RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=run_dir.name), {"m": "f"}),
             RunResults(baseline_frame,
-                       RunIdentity(run_dir=str(baseline), run_id=baseline.name, model=baseline.name), "f"),
+                       RunIdentity(run_dir=str(baseline), run_id=baseline.name, model=baseline.name), {"m": "f"}),
             STATISTICS)
     decision = verdict(evaluate_gate(scores, config.gate, None, comparison))
-    scan = DatasetScan(Path("manifest.jsonl"), type("Reader", (), {"name": "manifest"})(), rows=len(rows), chunks=[],
+    scan = DatasetScan("manifest", Path("manifest.jsonl"), type("Reader", (), {"name": "manifest"})(),
+                       rows=len(rows), chunks=[],
                        fingerprint="f" * 64)
     diagnostics = None
     if blind_rows is not None:
@@ -137,7 +138,8 @@ def make_suites_run(run_dir: Path, suites: dict[str, list[dict[str, Any]]]) -> d
         scores = summarize(frame, STATISTICS)
         checks += [replace(check, name=f"{suite_config.name}: {check.name}")
                    for check in evaluate_gate(scores, suite_config.gate)]
-        scan = DatasetScan(Path(f"{suite_config.name}.jsonl"), type("Reader", (), {"name": "manifest"})(),
+        scan = DatasetScan(suite_config.name, Path(f"{suite_config.name}.jsonl"),
+                           type("Reader", (), {"name": "manifest"})(),
                            rows=len(frame), chunks=[], fingerprint=suite_config.name * 4)
         results.append(suite_result(suite_config.name, scan, scores, statistics=statistics_note(frame, STATISTICS),
                                     diagnostics=None, comparison=None))

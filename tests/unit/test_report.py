@@ -99,7 +99,8 @@ def make_summary(run_dir: Path, gate: GateConfig, *, stand_in: bool = True, comp
               {"kind": "openai", "base_url": "http://user:secret@127.0.0.1:8000/v1", "model": "ostrakon-vl-8b"})
     config = validate_config({"dataset": {"path": "data/manifest.jsonl"}, "engine": engine,
                               "run": {"model_label": "checkpoint " + SCRIPT_PAYLOAD}})
-    scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=scores.overall.n,
+    scan = DatasetScan("manifest", Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"),
+                       rows=scores.overall.n,
                        chunks=[], fingerprint="f" * 64)
     suite = suite_result("manifest", scan, scores, statistics=None, diagnostics=None, comparison=None)
     return build_summary(config, [suite], decision, run_dir=run_dir, started_at=datetime.now(UTC),
@@ -760,8 +761,10 @@ def test_sections_from_the_real_producers(tmp_path):
         summary.suites[0].statistics = statistics_note(results, statistics)
         summary.suites[0].diagnostics = diagnostics_of_runs(frame(candidate_rows), frame(blind_rows), NO_SUBSET)
         summary.suites[0].comparison = compare(
-            RunResults(frame(candidate_rows), RunIdentity(run_dir="runs/new", run_id="new", model="m1"), "f" * 64),
-            RunResults(frame(baseline_rows), RunIdentity(run_dir="runs/old", run_id="old", model="m0"), "f" * 64),
+            RunResults(frame(candidate_rows), RunIdentity(run_dir="runs/new", run_id="new", model="m1"),
+                       {"m": "f" * 64}),
+            RunResults(frame(baseline_rows), RunIdentity(run_dir="runs/old", run_id="old", model="m0"),
+                       {"m": "f" * 64}),
             statistics)
         captured.update(summary=summary, score_ci=summary.suites[0].scores.overall.score_ci)
 

@@ -45,11 +45,7 @@ def rows_of(suite: str, subsets: dict[str, tuple[int, int]], errors: int = 0) ->
 def write_results(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     """results.parquet with each row's suite (the column records.SAMPLE_COLUMNS carries)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist([{k: v for k, v in row.items() if k != "suite"} for row in rows],
-                                 schema=RESULT_SCHEMA)
-    if "suite" not in table.column_names:
-        table = table.append_column("suite", pa.array([row["suite"] for row in rows], pa.string()))
-    pq.write_table(table, run_dir / "results.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=RESULT_SCHEMA), run_dir / "results.parquet")
 
 
 def two_suite_summary() -> Summary:

@@ -1,6 +1,6 @@
 """summary.json as a typed model: every summary the run writes is read and given back byte for byte; a summary
-written before the schema version was recorded is version 1; a version this ray-eval does not know, or a file that
-is not a summary, is refused in one line naming the file.
+written before the schema version was recorded is version 1, read as one suite with nothing lost; a version this
+ray-eval does not know, or a file that is not a summary, is refused in one line naming the file.
 
 tests/unit/summaries/ holds summary.json files of real runs written before the version was recorded (data/sample,
 `configs/scripted.yaml`): the scripted run with its blind pass, a run compared with it as its baseline, and a run
@@ -33,18 +33,32 @@ def as_written(data: dict) -> str:
 def test_the_stored_summaries_are_the_three_kinds_of_run() -> None:
     kinds = {path.stem: load_summary(json.loads(path.read_text(encoding="utf-8")), str(path)) for path in STORED}
     assert set(kinds) == {"v1-scripted", "v1-comparison", "v1-incomplete"}
-    assert kinds["v1-scripted"].diagnostics is not None and kinds["v1-scripted"].comparison is None
-    assert kinds["v1-comparison"].comparison is not None and kinds["v1-comparison"].comparison.flipped
+    scripted, compared = kinds["v1-scripted"].suites[0], kinds["v1-comparison"].suites[0]
+    assert scripted.diagnostics is not None and scripted.comparison is None
+    assert compared.comparison is not None and compared.comparison.flipped
     assert kinds["v1-incomplete"].status == "incomplete" and kinds["v1-incomplete"].resume_command
 
 
+def as_one_dataset(dumped: dict) -> dict:
+    """A version-3 summary of one suite in the shape versions 1 and 2 had (its suite's parts at the top level)."""
+    dumped = dict(dumped)
+    suite = dict(dumped.pop("suites")[0])
+    del suite["name"], suite["counts"]  # the name is made from the dataset's path; the counts are the run's too
+    return dumped | suite
+
+
 @pytest.mark.parametrize("path", STORED, ids=[path.stem for path in STORED])
-def test_a_summary_without_schema_version_is_version_1_and_given_back_byte_for_byte(path: Path) -> None:
+def test_a_summary_without_schema_version_is_version_1_read_as_one_suite_with_nothing_lost(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "schema_version" not in text
     summary = Summary.model_validate(json.loads(text))
     assert summary.schema_version == 1
-    assert as_written(summary.model_dump(mode="json")) == text
+    suite, = summary.suites
+    assert suite.name == "manifest" and suite.counts == summary.counts  # data/sample/manifest.jsonl, its one suite
+    assert as_one_dataset(summary.model_dump(mode="json")) == json.loads(text)
+    # Written again, it is version 3 and reads back byte for byte.
+    again = as_written(summary.stored())
+    assert as_written(Summary.model_validate(json.loads(again)).model_dump(mode="json")) == again
 
 
 def test_the_store_writes_the_version_and_reads_back_what_it_wrote(tmp_path: Path) -> None:
@@ -92,7 +106,7 @@ def test_a_key_older_summaries_lack_stays_out_and_an_unknown_key_is_refused() ->
     data = json.loads((SUMMARIES / "v1-scripted.json").read_text(encoding="utf-8"))
     del data["dataset"]["file_rows"], data["verdict"]["checks"]  # as written before partial runs and stored checks
     summary = Summary.model_validate(data)
-    assert summary.dataset.file_rows is None and summary.verdict.checks is None
-    assert as_written(summary.model_dump(mode="json")) == as_written(data)
+    assert summary.suites[0].dataset.file_rows is None and summary.verdict.checks is None
+    assert as_one_dataset(summary.model_dump(mode="json")) == data
     with pytest.raises(UsageError, match=r"summary\.json is not a ray-eval summary: counts\.extra: Extra inputs"):
         load_summary({**data, "counts": {**data["counts"], "extra": 1}}, "summary.json")

@@ -42,7 +42,8 @@ def finished_run(run_dir: Path, outcomes: list[str], samples: int | None = None)
     decision = verdict(evaluate_gate(scores, GateConfig(min_pass_rate=0.5)), complete=complete,
                        incomplete_reason=None if complete else "engine unreachable")
     config = validate_config({"dataset": {"path": "data/manifest.jsonl"}, "engine": {"kind": "scripted"}})
-    scan = DatasetScan(Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=samples, chunks=[],
+    scan = DatasetScan("manifest", Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"), rows=samples,
+                       chunks=[],
                        fingerprint="f" * 64)
     suite = suite_result("manifest", scan, scores, statistics=statistics_note(results, config.statistics),
                          diagnostics=None, comparison=None)

@@ -65,7 +65,8 @@ def conclude_run(config: EvalConfig, scan: DatasetScan, run_dir: Path, started_a
                                RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=label), scan.fingerprint)
         # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
         comparison = compare(candidate, baseline_results, config.statistics,
-                             min_paired_samples=config.gate.baseline.min_paired_samples)
+                             min_paired_samples=config.gate.baseline.min_paired_samples,
+                             regression_margin=config.gate.baseline.max_regression)
     decision = verdict(evaluate_gate(scores, config.gate, scan.suite_thresholds, comparison, scan.coverage),
                        complete=incomplete_reason is None, incomplete_reason=incomplete_reason, coverage=scan.coverage)
     summary = build_summary(config, scan, scores, decision, run_dir=run_dir, started_at=started_at,

@@ -82,7 +82,8 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
         suite.min_pass_rate, suite.min_score, tuple(suite.category_pass_rates), suite.category_level) if suite else None
     baseline = config.gate.baseline
     comparison = (compare_runs(run_dir, baseline.run_dir, config.statistics,
-                               min_paired_samples=baseline.min_paired_samples) if baseline else None)
+                               min_paired_samples=baseline.min_paired_samples,
+                               regression_margin=baseline.max_regression) if baseline else None)
     coverage = Coverage.of_summary(summary.dataset)
     checks = evaluate_gate(summary.scores, config.gate, suite_thresholds, comparison, coverage)
     old = summary.verdict

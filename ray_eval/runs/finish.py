@@ -23,7 +23,7 @@ from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
 from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
-from ray_eval.verdict.gate import Check, evaluate_gate, suite_checks, verdict
+from ray_eval.verdict.gate import SuiteGate, decide_suites, verdict
 from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
 from ray_eval.verdict.serving_gate import ServingGateInput, gated_serving, serving_checks
 from ray_eval.verdict.summary_model import Diagnostics, RunIdentity, SuiteResult, Summary
@@ -62,11 +62,11 @@ def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: d
     concluded = [conclude_suite(config, suite, suite_scan, results[results["suite"] == suite.name], store,
                                 baselines, several=len(scan.suites) > 1)
                  for suite, suite_scan in zip(config.evaluated_suites(), scan.suites, strict=True)]
+    suite_checks = decide_suites([gate for _, gate in concluded])
     # The engine's checks are the run's, over every suite's requests (gate.serving: the run-wide gate block).
     serving = gated_serving(serving_of(results, config.statistics), results, config.gate.serving, config.statistics,
                             serving_input.setup)
-    checks = [*(check for _, suite_checks in concluded for check in suite_checks),
-              *serving_checks(serving, config.gate.serving, serving_input.baseline)]
+    checks = [*suite_checks, *serving_checks(serving, config.gate.serving, serving_input.baseline)]
     decision = verdict(checks, complete=incomplete_reason is None, incomplete_reason=incomplete_reason,
                        coverage=scan.coverage)
     summary = build_summary(config, [suite for suite, _ in concluded], decision, run_dir=run_dir,
@@ -80,9 +80,9 @@ def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: d
 
 
 def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, results: pd.DataFrame, store: RunStore,
-                   baselines: Mapping[Path, RunResults], several: bool) -> tuple[SuiteResult, list[Check]]:
-    """One suite's scores, diagnostics, comparison with the baseline run's same suite, and gate checks (named after
-    the suite when the run has several)."""
+                   baselines: Mapping[Path, RunResults], several: bool) -> tuple[SuiteResult, SuiteGate]:
+    """One suite's scores, diagnostics and comparison with the baseline run's same suite, and what it brings to the
+    decision (its checks are named after it when the run has several)."""
     scores = summarize(results, config.statistics)
     comparison = None
     if suite.gate.baseline is not None:
@@ -93,11 +93,13 @@ def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, re
         # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
         comparison = compare(candidate.of_suite(suite.name), baselines[suite.gate.baseline.run_dir].paired_with(
             suite.name, alone=not several), config.statistics,
-            min_paired_samples=suite.gate.baseline.min_paired_samples)
-    checks = evaluate_gate(scores, suite.gate, scan.suite_thresholds, comparison, scan.coverage)
+            min_paired_samples=suite.gate.baseline.min_paired_samples,
+            regression_margin=suite.gate.baseline.max_regression)
+    gate = SuiteGate(suite.name if several else None, scores, suite.gate, scan.suite_thresholds, comparison,
+                     scan.coverage)
     result = suite_result(suite.name, scan, scores, statistics=statistics_note(results, config.statistics),
                           diagnostics=_diagnostics(config, store, suite.name, results), comparison=comparison)
-    return result, suite_checks(checks, suite.name) if several else checks
+    return result, gate
 
 
 def read_baselines(config: EvalConfig) -> dict[Path, RunResults]:

@@ -22,7 +22,7 @@ from ray_eval.outputs.summary import public_config
 from ray_eval.runs.finish import read_baselines
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
 from ray_eval.verdict.compare import compare, load_run_results
-from ray_eval.verdict.gate import Check, Coverage, evaluate_gate, suite_checks, verdict
+from ray_eval.verdict.gate import Coverage, SuiteGate, decide_suites, verdict
 from ray_eval.verdict.serving_gate import load_serving_baseline, serving_checks
 from ray_eval.verdict.summary_model import Comparison, Verdict
 
@@ -86,7 +86,7 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
     baselines = read_baselines(config)
     several = len(summary.suites) > 1
     comparisons: dict[str, Comparison | None] = {}
-    checks: list[Check] = []
+    gates: list[SuiteGate] = []
     for suite in config.evaluated_suites():
         stored_suite = summary.suite(suite.name)
         if stored_suite is None:
@@ -95,16 +95,17 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
         if suite.gate.baseline is not None:
             comparison = compare(load_run_results(run_dir).of_suite(suite.name),
                                  baselines[suite.gate.baseline.run_dir].paired_with(suite.name, alone=not several),
-                                 config.statistics, min_paired_samples=suite.gate.baseline.min_paired_samples)
+                                 config.statistics, min_paired_samples=suite.gate.baseline.min_paired_samples,
+                                 regression_margin=suite.gate.baseline.max_regression)
         comparisons[suite.name] = comparison
         thresholds = stored_suite.dataset.suite_thresholds
         suite_thresholds = SuiteThresholds(thresholds.min_pass_rate, thresholds.min_score,
                                            tuple(thresholds.category_pass_rates), thresholds.category_level
                                            ) if thresholds else None
-        suite_checks_ = evaluate_gate(stored_suite.scores, suite.gate, suite_thresholds, comparison,
-                                      Coverage.of_summary(stored_suite.dataset))
-        checks.extend(suite_checks(suite_checks_, suite.name) if several else suite_checks_)
-    checks.extend(serving_checks(summary.serving, config.gate.serving, load_serving_baseline(config.gate.serving)))
+        gates.append(SuiteGate(suite.name if several else None, stored_suite.scores, suite.gate, suite_thresholds,
+                               comparison, Coverage.of_summary(stored_suite.dataset)))
+    checks = [*decide_suites(gates),
+              *serving_checks(summary.serving, config.gate.serving, load_serving_baseline(config.gate.serving))]
     coverage = Coverage(sum(suite.dataset.rows for suite in summary.suites),
                         sum(Coverage.of_summary(suite.dataset).dataset_rows for suite in summary.suites))
     old = summary.verdict

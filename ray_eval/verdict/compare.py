@@ -64,7 +64,7 @@ class RunResults:
 
 def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: StatisticsConfig | None = None,
                  max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES,
-                 suite: str | None = None) -> Comparison:
+                 suite: str | None = None, regression_margin: float | None = None) -> Comparison:
     """The comparison of two finished run directories on one suite: `suite`, or the candidate's only one (a run of
     several suites needs it named: UsageError listing them)."""
     candidate = load_run_results(candidate_dir)
@@ -76,13 +76,17 @@ def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: Statistics
         raise UsageError(f"run {candidate.identity.run_dir} has no suite {suite!r} (it has {', '.join(suites)})")
     name = suite or suites[0]
     return compare(candidate.of_suite(name), load_run_results(baseline_dir).paired_with(name, alone=len(suites) == 1),
-                   statistics, max_flipped, min_paired_samples)
+                   statistics, max_flipped, min_paired_samples, regression_margin)
 
 
 def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,
-            max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES) -> Comparison:
+            max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES,
+            regression_margin: float | None = None) -> Comparison:
     """The comparison of candidate against baseline (summary.json's `comparison` section). A group with fewer
-    than `min_paired_samples` samples is too few to tell (comparison_verdict)."""
+    than `min_paired_samples` samples is too few to tell (comparison_verdict). With a `regression_margin` (score
+    points: the gate's max_regression), the overall group also records `p_regressed`, the one-sided p-value of a
+    regression beyond it (stats.paired_difference) that the gate's Holm correction takes; without one the
+    comparison is stored as before."""
     statistics = statistics or StatisticsConfig()
     _check_unique(candidate)
     _check_unique(baseline)
@@ -114,7 +118,7 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
         "confidence": statistics.confidence,
         "min_paired_samples": min_paired_samples,
         "notes": notes,
-        "overall": paired_group(paired, statistics, min_paired_samples),
+        "overall": paired_group(paired, statistics, min_paired_samples, regression_margin),
         "by_subset": by("subset"),
         "by_format": by("format"),
         "by_label": {level: by(level) for level in LABEL_LEVELS if paired[level].notna().any()},
@@ -124,24 +128,25 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
     return comparison.model_copy(update={"verdict": comparison_verdict(comparison).value})
 
 
-def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig,
-                 min_paired_samples: int = MIN_PAIRED_SAMPLES) -> dict[str, Any] | None:
+def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig, min_paired_samples: int = MIN_PAIRED_SAMPLES,
+                 regression_margin: float | None = None) -> dict[str, Any] | None:
     """Scores of both runs on one group of paired samples, their difference, its interval, the test and the
-    verdict (PairedGroup.as_dict)."""
+    verdict (PairedGroup.as_dict); with a margin (points), also `p_regressed`."""
     if frame.empty:
         return None
     candidate, baseline = _scores(frame, ""), _scores(frame, "_baseline")
     weight = frame["weight"].to_numpy(dtype=float)
     difference = paired_difference(candidate, baseline, weight, frame[CLUSTER].to_numpy(),
                                    resamples=statistics.bootstrap_resamples, confidence=statistics.confidence,
-                                   seed=statistics.seed)
+                                   seed=statistics.seed,
+                                   margin=None if regression_margin is None else regression_margin / 100.0)
     binary = bool(np.isin(candidate, (0.0, 1.0)).all() and np.isin(baseline, (0.0, 1.0)).all())
     if binary and np.allclose(weight, weight[0]):
         test, p_value = "mcnemar", mcnemar(candidate == 1.0, baseline == 1.0).p_value
     else:
         test, p_value = "paired_bootstrap", difference.p_value
     total = weight.sum()
-    return PairedGroup(
+    group = PairedGroup(
         n=len(frame),
         clusters=int(frame[CLUSTER].nunique()),
         baseline_score=round(100.0 * float(weight @ baseline) / total, 4),
@@ -152,6 +157,9 @@ def paired_group(frame: pd.DataFrame, statistics: StatisticsConfig,
         test=test,
         significant=bool(p_value < 1.0 - statistics.confidence),
     ).as_dict(min_paired_samples)
+    if difference.p_regressed is not None:
+        group["p_regressed"] = round(difference.p_regressed, 6)
+    return group
 
 
 def write_comparison(out_dir: Path, comparison: Comparison) -> Path:

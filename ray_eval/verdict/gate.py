@@ -2,19 +2,24 @@
 listing every check.
 
 The baseline check is a non-inferiority test: it passes when the paired interval of (this run - baseline) lies
-above -max_regression, fails when it lies wholly below, and is undecided when it straddles the margin or too few
-samples are shared: too few samples to decide is its own verdict, never a pass.
+above -max_regression, fails when the one-sided test of a regression beyond the margin rejects, and is undecided
+otherwise (the interval straddles the margin, or too few samples are shared): too few samples to decide is its own
+verdict, never a pass. A decision over several suites holds one such test per suite with a baseline: they are one
+family (baseline_checks), whose "failed" is Holm-corrected for how many tests it holds.
 
 Exit codes of the whole tool live here too, since the verdict decides them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.data.readers import SuiteThresholds
 from ray_eval.verdict.comparison_verdict import ComparisonVerdict, PairedGroup
+from ray_eval.verdict.stats import holm_adjusted, holm_rejections
 from ray_eval.verdict.summary_model import Comparison, DatasetInfo, GroupScores, Scores, Verdict
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -33,10 +38,19 @@ class Check:
     samples: int
     note: str | None = None
     outcome: str | None = None  # "passed" | "failed" | "undecided"; set from `passed` unless undecided
+    p_value: float | None = None  # a baseline check's one-sided p-value of a regression beyond the margin
 
     def __post_init__(self) -> None:
         if self.outcome is None:
             object.__setattr__(self, "outcome", "passed" if self.passed else "failed")
+
+    def stored(self) -> dict[str, Any]:
+        """The check as verdict.json holds it: `p_value` only on a check that has one, so every other check (and
+        every verdict written before it existed) is stored as it was."""
+        fields = asdict(self)
+        if self.p_value is None:
+            del fields["p_value"]
+        return fields
 
 
 @dataclass(frozen=True)
@@ -59,11 +73,49 @@ class Coverage:
         return cls(dataset.rows, dataset.file_rows or dataset.rows)
 
 
+@dataclass(frozen=True)
+class SuiteGate:
+    """What one suite brings to a decision: its scores, its gate, a seed suite's own thresholds, its comparison with
+    the baseline run's same suite (compare.compare with regression_margin; required with gate.baseline) and how much
+    of its dataset it evaluated."""
+
+    name: str | None  # put before its checks' names in a run of several suites; None for a run of one dataset
+    scores: Scores
+    gate: GateConfig
+    thresholds: SuiteThresholds | None = None
+    comparison: Comparison | None = None
+    coverage: Coverage | None = None
+
+
+def decide_suites(suites: Sequence[SuiteGate]) -> list[Check]:
+    """Every suite's checks, suite after suite; the suites' regression tests against their baselines are decided
+    together, as one family (baseline_checks), so that more suites do not mean more false alarms."""
+    family = []
+    for suite in suites:
+        if suite.gate.baseline is not None:
+            if suite.comparison is None:
+                raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
+            family.append(BaselineTest(suite.name, suite.comparison, suite.gate.baseline))
+    decided = iter(baseline_checks(family))
+    checks: list[Check] = []
+    for suite in suites:
+        own = threshold_checks(suite.scores, suite.gate, suite.thresholds, suite.coverage)
+        checks += suite_checks(own, suite.name) if suite.name is not None else own
+        if suite.gate.baseline is not None:
+            checks.append(next(decided))
+    return checks
+
+
 def evaluate_gate(scores: Scores, gate: GateConfig, suite: SuiteThresholds | None = None,
                   comparison: Comparison | None = None, coverage: Coverage | None = None) -> list[Check]:
-    """Every configured check, with its value, threshold and result. `comparison` (compare.compare_runs against
-    gate.baseline.run_dir) is required when a baseline is configured; `coverage` adds a check when the run
-    evaluated only part of its dataset."""
+    """The checks of a run of one dataset (decide_suites with one suite)."""
+    return decide_suites([SuiteGate(None, scores, gate, suite, comparison, coverage)])
+
+
+def threshold_checks(scores: Scores, gate: GateConfig, suite: SuiteThresholds | None = None,
+                     coverage: Coverage | None = None) -> list[Check]:
+    """Every configured check of one suite but its baseline check, with its value, threshold and result; `coverage`
+    adds a check when the suite evaluated only part of its dataset."""
     checks: list[Check] = []
     if coverage is not None and coverage.partial:
         checks.append(coverage_check(coverage, gate.allow_partial))
@@ -114,10 +166,6 @@ def evaluate_gate(scores: Scores, gate: GateConfig, suite: SuiteThresholds | Non
             group = scores.by_label.get(suite.category_level, {}).get(name)
             add(f"category {name} pass rate", f"label:{suite.category_level}:{name}", group, "pass_rate", rate, ">=",
                 "suite")
-    if gate.baseline is not None:
-        if comparison is None:
-            raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
-        checks.append(baseline_check(comparison, gate.baseline))
     return checks
 
 
@@ -140,15 +188,66 @@ def coverage_check(coverage: Coverage, allow_partial: bool) -> Check:
                       "set gate.allow_partial: true for a smoke run")
 
 
+@dataclass(frozen=True)
+class BaselineTest:
+    """One no-regression test of a decision: a suite's comparison with its baseline run (compare.compare, given
+    regression_margin=config.max_regression) and that suite's baseline config."""
+
+    label: str | None  # the suite's name, put before the check's name; None for a run of one dataset
+    comparison: Comparison
+    config: BaselineConfig
+
+
 def baseline_check(comparison: Comparison, baseline: BaselineConfig) -> Check:
-    """No significant regression beyond the margin: the lower end of the paired interval of the score difference
-    (points) against -max_regression."""
+    """No significant regression beyond the margin, as the only regression test of the decision."""
+    return baseline_checks([BaselineTest(None, comparison, baseline)])[0]
+
+
+def baseline_checks(tests: Sequence[BaselineTest]) -> list[Check]:
+    """One check per regression test, in order, decided as one family.
+
+    Passed: the lower end of the paired interval of the score difference (points) at the statistics' confidence is
+    >= -max_regression, for each test alone. The decision passes only when every test passes, an intersection-union
+    test, whose error of passing a regressed model is at most each test's own: no correction is needed there.
+    Failed: rejected by Holm's step-down over the family's one-sided p-values of a regression beyond the margin
+    (p_regressed) at alpha = (1 - confidence) / 2, the level of the interval's upper end; m counts every test, those
+    with too few samples too. So the chance that a model within the margin on every suite fails any of them stays
+    at most alpha however many suites there are. With one test this is the interval's rule: failed when the upper
+    end lies below the margin (up to the boundary resample, see stats.paired_difference). Otherwise undecided."""
+    if not tests:
+        return []
+    confidences = {test.comparison.confidence for test in tests}
+    if len(confidences) > 1:
+        raise ValueError(f"the regression tests of one decision must share one confidence, got {sorted(confidences)}")
+    alpha = (1 - confidences.pop()) / 2
+    p_values = [_p_regressed(test) for test in tests]
+    rejected = holm_rejections(p_values, alpha)
+    adjusted = holm_adjusted(p_values)
+    return [_baseline_check(test, p, adjusted_p, rejected_here, alpha, len(tests))
+            for test, p, adjusted_p, rejected_here in zip(tests, p_values, adjusted, rejected, strict=True)]
+
+
+def _p_regressed(test: BaselineTest) -> float | None:
+    """The test's p-value; None where it cannot be made (too few samples, one media cluster)."""
+    overall, n = test.comparison.overall, test.comparison.paired_samples
+    if overall is None or n < test.config.min_paired_samples or PairedGroup.of(overall).degenerate:
+        return None
+    if overall.p_regressed is None:
+        raise ValueError(f"the comparison with baseline run {test.comparison.baseline.run_id or '?'} has no "
+                         "p_regressed: compare() must be given regression_margin=gate.baseline.max_regression")
+    return float(overall.p_regressed)
+
+
+def _baseline_check(test: BaselineTest, p: float | None, adjusted_p: float | None, rejected: bool, alpha: float,
+                    family: int) -> Check:
+    comparison, baseline = test.comparison, test.config
     overall, margin = comparison.overall, -baseline.max_regression
-    name, n = "no regression against baseline", comparison.paired_samples
+    name = "no regression against baseline" if test.label is None else f"{test.label}: no regression against baseline"
+    n = comparison.paired_samples
 
     def check(value: float | None, outcome: str, note: str) -> Check:
         return Check(name, "regression", "overall", value, margin, ">=", outcome == "passed", "config", n,
-                     note=note, outcome=outcome)
+                     note=note, outcome=outcome, p_value=p)
 
     if overall is None or n < baseline.min_paired_samples:
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
@@ -157,18 +256,30 @@ def baseline_check(comparison: Comparison, baseline: BaselineConfig) -> Check:
         return check(None, "undecided", f"too few samples to decide: the {n} samples shared with the baseline run "
                                         "form one media cluster, so the paired interval has no width")
     assert overall.delta_ci is not None, "compare() gives every group of paired samples its interval"
+    assert p is not None and adjusted_p is not None, "a test with enough samples has its p-value (_p_regressed)"
     low, high = overall.delta_ci
     run_id = comparison.baseline.run_id or "?"
     # The value is the interval's lower end, not the change itself: say so, or -0.8 beside a change of +1.2 misleads.
     what = (f"value = the lower end of the {comparison.confidence:.0%} interval of the score change against "
             f"baseline run {run_id} ({n} paired samples); the change is {overall.delta:+.2f} points "
             f"[{low:+.2f}, {high:+.2f}]")
+    # One test alone keeps the notes it always had; in a family each says what the correction did.
+    corrected = "" if family == 1 else (f"; one-sided p = {p:.4g} of a regression beyond the margin, Holm-corrected "
+                                        f"over {family} regression tests: adjusted p = {adjusted_p:.4g}")
     if low >= margin:
-        return check(low, "passed", what)
+        return check(low, "passed", what + corrected)
+    if rejected:
+        return check(low, "failed", f"a regression beyond the margin of {baseline.max_regression} points: {what}"
+                                    + corrected)
     if high < margin:
-        return check(low, "failed", f"a regression beyond the margin of {baseline.max_regression} points: {what}")
+        kept = (f"Holm's correction over {family} regression tests kept it from failing (adjusted p = "
+                f"{adjusted_p:.4g}, fails at <= {alpha:.4g})" if family > 1 else
+                f"the one-sided test of a regression beyond the margin is not significant at its boundary resample "
+                f"(p = {p:.4g}, fails at <= {alpha:.4g})")
+        return check(low, "undecided", f"too few samples to decide: the interval lies below "
+                                       f"-{baseline.max_regression} points, but {kept}; {what}")
     return check(low, "undecided", f"too few samples to decide: the interval straddles -{baseline.max_regression} "
-                                   f"points; {what}")
+                                   f"points; {what}" + corrected)
 
 
 def compare_exit_code(comparison_verdict: ComparisonVerdict, fail_on_regression: bool) -> int:
@@ -200,7 +311,7 @@ def verdict(checks: list[Check], *, complete: bool = True, incomplete_reason: st
         "exit_code": code,
         "reason": incomplete_reason,
         "failed_checks": failed,
-        "checks": [asdict(check) for check in checks],
+        "checks": [check.stored() for check in checks],
         "note": None if checks else "no thresholds are configured: the gate passes any complete run",
         "coverage": None if coverage is None else {**asdict(coverage), "partial": coverage.partial},
     })

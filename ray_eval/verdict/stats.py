@@ -179,17 +179,26 @@ class PairedDifference:
     ci: tuple[float, float]
     p_value: float  # two-sided, paired bootstrap (null-centred: shift the bootstrap distribution by -mean)
     n: int
+    p_regressed: float | None = None  # one-sided, against a margin: given only when paired_difference had one
 
 
 def paired_difference(candidate: ArrayLike, baseline: ArrayLike, weights: ArrayLike | None = None,
                       clusters: ArrayLike | None = None, *, resamples: int = 1000, confidence: float = 0.95,
-                      seed: int = 0) -> PairedDifference:
+                      seed: int = 0, margin: float | None = None) -> PairedDifference:
     """Paired bootstrap of the weighted mean difference (cluster-resampled when clusters are given).
 
     Equal-length inputs required (ValueError otherwise); n == 0 is a ValueError. The p-value is
     (1 + #{|d* - mean| >= |mean|}) / (1 + resamples), where d* are the bootstrap means: the +1 keeps it a valid
     p-value and never exactly 0, so its floor is 1 / (1 + resamples). With a single cluster (or a single sample)
-    there is no evidence about variability: the interval is (mean, mean) and the p-value is 1.0."""
+    there is no evidence about variability: the interval is (mean, mean) and the p-values are 1.0.
+
+    With a margin m (a fraction, like the values: 0.01 for one score point), p_regressed is the one-sided p-value of
+    "the change is below -m" against H0 "it is at or above -m": (1 + #{d* >= -m}) / (1 + resamples), from the same
+    resamples as the interval. Small means evidence of a regression beyond the margin. It agrees with the interval:
+    p_regressed <= alpha implies that the interval's upper end at (1 + confidence) / 2, alpha = (1 - confidence) / 2,
+    lies below -m (the interval's old "failed" rule, a one-sided test at that alpha). The converse holds except
+    within two resamples of the boundary, where the +1 (and the interval's interpolation between resamples) leave
+    the p-value the more cautious of the two."""
     lower_level, upper_level = _check_settings(resamples, confidence)
     candidate_values = _as_values("candidate", candidate, None)
     baseline_values = _as_values("baseline", baseline, None)
@@ -204,7 +213,8 @@ def paired_difference(candidate: ArrayLike, baseline: ArrayLike, weights: ArrayL
     value_sums, weight_sums = _cluster_sums(differences, weight_array, _as_cluster_index(clusters, n))
     mean = float(value_sums[:, 0].sum() / weight_sums.sum())
     if weight_sums.shape[0] == 1:
-        return PairedDifference(mean=mean, ci=(mean, mean), p_value=1.0, n=n)
+        return PairedDifference(mean=mean, ci=(mean, mean), p_value=1.0, n=n,
+                                p_regressed=None if margin is None else 1.0)
     boot = _bootstrap_distribution(value_sums, weight_sums, resamples, seed)[:, 0]
     lower, upper = np.quantile(boot, [lower_level, upper_level])
     counted = differences[weight_array > 0, 0]
@@ -212,7 +222,48 @@ def paired_difference(candidate: ArrayLike, baseline: ArrayLike, weights: ArrayL
     # Centring the bootstrap distribution on zero approximates the null distribution of the mean difference.
     extreme = int(np.count_nonzero(np.abs(boot - mean) >= abs(mean)))
     p_value = (1 + extreme) / (1 + resamples)
-    return PairedDifference(mean=mean, ci=(float(lower), float(upper)), p_value=min(1.0, p_value), n=n)
+    p_regressed = None if margin is None else _share_at_or_above(boot, -margin)
+    return PairedDifference(mean=mean, ci=(float(lower), float(upper)), p_value=min(1.0, p_value), n=n,
+                            p_regressed=p_regressed)
+
+
+def _share_at_or_above(boot: np.ndarray, bound: float) -> float:
+    """(1 + #{d* >= bound}) / (1 + resamples): the +1 as in the two-sided p-value, so never 0 from finitely many
+    resamples."""
+    return (1 + int(np.count_nonzero(boot >= bound))) / (1 + boot.shape[0])
+
+
+def holm_adjusted(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm-adjusted p-values, in the given order: the i-th smallest (0-based) becomes
+    max over j <= i of min(1, (m - j) * p_(j)), so that a test is rejected by holm_rejections at alpha exactly when
+    its adjusted p-value is <= alpha. None (a test that could not be made) stays None and counts in m."""
+    m = len(p_values)
+    adjusted: list[float | None] = [None] * m
+    running = 0.0
+    for rank, (p, position) in enumerate(sorted((p, i) for i, p in enumerate(p_values) if p is not None)):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[position] = running
+    return adjusted
+
+
+def holm_rejections(p_values: Sequence[float | None], alpha: float) -> list[bool]:
+    """Holm's step-down over a family of tests, in the given order: which null hypotheses are rejected with the
+    family-wise error rate at most alpha (under any dependence between the tests).
+
+    Sorted ascending, the i-th (0-based) p-value is rejected while p_(i) <= alpha / (m - i); the first that is not
+    stops the walk. m counts every test, a None (a test that could not be made) included: it is never rejected, and
+    counting it keeps the correction conservative. Equal p-values are rejected or kept together, since the next
+    bound is larger."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    m = len(p_values)
+    rejected = [False] * m
+    made = sorted((p, position) for position, p in enumerate(p_values) if p is not None)
+    for rank, (p, position) in enumerate(made):
+        if p > alpha / (m - rank):
+            break
+        rejected[position] = True
+    return rejected
 
 
 @dataclass(frozen=True)

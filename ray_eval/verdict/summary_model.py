@@ -251,6 +251,7 @@ class PairedGroupScores(Stored):
     test: str | None
     significant: bool
     verdict: str | None = None
+    p_regressed: Number | None = None  # one-sided p of a regression beyond the gate's margin (overall group only)
 
 
 class Flip(Stored):
@@ -306,6 +307,7 @@ class Check(Stored):
     samples: int
     note: str | None = None
     outcome: Literal["passed", "failed", "undecided"] | None = None
+    p_value: Number | None = None  # a baseline check's p_regressed (its comparison's), only on such a check
 
     @property
     def result(self) -> Literal["passed", "failed", "undecided"]:

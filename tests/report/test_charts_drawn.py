@@ -103,7 +103,7 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
                        RunIdentity(run_dir=str(run_dir), run_id=run_dir.name, model=run_dir.name), {"m": "f"}),
             RunResults(baseline_frame,
                        RunIdentity(run_dir=str(baseline), run_id=baseline.name, model=baseline.name), {"m": "f"}),
-            STATISTICS)
+            STATISTICS, regression_margin=config.gate.baseline.max_regression)
     decision = verdict(evaluate_gate(scores, config.gate, None, comparison))
     scan = DatasetScan("manifest", Path("manifest.jsonl"), type("Reader", (), {"name": "manifest"})(),
                        rows=len(rows), chunks=[],

@@ -102,22 +102,24 @@ def test_unpairable_runs_are_refused(tmp_path: Path) -> None:
         compare_runs(dup, a, FAST)
 
 
-def comparison(delta: float, ci: tuple[float, float], n: int) -> Comparison:
-    return parts.comparison(paired_samples=n, overall=parts.paired_group(n=n, delta=delta, delta_ci=list(ci)))
+def comparison(delta: float, ci: tuple[float, float], n: int, p_regressed: float = 0.5) -> Comparison:
+    return parts.comparison(paired_samples=n, overall=parts.paired_group(n=n, delta=delta, delta_ci=list(ci),
+                                                                         p_regressed=p_regressed))
 
 
 @pytest.mark.parametrize(
-    ("delta", "ci", "n", "outcome"),
+    ("delta", "ci", "n", "p_regressed", "outcome"),
     [
-        (0.5, (-0.8, 1.8), 500, "passed"),  # the whole interval above -1
-        (-4.0, (-6.0, -2.0), 500, "failed"),  # wholly below -1: a significant regression
-        (-0.5, (-3.0, 2.0), 500, "undecided"),  # straddles -1: too few samples to decide
-        (0.0, (0.0, 0.0), 10, "undecided"),  # fewer shared samples than required
+        (0.5, (-0.8, 1.8), 500, 0.9, "passed"),  # the whole interval above -1
+        (-4.0, (-6.0, -2.0), 500, 0.001, "failed"),  # wholly below -1: a significant regression
+        (-0.5, (-3.0, 2.0), 500, 0.3, "undecided"),  # straddles -1: too few samples to decide
+        (0.0, (0.0, 0.0), 10, 0.5, "undecided"),  # fewer shared samples than required
     ],
 )
-def test_baseline_check_outcomes(delta: float, ci: tuple[float, float], n: int, outcome: str) -> None:
-    check = baseline_check(comparison(delta, ci, n), BaselineConfig(run_dir=Path("x"), max_regression=1.0,
-                                                                    min_paired_samples=30))
+def test_baseline_check_outcomes(delta: float, ci: tuple[float, float], n: int, p_regressed: float,
+                                 outcome: str) -> None:
+    check = baseline_check(comparison(delta, ci, n, p_regressed),
+                           BaselineConfig(run_dir=Path("x"), max_regression=1.0, min_paired_samples=30))
     assert check.outcome == outcome and check.passed == (outcome == "passed")
     assert check.threshold == -1.0
     if outcome == "undecided":

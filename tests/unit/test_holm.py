@@ -128,7 +128,7 @@ def _results(correct: np.ndarray, run_id: str) -> RunResults:
         "score": correct.astype(float), "passed": correct, "extracted": np.where(correct, "A", "B"),
         "media_digests": [[f"img{i // 2}"] for i in range(len(correct))],
     })
-    return RunResults(frame, RunIdentity(run_dir=f"runs/{run_id}", run_id=run_id, model=run_id), "f" * 64)
+    return RunResults(frame, RunIdentity(run_dir=f"runs/{run_id}", run_id=run_id, model=run_id), {"m": "f" * 64})
 
 
 def _pair(seed: int, n: int = 120, loss: float = 0.1) -> tuple[RunResults, RunResults]:
@@ -252,7 +252,7 @@ def test_ray_eval_gate_against_a_baseline_records_the_p_value(tmp_path: Path, ca
     assert code == 1
     assert "a regression beyond the margin of 1.0 points" in out
     summary = json.loads((candidate / "summary.json").read_text(encoding="utf-8"))
-    p_regressed = summary["comparison"]["overall"]["p_regressed"]
+    p_regressed = summary["suites"][0]["comparison"]["overall"]["p_regressed"]
     assert p_regressed == pytest.approx(1 / 1001)  # 30 of 80 lost, none gained: no resample near -1 point
     check, = [check for check in summary["verdict"]["checks"] if check["metric"] == "regression"]
     assert check["outcome"] == "failed" and check["p_value"] == p_regressed

@@ -97,7 +97,8 @@ def _results(correct: np.ndarray, cluster: np.ndarray, run_id: str) -> RunResult
         "score": correct.astype(float), "passed": correct, "extracted": np.where(correct, "A", "B"),
         "media_digests": [[f"image-{c}"] for c in cluster],
     })
-    return RunResults(frame, RunIdentity(run_dir=f"runs/{run_id}", run_id=run_id, model=run_id), {"synthetic": "synthetic"})
+    return RunResults(frame, RunIdentity(run_dir=f"runs/{run_id}", run_id=run_id, model=run_id),
+                      {"synthetic": "synthetic"})
 
 
 def decisions(comparisons: Sequence[Comparison], baseline: BaselineConfig) -> dict[str, str]:

@@ -257,3 +257,25 @@ def test_ray_eval_gate_against_a_baseline_records_the_p_value(tmp_path: Path, ca
     check, = [check for check in summary["verdict"]["checks"] if check["metric"] == "regression"]
     assert check["outcome"] == "failed" and check["p_value"] == p_regressed
     assert all("p_value" not in other for other in summary["verdict"]["checks"] if other is not check)
+
+
+def test_a_decision_over_suites_names_each_suites_checks_and_decides_their_baselines_as_one_family() -> None:
+    """decide_suites, as a run of several suites concludes: each suite's checks in order, named after it, its
+    baseline check last; the regression tests of all suites corrected together (alone, guard's would fail)."""
+    from ray_eval.config import GateConfig
+    from ray_eval.verdict.gate import SuiteGate, decide_suites
+
+    gate = GateConfig(min_score=50, baseline=BASELINE)
+    scores = parts.scores(parts.group_scores(n=500, score=70.0, pass_rate=0.7))
+    suites = [SuiteGate("shop", scores, gate, comparison=_comparison((-6.0, -2.0), 0.004)),
+              SuiteGate("guard", scores, gate, comparison=_comparison((-4.0, -1.5), 0.013)),
+              SuiteGate("pope", scores, GateConfig(min_score=80))]
+    checks = decide_suites(suites)
+    assert [(check.name, check.outcome) for check in checks] == [
+        ("shop: overall score", "passed"), ("shop: no regression against baseline", "failed"),
+        ("guard: overall score", "passed"), ("guard: no regression against baseline", "undecided"),
+        ("pope: overall score", "failed")]
+    alone = decide_suites(suites[1:2])
+    assert alone[-1].outcome == "failed"
+    with pytest.raises(ValueError, match="no comparison with the baseline run"):
+        decide_suites([SuiteGate("shop", scores, gate)])

@@ -269,12 +269,16 @@ def test_a_decision_over_suites_names_each_suites_checks_and_decides_their_basel
     scores = parts.scores(parts.group_scores(n=500, score=70.0, pass_rate=0.7))
     suites = [SuiteGate("shop", scores, gate, comparison=_comparison((-6.0, -2.0), 0.004)),
               SuiteGate("guard", scores, gate, comparison=_comparison((-4.0, -1.5), 0.013)),
-              SuiteGate("pope", scores, GateConfig(min_score=80))]
+              SuiteGate("pope", scores, GateConfig(min_score=80, baseline=BASELINE),
+                        comparison=_comparison((-0.5, 2.0), 0.9)),
+              SuiteGate("mmstar", scores, GateConfig(min_score=60))]
     checks = decide_suites(suites)
     assert [(check.name, check.outcome) for check in checks] == [
         ("shop: overall score", "passed"), ("shop: no regression against baseline", "failed"),
         ("guard: overall score", "passed"), ("guard: no regression against baseline", "undecided"),
-        ("pope: overall score", "failed")]
+        ("pope: overall score", "failed"), ("pope: no regression against baseline", "passed"),
+        ("mmstar: overall score", "passed")]
+    assert "Holm-corrected over 3 regression tests" in checks[1].note
     alone = decide_suites(suites[1:2])
     assert alone[-1].outcome == "failed"
     with pytest.raises(ValueError, match="no comparison with the baseline run"):

@@ -437,9 +437,11 @@ class EvalConfig(StrictModel):
                              "dataset or suites is required")
         if not self.suites:
             return self
-        for section in ("scoring", "gate"):
-            given = sorted(getattr(self, section).model_fields_set - (RUN_WIDE_GATE_KEYS if section == "gate" else
-                                                                      frozenset()))
+        # Keys away from their defaults: a stored config (summary.json, run.json) writes every key out.
+        for section, default in (("scoring", ScoringConfig()), ("gate", GateConfig())):
+            block = getattr(self, section)
+            given = sorted(name for name in type(block).model_fields
+                           if name not in RUN_WIDE_GATE_KEYS and getattr(block, name) != getattr(default, name))
             if given:
                 raise ValueError(f"{section}.{given[0]}: with suites, each suite has its own {section} block "
                                  f"(suites[i].{section})")

@@ -115,7 +115,10 @@ def test_a_resumed_run_asks_only_what_each_suite_lacks(local_ray, tmp_path: Path
     err = capsys.readouterr().err
     assert f"resumed: {kept.num_rows} already done" in err
     resumed = store.read_concluded()
-    assert [suite.scores for suite in resumed.suites] == [suite.scores for suite in whole.suites]
+    def scored(summary):  # what the answers decide: not the time they took
+        return [suite.scores.model_copy(update={"latency_s": None, "retries": None}) for suite in summary.suites]
+
+    assert scored(resumed) == scored(whole)
     assert resumed.counts == whole.counts
 
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from ray_eval.config_fingerprint import CountsWhenSet, FingerprintedWhole, NotFingerprinted, fingerprint
+from ray_eval.config_fingerprint import CountsWhenSet, NotFingerprinted, fingerprint
 from ray_eval.config_loading import (
     StrictModel,
     apply_override,
@@ -24,15 +24,25 @@ from ray_eval.config_loading import (
     read_config_file,
     validate,
 )
-from ray_eval.data.taxonomy import AnswerFormat, Subset
-from ray_eval.engine_config import EngineConfig, JudgeEngineConfig
+from ray_eval.engine_config import EngineConfig
 
 # The engine blocks, as other modules import them (the aliases say: exported).
 from ray_eval.engine_config import OpenAIEngineConfig as OpenAIEngineConfig
 from ray_eval.engine_config import ScriptedEngineConfig as ScriptedEngineConfig
 from ray_eval.engine_config import ServeHandleEngineConfig as ServeHandleEngineConfig
 from ray_eval.errors import ConfigError
-from ray_eval.serving_gate_config import ServingGateConfig
+
+# The scoring and gate blocks, as other modules import them (the aliases say: exported).
+from ray_eval.gate_config import BaselineConfig as BaselineConfig
+from ray_eval.gate_config import GateConfig as GateConfig
+from ray_eval.gate_config import Thresholds as Thresholds
+from ray_eval.scoring_config import DEFAULT_FORMAT_SCORERS as DEFAULT_FORMAT_SCORERS
+from ray_eval.scoring_config import EMBEDDING_SCORER as EMBEDDING_SCORER
+from ray_eval.scoring_config import JUDGE_SCORER as JUDGE_SCORER
+from ray_eval.scoring_config import DiagnosticsConfig as DiagnosticsConfig
+from ray_eval.scoring_config import JudgeConfig as JudgeConfig
+from ray_eval.scoring_config import ScoringConfig as ScoringConfig
+from ray_eval.scoring_config import StatisticsConfig as StatisticsConfig
 
 # Why a field is not part of the fingerprint: a resumed run may change it and still be the same run.
 SPEED = NotFingerprinted("how fast the run goes, not what it answers: a resumed run may go faster or slower")
@@ -136,8 +146,6 @@ class PreprocessConfig(StrictModel):
 # ---- engine and inference (the engine blocks: ray_eval.engine_config) ------------------------------------------------
 
 
-JUDGE_SCORER = "judge"  # the scorer name that routes a format's answers to the judge stage
-EMBEDDING_SCORER = "token_f1_cosine"  # the scorer that needs scoring.embedding_model
 
 
 class ServeConfig(StrictModel):
@@ -188,130 +196,6 @@ class InferenceConfig(StrictModel):
         1.0, gt=0, description="CPUs reserved per inference actor. Each also reads its samples, fetches and decodes "
         "their media, builds the requests and scores the answers (the CPU work of a run).")
     sampling: SamplingConfig = SamplingConfig()
-
-
-# ---- scoring and gate ------------------------------------------------------------------------------------------------
-
-
-class JudgeConfig(StrictModel):
-    """An LLM judge for open answers: a fixed rubric, temperature 0, verdicts cached on disk."""
-
-    # Unlike the model's engine, the judge's request policy always counted: leaving it out now would refuse to resume
-    # the run directories of judged runs made before.
-    engine: Annotated[JudgeEngineConfig, FingerprintedWhole("judged runs made before still resume")] = Field(
-        description="The judge's endpoint: an openai or serve_handle engine block.")
-    max_tokens: int = Field(256, ge=16, description="Longest judge reply, in tokens (the verdict plus a short reason).")
-    cache_dir: Path | None = Field(
-        None, description="Folder of cached verdicts, keyed by question, reference, answer, judge model and rubric; "
-        "default <run.out_dir>/judge-cache."
-    )
-    actors: int = Field(1, ge=1, description="Judge actors; each holds one client.")
-    max_in_flight_per_actor: int = Field(8, ge=1, description="Judge requests each actor keeps in flight at once.")
-    batch_size: int = Field(8, ge=1, description="Samples per judge batch.")
-
-
-DEFAULT_FORMAT_SCORERS = {AnswerFormat.MCQ: "choice", AnswerFormat.FORMAT: "structured", AnswerFormat.OPEN: "token_f1"}
-
-
-class ScoringConfig(StrictModel):
-    scorers: dict[AnswerFormat, str] = Field(
-        default_factory=lambda: dict(DEFAULT_FORMAT_SCORERS),
-        description="Scorer (by registered name) for each answer format; formats not named keep their default. "
-        "`judge` (open answers only) needs scoring.judge.",
-    )
-    format_pass_threshold: float = Field(1.0, ge=0, le=1, description="A format answer passes with this share of "
-                                                                      "fields right.")
-    open_pass_threshold: float = Field(0.5, ge=0, le=1, description="An open answer passes at this score (lexical or "
-                                                                    "judge).")
-    judge: JudgeConfig | None = Field(None, description="The LLM judge used when an answer format's scorer is `judge`.")
-    embedding_model: Path | None = Field(
-        None, description="Local sentence-embedding model folder (e.g. all-MiniLM-L6-v2, no download) for the "
-        "`token_f1_cosine` scorer; needs transformers and torch."
-    )
-
-    @field_validator("scorers", mode="after")
-    @classmethod
-    def _over_defaults(cls, scorers: dict[AnswerFormat, str]) -> dict[AnswerFormat, str]:
-        return {**DEFAULT_FORMAT_SCORERS, **scorers}
-
-    @model_validator(mode="after")
-    def _judge_where_named(self) -> ScoringConfig:
-        judged = [fmt.value for fmt, name in self.scorers.items() if name == JUDGE_SCORER]
-        if judged and self.judge is None:
-            raise ValueError(f"scorer {JUDGE_SCORER!r} for {', '.join(judged)} needs a scoring.judge block")
-        if any(fmt != AnswerFormat.OPEN for fmt in self.scorers if self.scorers[fmt] == JUDGE_SCORER):
-            raise ValueError(f"scorer {JUDGE_SCORER!r} scores open answers only")
-        if EMBEDDING_SCORER in self.scorers.values() and self.embedding_model is None:
-            raise ValueError(f"scorer {EMBEDDING_SCORER!r} needs scoring.embedding_model (a local model folder)")
-        return self
-
-    @property
-    def judged_formats(self) -> frozenset[str]:
-        return frozenset(fmt.value for fmt, name in self.scorers.items() if name == JUDGE_SCORER)
-
-
-class StatisticsConfig(StrictModel):
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of every reported interval and of the paired "
-                                                              "tests.")
-    bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
-    seed: int = Field(0, description="Seed of the bootstrap: same results, same intervals.")
-    cluster_by_media: bool = Field(
-        True, description="Resample samples sharing an image or video together (a cluster bootstrap), since their "
-        "answers are not independent."
-    )
-
-
-class DiagnosticsConfig(StrictModel):
-    blind_pass: bool = Field(
-        False, description="Also ask every question with media again without its images or video, in the same job, "
-        "for the visual diagnostics MG, VNR and VIF (doubles the requests of those samples)."
-    )
-
-
-class Thresholds(StrictModel):
-    min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest sample-weighted pass rate (0-1).")
-    min_score: float | None = Field(None, ge=0, le=100, description="Lowest sample-weighted accuracy (0-100).")
-
-
-class BaselineConfig(StrictModel):
-    run_dir: Path = Field(description="Finished run directory of the baseline model or checkpoint.")
-    max_regression: float = Field(
-        1.0, ge=0, le=100, description="Margin, in score points (0-100): the gate passes only when the paired "
-        "interval of (this run - baseline) lies above -max_regression."
-    )
-    min_paired_samples: int = Field(
-        30, ge=1, description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a "
-                              "pass."
-    )
-
-
-class GateConfig(Thresholds):
-    max_error_rate: float | None = Field(None, ge=0, le=1, description="Highest share of samples ending in an error.")
-    max_errors: int | None = Field(None, ge=0, description="Highest number of samples ending in an error (a count "
-                                                           "budget).")
-    max_unparsed_rate: float | None = Field(None, ge=0, le=1, description="Highest share of answers no scorer could "
-                                                                          "read.")
-    critical_min_pass_rate: float | None = Field(None, ge=0, le=1, description="Lowest pass rate of critical samples.")
-    subsets: dict[Subset, Thresholds] = Field(default_factory=dict, description="Per-subset thresholds.")
-    formats: dict[AnswerFormat, Thresholds] = Field(default_factory=dict, description="Per-format thresholds.")
-    labels: dict[Literal["l1", "l2", "l3", "l4"], dict[str, Thresholds]] = Field(
-        default_factory=dict, description="Per-category thresholds by label level, e.g. {l2: {OCR: {min_pass_rate: "
-                                          "0.8}}}."
-    )
-    use_suite_thresholds: bool = Field(
-        True, description="Apply a seed suite's own thresholds (the config's values win for the same check)."
-    )
-    baseline: BaselineConfig | None = Field(
-        None, description="Fail on a significant regression against a baseline run of the same samples."
-    )
-    allow_partial: bool = Field(
-        False, description="Let a run of part of the dataset (dataset.limit) pass: a smoke run. Without it such a run "
-        "is undecided (exit 1), never a pass: N of M rows are no release verdict."
-    )
-    serving: Annotated[ServingGateConfig | None, CountsWhenSet("issue 18: serving checks")] = Field(
-        None, description="Serving checks: answers per second, latency p50/p95 per request under the run's own "
-        "load, completion tokens per answer and the engine error rate, absolute or against a baseline run."
-    )
 
 
 # ---- run -------------------------------------------------------------------------------------------------------------

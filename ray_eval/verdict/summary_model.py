@@ -16,31 +16,35 @@ every field is declared in the order the writer puts it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
+from pydantic import ValidationError, model_validator
 
 from ray_eval.config import datasets_fingerprint, suite_name_of
 from ray_eval.errors import UsageError
 
+# The sections of what the results say, as other modules import them (the aliases say: exported).
+from ray_eval.verdict.results_model import Comparison as Comparison
+from ray_eval.verdict.results_model import Diagnostics as Diagnostics
+from ray_eval.verdict.results_model import DiagnosticsGroup as DiagnosticsGroup
+from ray_eval.verdict.results_model import ErrorCounts as ErrorCounts
+from ray_eval.verdict.results_model import Flip as Flip
+from ray_eval.verdict.results_model import FlipTotals as FlipTotals
+from ray_eval.verdict.results_model import GroupScores as GroupScores
+from ray_eval.verdict.results_model import Latency as Latency
+from ray_eval.verdict.results_model import PairedGroupScores as PairedGroupScores
+from ray_eval.verdict.results_model import RunIdentity as RunIdentity
+from ray_eval.verdict.results_model import Scores as Scores
+from ray_eval.verdict.results_model import Serving as Serving
+from ray_eval.verdict.results_model import ServingSetup as ServingSetup
+from ray_eval.verdict.results_model import Statistics as Statistics
+from ray_eval.verdict.results_model import Tokens as Tokens
+from ray_eval.verdict.results_model import Weights as Weights
+from ray_eval.verdict.stored import Number as Number
+from ray_eval.verdict.stored import Stored as Stored
+
 SCHEMA_VERSION = 3  # the version this code writes and the newest it reads (2: `serving`; 3: `suites`)
-Number = int | float  # a value stored as the writer had it: 60 stays 60, 60.0 stays 60.0 (byte-identical dumps)
-
-
-class Stored(BaseModel):
-    """A section of summary.json: unknown keys refused, and a defaulted field dumped only when it was given."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_serializer(mode="wrap")
-    def _given_keys_only(self, handler) -> dict[str, Any]:
-        data = handler(self)
-        for name in type(self).model_fields.keys() - self.model_fields_set:
-            if not type(self).model_fields[name].is_required():
-                data.pop(name, None)
-        return data
 
 
 # ---- run info ------------------------------------------------------------------------------------------------------
@@ -90,204 +94,6 @@ class Counts(Stored):
     passed: int
     errors: int
     unparsed: int
-
-
-# ---- scores --------------------------------------------------------------------------------------------------------
-
-
-class GroupScores(Stored):
-    """One group's scores (aggregate.group_scores): score 0-100 and pass rate 0-1, each with its interval."""
-
-    n: int
-    weight: Number
-    score: Number | None
-    score_ci: list[Number] | None = None
-    pass_rate: Number | None
-    pass_rate_ci: list[Number] | None = None
-    passed: int
-    errors: int
-    unparsed: int
-    error_rate: Number | None
-    unparsed_rate: Number | None
-
-    def metric(self, name: str) -> Number | None:
-        """A gate check's metric of this group, by the check's metric name (score, pass_rate, error_rate, errors,
-        unparsed_rate)."""
-        return getattr(self, name)
-
-
-class ErrorCounts(Stored):
-    total: int
-    by_stage: dict[str, int]
-    by_type: dict[str, int]
-
-
-class Latency(Stored):
-    mean: Number | None
-    p50: Number | None
-    p90: Number | None
-    p99: Number | None
-    max: Number | None
-
-
-class Tokens(Stored):
-    prompt: int
-    completion: int
-
-
-class Weights(Stored):
-    weighted: bool
-    min: Number | None
-    max: Number | None
-
-
-class Scores(Stored):
-    """summary.json's `scores` (aggregate.summarize)."""
-
-    overall: GroupScores
-    by_subset: dict[str, GroupScores]
-    by_format: dict[str, GroupScores]
-    by_input_type: dict[str, GroupScores] = {}
-    by_label: dict[str, dict[str, GroupScores]] = {}
-    critical: GroupScores
-    errors: ErrorCounts | None = None
-    unparsed: int | None = None
-    latency_s: Latency | None = None
-    tokens: Tokens | None = None
-    retries: int | None = None
-    weights: Weights | None = None
-
-    def groups(self) -> Iterator[tuple[str, str, GroupScores]]:
-        """(dimension, group name, scores) of every group: overall, critical, each subset, format and input type,
-        then each label level's categories (the level is the dimension), in the order summary.json holds them."""
-        yield "overall", "overall", self.overall
-        yield "critical", "critical", self.critical
-        for dimension, groups in (("subset", self.by_subset), ("format", self.by_format),
-                                  ("input_type", self.by_input_type), *self.by_label.items()):
-            for name, group in groups.items():
-                yield dimension, name, group
-
-
-class Statistics(Stored):
-    """How the intervals were made (aggregate.statistics_note)."""
-
-    confidence: Number
-    resamples: int
-    method: str
-    clustered: bool
-    clusters: int
-
-
-class ServingSetup(Stored):
-    """What a run's serving numbers were measured under (verdict/serving_gate.py): a bound relative to a baseline run
-    is decided only when the baseline's setup is the same, the model aside (the model is what is compared)."""
-
-    engine_kind: str
-    model: str | None
-    serve_config_sha256: str | None  # of the Serve config file deployed for the run; None: none was deployed
-    engine_capacity: int  # requests the engine works on at once
-    requests_in_flight: int  # actors x max in flight per actor: the run's own load
-    max_tokens: int  # inference.sampling.max_tokens
-
-
-class Serving(Stored):
-    """How the engine served the run (verdict/serving.py): throughput over the busy window, latency per request
-    under the run's own load, completion tokens per answer with its interval, and the engine's errors. With
-    gate.serving configured, also the latency intervals and the setup the numbers were measured under."""
-
-    answers: int
-    busy_window_s: Number | None
-    answers_per_s: Number | None
-    latency_p50_s: Number | None
-    latency_p95_s: Number | None
-    completion_tokens_per_answer: Number | None
-    completion_tokens_per_answer_ci: list[Number | None] | None
-    engine_errors: int
-    engine_error_rate: Number | None
-    latency_p50_s_ci: list[Number] | None = None  # written only with gate.serving
-    latency_p95_s_ci: list[Number] | None = None
-    setup: ServingSetup | None = None
-
-
-# ---- diagnostics ---------------------------------------------------------------------------------------------------
-
-
-class DiagnosticsGroup(Stored):
-    """The blind pass's visual diagnostics of one group (scoring/diagnostics.py)."""
-
-    n: int
-    excluded: int
-    accuracy_with_vision: Number | None
-    accuracy_without_vision: Number | None
-    MG: Number | None  # the paper's names, as stored
-    VNR: Number | None
-    VIF: Number | None
-
-
-class Diagnostics(Stored):
-    overall: DiagnosticsGroup
-    by_subset: dict[str, DiagnosticsGroup]
-
-
-# ---- comparison with a baseline ------------------------------------------------------------------------------------
-
-
-class RunIdentity(Stored):
-    run_dir: str | None = None
-    run_id: str | None = None
-    model: str | None = None
-
-
-class PairedGroupScores(Stored):
-    """One group of paired samples (comparison_verdict.PairedGroup.as_dict)."""
-
-    n: int | None
-    clusters: int | None = None
-    baseline_score: Number | None
-    candidate_score: Number | None
-    delta: Number | None
-    delta_ci: list[Number] | None
-    p_value: Number | None
-    test: str | None
-    significant: bool
-    verdict: str | None = None
-    p_regressed: Number | None = None  # one-sided p of a regression beyond the gate's margin (overall group only)
-
-
-class Flip(Stored):
-    sample_id: str
-    subset: str | None
-    format: str | None
-    change: Literal["gained", "lost"]
-    baseline_extracted: str | None
-    candidate_extracted: str | None
-    baseline_error: bool
-    candidate_error: bool
-
-
-class FlipTotals(Stored):
-    gained: int
-    lost: int
-
-
-class Comparison(Stored):
-    """The comparison of this run (the candidate) with a baseline run on the samples both have (compare.compare)."""
-
-    baseline: RunIdentity
-    candidate: RunIdentity
-    paired_samples: int
-    only_in_baseline: int
-    only_in_candidate: int
-    confidence: Number
-    min_paired_samples: int | None = None
-    notes: list[str]
-    overall: PairedGroupScores | None
-    by_subset: dict[str, PairedGroupScores | None]
-    by_format: dict[str, PairedGroupScores | None]
-    by_label: dict[str, dict[str, PairedGroupScores | None]] = {}
-    flipped_total: FlipTotals
-    flipped: list[Flip]
-    verdict: str | None = None
 
 
 # ---- the gate's verdict --------------------------------------------------------------------------------------------

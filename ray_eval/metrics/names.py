@@ -46,10 +46,11 @@ DIMENSIONS = ("overall", "subset", "format", "input_type", "critical", "l1", "l2
 
 # ---- the canary (`ray-eval canary`), scraped from its /metrics -----------------------------------------------------
 CANARY_ROUNDS = "rayeval_canary_rounds_total"  # counter: probe rounds finished
-CANARY_PROBES = "rayeval_canary_probes_total"  # counter; labels subset, category, result = passed|failed|unparsed|error
+# counter; labels suite, subset, category, result (passed, failed, unparsed or error)
+CANARY_PROBES = "rayeval_canary_probes_total"
 CANARY_ERRORS = "rayeval_canary_errors_total"  # counter; label type (the engine error's type)
 CANARY_LATENCY = "rayeval_canary_request_latency_seconds"  # histogram of answered probes' latency
-CANARY_WINDOW_PASS = "rayeval_canary_window_pass_ratio"  # gauge: pass ratio over the last `window` probes
+CANARY_WINDOW_PASS = "rayeval_canary_window_pass_ratio"  # gauge, label suite: pass ratio over its last `window` probes
 CANARY_WINDOW_PROBES = "rayeval_canary_window_probes"  # gauge: probes in that window (alerts need a minimum)
 CANARY_WINDOW_UPPER = "rayeval_canary_window_pass_ratio_upper_bound"  # gauge: Wilson upper bound of the window ratio
 CANARY_WINDOW_LOWER = "rayeval_canary_window_pass_ratio_lower_bound"  # gauge: Wilson lower bound

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from ray_eval.config import (
     DEFAULT_FORMAT_SCORERS,
     JUDGE_SCORER,
+    SUITE_NAME,
     EvalConfig,
     OpenAIEngineConfig,
     PreprocessConfig,
@@ -22,6 +23,7 @@ from ray_eval.config import (
     ScoringConfig,
     ScriptedEngineConfig,
     ServeHandleEngineConfig,
+    suite_name_of,
 )
 from ray_eval.config_loading import StrictModel, load
 from ray_eval.data.taxonomy import AnswerFormat
@@ -35,8 +37,8 @@ NO_JUDGE = ("an LLM judge would double every probe's cost and add a second endpo
             "answers with token_f1, token_f1_cosine or exact_match")
 
 
-class ProbesConfig(StrictModel):
-    """Where the probes come from: a ShopBench dataset, read once at start; each probe keeps its prepared request."""
+class SuiteProbesConfig(StrictModel):
+    """Where a suite's probes come from: a dataset, read once at start; each probe keeps its prepared request."""
 
     path: Path = Field(
         description="Manifest (.jsonl/.parquet), seed suite (.json) or VLMEvalKit TSV (.tsv) of the probe pool."
@@ -50,10 +52,27 @@ class ProbesConfig(StrictModel):
     )
     critical_only: bool = Field(True, description="Keep only the samples marked critical as probes.")
     limit: int | None = Field(None, ge=1, description="Keep at most this many probes (the first ones of the file).")
+
+
+ROTATION_KEYS = frozenset({"per_round", "seed"})  # the top-level probes keys of a canary with suites
+
+
+class ProbesConfig(SuiteProbesConfig):
+    """The one probe pool (its path and what to keep), and the rotation that draws each round from the whole pool."""
+
+    path: Path | None = Field(  # type: ignore[assignment]  # None only with suites: the validator requires it else
+        None, description="Manifest (.jsonl/.parquet), seed suite (.json) or VLMEvalKit TSV (.tsv) of the probe pool; "
+        "required unless `suites` name the pools (then this block holds only per_round and seed)."
+    )
     per_round: int = Field(
-        8, ge=1, description="Probes sent each round, taken in turn from a shuffled cycle over the pool."
+        8, ge=1, description="Probes sent each round, taken in turn from a shuffled cycle over the pool (with "
+        "suites: over all suites' probes together)."
     )
     seed: int = Field(0, description="Seed of the rotation: cycle c is the pool shuffled with seed + c.")
+
+    def pool(self) -> SuiteProbesConfig:
+        """The pool part of a one-pool canary's block."""
+        return SuiteProbesConfig.model_validate(self.model_dump(exclude=set(ROTATION_KEYS)))
 
 
 class CanaryServerConfig(StrictModel):
@@ -88,10 +107,33 @@ class CanaryScoringConfig(ScoringConfig):
         return judge
 
 
+class CanarySuiteConfig(StrictModel):
+    """One suite of the probe pool: its probes, scored by its own scorers, with a window of its own."""
+
+    name: str = Field(pattern=SUITE_NAME, description="The suite's name in /state and the metrics' `suite` label "
+                      "(lower case a-z, 0-9, _ and -); unique in the canary.")
+    probes: SuiteProbesConfig
+    scoring: CanaryScoringConfig = CanaryScoringConfig()
+
+    @field_validator("probes", mode="before")
+    @classmethod
+    def _rotation_is_the_canarys(cls, probes: Any) -> Any:
+        if isinstance(probes, dict):
+            for key in sorted(ROTATION_KEYS & set(probes)):
+                raise ValueError(f"{key}: the rotation draws over the whole pool; set probes.{key} at the top level")
+        return probes
+
+
 class CanaryConfig(StrictModel):
     """A canary: probes sent to a production endpoint every interval, scored, exported for Prometheus."""
 
-    probes: ProbesConfig
+    probes: ProbesConfig = Field(
+        ProbesConfig(), description="The one probe pool (named after its file) and the rotation; with `suites`, "
+        "only the rotation (per_round, seed).")
+    suites: list[CanarySuiteConfig] = Field(
+        default_factory=list, description="Several probe pools (ShopBench's critical questions and general-ability "
+        "guards), each with its probes and scoring, drawn from together by one rotation; instead of probes.path "
+        "and `scoring`. The canary alerts when any suite's window is surely below target_pass_ratio.")
     engine: CanaryEngineConfig
     sampling: SamplingConfig = SamplingConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
@@ -131,6 +173,34 @@ class CanaryConfig(StrictModel):
             raise ValueError(f"min_window_probes ({self.min_window_probes}) must not exceed window ({self.window}): "
                              "the alert could never fire")
         return self
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_pools(self) -> CanaryConfig:
+        # The evaluation's rule (EvalConfig): one pool (probes.path, scoring) or suites, never both.
+        if not self.suites:
+            if self.probes.path is None:
+                raise ValueError("probes.path or suites is required")
+            return self
+        pool_keys = sorted(self.probes.model_fields_set - ROTATION_KEYS)
+        if pool_keys:
+            raise ValueError(f"probes.{pool_keys[0]}: with suites, each suite has its own probes block "
+                             "(suites[i].probes); the top-level probes block holds only per_round and seed")
+        if self.scoring.model_fields_set:
+            raise ValueError(f"scoring.{sorted(self.scoring.model_fields_set)[0]}: with suites, each suite has its "
+                             "own scoring block (suites[i].scoring)")
+        names = [suite.name for suite in self.suites]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"suites: the name {name!r} is used twice; suite names must be unique")
+        return self
+
+    def probe_suites(self) -> list[CanarySuiteConfig]:
+        """The pool's suites: `suites`, or the one pool named after its file with the top-level scoring."""
+        if self.suites:
+            return self.suites
+        assert self.probes.path is not None  # the validator requires it without suites
+        return [CanarySuiteConfig(name=suite_name_of(self.probes.path), probes=self.probes.pool(),
+                                  scoring=self.scoring)]
 
     def engine_for_probes(self) -> EndpointConfig:
         """The engine block with the canary's request timeout."""

@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ray_eval.canary.config import CanaryConfig
-from ray_eval.data.dataset import iter_raw_rows, scan_dataset
+from ray_eval.canary.config import CanaryConfig, CanarySuiteConfig
+from ray_eval.data.dataset import DatasetScan, iter_raw_rows, scan_dataset
 from ray_eval.errors import DatasetError
 from ray_eval.pipeline.preprocess import PreprocessStage
 from ray_eval.records import sample_row
@@ -23,7 +23,8 @@ MAX_LISTED_PROBLEMS = 10
 class Probe:
     """One question with its prepared chat messages (media inlined) and what scoring needs."""
 
-    id: str
+    id: str  # unique within its suite (two suites may both hold an "mcq-1")
+    suite: str
     subset: str
     category: str  # the sample's L2 label
     format: str
@@ -40,18 +41,47 @@ class ProbePool:
 
 
 def load_probes(config: CanaryConfig) -> ProbePool:
-    """Read the probes' dataset, keep the critical samples (by default), prepare each probe's messages once.
+    """Read every suite's probes, keep the critical samples (by default), prepare each probe's messages once; the
+    pool holds the suites' probes in the config's order.
 
     A dataset with bad rows is refused (DatasetError, exit 2) as the evaluation refuses it; a probe whose media
     cannot be prepared is left out and listed, since sending it would measure the canary's data, not production.
     """
-    source = config.probes
-    scan = scan_dataset(source.path, source.format, source.root, format_option="probes.format")
-    if scan.problem_count:
-        listed = "\n  ".join(str(problem) for problem in scan.problems[:MAX_LISTED_PROBLEMS])
-        raise DatasetError(f"probes.path: {scan.path} has {scan.problem_count} bad row(s):\n  {listed}", scan.problems)
     # No thumbnails: nothing shows them, and making one costs a decode per probe.
     stage = PreprocessStage(config.preprocess.model_copy(update={"thumbnail_px": 0}))
+    suites = config.probe_suites()
+    probes: list[Probe] = []
+    skipped: list[str] = []
+    for suite in suites:
+        suite_probes, suite_skipped = _suite_probes(suite, stage, several=len(suites) > 1)
+        probes += suite_probes
+        skipped += suite_skipped
+    log.info("probe pool: %d probe(s) from %s, %d left out", len(probes),
+             ", ".join(str(suite.probes.path) for suite in suites), len(skipped))
+    return ProbePool(probes, skipped)
+
+
+def scan_suite(suite: CanarySuiteConfig, several: bool) -> DatasetScan:
+    """A suite's probe file, scanned under the suite's name; with several suites, an unreadable file's error names
+    the suite."""
+    source = suite.probes
+    try:
+        return scan_dataset(source.path, source.format, source.root, format_option="probes.format", suite=suite.name)
+    except DatasetError as exc:
+        if not several:
+            raise
+        raise DatasetError(f"suite {suite.name}: {exc}", exc.problems) from None
+
+
+def _suite_probes(suite: CanarySuiteConfig, stage: PreprocessStage, several: bool) -> tuple[list[Probe], list[str]]:
+    """One suite's probes and those left out. With several suites, errors and left-out probes name the suite."""
+    source = suite.probes
+    field = f"suite {suite.name}: probes.path" if several else "probes.path"
+    named = f"{suite.name}/" if several else ""
+    scan = scan_suite(suite, several)
+    if scan.problem_count:
+        listed = "\n  ".join(str(problem) for problem in scan.problems[:MAX_LISTED_PROBLEMS])
+        raise DatasetError(f"{field}: {scan.path} has {scan.problem_count} bad row(s):\n  {listed}", scan.problems)
     probes: list[Probe] = []
     skipped: list[str] = []
     for raw in iter_raw_rows(scan.reader, scan.chunks):
@@ -60,13 +90,13 @@ def load_probes(config: CanaryConfig) -> ProbePool:
             continue
         prepared = stage.prepare(sample_row(sample, scan.suite, scan.path.name, raw.row_number))
         if prepared["status"] != "ok":
-            skipped.append(f"{sample.id}: {prepared['error']}")
-            log.warning("probe %s left out of the pool: %s", sample.id, prepared["error"])
+            skipped.append(f"{named}{sample.id}: {prepared['error']}")
+            log.warning("probe %s of suite %s left out of the pool: %s", sample.id, suite.name, prepared["error"])
             continue
         messages = json.loads(prepared.pop("messages_json"))
         extra = json.loads(prepared.pop("request_json") or "{}")
         probes.append(Probe(
-            id=sample.id, subset=sample.subset.value if sample.subset else NO_LABEL,
+            id=sample.id, suite=scan.suite, subset=sample.subset.value if sample.subset else NO_LABEL,
             category=sample.labels.l2 or NO_LABEL, format=sample.format.value, messages=messages, extra=extra,
             row=prepared, media_parts=_media_parts(messages),
         ))
@@ -74,10 +104,9 @@ def load_probes(config: CanaryConfig) -> ProbePool:
             break
     if not probes:
         wanted = "critical samples" if source.critical_only else "samples"
-        raise DatasetError(f"probes.path: {scan.path} has no usable {wanted} to probe with"
+        raise DatasetError(f"{field}: {scan.path} has no usable {wanted} to probe with"
                            + (f" ({len(skipped)} left out: {skipped[0]})" if skipped else ""))
-    log.info("probe pool: %d probe(s) from %s, %d left out", len(probes), scan.path, len(skipped))
-    return ProbePool(probes, skipped)
+    return probes, skipped
 
 
 def _media_parts(messages: list[dict[str, Any]]) -> int:

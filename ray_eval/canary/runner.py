@@ -3,7 +3,8 @@ the evaluation's scorers, and the results feed the metrics, the window and /stat
 
 Anti-flap: a windowed pass ratio with a minimum count plus a 95% Wilson interval (see ray_eval.canary.window): the
 canary alerts only when the window holds `min_window_probes` probes and the interval's upper bound is below
-`target_pass_ratio`. Engine errors count in the window as probes that did not pass, and in the errors by type.
+`target_pass_ratio`; with several suites, each suite has its own window, and any suite's alert is the canary's.
+Engine errors count in the window as probes that did not pass, and in the errors by type.
 
 Secrets: the API key is read from the environment or a secret file, handed to the HTTP client only, and removed
 (with the base URL's user:password, whole, in part or encoded: ray_eval.redact) from every answer and error text the
@@ -27,7 +28,7 @@ from ray_eval.canary.config import CanaryConfig
 from ray_eval.canary.metrics import RESULTS, CanaryMetrics
 from ray_eval.canary.probes import Probe, ProbePool, load_probes
 from ray_eval.canary.rotation import Rotation
-from ray_eval.canary.window import ProbeWindow
+from ray_eval.canary.window import SuiteWindows
 from ray_eval.engines import ChatEngine, ChatRequest, EngineError, EngineSpec, build_engine
 from ray_eval.pipeline.scoring import ScoringStage
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ProbeResult:
     probe_id: str
+    suite: str
     subset: str
     category: str
     result: str  # passed | failed | unparsed | error
@@ -66,9 +68,11 @@ class Canary:
         self._engine = engine
         self.pool = pool if pool is not None else load_probes(config)
         self.rotation = Rotation(len(self.pool.probes), config.probes.per_round, config.probes.seed)
-        self.window = ProbeWindow(config.window, config.min_window_probes, config.target_pass_ratio)
-        self.scoring = ScoringStage(config.scoring)
-        self.metrics = CanaryMetrics({(probe.subset, probe.category) for probe in self.pool.probes})
+        suites = config.probe_suites()
+        self.windows = SuiteWindows([suite.name for suite in suites], config.window, config.min_window_probes,
+                                    config.target_pass_ratio)
+        self.scoring = {suite.name: ScoringStage(suite.scoring) for suite in suites}  # each suite's own scorers
+        self.metrics = CanaryMetrics({(probe.suite, probe.subset, probe.category) for probe in self.pool.probes})
         self.metrics.pool.set(len(self.pool.probes))
         self.clock = clock
         self.max_rounds = max_rounds
@@ -78,7 +82,8 @@ class Canary:
         self.last_success_at: float | None = None
         self.totals = collections.Counter({result: 0 for result in RESULTS})
         self.errors: collections.Counter[str] = collections.Counter()
-        self.recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        # by (suite, probe id): two suites may hold the same id
+        self.recent: collections.OrderedDict[tuple[str, str], dict[str, Any]] = collections.OrderedDict()
         self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None
         self.loop_error: str | None = None  # why the loop's last round failed as a whole (a bug), if it did
@@ -147,10 +152,11 @@ class Canary:
 
     async def _ask(self, engine: ChatEngine, probe: Probe) -> ProbeResult:
         sampling = self.config.sampling
-        request = ChatRequest(sample_id=probe.id, suite=probe.row["suite"], messages=probe.messages,
+        request = ChatRequest(sample_id=probe.id, suite=probe.suite, messages=probe.messages,
                               max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
                               seed=sampling.seed, extra=probe.extra)
-        probe_result = functools.partial(ProbeResult, probe_id=probe.id, subset=probe.subset, category=probe.category)
+        probe_result = functools.partial(ProbeResult, probe_id=probe.id, suite=probe.suite, subset=probe.subset,
+                                         category=probe.category)
         try:
             response = await engine.chat(request)
         except EngineError as exc:
@@ -159,7 +165,7 @@ class Canary:
         except Exception as exc:  # noqa: BLE001 - an engine bug is this probe's error, never the round's end
             return probe_result(result="error", at=self.clock(), error_type=type(exc).__name__,
                                 error=self._redact(f"{type(exc).__name__}: {exc}"))
-        row = self.scoring.score({**probe.row, "response": self._redact(response.text)})
+        row = self.scoring[probe.suite].score({**probe.row, "response": self._redact(response.text)})
         if row["status"] != "ok":  # the scorer failed on this answer
             return probe_result(result="error", at=self.clock(), latency_s=response.latency_s,
                                 error_type=row["error_type"], error=self._redact(row["error"]))
@@ -171,19 +177,20 @@ class Canary:
         """Everything a round changes, with no await in between: /metrics and /state always agree."""
         metrics = self.metrics
         for item in results:
-            metrics.probes.labels(subset=item.subset, category=item.category, result=item.result).inc()
+            metrics.probes.labels(suite=item.suite, subset=item.subset, category=item.category,
+                                  result=item.result).inc()
             self.totals[item.result] += 1
-            self.window.add(item.result == "passed")
+            self.windows.add(item.suite, item.result == "passed")
             if item.latency_s is not None:  # it answered (ProbeResult.answered)
                 metrics.latency.observe(item.latency_s)
             if item.error_type is not None:
                 metrics.errors.labels(type=item.error_type).inc()
                 self.errors[item.error_type] += 1
-                log.warning("probe %s: %s: %s", item.probe_id, item.error_type, item.error)
+                log.warning("probe %s of suite %s: %s: %s", item.probe_id, item.suite, item.error_type, item.error)
             if item.result == "passed":
                 self.last_success_at = max(self.last_success_at or 0.0, item.at)
-            self.recent[item.probe_id] = asdict(item)
-            self.recent.move_to_end(item.probe_id)
+            self.recent[item.suite, item.probe_id] = asdict(item)
+            self.recent.move_to_end((item.suite, item.probe_id))
         while len(self.recent) > self.config.recent_results:
             self.recent.popitem(last=False)
         now = self.clock()
@@ -195,13 +202,17 @@ class Canary:
         metrics.last_round.set(now)
         if self.last_success_at is not None:
             metrics.last_success.set(self.last_success_at)
-        metrics.set_window(self.window.pass_ratio, self.window.probes, *self.window.bounds)
+        for suite, window in self.windows.suites.items():
+            metrics.set_window(suite, window.pass_ratio, window.probes, *window.bounds)
         metrics.coverage.set(self.rotation.coverage)
-        ratio = self.window.pass_ratio
+        whole = self.windows.whole
+        ratio = whole.pass_ratio
+        alerting = self.windows.alerting
         log.info("canary round %d: %s in %.2f s; window %d probe(s), pass ratio %s, Wilson upper %.3f%s", self.rounds,
-                 ", ".join(f"{counts[r]} {r}" for r in RESULTS if counts[r]), duration_s, self.window.probes,
-                 "n/a" if ratio is None else f"{ratio:.3f}", self.window.bounds[1],
-                 " (ALERT: below target)" if self.window.alert else "")
+                 ", ".join(f"{counts[r]} {r}" for r in RESULTS if counts[r]), duration_s, whole.probes,
+                 "n/a" if ratio is None else f"{ratio:.3f}", whole.bounds[1],
+                 "" if not alerting else " (ALERT: below target)" if len(self.windows.suites) == 1 else
+                 f" (ALERT: below target in suite(s) {', '.join(alerting)})")
 
     # ---- what the endpoints serve ------------------------------------------------------------------------------
 
@@ -236,7 +247,9 @@ class Canary:
             "last_round": self.last_round,
             "last_success_at": self.last_success_at,
             "loop_error": self.loop_error,
-            "window": self.window.summary(),
+            "window": self.windows.summary(),
+            "suites": {suite: {"probes": sum(probe.suite == suite for probe in self.pool.probes),
+                               "window": window.summary()} for suite, window in self.windows.suites.items()},
             "totals": dict(self.totals),
             "errors": dict(self.errors),
             "pool": {"probes": len(self.pool.probes), "probed": len(self.rotation.probed),

@@ -12,12 +12,19 @@ upper bound of 0.996; even 17/20 gives 0.95); a run of failures does, once enoug
 Errors (the endpoint failed to answer) count in the window as probes that did not pass, as unparsed answers do:
 a production model that does not answer fails its users as surely as one that answers wrong. They are also
 counted by type in `rayeval_canary_errors_total`, so an alert can tell the two apart.
+
+With several suites (a ShopBench pool and general-ability guards), every suite has a window of its own, of the
+same size, minimum and target: the canary alerts when ANY suite's window alerts. A pooled
+ratio would let a large healthy ShopBench pool hide a guard suite that collapsed, the regression suites exist to
+catch (the evaluation's gate fails on any suite's check, for the same reason). A suite's window fills at its
+share of the rotation's draws, so a small suite takes longer to reach min_window_probes.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from statistics import NormalDist
 
 CONFIDENCE = 0.95
@@ -77,3 +84,28 @@ class ProbeWindow:
         return {"size": self.size, "probes": self.probes, "passed": self.passed, "pass_ratio": self.pass_ratio,
                 "wilson_lower": lower, "wilson_upper": upper, "confidence": CONFIDENCE,
                 "min_probes": self.min_probes, "target_pass_ratio": self.target, "alert": self.alert}
+
+
+class SuiteWindows:
+    """A window per suite, and the whole pool's (the last `size` probes of any suite, for /state's overview)."""
+
+    def __init__(self, suites: Sequence[str], size: int, min_probes: int, target: float):
+        self.suites = {suite: ProbeWindow(size, min_probes, target) for suite in suites}
+        self.whole = ProbeWindow(size, min_probes, target)
+
+    def add(self, suite: str, passed: bool) -> None:
+        self.suites[suite].add(passed)
+        self.whole.add(passed)
+
+    @property
+    def alerting(self) -> list[str]:
+        """The suites whose window alerts, in the config's order."""
+        return [suite for suite, window in self.suites.items() if window.alert]
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.alerting)
+
+    def summary(self) -> dict:
+        """The whole pool's window, with the canary's alert (any suite's; with one suite, the same as its own)."""
+        return {**self.whole.summary(), "alert": self.alert, "alerting_suites": self.alerting}

@@ -81,3 +81,35 @@ def get_state(base_url: str) -> dict[str, Any]:
     response = httpx.get(f"{base_url}/state", timeout=5)
     response.raise_for_status()
     return response.json()
+
+
+GUARD = "guard-ocr"  # the second suite of the two-suite canary: the generated OCR guard, scored OCRBench's way
+
+
+@pytest.fixture
+def guard_tsv(tmp_path: Path) -> Path:
+    """`ray-eval dataset guard --out DIR --n 6`: six OCR questions (and the other guards) as VLMEvalKit TSV."""
+    from ray_eval.cli import main
+
+    assert main(["dataset", "guard", "--out", str(tmp_path / "guard"), "--n", "6"]) == 0
+    return tmp_path / "guard" / "guard-ocr.tsv"
+
+
+def two_suite_config(tmp_path: Path, manifest: Path, guard: Path, engine: dict[str, Any], **top: Any) -> Path:
+    """A canary of two suites, ShopBench's 8 critical probes and the OCR guard's 6 questions (its own scorer), all 14
+    probes in one round unless `top` says otherwise."""
+    path = tmp_path / "canary-suites.yaml"
+    path.write_text(json.dumps({
+        "suites": [
+            {"name": "shopbench", "probes": {"path": str(manifest)}},
+            {"name": GUARD, "probes": {"path": str(guard), "critical_only": False},
+             "scoring": {"scorers": {"open": "ocr_contains_any"}}},
+        ],
+        "probes": {"per_round": 14}, "request_timeout_s": 5, "preprocess": {"max_pixels": 20000},
+        "sampling": {"max_tokens": 64}, "engine": engine, **top,
+    }), encoding="utf-8")
+    return path
+
+
+def openai_engine(base_url: str) -> dict[str, Any]:
+    return {"kind": "openai", "base_url": base_url, "model": "scripted-model", "max_retries": 0}

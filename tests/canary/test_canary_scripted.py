@@ -28,6 +28,7 @@ from tests.canary.conftest import canary_config, correct_reply, get_state, probe
 from tests.security.leaks import b64, html_error_page, leaks, new_key, recorded_logs
 
 SHOP, HYGIENE = "Fine-grained Single-instance", "Hygiene Compliance"
+POOL = "probes"  # a one-pool canary's suite label: its file's name (probes.jsonl)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -83,21 +84,22 @@ def test_one_round_sends_the_probes_with_images_and_scores_them_like_the_evaluat
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     values = metric_values(metrics.text)
     probes = names.CANARY_PROBES
-    assert value(values, probes, subset="ShopFront", category=SHOP, result="passed") == 2
-    assert value(values, probes, subset="ShopFront", category=SHOP, result="failed") == 1
-    assert value(values, probes, subset="ShopFront", category=SHOP, result="error") == 2
-    assert value(values, probes, subset="ShopFront", category=SHOP, result="unparsed") == 0
-    assert value(values, probes, subset="Kitchen", category=HYGIENE, result="passed") == 1
-    assert value(values, probes, subset="Kitchen", category=HYGIENE, result="unparsed") == 1
-    assert value(values, probes, subset="Kitchen", category="(none)", result="passed") == 1
+    assert value(values, probes, suite=POOL, subset="ShopFront", category=SHOP, result="passed") == 2
+    assert value(values, probes, suite=POOL, subset="ShopFront", category=SHOP, result="failed") == 1
+    assert value(values, probes, suite=POOL, subset="ShopFront", category=SHOP, result="error") == 2
+    assert value(values, probes, suite=POOL, subset="ShopFront", category=SHOP, result="unparsed") == 0
+    assert value(values, probes, suite=POOL, subset="Kitchen", category=HYGIENE, result="passed") == 1
+    assert value(values, probes, suite=POOL, subset="Kitchen", category=HYGIENE, result="unparsed") == 1
+    assert value(values, probes, suite=POOL, subset="Kitchen", category="(none)", result="passed") == 1
     assert value(values, names.CANARY_ERRORS, type="HTTP 500") == 1
     assert value(values, names.CANARY_ERRORS, type="EngineBadResponse") == 1
     assert value(values, names.CANARY_LATENCY + "_count") == 6  # the answered probes, not the errors
     assert value(values, names.CANARY_ROUNDS) == 1
-    assert value(values, names.CANARY_WINDOW_PROBES) == 8 and value(values, names.CANARY_WINDOW_PASS) == 0.5
+    assert value(values, names.CANARY_WINDOW_PROBES, suite=POOL) == 8
+    assert value(values, names.CANARY_WINDOW_PASS, suite=POOL) == 0.5
     lower, upper = wilson_interval(4, 8)
-    assert value(values, names.CANARY_WINDOW_LOWER) == pytest.approx(lower)
-    assert value(values, names.CANARY_WINDOW_UPPER) == pytest.approx(upper)
+    assert value(values, names.CANARY_WINDOW_LOWER, suite=POOL) == pytest.approx(lower)
+    assert value(values, names.CANARY_WINDOW_UPPER, suite=POOL) == pytest.approx(upper)
     assert value(values, names.CANARY_POOL) == 8 and value(values, names.CANARY_COVERAGE) == 1.0
     assert value(values, names.CANARY_LAST_ROUND) == pytest.approx(state["last_round"]["finished_at"])
     assert value(values, names.CANARY_LAST_SUCCESS) == pytest.approx(state["last_success_at"])

@@ -21,10 +21,10 @@ RELEASE, NAMESPACE = "shopbench", "evals"
 # The Kubernetes version the core objects are validated at: the oldest the chart supports (Chart.yaml kubeVersion),
 # so nothing newer slips in.
 KUBE_VERSION = "1.29.0"
-# Every values file the tests render: the chart's defaults and the three examples docs/operations/kuberay.md walks
+# Every values file the tests render: the chart's defaults and the four examples docs/operations/kuberay.md walks
 # through.
 VALUES_FILES = {"defaults": None, "cpu-demo": EXAMPLES / "cpu-demo.yaml", "h100": EXAMPLES / "h100.yaml",
-                "2x4-tp4": EXAMPLES / "2x4-tp4.yaml"}
+                "2x4-tp4": EXAMPLES / "2x4-tp4.yaml", "suites": EXAMPLES / "suites.yaml"}
 
 
 @cache

@@ -201,12 +201,38 @@ def test_eval_and_canary_configs_load_and_point_at_the_serve_endpoint(name: str,
     deployment = served["applications"][0]["args"]["llm_configs"][0]["deployment_config"]
     assert config.inference.engine_capacity == \
         deployment["max_ongoing_requests"] * deployment["autoscaling_config"]["max_replicas"]
-    assert str(config.run.out_dir) == "/results" and str(config.dataset.path).startswith("/data/")
-    assert config.gate.model_dump(exclude_none=True, exclude_defaults=True) == \
-        {k: v for k, v in (example_values(name).get("thresholds") or {"min_score": 58, "min_pass_rate": 0.55,
-                                                                    "max_error_rate": 0.01}).items() if v is not None}
+    assert str(config.run.out_dir) == "/results"
+    assert all(str(suite.dataset.path).startswith("/data/") for suite in config.evaluated_suites())
+    if "suites" not in example_values(name).get("evaluation", {}):  # the suites example: test_suites_...
+        assert config.gate.model_dump(exclude_none=True, exclude_defaults=True) == \
+            {k: v for k, v in (example_values(name).get("thresholds") or {"min_score": 58, "min_pass_rate": 0.55,
+                                                                        "max_error_rate": 0.01}).items()
+             if v is not None}
     assert (canary.engine.base_url, canary.engine.model) == (serve_url, model_id)
-    assert canary.server.host == "0.0.0.0" and str(canary.probes.path).startswith("/data/")
+    assert canary.server.host == "0.0.0.0"
+    assert all(str(suite.probes.path).startswith("/data/") for suite in canary.probe_suites())
+
+
+def test_the_suites_example_renders_an_eval_config_of_both_suites_each_with_its_gate(rendered, tmp_path: Path) -> None:
+    """evaluation.suites becomes the eval config's `suites:` (no `dataset`, no thresholds' gate), each suite with its
+    own gate and the run-wide serving check beside them; canary.suites the canary's pool of both."""
+    docs = rendered["suites"]
+    maps = {d["metadata"]["name"].rsplit("-", 1)[-1]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    (tmp_path / "eval.yaml").write_text(maps["eval"]["eval.yaml"])
+    (tmp_path / "canary.yaml").write_text(maps["canary"]["canary.yaml"])
+    config, canary = load_config(tmp_path / "eval.yaml"), load_canary_config(tmp_path / "canary.yaml")
+    assert config.dataset is None and "dataset:" not in maps["eval"]["eval.yaml"].split("suites:")[0]
+    values = example_values("suites")["evaluation"]["suites"]
+    assert [suite.name for suite in config.evaluated_suites()] == ["shopbench", "guard-ocr"]
+    for suite, given in zip(config.evaluated_suites(), values, strict=True):
+        assert str(suite.dataset.path) == given["dataset"]["path"]
+        assert suite.gate.model_dump(exclude_none=True, exclude_defaults=True) == given["gate"]
+    assert config.evaluated_suites()[1].scoring.scorers["open"] == "ocr_contains_any"
+    assert config.gate.model_dump(exclude_none=True, exclude_defaults=True) == \
+        {"serving": {"max_engine_error_rate": 0.01}}
+    assert [(suite.name, suite.probes.critical_only) for suite in canary.probe_suites()] == \
+        [("shopbench", True), ("guard-ocr", False)]
+    assert canary.probes.per_round == 8 and canary.probes.path is None
 
 
 @pytest.mark.parametrize("name", NAMES)

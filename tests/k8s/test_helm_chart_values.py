@@ -54,6 +54,13 @@ SCHEMA_REFUSALS = {
                            "/storage/results/volume"),
     "a negative backoff limit": (with_changes("h100", evaluation__job__backoffLimit=-1),
                                  "/evaluation/job/backoffLimit"),
+    "a suite without a dataset": (with_changes("suites", evaluation__suites=[{"name": "shopbench"}]),
+                                  "/evaluation/suites/0"),
+    "a suite name with capitals": (with_changes("suites", evaluation__suites__1__name="Guard OCR"),
+                                   "/evaluation/suites/1/name"),
+    "a canary suite's relative probes path": (
+        with_changes("suites", canary__suites__1__probes={"path": "guard/guard-ocr.tsv"}),
+        "/canary/suites/1/probes/path"),
 }
 
 
@@ -85,6 +92,17 @@ TEMPLATE_REFUSALS = {
     "no endpoint without the RayService": (
         with_changes("h100", rayService__enabled=False), "evaluation.config.engine"),
     "no dataset": (with_changes("h100", storage__datasets={"claimName": None}), "storage.datasets.claimName"),
+    "suites beside a dataset path": (
+        with_changes("suites", evaluation__datasetPath="/data/shopbench/manifest.jsonl"),
+        "evaluation.datasetPath: with evaluation.suites, each suite names its dataset; set datasetPath: null"),
+    "suites beside thresholds": (
+        with_changes("suites", thresholds={"min_score": 58}),
+        "thresholds: the gate of a one-dataset evaluation; with evaluation.suites, each suite has its own gate"),
+    "canary suites beside a probes path": (
+        with_changes("suites", canary__probesPath="/data/shopbench/manifest.jsonl"),
+        "canary.probesPath: with canary.suites, each suite names its probes; set probesPath: null"),
+    "neither a dataset path nor suites": (
+        with_changes("h100", evaluation__datasetPath=None), "evaluation.datasetPath: the dataset to evaluate"),
 }
 
 

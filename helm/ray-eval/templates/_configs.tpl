@@ -1,7 +1,9 @@
 {{/*
 The eval config the RayJob runs (ray_eval/config.py, strict: the chart tests load every rendered one with
 ray_eval.config.load_config). The chart sets where things are in the pod and how the model is reached; the gate
-comes from values.thresholds; evaluation.config is merged over the rest.
+comes from values.thresholds; evaluation.config is merged over the rest. With evaluation.suites, the config names
+them (`suites:`, each with its own gate) instead of `dataset` and the thresholds' gate, as the eval config's own
+either-or rule says: datasetPath and thresholds must then be null.
 */}}
 {{- define "ray-eval.evalConfig" -}}
 {{- $ev := .Values.evaluation -}}
@@ -18,7 +20,19 @@ comes from values.thresholds; evaluation.config is merged over the rest.
 {{- with .Values.monitoring.pushgatewayUrl }}{{ $_ := set $metrics "pushgateway_url" . }}{{ end -}}
 {{- $run := dict "out_dir" "/results" -}}
 {{- with $ev.modelLabel }}{{ $_ := set $run "model_label" . }}{{ end -}}
-{{- $config := dict "dataset" (dict "path" $ev.datasetPath) "engine" $engine "run" $run "metrics" $metrics "gate" (deepCopy .Values.thresholds) -}}
+{{- $config := dict "engine" $engine "run" $run "metrics" $metrics -}}
+{{- if $ev.suites -}}
+{{- if $ev.datasetPath -}}
+{{- fail "evaluation.datasetPath: with evaluation.suites, each suite names its dataset; set datasetPath: null" -}}
+{{- end -}}
+{{- if .Values.thresholds -}}
+{{- fail "thresholds: the gate of a one-dataset evaluation; with evaluation.suites, each suite has its own gate (and evaluation.config.gate.serving is the run's): set thresholds: null" -}}
+{{- end -}}
+{{- $_ := set $config "suites" (deepCopy $ev.suites) -}}
+{{- else -}}
+{{- $_ := set $config "dataset" (dict "path" (required "evaluation.datasetPath: the dataset to evaluate (or evaluation.suites)" $ev.datasetPath)) -}}
+{{- $_ := set $config "gate" (deepCopy .Values.thresholds) -}}
+{{- end -}}
 {{- if and .Values.rayService.enabled (not $user.engine) -}}
 {{- /* As many requests in flight as the deployment takes (ray_eval.pipeline.sizing); evaluation.config may override. */ -}}
 {{- $_ := set $config "inference" (dict "engine_capacity" (include "ray-eval.serveCapacity" . | int)) -}}
@@ -27,7 +41,8 @@ comes from values.thresholds; evaluation.config is merged over the rest.
 {{- end -}}
 
 {{/* The canary's config (ray_eval/canary/config.py, strict too): probes from the datasets volume, the endpoint
-     (production's, or the RayService's), and its HTTP server on every interface so that Prometheus can scrape it. */}}
+     (production's, or the RayService's), and its HTTP server on every interface so that Prometheus can scrape it.
+     With canary.suites, the config names them instead of probes.path (probesPath must then be null). */}}
 {{- define "ray-eval.canaryConfig" -}}
 {{- $c := .Values.canary -}}
 {{- $url := $c.endpoint.baseUrl -}}
@@ -46,6 +61,14 @@ comes from values.thresholds; evaluation.config is merged over the rest.
 {{- end -}}
 {{- $_ := set $engine "api_key_env" . -}}
 {{- end -}}
-{{- $config := dict "probes" (dict "path" $c.probesPath) "engine" $engine "server" (dict "host" "0.0.0.0" "port" 9400) -}}
+{{- $config := dict "engine" $engine "server" (dict "host" "0.0.0.0" "port" 9400) -}}
+{{- if $c.suites -}}
+{{- if $c.probesPath -}}
+{{- fail "canary.probesPath: with canary.suites, each suite names its probes; set probesPath: null" -}}
+{{- end -}}
+{{- $_ := set $config "suites" (deepCopy $c.suites) -}}
+{{- else -}}
+{{- $_ := set $config "probes" (dict "path" (required "canary.probesPath: the probes' dataset (or canary.suites)" $c.probesPath)) -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite $config (deepCopy $c.config)) -}}
 {{- end -}}

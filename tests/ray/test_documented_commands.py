@@ -234,6 +234,11 @@ def _wrote_the_guard_suite(workspace: Path, output: str) -> None:
         assert len((workspace / "data/guard" / name).read_text(encoding="utf-8").splitlines()) == 1 + GUARD_QUESTIONS
 
 
+def _wrote_the_demos_guard_suites(workspace: Path, output: str) -> None:
+    for name in ("guard-ocr.tsv", "guard-count.tsv", "guard-yesno.tsv"):
+        assert len((workspace / "data/guard" / name).read_text(encoding="utf-8").splitlines()) == 1 + 12
+
+
 def _scored_the_yes_no_guard_suite(workspace: Path, output: str) -> None:
     run_dir = workspace / re.search(r"^run directory: (.+)$", output, re.M).group(1)
     table = pq.read_table(run_dir / "results.parquet", columns=["scorer", "status"]).to_pylist()
@@ -270,6 +275,8 @@ RUN_HERE: dict[str, RunHere] = {
         0, r"^## ShopBench gate: ✅ PASSED$", _rescored_in_place, replace=(RUN_DIR,)),
     "ray-eval dataset guard --out data/guard --n 30 --seed 0": RunHere(
         0, r"^wrote 30 questions to data/guard/guard-yesno.tsv$", _wrote_the_guard_suite),
+    "ray-eval dataset guard --out data/guard --n 12 --seed 0": RunHere(  # `make demo`'s guard suites
+        0, r"^wrote 12 questions to data/guard/guard-ocr.tsv$", _wrote_the_demos_guard_suites),
     "ray-eval run -c configs/guard-yesno.yaml": RunHere(  # the suite the fixture wrote, as the docs' command before
         0, r"^run directory: runs/", _scored_the_yes_no_guard_suite),
     "python -m ray_eval.cli ci pack /results/ID": RunHere(
@@ -294,6 +301,8 @@ ELSEWHERE: dict[str, Elsewhere] = {
     "helm install shopbench helm/ray-eval -n evals -f helm/ray-eval/examples/h100.yaml": Elsewhere(
         (Need.KUBERNETES, Need.GPU), HELM),
     "helm install shopbench helm/ray-eval -n evals -f helm/ray-eval/examples/2x4-tp4.yaml": Elsewhere(
+        (Need.KUBERNETES, Need.GPU), HELM),
+    "helm install shopbench helm/ray-eval -n evals -f helm/ray-eval/examples/suites.yaml": Elsewhere(
         (Need.KUBERNETES, Need.GPU), HELM),
     "kubectl -n evals get rayservice shopbench-ray-eval": Elsewhere((Need.KUBERNETES,), KUBECTL),
     "kubectl -n evals get rayjob -l app.kubernetes.io/instance=shopbench": Elsewhere((Need.KUBERNETES,), KUBECTL),

@@ -2,9 +2,8 @@
 rate with their intervals, errors, what its checks decided and what its comparison with the baseline says), the same
 in summary.md and report.html. A one-suite run has no such table: its reports are as they were before suites.
 
-The verdict is one decision over every suite; a check of a several-suite run belongs to the suite its name starts
-with ("guard-ocr: overall score", as the verdict names them). Checks of the run itself (the serving checks) start
-with no suite's name and belong to none.
+The verdict is one decision over every suite; a check of a several-suite run names its suite (Check.suite; its name
+starts with it too: "guard-ocr: overall score"). Checks of the run itself (the serving checks) belong to none.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import Literal
 from ray_eval.verdict.comparison_verdict import comparison_verdict
 from ray_eval.verdict.summary_model import Check, SuiteResult, Summary
 
-SUITE_CHECK_SEPARATOR = ": "  # between a suite's name and its check's name, in a several-suite run
 ChecksOutcome = Literal["passed", "failed", "undecided", "no checks"]
 
 
@@ -42,12 +40,11 @@ def several_suites(summary: Summary) -> bool:
 
 
 def suite_checks(summary: Summary, suite: SuiteResult) -> list[Check]:
-    """The verdict's checks of this suite: with one suite, every check; with several, those named after it."""
+    """The verdict's checks of this suite: with one suite, every check; with several, those that say it."""
     checks = summary.verdict.checks or []
     if not several_suites(summary):
         return list(checks)
-    prefix = suite.name + SUITE_CHECK_SEPARATOR
-    return [check for check in checks if check.name.startswith(prefix)]
+    return [check for check in checks if check.suite == suite.name]
 
 
 def checks_outcome(checks: list[Check]) -> ChecksOutcome:

@@ -25,6 +25,9 @@ from ray_eval.verdict.summary_model import Comparison, DatasetInfo, GroupScores,
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
+OPTIONAL_STORED = frozenset({"p_value", "suite"})  # Check fields verdict.json holds only when set
+
+
 @dataclass(frozen=True)
 class Check:
     name: str  # e.g. "subset ShopFront pass rate"
@@ -39,18 +42,17 @@ class Check:
     note: str | None = None
     outcome: str | None = None  # "passed" | "failed" | "undecided"; set from `passed` unless undecided
     p_value: float | None = None  # a baseline check's one-sided p-value of a regression beyond the margin
+    suite: str | None = None  # the suite whose check it is, in a run of several suites (none: the run's own check)
 
     def __post_init__(self) -> None:
         if self.outcome is None:
             object.__setattr__(self, "outcome", "passed" if self.passed else "failed")
 
     def stored(self) -> dict[str, Any]:
-        """The check as verdict.json holds it: `p_value` only on a check that has one, so every other check (and
-        every verdict written before it existed) is stored as it was."""
-        fields = asdict(self)
-        if self.p_value is None:
-            del fields["p_value"]
-        return fields
+        """The check as verdict.json holds it: `p_value` and `suite` only on a check that has them, so every other
+        check (and every verdict written before they existed) is stored as it was."""
+        return {name: value for name, value in asdict(self).items()
+                if value is not None or name not in OPTIONAL_STORED}
 
 
 @dataclass(frozen=True)
@@ -170,8 +172,8 @@ def threshold_checks(scores: Scores, gate: GateConfig, suite: SuiteThresholds | 
 
 
 def suite_checks(checks: list[Check], suite: str) -> list[Check]:
-    """A suite's checks as a run of several suites lists them: each name starts with its suite's."""
-    return [replace(check, name=f"{suite}: {check.name}") for check in checks]
+    """A suite's checks as a run of several suites lists them: each says its suite, and its name starts with it."""
+    return [replace(check, name=f"{suite}: {check.name}", suite=suite) for check in checks]
 
 
 def coverage_check(coverage: Coverage, allow_partial: bool) -> Check:
@@ -247,7 +249,7 @@ def _baseline_check(test: BaselineTest, p: float | None, adjusted_p: float | Non
 
     def check(value: float | None, outcome: str, note: str) -> Check:
         return Check(name, "regression", "overall", value, margin, ">=", outcome == "passed", "config", n,
-                     note=note, outcome=outcome, p_value=p)
+                     note=note, outcome=outcome, p_value=p, suite=test.label)
 
     if overall is None or n < baseline.min_paired_samples:
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "

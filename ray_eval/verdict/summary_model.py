@@ -114,6 +114,7 @@ class Check(Stored):
     note: str | None = None
     outcome: Literal["passed", "failed", "undecided"] | None = None
     p_value: Number | None = None  # a baseline check's p_regressed (its comparison's), only on such a check
+    suite: str | None = None  # the suite whose check it is, in a run of several suites; none: the run's own check
 
     @property
     def result(self) -> Literal["passed", "failed", "undecided"]:

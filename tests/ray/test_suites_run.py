@@ -82,8 +82,9 @@ def test_several_suites_one_run_one_verdict(local_ray, tmp_path: Path, data, cap
     assert summary.counts.samples == sum(suite.counts.samples for suite in summary.suites) == len(keys)
     decision = verdict_of(run_dir)
     assert decision["status"] == "failed" and decision["failed_checks"] == ["guard-ocr: overall score"]
-    assert {check["name"] for check in decision["checks"]} == {
-        "shopbench: error rate", "guard-ocr: overall score", "serving engine error rate"}
+    assert {(check["name"], check.get("suite")) for check in decision["checks"]} == {
+        ("shopbench: error rate", "shopbench"), ("guard-ocr: overall score", "guard-ocr"),
+        ("serving engine error rate", None)}  # the run's own check: of no suite
 
     # Re-gated with a lower bar for that suite alone, the same scores pass.
     assert main(["gate", str(run_dir), "--set", "suites.guard-ocr.gate.min_score=10"]) == 0

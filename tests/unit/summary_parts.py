@@ -107,9 +107,12 @@ def several_suite_summary(suites: list[SuiteResult], checks: list[Check], run_id
 
 
 def check(name: str, outcome: str, value: float | None = 60.0, threshold: float = 50.0,
-          metric: str = "score") -> Check:
-    """A stored gate check of this outcome (passed, failed or undecided) on the overall group."""
-    return Check.model_validate({"name": name, "metric": metric, "group": "overall", "value": value,
-                                 "threshold": threshold, "comparison": ">=", "passed": outcome == "passed",
-                                 "source": "config", "samples": 100, "outcome": outcome,
-                                 "note": "too few paired samples" if outcome == "undecided" else None})
+          metric: str = "score", suite: str | None = None) -> Check:
+    """A stored gate check of this outcome (passed, failed or undecided) on the overall group; of `suite` (named
+    "<suite>: <name>" as a several-suite run names it), else the run's own."""
+    return Check.model_validate({"name": f"{suite}: {name}" if suite else name, "metric": metric, "group": "overall",
+                                 "value": value, "threshold": threshold, "comparison": ">=",
+                                 "passed": outcome == "passed", "source": "config", "samples": 100,
+                                 "outcome": outcome,
+                                 "note": "too few paired samples" if outcome == "undecided" else None,
+                                 **({"suite": suite} if suite else {})})

@@ -66,9 +66,9 @@ def two_suite_summary() -> Summary:
                         comparison_of=regressed,
                         by_subset={"ocr": parts.group_scores(n=5, score=25.0, passed=1, errors=1)})
     return parts.several_suite_summary([shop, guard], [
-        parts.check("shopbench: overall score", "passed", 60.0),
-        parts.check("guard-ocr: overall score", "failed", 25.0),
-        parts.check("guard-ocr: regression against baseline", "undecided", None, -1.0, "regression"),
+        parts.check("overall score", "passed", 60.0, suite="shopbench"),
+        parts.check("overall score", "failed", 25.0, suite="guard-ocr"),
+        parts.check("regression against baseline", "undecided", None, -1.0, "regression", suite="guard-ocr"),
     ])
 
 
@@ -113,8 +113,8 @@ def test_summary_md_opens_with_a_row_per_suite_then_each_suite_under_its_name() 
 
 def test_a_suite_without_checks_or_baseline_says_so() -> None:
     summary = two_suite_summary()
-    summary.verdict = summary.verdict.model_copy(update={"checks": [parts.check("shopbench: overall score",
-                                                                                 "passed")]})
+    only = parts.check("overall score", "passed", suite="shopbench")
+    summary.verdict = summary.verdict.model_copy(update={"checks": [only]})
     summary.suites[1] = summary.suites[1].model_copy(update={"comparison": None})
     guard = markdown_table(render_markdown(summary), "| suite |")[1]
     assert (guard["checks"], guard["baseline"]) == ("no checks", "–")

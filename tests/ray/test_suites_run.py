@@ -1,8 +1,8 @@
 """Several suites in one `ray-eval run`: ShopBench's synthetic set and the generated guard suites against one
 scripted engine, one verdict. Every input row of every suite ends as exactly one result row carrying its suite
 (the same sample id in two suites is two samples); each suite is scored by its own scorers and gated by its own
-gate; a failing guard suite fails the run and is named; `gate --set suites.NAME...`, resume, compare and a baseline
-gate work suite by suite."""
+gate; a failing guard suite fails the run and is named; `gate --set suites.NAME...`, rescore, resume, compare and a
+baseline gate work suite by suite."""
 
 from __future__ import annotations
 
@@ -89,6 +89,14 @@ def test_several_suites_one_run_one_verdict(local_ray, tmp_path: Path, data, cap
     # Re-gated with a lower bar for that suite alone, the same scores pass.
     assert main(["gate", str(run_dir), "--set", "suites.guard-ocr.gate.min_score=10"]) == 0
     assert verdict_of(run_dir)["status"] == "passed"
+    capsys.readouterr()
+
+    # Rescored with another scorer for one suite: only that suite's rows change scorer; the gate keeps its --set.
+    assert main(["rescore", str(run_dir), "--set", "suites.guard-yesno.scoring.scorers.open=exact_match",
+                 "--set", "suites.guard-ocr.gate.min_score=10"]) == 0
+    rescored = pq.read_table(run_dir / "results.parquet", columns=["suite", "status", "scorer"]).to_pylist()
+    assert {(row["suite"], row["scorer"]) for row in rescored if row["status"] == "ok"} == scorers - {
+        ("guard-yesno", "yes_no")} | {("guard-yesno", "exact_match")}
     capsys.readouterr()
 
     # compare names the suite when the runs hold several.

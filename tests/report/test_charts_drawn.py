@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ray_eval.records import RESULT_SCHEMA
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import statistics_note, summarize, with_clusters
 from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
-from ray_eval.verdict.gate import evaluate_gate, verdict
+from ray_eval.verdict.gate import evaluate_gate, suite_checks, verdict
 from ray_eval.verdict.summary_model import RunIdentity
 from tests.browser import DevTools
 
@@ -125,8 +125,8 @@ def make_suites_run(run_dir: Path, suites: dict[str, list[dict[str, Any]]]) -> d
     """A finished run directory of several suites (each suite's result rows), its summary made of each suite's own
     aggregation and gate, the checks named "<suite>: <check>" as one verdict over every suite."""
     frames = {name: write_results(run_dir / "suites" / name, rows) for name, rows in suites.items()}
-    merged = pa.concat_tables([pa.Table.from_pandas(frame, preserve_index=False).append_column(
-        "suite", pa.array([name] * len(frame), pa.string())) for name, frame in frames.items()])
+    merged = pa.concat_tables([pa.Table.from_pandas(frame.assign(suite=name), preserve_index=False)
+                               for name, frame in frames.items()])
     pq.write_table(merged, run_dir / "results.parquet")
     config = validate_config({"suites": [{"name": name, "dataset": {"path": f"{name}.jsonl"},
                                           "gate": {"min_pass_rate": 0.5}} for name in suites],
@@ -136,8 +136,7 @@ def make_suites_run(run_dir: Path, suites: dict[str, list[dict[str, Any]]]) -> d
     for suite_config in config.evaluated_suites():
         frame = with_clusters(frames[suite_config.name].sort_values("sample_id", ignore_index=True), STATISTICS)
         scores = summarize(frame, STATISTICS)
-        checks += [replace(check, name=f"{suite_config.name}: {check.name}")
-                   for check in evaluate_gate(scores, suite_config.gate)]
+        checks += suite_checks(evaluate_gate(scores, suite_config.gate), suite_config.name)
         scan = DatasetScan(suite_config.name, Path(f"{suite_config.name}.jsonl"),
                            type("Reader", (), {"name": "manifest"})(),
                            rows=len(frame), chunks=[], fingerprint=suite_config.name * 4)

@@ -236,8 +236,7 @@ class RunScan:
 
     @property
     def coverage(self) -> Coverage:
-        return Coverage(sum(scan.coverage.evaluated_rows for scan in self.suites),
-                        sum(scan.coverage.dataset_rows for scan in self.suites))
+        return Coverage.of_all(scan.coverage for scan in self.suites)
 
     def describe(self) -> str:
         return ", ".join(f"{scan.suite}: {scan.rows} from {scan.path} ({scan.format})" for scan in self.suites)

@@ -22,7 +22,7 @@ from ray_eval.runs.progress import with_engine_work_left
 from ray_eval.runs.store import RunStore
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import AGGREGATE_COLUMNS, statistics_note, summarize, with_clusters
-from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare, load_run_results
+from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare_suite, load_run_results
 from ray_eval.verdict.gate import SuiteGate, decide_suites, verdict
 from ray_eval.verdict.serving import engine_error_rows, reached_the_engine, serving_of
 from ray_eval.verdict.serving_gate import ServingGateInput, gated_serving, serving_checks
@@ -59,14 +59,15 @@ def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: d
             incomplete_reason = over_engine_error_budget(results, config.run.max_engine_error_rate, run_dir)
         engine_faults = int(results["engine_fault"].eq(True).sum())  # the engine's errors: never the model's
         incomplete_reason = with_engine_work_left(incomplete_reason, engine_faults, scan.rows - len(results), run_dir)
-    concluded = [conclude_suite(config, suite, suite_scan, results[results["suite"] == suite.name], store,
+    sides = SuiteSides.read(config, scan, store)
+    concluded = [conclude_suite(config, suite, suite_scan, results[results["suite"] == suite.name], sides,
                                 baselines, several=len(scan.suites) > 1)
                  for suite, suite_scan in zip(config.evaluated_suites(), scan.suites, strict=True)]
-    suite_checks = decide_suites([gate for _, gate in concluded])
+    suites_checks = decide_suites([gate for _, gate in concluded])
     # The engine's checks are the run's, over every suite's requests (gate.serving: the run-wide gate block).
     serving = gated_serving(serving_of(results, config.statistics), results, config.gate.serving, config.statistics,
                             serving_input.setup)
-    checks = [*suite_checks, *serving_checks(serving, config.gate.serving, serving_input.baseline)]
+    checks = [*suites_checks, *serving_checks(serving, config.gate.serving, serving_input.baseline)]
     decision = verdict(checks, complete=incomplete_reason is None, incomplete_reason=incomplete_reason,
                        coverage=scan.coverage)
     summary = build_summary(config, [suite for suite, _ in concluded], decision, run_dir=run_dir,
@@ -79,26 +80,42 @@ def conclude_run(config: EvalConfig, scan: RunScan, run_dir: Path, started_at: d
     return RunOutcome(run_dir, summary)
 
 
-def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, results: pd.DataFrame, store: RunStore,
-                   baselines: Mapping[Path, RunResults], several: bool) -> tuple[SuiteResult, SuiteGate]:
+@dataclass(frozen=True)
+class SuiteSides:
+    """What the suites' comparisons and diagnostics read besides the aggregated rows, read once for every suite: this
+    run as the candidate side (only when a suite has a baseline) and the blind pass's rows (only with one)."""
+
+    candidate: RunResults | None
+    blind: pd.DataFrame | None
+
+    @classmethod
+    def read(cls, config: EvalConfig, scan: RunScan, store: RunStore) -> SuiteSides:
+        candidate = None
+        if any(suite.gate.baseline is not None for suite in config.evaluated_suites()):
+            label = config.run.model_label or config.engine.model
+            candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
+                                   RunIdentity(run_dir=str(store.run_dir), run_id=store.run_dir.name, model=label),
+                                   {suite.suite: suite.fingerprint for suite in scan.suites})
+        blind = (store.read_results_frame(["suite", "sample_id", "status", "passed"], blind=True)
+                 if config.diagnostics.blind_pass else None)
+        return cls(candidate, blind)
+
+
+def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, results: pd.DataFrame,
+                   sides: SuiteSides, baselines: Mapping[Path, RunResults],
+                   several: bool) -> tuple[SuiteResult, SuiteGate]:
     """One suite's scores, diagnostics and comparison with the baseline run's same suite, and what it brings to the
     decision (its checks are named after it when the run has several)."""
     scores = summarize(results, config.statistics)
     comparison = None
     if suite.gate.baseline is not None:
-        label = config.run.model_label or config.engine.model
-        candidate = RunResults(store.read_results_frame(COMPARED_COLUMNS),
-                               RunIdentity(run_dir=str(store.run_dir), run_id=store.run_dir.name, model=label),
-                               {scan.suite: scan.fingerprint})
-        # The comparison's "too few samples to tell" uses the gate's minimum, so summary.md agrees with the gate.
-        comparison = compare(candidate.of_suite(suite.name), baselines[suite.gate.baseline.run_dir].paired_with(
-            suite.name, alone=not several), config.statistics,
-            min_paired_samples=suite.gate.baseline.min_paired_samples,
-            regression_margin=suite.gate.baseline.max_regression)
+        assert sides.candidate is not None, "the candidate side is read when a suite has a baseline"
+        comparison = compare_suite(sides.candidate, baselines[suite.gate.baseline.run_dir], suite.name,
+                                   alone=not several, statistics=config.statistics, gate=suite.gate.baseline)
     gate = SuiteGate(suite.name if several else None, scores, suite.gate, scan.suite_thresholds, comparison,
                      scan.coverage)
     result = suite_result(suite.name, scan, scores, statistics=statistics_note(results, config.statistics),
-                          diagnostics=_diagnostics(config, store, suite.name, results), comparison=comparison)
+                          diagnostics=_diagnostics(sides.blind, suite.name, results), comparison=comparison)
     return result, gate
 
 
@@ -122,10 +139,9 @@ def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path)
             f"again with `ray-eval run --resume {run_dir} --retry-errors`")
 
 
-def _diagnostics(config: EvalConfig, store: RunStore, suite: str, results: pd.DataFrame) -> Diagnostics | None:
-    if not config.diagnostics.blind_pass:
+def _diagnostics(blind: pd.DataFrame | None, suite: str, results: pd.DataFrame) -> Diagnostics | None:
+    if blind is None:  # no blind pass
         return None
-    blind = store.read_results_frame(["suite", "sample_id", "status", "passed"], blind=True)
     return diagnostics_of_runs(results, blind[blind["suite"] == suite], NO_SUBSET)
 
 

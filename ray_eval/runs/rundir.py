@@ -21,7 +21,7 @@ from ray_eval.outputs import write_outputs
 from ray_eval.outputs.summary import public_config
 from ray_eval.runs.finish import read_baselines
 from ray_eval.runs.store import RunRecord, RunStore, check_writable
-from ray_eval.verdict.compare import compare, load_run_results
+from ray_eval.verdict.compare import compare_suite, load_run_results
 from ray_eval.verdict.gate import Coverage, SuiteGate, decide_suites, verdict
 from ray_eval.verdict.serving_gate import load_serving_baseline, serving_checks
 from ray_eval.verdict.summary_model import Comparison, Verdict
@@ -85,6 +85,7 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
     config: EvalConfig = validate_config(stored, source=f"{store.summary} config", overrides=list(overrides))
     baselines = read_baselines(config)
     several = len(summary.suites) > 1
+    candidate = load_run_results(run_dir) if baselines else None
     comparisons: dict[str, Comparison | None] = {}
     gates: list[SuiteGate] = []
     for suite in config.evaluated_suites():
@@ -93,10 +94,9 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
             raise UsageError(f"{store.summary} has no suite {suite.name!r}: not the run this config evaluated")
         comparison = None
         if suite.gate.baseline is not None:
-            comparison = compare(load_run_results(run_dir).of_suite(suite.name),
-                                 baselines[suite.gate.baseline.run_dir].paired_with(suite.name, alone=not several),
-                                 config.statistics, min_paired_samples=suite.gate.baseline.min_paired_samples,
-                                 regression_margin=suite.gate.baseline.max_regression)
+            assert candidate is not None, "this run's results are read when a suite has a baseline"
+            comparison = compare_suite(candidate, baselines[suite.gate.baseline.run_dir], suite.name,
+                                       alone=not several, statistics=config.statistics, gate=suite.gate.baseline)
         comparisons[suite.name] = comparison
         thresholds = stored_suite.dataset.suite_thresholds
         suite_thresholds = SuiteThresholds(thresholds.min_pass_rate, thresholds.min_score,
@@ -106,8 +106,7 @@ def regate(run_dir: Path, config_path: Path | None = None, overrides: Sequence[s
                                comparison, Coverage.of_summary(stored_suite.dataset)))
     checks = [*decide_suites(gates),
               *serving_checks(summary.serving, config.gate.serving, load_serving_baseline(config.gate.serving))]
-    coverage = Coverage(sum(suite.dataset.rows for suite in summary.suites),
-                        sum(Coverage.of_summary(suite.dataset).dataset_rows for suite in summary.suites))
+    coverage = Coverage.of_all(Coverage.of_summary(suite.dataset) for suite in summary.suites)
     old = summary.verdict
     complete = old.status != "incomplete"
     decision = verdict(checks, complete=complete, incomplete_reason=None if complete else old.reason,

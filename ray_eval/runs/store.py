@@ -153,8 +153,9 @@ class RunStore(RunLayout):
         files = self.results
         sources = ([files.merged] if files.merged.exists() else []) + files.parts()  # the merged rows are the oldest
         latest: dict[tuple[str, str], str] = {}
+        legacy_suite = self.legacy_suite()
         for source in sources:
-            table = read_results_table(source, ["suite", "sample_id", "status"], self.legacy_suite())
+            table = read_results_table(source, ["suite", "sample_id", "status"], legacy_suite)
             latest.update(zip(zip(table["suite"].to_pylist(), table["sample_id"].to_pylist(), strict=True),
                               table["status"].to_pylist(), strict=True))
         done: dict[str, set[str]] = {}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ray_eval.config import StatisticsConfig, datasets_fingerprint
+from ray_eval.config import BaselineConfig, StatisticsConfig, datasets_fingerprint
 from ray_eval.data.taxonomy import LABEL_LEVELS, NO_SUBSET
 from ray_eval.errors import UsageError
 from ray_eval.runs.store import RunStore
@@ -77,6 +77,15 @@ def compare_runs(candidate_dir: Path, baseline_dir: Path, statistics: Statistics
     name = suite or suites[0]
     return compare(candidate.of_suite(name), load_run_results(baseline_dir).paired_with(name, alone=len(suites) == 1),
                    statistics, max_flipped, min_paired_samples, regression_margin)
+
+
+def compare_suite(candidate: RunResults, baseline: RunResults, suite: str, *, alone: bool,
+                  statistics: StatisticsConfig, gate: BaselineConfig) -> Comparison:
+    """A suite's comparison for its baseline check: the candidate run's suite with the baseline run's same suite
+    (RunResults.paired_with; `alone`: the candidate has no other suite), too few samples to tell under the gate's
+    minimum (so summary.md agrees with the gate), and the p-value of a regression beyond the gate's margin."""
+    return compare(candidate.of_suite(suite), baseline.paired_with(suite, alone=alone), statistics,
+                   min_paired_samples=gate.min_paired_samples, regression_margin=gate.max_regression)
 
 
 def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,

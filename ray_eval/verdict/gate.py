@@ -12,7 +12,7 @@ Exit codes of the whole tool live here too, since the verdict decides them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -70,6 +70,12 @@ class Coverage:
         return f"{self.evaluated_rows} of {self.dataset_rows} rows evaluated"
 
     @classmethod
+    def of_all(cls, parts: Iterable[Coverage]) -> Coverage:
+        """A run's coverage: its suites' added up."""
+        parts = list(parts)
+        return cls(sum(part.evaluated_rows for part in parts), sum(part.dataset_rows for part in parts))
+
+    @classmethod
     def of_summary(cls, dataset: DatasetInfo) -> Coverage:
         """From summary.json's `dataset` section (a summary written before coverage was recorded: whole)."""
         return cls(dataset.rows, dataset.file_rows or dataset.rows)
@@ -102,7 +108,7 @@ def decide_suites(suites: Sequence[SuiteGate]) -> list[Check]:
     checks: list[Check] = []
     for suite in suites:
         own = threshold_checks(suite.scores, suite.gate, suite.thresholds, suite.coverage)
-        checks += suite_checks(own, suite.name) if suite.name is not None else own
+        checks += named_for_suite(own, suite.name) if suite.name is not None else own
         if suite.gate.baseline is not None:
             checks.append(next(decided))
     return checks
@@ -171,7 +177,7 @@ def threshold_checks(scores: Scores, gate: GateConfig, suite: SuiteThresholds | 
     return checks
 
 
-def suite_checks(checks: list[Check], suite: str) -> list[Check]:
+def named_for_suite(checks: list[Check], suite: str) -> list[Check]:
     """A suite's checks as a run of several suites lists them: each says its suite, and its name starts with it."""
     return [replace(check, name=f"{suite}: {check.name}", suite=suite) for check in checks]
 

@@ -34,7 +34,7 @@ from ray_eval.records import RESULT_SCHEMA
 from ray_eval.scoring.diagnostics import diagnostics_of_runs
 from ray_eval.verdict.aggregate import statistics_note, summarize, with_clusters
 from ray_eval.verdict.compare import COMPARED_COLUMNS, RunResults, compare
-from ray_eval.verdict.gate import evaluate_gate, suite_checks, verdict
+from ray_eval.verdict.gate import evaluate_gate, named_for_suite, verdict
 from ray_eval.verdict.summary_model import RunIdentity
 from tests.browser import DevTools
 
@@ -136,7 +136,7 @@ def make_suites_run(run_dir: Path, suites: dict[str, list[dict[str, Any]]]) -> d
     for suite_config in config.evaluated_suites():
         frame = with_clusters(frames[suite_config.name].sort_values("sample_id", ignore_index=True), STATISTICS)
         scores = summarize(frame, STATISTICS)
-        checks += suite_checks(evaluate_gate(scores, suite_config.gate), suite_config.name)
+        checks += named_for_suite(evaluate_gate(scores, suite_config.gate), suite_config.name)
         scan = DatasetScan(suite_config.name, Path(f"{suite_config.name}.jsonl"),
                            type("Reader", (), {"name": "manifest"})(),
                            rows=len(frame), chunks=[], fingerprint=suite_config.name * 4)

@@ -210,6 +210,10 @@ class RunConfig(StrictModel):
     smoke_model: bool = Field(
         False, description="The model is a smoke-test model (random weights): reports say its scores mean nothing."
     )
+    demo_model: Annotated[bool, CountsWhenSet("issue 19: the demo model's note")] = Field(
+        False, description="The model is the project's small demo model trained on synthetic data (ray-eval model "
+        "train-tiny): reports say what its scores do and do not mean."
+    )
     max_engine_error_rate: float = Field(
         0.2, ge=0, le=1, description="Error budget: above this share of the run's samples sent to the engine ending in "
         "an engine error (all its sessions: a resumed run's earlier ones too), the run is incomplete (exit 3)."
@@ -227,6 +231,12 @@ class RunConfig(StrictModel):
     checkpoint_interval_s: Annotated[float, HOW_OFTEN] = Field(
         30.0, gt=0, description="... or after this many seconds, whichever comes first.")
 
+
+    @model_validator(mode="after")
+    def _one_kind_of_model(self) -> RunConfig:
+        if self.smoke_model and self.demo_model:
+            raise ValueError("run.smoke_model and run.demo_model are both set: a model is one or the other")
+        return self
 
 class RayConfig(StrictModel):
     address: str | None = Field(None, description="Cluster to join; default RAY_ADDRESS, else a new local Ray.")

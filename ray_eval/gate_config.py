@@ -30,6 +30,11 @@ class BaselineConfig(StrictModel):
         30, ge=1, description="Fewer samples shared with the baseline than this: undecided (too few to decide), not a "
                               "pass."
     )
+    subsets: Annotated[bool, CountsWhenSet("issue 19: a regression test per subset")] = Field(
+        False, description="Also test each subset for a regression beyond the same margin, in the same family of tests "
+        "(Holm), so a failure names the subset that regressed. A subset with fewer than min_paired_samples shared "
+        "samples is not tested; a tested subset whose interval straddles the margin is undecided, as the overall test."
+    )
 
 
 class GateConfig(Thresholds):

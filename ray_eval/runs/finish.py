@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ray_eval.cluster.malloc import release_free_memory
-from ray_eval.config import EvalConfig, SuiteConfig
+from ray_eval.config import EvalConfig, StatisticsConfig, SuiteConfig
 from ray_eval.data.dataset import DatasetScan, RunScan
 from ray_eval.data.taxonomy import NO_SUBSET
 from ray_eval.metrics import RunMetrics
@@ -115,7 +115,8 @@ def conclude_suite(config: EvalConfig, suite: SuiteConfig, scan: DatasetScan, re
     gate = SuiteGate(suite.name if several else None, scores, suite.gate, scan.suite_thresholds, comparison,
                      scan.coverage)
     result = suite_result(suite.name, scan, scores, statistics=statistics_note(results, config.statistics),
-                          diagnostics=_diagnostics(sides.blind, suite.name, results), comparison=comparison)
+                          diagnostics=_diagnostics(sides.blind, suite.name, results, config.statistics),
+                          comparison=comparison)
     return result, gate
 
 
@@ -139,10 +140,11 @@ def over_engine_error_budget(results: pd.DataFrame, limit: float, run_dir: Path)
             f"again with `ray-eval run --resume {run_dir} --retry-errors`")
 
 
-def _diagnostics(blind: pd.DataFrame | None, suite: str, results: pd.DataFrame) -> Diagnostics | None:
+def _diagnostics(blind: pd.DataFrame | None, suite: str, results: pd.DataFrame,
+                 statistics: StatisticsConfig) -> Diagnostics | None:
     if blind is None:  # no blind pass
         return None
-    return diagnostics_of_runs(results, blind[blind["suite"] == suite], NO_SUBSET)
+    return diagnostics_of_runs(results, blind[blind["suite"] == suite], NO_SUBSET, statistics)
 
 
 def _served_models(results) -> list[str]:

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ray_eval.config import StatisticsConfig
+from ray_eval.verdict.aggregate import CLUSTER, with_clusters
+from ray_eval.verdict.stats import paired_difference
 from ray_eval.verdict.summary_model import Diagnostics
 
 DIAGNOSTIC_KEYS = ("MG", "VNR", "VIF")
@@ -37,10 +40,17 @@ def visual_diagnostics(correct_with_vision: Sequence[bool], correct_without_visi
     }
 
 
-def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill: str) -> Diagnostics:
+def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill: str,
+                        statistics: StatisticsConfig | None = None) -> Diagnostics:
     """The `diagnostics` section of summary.json: overall and per subset, over the questions answered (without
-    an error) in both passes; errors on either side exclude the pair, and are counted."""
-    paired = results[["sample_id", "subset", "status", "passed"]].merge(
+    an error) in both passes; errors on either side exclude the pair, and are counted. With `statistics`, MG also
+    gets its interval: the paired bootstrap of (with media - without) over the pairs, resampled by media cluster
+    as the scores are, so "the pictures matter" is a claim with its uncertainty."""
+    columns = ["sample_id", "subset", "status", "passed"]
+    if statistics is not None:
+        columns.append(CLUSTER)
+        results = with_clusters(results, statistics)
+    paired = results[columns].merge(
         blind[["sample_id", "status", "passed"]], on="sample_id", suffixes=("", "_blind"), how="inner")
     paired["subset"] = paired["subset"].fillna(subset_fill)
     answered = (paired["status"] == "ok") & (paired["status_blind"] == "ok")
@@ -50,12 +60,19 @@ def diagnostics_of_runs(results: pd.DataFrame, blind: pd.DataFrame, subset_fill:
         with_vision = kept["passed"].fillna(False).astype(bool).to_numpy()
         without_vision = kept["passed_blind"].fillna(False).astype(bool).to_numpy()
         values = visual_diagnostics(with_vision, without_vision)
+        interval = None
+        if statistics is not None and len(kept):
+            low, high = paired_difference(with_vision.astype(float), without_vision.astype(float),
+                                          clusters=kept[CLUSTER].to_numpy(), resamples=statistics.bootstrap_resamples,
+                                          confidence=statistics.confidence, seed=statistics.seed).ci
+            interval = [round(low, 6), round(high, 6)]
         return {
             "n": int(len(kept)),
             "excluded": int((~ok).sum()),
             "accuracy_with_vision": round(float(with_vision.mean()), 6) if len(kept) else None,
             "accuracy_without_vision": round(float(without_vision.mean()), 6) if len(kept) else None,
             **{key: None if value is None else round(value, 6) for key, value in values.items()},
+            "MG_ci": interval,
         }
 
     return Diagnostics.model_validate({

@@ -85,17 +85,18 @@ def compare_suite(candidate: RunResults, baseline: RunResults, suite: str, *, al
     (RunResults.paired_with; `alone`: the candidate has no other suite), too few samples to tell under the gate's
     minimum (so summary.md agrees with the gate), and the p-value of a regression beyond the gate's margin."""
     return compare(candidate.of_suite(suite), baseline.paired_with(suite, alone=alone), statistics,
-                   min_paired_samples=gate.min_paired_samples, regression_margin=gate.max_regression)
+                   min_paired_samples=gate.min_paired_samples, regression_margin=gate.max_regression,
+                   subset_regressions=gate.subsets)
 
 
 def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsConfig | None = None,
             max_flipped: int = MAX_FLIPPED, min_paired_samples: int = MIN_PAIRED_SAMPLES,
-            regression_margin: float | None = None) -> Comparison:
+            regression_margin: float | None = None, subset_regressions: bool = False) -> Comparison:
     """The comparison of candidate against baseline (summary.json's `comparison` section). A group with fewer
     than `min_paired_samples` samples is too few to tell (comparison_verdict). With a `regression_margin` (score
     points: the gate's max_regression), the overall group also records `p_regressed`, the one-sided p-value of a
-    regression beyond it (stats.paired_difference) that the gate's Holm correction takes; without one the
-    comparison is stored as before."""
+    regression beyond it (stats.paired_difference) that the gate's Holm correction takes, and so does each subset
+    with `subset_regressions` (the gate's baseline.subsets); without one the comparison is stored as before."""
     statistics = statistics or StatisticsConfig()
     _check_unique(candidate)
     _check_unique(baseline)
@@ -112,8 +113,8 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
         notes.append(f"{only_candidate} samples only in the candidate run and {only_baseline} only in the baseline "
                      "run are left out")
 
-    def by(column: str) -> dict[str, Any]:
-        return {str(key): paired_group(part, statistics, min_paired_samples)
+    def by(column: str, margin: float | None = None) -> dict[str, Any]:
+        return {str(key): paired_group(part, statistics, min_paired_samples, margin)
                 for key, part in paired.groupby(column, sort=True, dropna=True)}
 
     gained, lost = _flips(paired)
@@ -128,7 +129,7 @@ def compare(candidate: RunResults, baseline: RunResults, statistics: StatisticsC
         "min_paired_samples": min_paired_samples,
         "notes": notes,
         "overall": paired_group(paired, statistics, min_paired_samples, regression_margin),
-        "by_subset": by("subset"),
+        "by_subset": by("subset", regression_margin if subset_regressions else None),
         "by_format": by("format"),
         "by_label": {level: by(level) for level in LABEL_LEVELS if paired[level].notna().any()},
         "flipped_total": {"gained": len(gained), "lost": len(lost)},

@@ -20,7 +20,14 @@ from ray_eval.config import BaselineConfig, GateConfig, Thresholds
 from ray_eval.data.readers import SuiteThresholds
 from ray_eval.verdict.comparison_verdict import ComparisonVerdict, PairedGroup
 from ray_eval.verdict.stats import holm_adjusted, holm_rejections
-from ray_eval.verdict.summary_model import Comparison, DatasetInfo, GroupScores, Scores, Verdict
+from ray_eval.verdict.summary_model import (
+    Comparison,
+    DatasetInfo,
+    GroupScores,
+    PairedGroupScores,
+    Scores,
+    Verdict,
+)
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -98,20 +105,30 @@ class SuiteGate:
 def decide_suites(suites: Sequence[SuiteGate]) -> list[Check]:
     """Every suite's checks, suite after suite; the suites' regression tests against their baselines are decided
     together, as one family (baseline_checks), so that more suites do not mean more false alarms."""
-    family = []
-    for suite in suites:
-        if suite.gate.baseline is not None:
-            if suite.comparison is None:
-                raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
-            family.append(BaselineTest(suite.name, suite.comparison, suite.gate.baseline))
-    decided = iter(baseline_checks(family))
+    tests_by_suite = [_regression_tests(suite) for suite in suites]
+    decided = iter(baseline_checks([test for tests in tests_by_suite for test in tests]))
     checks: list[Check] = []
-    for suite in suites:
+    for suite, tests in zip(suites, tests_by_suite, strict=True):
         own = threshold_checks(suite.scores, suite.gate, suite.thresholds, suite.coverage)
         checks += named_for_suite(own, suite.name) if suite.name is not None else own
-        if suite.gate.baseline is not None:
-            checks.append(next(decided))
+        checks += [next(decided) for _ in tests]
     return checks
+
+
+def _regression_tests(suite: SuiteGate) -> list[BaselineTest]:
+    """A suite's tests against its baseline run: overall, then each subset with enough paired samples (in name
+    order) where baseline.subsets asks for them."""
+    baseline = suite.gate.baseline
+    if baseline is None:
+        return []
+    if suite.comparison is None:
+        raise ValueError("gate.baseline is set but no comparison with the baseline run was given")
+    tests = [BaselineTest(suite.name, suite.comparison, baseline)]
+    if baseline.subsets:
+        tests += [BaselineTest(suite.name, suite.comparison, baseline, subset)
+                  for subset, group in sorted(suite.comparison.by_subset.items())
+                  if group is not None and (group.n or 0) >= baseline.min_paired_samples]
+    return tests
 
 
 def evaluate_gate(scores: Scores, gate: GateConfig, suite: SuiteThresholds | None = None,
@@ -204,6 +221,24 @@ class BaselineTest:
     label: str | None  # the suite's name, put before the check's name; None for a run of one dataset
     comparison: Comparison
     config: BaselineConfig
+    subset: str | None = None  # a test of this subset's paired samples (baseline.subsets); None: all of them
+
+    @property
+    def paired(self) -> PairedGroupScores | None:
+        """The paired samples this test decides on, as the comparison holds them."""
+        return self.comparison.overall if self.subset is None else self.comparison.by_subset.get(self.subset)
+
+    @property
+    def paired_samples(self) -> int:
+        if self.subset is None:
+            return self.comparison.paired_samples
+        return (self.paired.n or 0) if self.paired is not None else 0
+
+    @property
+    def name(self) -> str:
+        name = "no regression against baseline" if self.subset is None else \
+            f"subset {self.subset}: no regression against baseline"
+        return name if self.label is None else f"{self.label}: {name}"
 
 
 def baseline_check(comparison: Comparison, baseline: BaselineConfig) -> Check:
@@ -237,39 +272,41 @@ def baseline_checks(tests: Sequence[BaselineTest]) -> list[Check]:
 
 def _p_regressed(test: BaselineTest) -> float | None:
     """The test's p-value; None where it cannot be made (too few samples, one media cluster)."""
-    overall, n = test.comparison.overall, test.comparison.paired_samples
-    if overall is None or n < test.config.min_paired_samples or PairedGroup.of(overall).degenerate:
+    paired, n = test.paired, test.paired_samples
+    if paired is None or n < test.config.min_paired_samples or PairedGroup.of(paired).degenerate:
         return None
-    if overall.p_regressed is None:
+    if paired.p_regressed is None:
         raise ValueError(f"the comparison with baseline run {test.comparison.baseline.run_id or '?'} has no "
-                         "p_regressed: compare() must be given regression_margin=gate.baseline.max_regression")
-    return float(overall.p_regressed)
+                         "p_regressed: compare() must be given regression_margin=gate.baseline.max_regression (and "
+                         "subset_regressions=gate.baseline.subsets)")
+    return float(paired.p_regressed)
 
 
 def _baseline_check(test: BaselineTest, p: float | None, adjusted_p: float | None, rejected: bool, alpha: float,
                     family: int) -> Check:
     comparison, baseline = test.comparison, test.config
-    overall, margin = comparison.overall, -baseline.max_regression
-    name = "no regression against baseline" if test.label is None else f"{test.label}: no regression against baseline"
-    n = comparison.paired_samples
+    paired, margin = test.paired, -baseline.max_regression
+    n = test.paired_samples
+    group = "overall" if test.subset is None else f"subset:{test.subset}"
 
     def check(value: float | None, outcome: str, note: str) -> Check:
-        return Check(name, "regression", "overall", value, margin, ">=", outcome == "passed", "config", n,
+        return Check(test.name, "regression", group, value, margin, ">=", outcome == "passed", "config", n,
                      note=note, outcome=outcome, p_value=p, suite=test.label)
 
-    if overall is None or n < baseline.min_paired_samples:
+    if paired is None or n < baseline.min_paired_samples:
         return check(None, "undecided", f"too few samples to decide: {n} shared with the baseline run, "
                                         f"{baseline.min_paired_samples} needed")
-    if PairedGroup.of(overall).degenerate:  # its interval is the point estimate: no evidence either way
+    if PairedGroup.of(paired).degenerate:  # its interval is the point estimate: no evidence either way
         return check(None, "undecided", f"too few samples to decide: the {n} samples shared with the baseline run "
                                         "form one media cluster, so the paired interval has no width")
-    assert overall.delta_ci is not None, "compare() gives every group of paired samples its interval"
+    assert paired.delta_ci is not None, "compare() gives every group of paired samples its interval"
     assert p is not None and adjusted_p is not None, "a test with enough samples has its p-value (_p_regressed)"
-    low, high = overall.delta_ci
+    low, high = paired.delta_ci
     run_id = comparison.baseline.run_id or "?"
+    of_subset = "" if test.subset is None else f" of subset {test.subset}"
     # The value is the interval's lower end, not the change itself: say so, or -0.8 beside a change of +1.2 misleads.
     what = (f"value = the lower end of the {comparison.confidence:.0%} interval of the score change against "
-            f"baseline run {run_id} ({n} paired samples); the change is {overall.delta:+.2f} points "
+            f"baseline run {run_id} ({n} paired samples{of_subset}); the change is {paired.delta:+.2f} points "
             f"[{low:+.2f}, {high:+.2f}]")
     # One test alone keeps the notes it always had; in a family each says what the correction did.
     corrected = "" if family == 1 else (f"; one-sided p = {p:.4g} of a regression beyond the margin, Holm-corrected "

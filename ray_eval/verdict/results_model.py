@@ -139,6 +139,7 @@ class DiagnosticsGroup(Stored):
     MG: Number | None  # the paper's names, as stored
     VNR: Number | None
     VIF: Number | None
+    MG_ci: list[Number] | None = None  # MG's paired bootstrap interval; None in runs concluded before it was made
 
 
 class Diagnostics(Stored):
@@ -168,7 +169,7 @@ class PairedGroupScores(Stored):
     test: str | None
     significant: bool
     verdict: str | None = None
-    p_regressed: Number | None = None  # one-sided p of a regression beyond the gate's margin (overall group only)
+    p_regressed: Number | None = None  # one-sided p of a regression beyond the gate's margin (overall; tested subsets)
 
 
 class Flip(Stored):

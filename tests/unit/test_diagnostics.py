@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -69,3 +70,26 @@ def test_summary_section_pairs_by_sample_excludes_errors_and_splits_by_subset() 
     assert overall.VNR == pytest.approx(1 / 2) and overall.VIF == pytest.approx(1.0)
     assert set(section.by_subset) == {"ShopFront", "Kitchen"}
     assert section.by_subset["Kitchen"].n == 1 and section.by_subset["Kitchen"].excluded == 1
+
+
+def test_mg_gets_its_paired_interval_resampled_by_media_cluster_when_statistics_are_given() -> None:
+    from ray_eval.config import StatisticsConfig
+
+    rng = np.random.default_rng(0)
+    n = 200
+    # The four questions about one picture are answered alike: the picture, not the question, is the unit.
+    with_vision = np.repeat(rng.random(n // 4) < 0.7, 4)
+    without_vision = np.repeat(rng.random(n // 4) < 0.4, 4)
+    results = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "subset": "ShopFront", "status": "ok",
+                            "passed": with_vision, "media_digests": [[f"img{i // 4}"] for i in range(n)]})
+    blind = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "status": "ok", "passed": without_vision})
+    assert diagnostics_of_runs(results, blind, "(none)").overall.MG_ci is None
+    statistics = StatisticsConfig(bootstrap_resamples=500)
+    overall = diagnostics_of_runs(results, blind, "(none)", statistics).overall
+    assert overall.MG_ci is not None and overall.MG is not None
+    low, high = overall.MG_ci
+    assert low < overall.MG < high and low > 0  # a gain of ~30 points over 200 pairs: clear of zero
+    # Resampling questions as if independent would claim more certainty than 50 pictures give.
+    unclustered = diagnostics_of_runs(results, blind, "(none)",
+                                      StatisticsConfig(bootstrap_resamples=500, cluster_by_media=False)).overall
+    assert unclustered.MG_ci is not None and unclustered.MG_ci[1] - unclustered.MG_ci[0] < high - low

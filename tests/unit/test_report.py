@@ -92,13 +92,13 @@ def write_results(run_dir: Path, rows: list[dict[str, Any]], row_group_size: int
 
 
 def make_summary(run_dir: Path, gate: GateConfig, *, stand_in: bool = True, complete: bool = True,
-                 reason: str | None = None) -> Summary:
+                 reason: str | None = None, demo_model: bool = False) -> Summary:
     scores = summarize(pq.read_table(run_dir / "results.parquet").to_pandas())
     decision = verdict(evaluate_gate(scores, gate), complete=complete, incomplete_reason=reason)
     engine = ({"kind": "scripted"} if stand_in else
               {"kind": "openai", "base_url": "http://user:secret@127.0.0.1:8000/v1", "model": "ostrakon-vl-8b"})
     config = validate_config({"dataset": {"path": "data/manifest.jsonl"}, "engine": engine,
-                              "run": {"model_label": "checkpoint " + SCRIPT_PAYLOAD}})
+                              "run": {"model_label": "checkpoint " + SCRIPT_PAYLOAD, "demo_model": demo_model}})
     scan = DatasetScan("manifest", Path("data/manifest.jsonl"), types.SimpleNamespace(name="manifest"),
                        rows=scores.overall.n,
                        chunks=[], fingerprint="f" * 64)
@@ -216,6 +216,20 @@ def test_stand_in_warning(tmp_path):
     _, page = render(tmp_path / "real", stand_in=False)
     assert "Stand-in model" not in page.all_text
     assert "checkpoint " + SCRIPT_PAYLOAD in page.all_text  # the model label, as set by run.model_label
+
+
+def test_a_demo_model_is_named_for_what_it_is_in_both_reports(tmp_path):
+    """The demo model's scores are its own, real measurements: no stand-in warning, but a note saying what they mean."""
+    from ray_eval.outputs.summary import DEMO_NOTE, render_markdown
+
+    _, page = render(tmp_path / "demo", stand_in=False, demo_model=True)
+    assert "About this model" in page.all_text and DEMO_NOTE in page.all_text
+    assert "Stand-in model" not in page.all_text
+    summary = make_summary(tmp_path / "demo" / "run", GateConfig(), stand_in=False, demo_model=True)
+    assert not summary.model.stand_in and summary.model.note == DEMO_NOTE
+    assert f"> {DEMO_NOTE}" in render_markdown(summary).splitlines()
+    _, page = render(tmp_path / "real", stand_in=False)
+    assert "About this model" not in page.all_text
 
 
 def test_thumbnail_is_embedded_as_data_url(tmp_path):

@@ -9,6 +9,7 @@ are too few samples to tell.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ray_eval.data.taxonomy import Subset
 from ray_eval.errors import RayEvalError, UsageError
 from ray_eval.verdict.gate import EXIT_BAD_INPUT, EXIT_INCOMPLETE
 
@@ -229,7 +231,7 @@ def validate(path: Path, format_name: str, root: Path | None, decode_media: bool
 
 @cli.group()
 def model() -> None:
-    """Build models for smoke runs."""
+    """Build the project's own small models: a random-weight smoke model, a demo model trained here."""
 
 
 @model.command()
@@ -243,6 +245,27 @@ def tiny(arch: TinyArch, out_dir: Path, seed: int) -> None:
     from ray_eval.demo.tiny_model import build_tiny_model
 
     click.echo(f"wrote {build_tiny_model(arch, out_dir, seed)}")
+
+
+@model.command("train-tiny")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="manifest.jsonl of synthetic samples to train on (ray-eval dataset synth; not the held-back seed).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder to write the model into.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Initial weights and sample order.")
+@click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps (default: the committed checkpoints').")
+@click.option("--leave-out", "leave_out", multiple=True, type=click.Choice([s.value for s in Subset]),
+              help="Never train on this subset: a checkpoint with a known defect (repeatable).")
+def train_tiny(data: Path, out_dir: Path, seed: int, steps: int | None, leave_out: tuple[str, ...]) -> None:
+    """Train the tiny Qwen3-VL on synthetic ShopBench samples on this CPU, so the demo serves a model that answers."""
+    from ray_eval.demo.train_tiny import TrainingPlan, train_tiny_model
+
+    plan = TrainingPlan(data=data, seed=seed, leave_out=tuple(Subset(name) for name in leave_out))
+    if steps is not None:
+        plan = dataclasses.replace(plan, steps=steps)
+    result = train_tiny_model(plan, out_dir, progress=click.echo)
+    click.echo(f"wrote {out_dir}: {result.examples} examples, loss {result.first_loss} -> {result.final_loss}, "
+               f"{result.seconds:.0f} s")
 
 
 @cli.group()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -224,8 +225,8 @@ def _build_config(arch: TinyArch, vocab_size: int, ids: dict[str, int]):
     raise ValueError(f"unknown tiny model arch {arch!r}; expected one of {TINY_MODEL_ARCHS}")
 
 
-def _build_processor(arch: TinyArch, tokenizer):
-    """Image and video processors with small pixel budgets, so an image is 4-16 visual tokens."""
+def _build_processor(arch: TinyArch, tokenizer, max_image_tokens: int = MAX_IMAGE_TOKENS):
+    """Image and video processors with small pixel budgets, so an image is 4 to `max_image_tokens` visual tokens."""
     from transformers import Qwen2VLImageProcessor
 
     if arch == "qwen2_vl":
@@ -233,7 +234,7 @@ def _build_processor(arch: TinyArch, tokenizer):
 
         token_pixels = 28 * 28  # patch 14, merged 2x2
         images = Qwen2VLImageProcessor(min_pixels=MIN_IMAGE_TOKENS * token_pixels,
-                                       max_pixels=MAX_IMAGE_TOKENS * token_pixels)
+                                       max_pixels=max_image_tokens * token_pixels)
         # Qwen2-VL's video budget is per frame.
         videos: BaseVideoProcessor = Qwen2VLVideoProcessor(
             min_pixels=MIN_IMAGE_TOKENS * token_pixels, max_pixels=MAX_VIDEO_TOKENS_PER_FRAME_PAIR * token_pixels,
@@ -246,7 +247,7 @@ def _build_processor(arch: TinyArch, tokenizer):
     token_pixels = 32 * 32  # patch 16, merged 2x2
     images = Qwen2VLImageProcessor(patch_size=16, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
                                    min_pixels=MIN_IMAGE_TOKENS * token_pixels,
-                                   max_pixels=MAX_IMAGE_TOKENS * token_pixels)
+                                   max_pixels=max_image_tokens * token_pixels)
     # Qwen3-VL's video budget is over frames x height x width.
     videos = Qwen3VLVideoProcessor(size={"shortest_edge": 2 * MIN_IMAGE_TOKENS * token_pixels,
                                          "longest_edge": 8 * MAX_VIDEO_TOKENS_PER_FRAME_PAIR * token_pixels},
@@ -255,7 +256,7 @@ def _build_processor(arch: TinyArch, tokenizer):
                             chat_template=QWEN3_VL_CHAT_TEMPLATE)
 
 
-def _build_model(arch: TinyArch, config, seed: int):
+def _build_model(arch: TinyArch, config, seed: int, init_std: float = INIT_STD):
     import torch
     from transformers import GenerationConfig, Qwen2VLForConditionalGeneration, Qwen3VLForConditionalGeneration
 
@@ -264,12 +265,12 @@ def _build_model(arch: TinyArch, config, seed: int):
     # transformers wraps PreTrainedModel.to with functools.wraps(torch.nn.Module.to), which hides the bound self.
     model = model_class(config).to(torch.float32).eval()  # type: ignore[arg-type]
     # Draw every weight ourselves, in name order from one seeded generator: the result then does not depend on
-    # how transformers initialises (meta devices, init order) and matrices get INIT_STD, not 0.02.
+    # how transformers initialises (meta devices, init order), and matrices get `init_std`.
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in sorted(model.named_parameters()):
             if parameter.dim() >= 2:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * INIT_STD)
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * init_std)
             elif name.endswith("bias"):
                 parameter.zero_()
             else:  # norm scales
@@ -284,13 +285,37 @@ def _build_model(arch: TinyArch, config, seed: int):
 
 def build_tiny_model(arch: TinyArch, out_dir: Path, seed: int = 0) -> Path:
     """Write a complete, servable tiny `arch` model to `out_dir` (created; existing files overwritten)."""
+    parts = tiny_model_parts(arch, seed)
+    return save_model(parts.model, parts.processor, out_dir)
+
+
+@dataclass(frozen=True)
+class TinyModelParts:
+    """A tiny model before it is written: the weights and the processor (tokenizer, image/video processors)."""
+
+    model: Any  # Qwen2VLForConditionalGeneration or Qwen3VLForConditionalGeneration
+    processor: Any
+
+
+def tiny_model_parts(arch: TinyArch, seed: int, init_std: float = INIT_STD,
+                     max_image_tokens: int = MAX_IMAGE_TOKENS) -> TinyModelParts:
+    """The tiny model in memory: what build_tiny_model writes, or (other std, larger images) what training starts
+    from."""
     if arch not in TINY_MODEL_ARCHS:
         raise ValueError(f"unknown tiny model arch {arch!r}; expected one of {TINY_MODEL_ARCHS}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = _build_tokenizer(arch)
     config = _build_config(arch, len(tokenizer), _token_ids(tokenizer))
-    model = _build_model(arch, config, seed)
+    return TinyModelParts(_build_model(arch, config, seed, init_std),
+                          _build_processor(arch, tokenizer, max_image_tokens))
+
+
+def save_model(model, processor, out_dir: Path) -> Path:
+    """Write a complete model folder vLLM and transformers load offline (created; existing files overwritten)."""
+    from transformers.utils import logging as transformers_logging
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    transformers_logging.disable_progress_bar()  # "Writing model shards: 100%" of one small file is noise
     model.save_pretrained(out_dir)
-    _build_processor(arch, tokenizer).save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
     return out_dir

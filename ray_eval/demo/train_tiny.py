@@ -1,0 +1,218 @@
+"""`ray-eval model train-tiny`: teach the tiny Qwen3-VL to answer synthetic ShopBench questions, on a CPU.
+
+The random-weight model shows that the stack runs; a model that answers shows what the product is for: telling a
+better checkpoint from a worse one. Nothing can be downloaded, so the project trains its own, the way the evaluation
+asks its questions:
+  * the evaluation's own prompts (pipeline.prompts.render_prompt) in the model's own chat template (the one vLLM
+    applies), media before the text, images at the model's own pixel budget (TRAINED_IMAGE_TOKENS);
+  * the loss on the answer only; still images only (single and before/after pairs): video samples are left out,
+    and the model answers them without having learnt them;
+  * a multiple-choice question's target is the right OPTION'S TEXT, not its letter. A model of 1 M parameters trained
+    for minutes learns picture -> word but not picture -> word -> shuffled letter (measured: letter targets stay at
+    chance, a constant letter); the choice scorer reads an option's text as that option, as it does when a real
+    model answers "Red" instead of "B".
+Deterministic for a seed on one machine (weights drawn from a seeded generator, a seeded sample order, a fixed
+thread count); CPU kernels may round differently on another machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray_eval.config import PromptConfig
+from ray_eval.data.readers import open_reader
+from ray_eval.data.taxonomy import AnswerFormat, InputType, Subset
+from ray_eval.demo.tiny_model import save_model, tiny_model_parts
+from ray_eval.pipeline.prompts import render_prompt
+from ray_eval.records import Sample
+
+TRAINED_INIT_STD = 0.02  # the usual init: the smoke model's 0.3 makes answers depend on the input, training needs none
+TRAINED_IMAGE_TOKENS = 64  # 256 x 256 pixels: a signboard's colour and a shelf's layout survive, small text does not
+TRAINED_INPUT_TYPES = (InputType.SINGLE, InputType.MULTI)
+PROVENANCE_FILE = "training.json"
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What to train on and how; stored in the checkpoint's training.json with what came of it."""
+
+    data: Path  # a manifest.jsonl of synthetic samples (ray-eval dataset synth), never the held-back set's seed
+    seed: int = 0
+    steps: int = 1200
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    threads: int = 2  # torch's intra-op threads: another count may round differently, so it is part of the recipe
+    leave_out: tuple[Subset, ...] = ()  # subsets never shown: a checkpoint with a known defect
+    image_tokens: int = TRAINED_IMAGE_TOKENS
+    # How often each answer format is drawn. A format question costs about four of the others (its prompt carries a
+    # JSON schema: ~700 tokens against ~190), and the picture-to-word skills multiple-choice and open questions
+    # share are what the minutes buy.
+    format_shares: tuple[tuple[AnswerFormat, float], ...] = (
+        (AnswerFormat.MCQ, 0.45), (AnswerFormat.OPEN, 0.35), (AnswerFormat.FORMAT, 0.2))
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One question as the evaluation asks it, with the answer the model learns to give."""
+
+    prompt: str  # the chat-templated user turn, ending where the assistant's answer begins
+    images: tuple[Path, ...]
+    target: str
+
+    @classmethod
+    def of(cls, sample: Sample, processor: Any, prompts: PromptConfig) -> TrainingExample:
+        schema = json.dumps(sample.answer_schema) if sample.answer_schema else None
+        text = render_prompt(prompts, sample.format.value, sample.question, list(sample.options), schema)
+        content = [{"type": "image"} for _ in sample.media] + [{"type": "text", "text": text}]
+        prompt = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                               tokenize=False)
+        return cls(prompt, tuple(Path(media.path or "") for media in sample.media), answer_target(sample))
+
+
+def answer_target(sample: Sample) -> str:
+    """What the model learns to answer: an option's text for a multiple-choice question (see the module's note)."""
+    if sample.format is AnswerFormat.MCQ:
+        return sample.options[ord(str(sample.answer)) - ord("A")]
+    if isinstance(sample.answer, dict):
+        return json.dumps(sample.answer, ensure_ascii=False)
+    return sample.answer
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What training.json records beside the plan: the data it saw, the loss it reached, the time it took."""
+
+    plan: dict[str, Any]
+    data_sha256: str
+    examples: int
+    examples_by_subset: dict[str, int]
+    first_loss: float
+    final_loss: float  # the mean over the last 50 steps
+    seconds: float
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+
+def training_samples(plan: TrainingPlan) -> list[Sample]:
+    """The manifest's still-image samples outside the left-out subsets, in file order."""
+    reader = open_reader(plan.data)
+    samples = [reader.to_sample(raw) for chunk in reader.chunks(10_000) for raw in reader.read_chunk(chunk)]
+    return [sample for sample in samples
+            if sample.input_type in TRAINED_INPUT_TYPES and sample.subset not in plan.leave_out]
+
+
+def train_tiny_model(plan: TrainingPlan, out_dir: Path, progress: Callable[[str], None] = print) -> TrainingResult:
+    """Train the tiny Qwen3-VL by `plan` and write it, with its training.json, to `out_dir`."""
+    import torch
+
+    torch.manual_seed(plan.seed)
+    torch.set_num_threads(plan.threads)
+    parts = tiny_model_parts("qwen3_vl", plan.seed, init_std=TRAINED_INIT_STD, max_image_tokens=plan.image_tokens)
+    model, processor = parts.model, parts.processor
+    samples = training_samples(plan)
+    if not samples:
+        raise ValueError(f"{plan.data}: no still-image samples to train on outside {list(plan.leave_out)}")
+    examples = [TrainingExample.of(sample, processor, PromptConfig()) for sample in samples]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=plan.learning_rate, total_steps=plan.steps,
+                                                   pct_start=0.05)
+    batches = _batches([sample.format for sample in samples], plan, random.Random(plan.seed))
+    model.train()
+    losses: list[float] = []
+    started = time.monotonic()
+    for step in range(plan.steps):
+        loss = model(**_batch_inputs([examples[i] for i in next(batches)], processor)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        schedule.step()
+        losses.append(loss.item())
+        if step % 100 == 0 or step == plan.steps - 1:
+            progress(f"step {step + 1}/{plan.steps}: loss {losses[-1]:.3f} ({time.monotonic() - started:.0f} s)")
+    model.eval()
+    save_model(model, processor, out_dir)
+    result = TrainingResult(
+        plan=_plan_record(plan), data_sha256=_sha256(plan.data), examples=len(examples),
+        examples_by_subset=_count_subsets(samples), first_loss=round(losses[0], 4),
+        final_loss=round(sum(losses[-50:]) / len(losses[-50:]), 4), seconds=round(time.monotonic() - started, 1),
+        versions=_versions())
+    (Path(out_dir) / PROVENANCE_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return result
+
+
+def _batches(formats: Sequence[AnswerFormat], plan: TrainingPlan, rng: random.Random):
+    """Batches of example indices, forever: each slot draws an answer format by plan.format_shares, then the next
+    example of that format, each format's examples passed over in a new seeded order every time."""
+    indices = {answer_format: [i for i, each in enumerate(formats) if each is answer_format]
+               for answer_format, _ in plan.format_shares}
+    drawn = [(answer_format, share) for answer_format, share in plan.format_shares if indices[answer_format]]
+    orders: dict[AnswerFormat, list[int]] = {answer_format: [] for answer_format, _ in drawn}
+    while True:
+        batch = []
+        for answer_format in rng.choices([each for each, _ in drawn], [share for _, share in drawn], k=plan.batch_size):
+            if not orders[answer_format]:
+                orders[answer_format] = list(indices[answer_format])
+                rng.shuffle(orders[answer_format])
+            batch.append(orders[answer_format].pop())
+        yield batch
+
+
+def _batch_inputs(batch: Sequence[TrainingExample], processor: Any) -> dict[str, Any]:
+    """The processor's tensors for prompt + answer, right-padded, with labels on the answer tokens only."""
+    from PIL import Image
+
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "right"
+    texts = [example.prompt + example.target + "<|im_end|>\n" for example in batch]
+    images = [Image.open(path).convert("RGB") for example in batch for path in example.images]
+    inputs = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    labels = inputs["input_ids"].clone()
+    # The answer starts after the last "<|im_start|>assistant\n": the prompt's own tokens, images included, carry no
+    # loss (counting them in the processor's output is exact; re-tokenising the prompt alone would cost a second pass).
+    assistant_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    header = 1 + len(tokenizer("assistant\n")["input_ids"])
+    for row in range(len(batch)):
+        starts = (inputs["input_ids"][row] == assistant_start).nonzero().flatten()
+        labels[row, : int(starts[-1]) + header] = -100
+    labels[inputs["attention_mask"] == 0] = -100
+    inputs["labels"] = labels
+    return inputs
+
+
+def _plan_record(plan: TrainingPlan) -> dict[str, Any]:
+    record = asdict(plan)
+    record["data"] = plan.data.name
+    record["leave_out"] = [subset.value for subset in plan.leave_out]
+    record["format_shares"] = {answer_format.value: share for answer_format, share in plan.format_shares}
+    return record
+
+
+def _count_subsets(samples: Sequence[Sample]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for sample in samples:
+        key = sample.subset.value if sample.subset else "none"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in ("torch", "transformers"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

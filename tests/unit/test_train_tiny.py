@@ -1,0 +1,101 @@
+"""`ray-eval model train-tiny`: the training examples are the evaluation's own questions, the loss is on the answer
+only, the same seed gives the same weights, and a left-out subset is never seen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from click.testing import CliRunner  # noqa: E402
+
+from ray_eval.cli import cli  # noqa: E402
+from ray_eval.config import PromptConfig  # noqa: E402
+from ray_eval.data.taxonomy import AnswerFormat, Subset  # noqa: E402
+from ray_eval.demo.synth import synthesize  # noqa: E402
+from ray_eval.demo.tiny_model import tiny_model_parts  # noqa: E402
+from ray_eval.demo.train_tiny import (  # noqa: E402
+    PROVENANCE_FILE,
+    TrainingExample,
+    TrainingPlan,
+    _batch_inputs,
+    answer_target,
+    train_tiny_model,
+    training_samples,
+)
+from ray_eval.pipeline.prompts import render_prompt  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train-data")
+    synthesize(out, 40, seed=11)
+    return out / "manifest.jsonl"
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return tiny_model_parts("qwen3_vl", 0, init_std=0.02, max_image_tokens=64).processor
+
+
+def test_a_multiple_choice_target_is_the_right_options_text(manifest: Path) -> None:
+    samples = training_samples(TrainingPlan(data=manifest))
+    mcq = next(sample for sample in samples if sample.format is AnswerFormat.MCQ)
+    target = answer_target(mcq)
+    assert target == mcq.options["ABCD".index(str(mcq.answer))] and target not in "ABCD"
+    formatted = next(sample for sample in samples if sample.format is AnswerFormat.FORMAT)
+    assert json.loads(answer_target(formatted)) == formatted.answer
+
+
+def test_examples_are_the_evaluations_prompts_and_the_loss_falls_on_the_answer_only(manifest: Path,
+                                                                                      processor) -> None:
+    samples = training_samples(TrainingPlan(data=manifest))
+    examples = [TrainingExample.of(sample, processor, PromptConfig()) for sample in samples[:3]]
+    sample, example = samples[0], examples[0]
+    schema = json.dumps(sample.answer_schema) if sample.answer_schema else None
+    assert render_prompt(PromptConfig(), sample.format.value, sample.question, list(sample.options), schema) \
+        in example.prompt
+    assert example.prompt.endswith("<|im_start|>assistant\n") and len(example.images) == len(sample.media)
+    inputs = _batch_inputs(examples, processor)
+    tokenizer = processor.tokenizer
+    for row, each in enumerate(examples):
+        learnt = inputs["input_ids"][row][inputs["labels"][row] != -100]
+        assert tokenizer.decode(learnt) == each.target + "<|im_end|>\n"
+
+
+def test_no_video_and_no_left_out_subset_is_trained_on(manifest: Path) -> None:
+    every = training_samples(TrainingPlan(data=manifest))
+    assert {sample.input_type.value for sample in every} == {"single", "multi"}
+    without = training_samples(TrainingPlan(data=manifest, leave_out=(Subset.KITCHEN,)))
+    assert Subset.KITCHEN in {sample.subset for sample in every}
+    assert Subset.KITCHEN not in {sample.subset for sample in without}
+    assert len(without) == len(every) - sum(sample.subset is Subset.KITCHEN for sample in every)
+
+
+def test_the_same_seed_trains_the_same_weights_and_records_how(manifest: Path, tmp_path: Path) -> None:
+    plan = TrainingPlan(data=manifest, steps=3, batch_size=2, leave_out=(Subset.KITCHEN,))
+    first = train_tiny_model(plan, tmp_path / "a", progress=lambda line: None)
+    train_tiny_model(plan, tmp_path / "b", progress=lambda line: None)
+    weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in ("a", "b")]
+    assert weights[0] == weights[1]
+    record = json.loads((tmp_path / "a" / PROVENANCE_FILE).read_text())
+    assert record["plan"]["seed"] == 0 and record["plan"]["steps"] == 3 and record["plan"]["leave_out"] == ["Kitchen"]
+    assert record["examples"] == first.examples and "Kitchen" not in record["examples_by_subset"]
+    assert len(record["data_sha256"]) == 64
+
+
+def test_the_command_trains_and_writes_a_model_transformers_loads(manifest: Path, tmp_path: Path) -> None:
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    out = tmp_path / "model"
+    result = CliRunner().invoke(cli, ["model", "train-tiny", "--data", str(manifest), "--out", str(out),
+                                      "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"wrote {out}: ")
+    model = Qwen3VLForConditionalGeneration.from_pretrained(out)
+    assert AutoProcessor.from_pretrained(out).image_processor.size["longest_edge"] == 64 * 32 * 32  # 64 tokens
+    assert sum(parameter.numel() for parameter in model.parameters()) < 2_000_000

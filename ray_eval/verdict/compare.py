@@ -11,6 +11,7 @@ clustered by shared media like the run's own intervals. Each group records its c
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,11 +200,16 @@ def _flip_view(row: dict[str, Any]) -> dict[str, Any]:
         "subset": row["subset"],
         "format": row["format"],
         "change": row["change"],
-        "baseline_extracted": row["extracted_baseline"],
-        "candidate_extracted": row["extracted"],
+        "baseline_extracted": _text_or_none(row["extracted_baseline"]),
+        "candidate_extracted": _text_or_none(row["extracted"]),
         "baseline_error": row["status_baseline"] != "ok",
         "candidate_error": row["status"] != "ok",
     }
+
+
+def _text_or_none(value: Any) -> str | None:
+    """An unparsed answer's extraction is null; pandas turns it into NaN when the lost and gained rows are joined."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def load_run_results(run_dir: Path) -> RunResults:

@@ -93,6 +93,17 @@ def test_errors_count_as_wrong_and_flip(tmp_path: Path) -> None:
         "candidate_extracted": "A", "baseline_error": False, "candidate_error": True}]
 
 
+def test_flips_of_unparsed_answers_keep_their_null_extraction(tmp_path: Path) -> None:
+    """A lost sample the candidate left unparsed and a gained one the baseline left unparsed: the null extractions
+    survive the join of lost and gained rows (pandas made them NaN, which the comparison refused: the run crashed)."""
+    a_rows, b_rows = mcq_rows([True, False]), mcq_rows([False, True])
+    a_rows[1] |= {"extracted": None}
+    b_rows[0] |= {"extracted": None}
+    result = compare_runs(write_run(tmp_path / "b", b_rows), write_run(tmp_path / "a", a_rows), FAST)
+    assert [(flip.sample_id, flip.change, flip.baseline_extracted, flip.candidate_extracted)
+            for flip in result.flipped] == [("s0", "lost", "A", None), ("s1", "gained", None, "A")]
+
+
 def test_unpairable_runs_are_refused(tmp_path: Path) -> None:
     a = write_run(tmp_path / "a", mcq_rows([True, False]))
     with pytest.raises(UsageError, match="nowhere is not a finished run directory"):

@@ -1,5 +1,6 @@
 """The evaluation against vLLM (CPU) under Ray Serve, over HTTP and through a DeploymentHandle, with
-single-image, multi-image and video samples; greedy decoding with a fixed seed repeats itself exactly."""
+single-image, multi-image and video samples; greedy decoding with a fixed seed repeats itself exactly. The engine
+serves the committed demo model, whose answers parse: extraction, scoring and the blind pass see real answers."""
 
 from __future__ import annotations
 
@@ -17,16 +18,24 @@ from ray_eval.errors import EngineUnavailable
 from ray_eval.runs.run import run_evaluation
 from ray_eval.serving.serve_app import serve_apps, serve_capacity
 from ray_eval.verdict.gate import EXIT_PASSED
-from tests.engine.conftest import MODEL_ID, cpu_serve_config, eval_overrides, free_port
+from tests.engine.conftest import DEMO_MODEL, DEMO_MODEL_ID, cpu_serve_config, free_port
+from tests.engine.conftest import eval_overrides as engine_overrides
+
+MODEL_ID = DEMO_MODEL_ID
 
 pytestmark = pytest.mark.engine
 
 
+def eval_overrides(manifest: Path, out_dir: Path, run_id: str) -> list[str]:
+    return engine_overrides(manifest, out_dir, run_id, demo_model=True)
+
+
 @pytest.fixture(scope="module")
-def serve_app(local_ray, tiny_model, tmp_path_factory):
-    """The CPU serve config deployed once for this module's runs (vLLM takes a minute to start)."""
+def serve_app(local_ray, tmp_path_factory):
+    """The CPU serve config serving the demo model, deployed once for this module's runs (vLLM takes a minute to
+    start)."""
     port = free_port()
-    path = cpu_serve_config(tmp_path_factory.mktemp("serve"), tiny_model, port)
+    path = cpu_serve_config(tmp_path_factory.mktemp("serve"), DEMO_MODEL, port, DEMO_MODEL_ID)
     with serve_apps(ServeConfig(config=path, keep_running=False, ready_timeout_s=600)):
         yield port
 
@@ -52,6 +61,16 @@ def test_both_paths_answer_every_sample_and_agree(serve_app, engine_manifest: Pa
     assert (video["prompt_tokens"] > video["prompt"].str.len() // 4 + 20).all()
     # Same engine, greedy decoding, same seed: the two paths give the same answers.
     pd.testing.assert_series_equal(by_handle["response"], over_http["response"])
+    # The demo model answers as it was trained to: the scorers read its answers. A multiple-choice answer is an
+    # option's text, read as that option's letter (when the model names one of the options: about half the time),
+    # a format answer a JSON object scored field by field, some fields right.
+    mcq = by_handle[by_handle["format"] == "mcq"]
+    read = mcq[~mcq["unparsed"]]
+    assert len(read) > 0 and read["extracted"].isin(["A", "B", "C", "D"]).all()
+    assert not read["response"].str.strip().str.fullmatch(r"[A-D]\.?").any()  # read from the text, not a letter
+    formatted = by_handle[by_handle["format"] == "format"]
+    assert (~formatted["unparsed"]).sum() >= len(formatted) - 1
+    assert ((formatted["score"] > 0) & (formatted["score"] < 1)).any()  # partial field credit
 
 
 def test_the_deployment_capacity_is_read_from_serve(serve_app) -> None:
@@ -94,6 +113,10 @@ def test_blind_pass_and_a_judge_served_by_the_same_app(serve_app, engine_manifes
     assert (paired["prompt_tokens_blind"] < paired["prompt_tokens"]).all()  # the media tokens are gone
     diagnostics = outcome.summary.suites[0].diagnostics
     assert diagnostics is not None and diagnostics.overall.n + diagnostics.overall.excluded == 15
+    # Without the picture the demo model still answers in the form asked: the blind pass's format answers are read
+    # (right or wrong), so its accuracy is a measurement, not a string of unparsed rows.
+    blind_format = blind[blind["format"] == "format"]
+    assert len(blind_format) > 0 and (~blind_format["unparsed"]).sum() >= len(blind_format) - 1
 
     judged = results[results["format"] == "open"]
     assert len(judged) > 0 and (judged["scorer"] == "judge").all() and judged["judge_verdict"].notna().all()
@@ -140,7 +163,7 @@ def test_a_replica_killed_mid_run_loses_nothing(serve_app, engine_manifest: Path
     pd.testing.assert_series_equal(after["response"], calm["response"])
 
 
-def test_benchmark_clients_ask_the_engine_for_the_same_work(serve_app, tiny_model, engine_manifest: Path) -> None:
+def test_benchmark_clients_ask_the_engine_for_the_same_work(serve_app, engine_manifest: Path) -> None:
     """A small run of benchmarks.vllm_engine's clients on the module's engine: vLLM's own benchmark client and the
     saturating client send ray-eval's prepared requests and get every answer, of the same lengths."""
     from benchmarks.common import chat_bodies
@@ -152,7 +175,7 @@ def test_benchmark_clients_ask_the_engine_for_the_same_work(serve_app, tiny_mode
                                 "preprocess.video.send_media_io_kwargs=true"])
     bodies = chat_bodies(engine_manifest, 6, config.preprocess, config.inference.sampling, MODEL_ID)
     base_url = f"http://127.0.0.1:{serve_app}/v1"
-    bench = vllm_bench(base_url, tiny_model, bodies, max_tokens=8, concurrency=3)
+    bench = vllm_bench(base_url, DEMO_MODEL, bodies, max_tokens=8, concurrency=3)
     assert bench["completed"] == 6 and bench["failed"] == 0 and bench["request_throughput"] > 0
     assert 6 <= bench["total_output_tokens"] <= 6 * 8
     saturated = saturating_client(base_url, bodies, concurrency=3)

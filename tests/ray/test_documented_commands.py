@@ -16,7 +16,7 @@ not collected; their lines in fenced shell blocks are.
 Each command must be in RUN_HERE or ELSEWHERE; one in neither fails the test (so new docs get classified), and so
 does a listed one the docs no longer show. RUN_HERE commands run through `ray_eval.cli.main` on this test
 process's local Ray, each in a fresh folder holding a copy of configs/, the synthetic set at data/sample (12
-samples, not `make demo`'s 60), the guard suite at data/guard and two finished scripted runs, runs/baseline and
+samples, not `make demo`'s 300), the guard suite at data/guard and two finished scripted runs, runs/baseline and
 runs/candidate. The documented text
 is changed only by each entry's `replace` pairs (placeholders and paths, listed beside it); `make TARGET` runs the
 target's ray-eval recipe line from the Makefile. Each entry asserts the exit code, a line of the output as a user
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = DOC_PAGES  # README.md and every page under docs/
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 RAY_EVAL_PREFIXES = (("ray-eval",), (".venv/bin/ray-eval",), ("python", "-m", "ray_eval.cli"))
-SAMPLES = 12  # the synthetic set's size here; `make demo` makes 60
+SAMPLES = 12  # the synthetic set's size here; `make demo` makes 300
 GUARD_QUESTIONS = 30  # per file of the guard suite, as the docs write it
 
 
@@ -247,9 +247,9 @@ def _scored_the_yes_no_guard_suite(workspace: Path, output: str) -> None:
 
 RUN_DIR = ("RUN_DIR", "runs/candidate")
 RUN_HERE: dict[str, RunHere] = {
-    "ray-eval dataset synth --out data/sample --n 60 --seed 0": RunHere(
+    "ray-eval dataset synth --out data/sample --n 300 --seed 0": RunHere(
         0, rf"^wrote {SAMPLES} samples to data/fresh/manifest.jsonl$", _wrote_the_sample_set,
-        replace=(("--n 60", f"--n {SAMPLES}"), ("data/sample", "data/fresh"))),  # data/sample is already there
+        replace=(("--n 300", f"--n {SAMPLES}"), ("data/sample", "data/fresh"))),  # data/sample is already there
     "ray-eval model tiny --arch qwen3_vl --out models/tiny-qwen3-vl": RunHere(
         0, r"^wrote models/tiny-qwen3-vl$", _wrote_a_model),
     "make demo-scripted": RunHere(  # its recipe: ray-eval run -c configs/scripted.yaml
@@ -287,8 +287,9 @@ RUN_HERE: dict[str, RunHere] = {
 HELM = "tests/k8s renders, lints and validates the chart with these values"
 KUBECTL = "reads a live RayService/RayJob; tests/k8s checks the objects the chart makes"
 ELSEWHERE: dict[str, Elsewhere] = {
-    "make demo": Elsewhere((Need.VLLM,), "tests/engine: the tiny model served by vLLM under Ray Serve, `ray-eval run` "
-                                         "deploying its own Serve app (test_serve_managed.py)"),
+    "make demo": Elsewhere((Need.VLLM,), "tests/engine/test_demo_story.py: both of its runs, with the Makefile's own "
+                                         "config and --set lines, the committed checkpoints served by vLLM under Ray "
+                                         "Serve"),
     "make test": Elsewhere((Need.SUITE,), "it is the whole suite"),
     "make test-fast": Elsewhere((Need.SUITE,), "it is the suite without the Ray, job, engine and GPU tests"),
     "ray-eval run -c configs/demo.yaml": Elsewhere((Need.VLLM,), "tests/engine (see make demo)"),

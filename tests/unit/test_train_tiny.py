@@ -99,3 +99,55 @@ def test_the_command_trains_and_writes_a_model_transformers_loads(manifest: Path
     model = Qwen3VLForConditionalGeneration.from_pretrained(out)
     assert AutoProcessor.from_pretrained(out).image_processor.size["longest_edge"] == 64 * 32 * 32  # 64 tokens
     assert sum(parameter.numel() for parameter in model.parameters()) < 2_000_000
+
+
+# ---- the committed demo checkpoints ---------------------------------------------------------------------------------
+
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+@pytest.mark.parametrize(("name", "left_out"), [("tiny-shop-vl", []), ("tiny-shop-vl-no-kitchen", ["Kitchen"])])
+def test_a_committed_checkpoint_loads_in_transformers_as_its_record_says(name: str, left_out: list[str]) -> None:
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    folder = CHECKPOINTS / name
+    record = json.loads((folder / PROVENANCE_FILE).read_text())
+    # checkpoints/README.md's commands: seed 0, the default recipe, only the left-out subset differs.
+    assert record["plan"] == {**record["plan"], "seed": 0, "steps": 4000, "leave_out": left_out}
+    assert record["plan"]["data"] == "manifest.jsonl" and ("Kitchen" in record["examples_by_subset"]) != bool(left_out)
+    assert (folder / "model.safetensors").stat().st_size < 5 * 2**20
+    model = Qwen3VLForConditionalGeneration.from_pretrained(folder)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert sum(parameter.numel() for parameter in model.parameters()) < 2_000_000
+    assert processor.image_processor.size["longest_edge"] == record["plan"]["image_tokens"] * 32 * 32
+
+
+def test_the_demo_model_answers_held_back_questions_as_it_was_trained_to(tmp_path: Path) -> None:
+    """Greedy answers of the committed demo model (transformers, not vLLM) to held-back questions of the seed
+    `make demo` evaluates: every format answer is a JSON object; multiple-choice answers are option texts, which the
+    choice scorer reads as options (where the model names one of the four: not always, see checkpoints/README.md)."""
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    from ray_eval.scoring.choice import extract_choice
+
+    folder = CHECKPOINTS / "tiny-shop-vl"
+    model = Qwen3VLForConditionalGeneration.from_pretrained(folder).eval()
+    processor = AutoProcessor.from_pretrained(folder)
+    synthesize(tmp_path, 30, seed=0)
+    samples = [sample for sample in training_samples(TrainingPlan(data=tmp_path / "manifest.jsonl"))
+               if sample.format is not AnswerFormat.OPEN]
+    chosen = []
+    for sample in samples:
+        example = TrainingExample.of(sample, processor, PromptConfig())
+        images = [Image.open(path).convert("RGB") for path in example.images]
+        inputs = processor(text=[example.prompt], images=images, return_tensors="pt")
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=128, do_sample=False)
+        answer = processor.tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        if sample.format is AnswerFormat.MCQ:
+            assert answer.strip() not in "ABCD", answer  # an option's text, never a bare letter
+            chosen.append(extract_choice(answer, list(sample.options)))
+        else:
+            assert isinstance(json.loads(answer), dict), (sample.question, answer)
+    assert len(chosen) >= 5 and any(choice is not None for choice in chosen)

@@ -151,8 +151,9 @@ def measured(work) -> dict[str, Any]:
 
 
 def vllm_bench(base_url: str, model: Path, bodies: list[dict[str, Any]], max_tokens: int,
-               concurrency: int) -> dict[str, Any]:
-    """vLLM's own benchmark client on the same chat requests: unlimited rate, `concurrency` in flight."""
+               concurrency: int, model_id: str = MODEL_ID) -> dict[str, Any]:
+    """vLLM's own benchmark client on the same chat requests: unlimited rate, `concurrency` in flight; `model` is the
+    folder its tokenizer is read from, `model_id` the name the engine serves it under."""
     from transformers import AutoTokenizer
     from vllm.benchmarks.datasets import SampleRequest
     from vllm.benchmarks.serve import TaskType, benchmark
@@ -163,7 +164,7 @@ def vllm_bench(base_url: str, model: Path, bodies: list[dict[str, Any]], max_tok
     sampling = {key: bodies[0][key] for key in ("temperature", "top_p", "seed")}
     figures = asyncio.run(benchmark(
         task_type=TaskType.GENERATION, endpoint_type="openai-chat", api_url=f"{base_url}/chat/completions",
-        base_url=base_url.removesuffix("/v1"), model_id=MODEL_ID, model_name=MODEL_ID,
+        base_url=base_url.removesuffix("/v1"), model_id=model_id, model_name=model_id,
         tokenizer=AutoTokenizer.from_pretrained(model),
         input_requests=requests, logprobs=None, request_rate=float("inf"), burstiness=1.0, disable_tqdm=True,
         num_warmups=0, profile=False, selected_percentile_metrics=["e2el"], selected_percentiles=[50.0, 99.0],

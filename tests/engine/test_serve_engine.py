@@ -175,7 +175,7 @@ def test_benchmark_clients_ask_the_engine_for_the_same_work(serve_app, engine_ma
                                 "preprocess.video.send_media_io_kwargs=true"])
     bodies = chat_bodies(engine_manifest, 6, config.preprocess, config.inference.sampling, MODEL_ID)
     base_url = f"http://127.0.0.1:{serve_app}/v1"
-    bench = vllm_bench(base_url, DEMO_MODEL, bodies, max_tokens=8, concurrency=3)
+    bench = vllm_bench(base_url, DEMO_MODEL, bodies, max_tokens=8, concurrency=3, model_id=MODEL_ID)
     assert bench["completed"] == 6 and bench["failed"] == 0 and bench["request_throughput"] > 0
     assert 6 <= bench["total_output_tokens"] <= 6 * 8
     saturated = saturating_client(base_url, bodies, concurrency=3)

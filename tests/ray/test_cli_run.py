@@ -147,7 +147,9 @@ def test_rays_own_lines_stay_off_the_console_unless_asked_for_and_the_last_line_
 
 
 def test_ctrl_c_says_how_to_resume_and_the_command_finishes_the_run(tmp_path: Path, media_dir: Path, capsys) -> None:
-    config = _scripted_config(tmp_path, media_dir, samples=6, latency_s=1.0)  # one answer a second, one at a time
+    # One answer a second, one at a time: 30 s of answers, so the interrupt lands mid-run even on a loaded machine
+    # (with 6 samples, a CI run once finished them all before run.json was seen and the signal sent).
+    config = _scripted_config(tmp_path, media_dir, samples=30, latency_s=1.0)
     run_dir = tmp_path / "runs" / "r"
     process = _ray_eval("run", "-c", str(config), cwd=tmp_path)
     try:

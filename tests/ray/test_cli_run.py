@@ -110,7 +110,8 @@ REPO = Path(__file__).resolve().parents[2]
 RAY_EVAL = Path(sys.executable).parent / "ray-eval"
 
 
-def _scripted_config(tmp_path: Path, media_dir: Path, samples: int, latency_s: float = 0.0) -> Path:
+def _scripted_config(tmp_path: Path, media_dir: Path, samples: int, latency_s: float = 0.0,
+                     checkpoint_rows: int = 500) -> Path:
     from tests.conftest import mcq_row, write_jsonl
 
     manifest = write_jsonl(media_dir / "m.jsonl", [mcq_row(f"s{i}") for i in range(samples)])
@@ -118,7 +119,7 @@ def _scripted_config(tmp_path: Path, media_dir: Path, samples: int, latency_s: f
     config.write_text(f"dataset: {{path: {manifest}}}\n"
                       f"engine: {{kind: scripted, accuracy: 1.0, latency_s: {latency_s}}}\n"
                       "inference: {actors: 1, max_in_flight_per_actor: 1}\n"
-                      f"run: {{out_dir: {tmp_path / 'runs'}, run_id: r}}\n"
+                      f"run: {{out_dir: {tmp_path / 'runs'}, run_id: r, checkpoint_rows: {checkpoint_rows}}}\n"
                       "ray: {num_cpus: 2}\n")
     return config
 
@@ -147,13 +148,14 @@ def test_rays_own_lines_stay_off_the_console_unless_asked_for_and_the_last_line_
 
 
 def test_ctrl_c_says_how_to_resume_and_the_command_finishes_the_run(tmp_path: Path, media_dir: Path, capsys) -> None:
-    # One answer a second, one at a time: 30 s of answers, so the interrupt lands mid-run even on a loaded machine
-    # (with 6 samples, a CI run once finished them all before run.json was seen and the signal sent).
-    config = _scripted_config(tmp_path, media_dir, samples=30, latency_s=1.0)
+    # One answer a second, one at a time, each written to disk as it comes: the interrupt is sent once the first
+    # answer is on disk, so it reaches a run that is answering (sent when run.json appeared, it could land while Ray
+    # was still starting, on a loaded machine, and the run then finished unharmed).
+    config = _scripted_config(tmp_path, media_dir, samples=12, latency_s=1.0, checkpoint_rows=1)
     run_dir = tmp_path / "runs" / "r"
     process = _ray_eval("run", "-c", str(config), cwd=tmp_path)
     try:
-        wait_until(lambda: (run_dir / "run.json").is_file(), 120, "the run directory")
+        wait_until(lambda: list((run_dir / "results.parts").glob("part-*.parquet")), 120, "a first answer on disk")
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=120)
     finally:

@@ -9,7 +9,6 @@ are too few samples to tell.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -256,13 +255,22 @@ def tiny(arch: TinyArch, out_dir: Path, seed: int) -> None:
 @click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps (default: the committed checkpoints').")
 @click.option("--leave-out", "leave_out", multiple=True, type=click.Choice([s.value for s in Subset]),
               help="Never train on this subset: a checkpoint with a known defect (repeatable).")
-def train_tiny(data: Path, out_dir: Path, seed: int, steps: int | None, leave_out: tuple[str, ...]) -> None:
+@click.option("--start-from", "start_from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Go on from this trained checkpoint (a second stage) instead of fresh weights.")
+@click.option("--learning-rate", "learning_rate", type=click.FloatRange(min=0, min_open=True),
+              help="Peak learning rate (default: the first stage's).")
+@click.option("--share", "shares", multiple=True, metavar="FORMAT=SHARE",
+              help="How often an answer format is drawn, e.g. mcq=0.8 (repeatable; default: the first stage's).")
+def train_tiny(data: Path, out_dir: Path, seed: int, steps: int | None, leave_out: tuple[str, ...],
+               start_from: Path | None, learning_rate: float | None, shares: tuple[str, ...]) -> None:
     """Train the tiny Qwen3-VL on synthetic ShopBench samples on this CPU, so the demo serves a model that answers."""
-    from ray_eval.demo.train_tiny import TrainingPlan, train_tiny_model
+    from ray_eval.demo.train_tiny import TrainingPlan, parse_shares, train_tiny_model
 
-    plan = TrainingPlan(data=data, seed=seed, leave_out=tuple(Subset(name) for name in leave_out))
-    if steps is not None:
-        plan = dataclasses.replace(plan, steps=steps)
+    plan = TrainingPlan(
+        data=data, seed=seed, steps=steps or TrainingPlan.steps,
+        learning_rate=learning_rate or TrainingPlan.learning_rate,
+        format_shares=parse_shares(shares) if shares else TrainingPlan.format_shares,
+        leave_out=tuple(Subset(name) for name in leave_out), start_from=start_from)
     result = train_tiny_model(plan, out_dir, progress=click.echo)
     click.echo(f"wrote {out_dir}: {result.examples} examples, loss {result.first_loss} -> {result.final_loss}, "
                f"{result.seconds:.0f} s")

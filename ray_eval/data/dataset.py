@@ -69,7 +69,7 @@ def scan_dataset(
     chunks = _limit_chunks(every_chunk, limit)
     file_rows = sum(chunk.rows for chunk in every_chunk)
     scan = DatasetScan(suite=suite or suite_name_of(path), path=reader.path, reader=reader,
-                       rows=0, chunks=chunks, fingerprint=_sha256(reader.path),
+                       rows=0, chunks=chunks, fingerprint=file_sha256(reader.path),
                        suite_thresholds=thresholds,
                        file_rows=file_rows if file_rows > sum(chunk.rows for chunk in chunks) else None)
     first_use: dict[str, int] = {}
@@ -119,7 +119,8 @@ def _limit_chunks(chunks: list[Chunk], limit: int | None) -> list[Chunk]:
     return kept
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read a megabyte at a time."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

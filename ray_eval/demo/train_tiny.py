@@ -17,19 +17,22 @@ thread count); CPU kernels may round differently on another machine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ray_eval.config import PromptConfig
+from ray_eval.data.dataset import file_sha256
 from ray_eval.data.readers import open_reader
 from ray_eval.data.taxonomy import AnswerFormat, InputType, Subset
 from ray_eval.demo.tiny_model import save_model, tiny_model_parts
+from ray_eval.errors import UsageError
+from ray_eval.outputs.summary import package_versions
 from ray_eval.pipeline.prompts import render_prompt
 from ray_eval.records import Sample
 
@@ -50,6 +53,9 @@ class TrainingPlan:
     learning_rate: float = 2e-3
     threads: int = 2  # torch's intra-op threads: another count may round differently, so it is part of the recipe
     leave_out: tuple[Subset, ...] = ()  # subsets never shown: a checkpoint with a known defect
+    # A checkpoint this one goes on from (a second stage of training), or None for fresh weights drawn from the seed.
+    # Its training.json is kept in this one's, so a checkpoint records every stage that made it.
+    start_from: Path | None = None
     image_tokens: int = TRAINED_IMAGE_TOKENS
     # How often each answer format is drawn. A format question costs about four of the others (its prompt carries a
     # JSON schema: ~700 tokens against ~190), and the picture-to-word skills multiple-choice and open questions
@@ -97,6 +103,24 @@ class TrainingResult:
     final_loss: float  # the mean over the last 50 steps
     seconds: float
     versions: dict[str, str | None] = field(default_factory=dict)
+    started_from: dict[str, Any] | None = None  # the training.json of plan.start_from: the earlier stages
+
+
+def parse_shares(texts: Sequence[str]) -> tuple[tuple[AnswerFormat, float], ...]:
+    """`mcq=0.8`-style texts as TrainingPlan.format_shares; a bad one raises UsageError naming it."""
+    shares = []
+    for text in texts:
+        name, _, value = text.partition("=")
+        try:
+            shares.append((AnswerFormat(name.strip()), float(value)))
+        except ValueError:
+            raise UsageError(f"--share {text!r}: expected FORMAT=SHARE with FORMAT one of "
+                             f"{[each.value for each in AnswerFormat]} and SHARE a number") from None
+        if shares[-1][1] < 0:
+            raise UsageError(f"--share {text!r}: a share cannot be negative")
+    if sum(share for _, share in shares) <= 0:
+        raise UsageError("--share: at least one format needs a share above 0")
+    return tuple(shares)
 
 
 def training_samples(plan: TrainingPlan) -> list[Sample]:
@@ -113,11 +137,10 @@ def train_tiny_model(plan: TrainingPlan, out_dir: Path, progress: Callable[[str]
 
     torch.manual_seed(plan.seed)
     torch.set_num_threads(plan.threads)
-    parts = tiny_model_parts("qwen3_vl", plan.seed, init_std=TRAINED_INIT_STD, max_image_tokens=plan.image_tokens)
-    model, processor = parts.model, parts.processor
+    model, processor, started_from = _starting_model(plan)
     samples = training_samples(plan)
     if not samples:
-        raise ValueError(f"{plan.data}: no still-image samples to train on outside {list(plan.leave_out)}")
+        raise UsageError(f"{plan.data}: no still-image samples to train on outside {list(plan.leave_out)}")
     examples = [TrainingExample.of(sample, processor, PromptConfig()) for sample in samples]
     optimizer = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=plan.learning_rate, total_steps=plan.steps,
@@ -139,12 +162,30 @@ def train_tiny_model(plan: TrainingPlan, out_dir: Path, progress: Callable[[str]
     model.eval()
     save_model(model, processor, out_dir)
     result = TrainingResult(
-        plan=_plan_record(plan), data_sha256=_sha256(plan.data), examples=len(examples),
+        plan=_plan_record(plan), data_sha256=file_sha256(plan.data), examples=len(examples),
         examples_by_subset=_count_subsets(samples), first_loss=round(losses[0], 4),
         final_loss=round(sum(losses[-50:]) / len(losses[-50:]), 4), seconds=round(time.monotonic() - started, 1),
-        versions=_versions())
+        versions=package_versions(("torch", "transformers")), started_from=started_from)
     (Path(out_dir) / PROVENANCE_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
+
+
+def _starting_model(plan: TrainingPlan) -> tuple[Any, Any, dict[str, Any] | None]:
+    """Fresh weights from the seed, or plan.start_from's weights and processor with that checkpoint's record."""
+    if plan.start_from is None:
+        parts = tiny_model_parts("qwen3_vl", plan.seed, init_std=TRAINED_INIT_STD, max_image_tokens=plan.image_tokens)
+        return parts.model, parts.processor, None
+    from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    record = plan.start_from / PROVENANCE_FILE
+    if not record.is_file():
+        raise UsageError(f"{plan.start_from}: not a trained checkpoint (no {PROVENANCE_FILE})")
+    started_from = json.loads(record.read_text())
+    if started_from["plan"]["image_tokens"] != plan.image_tokens:
+        raise UsageError(f"{plan.start_from}: trained at {started_from['plan']['image_tokens']} image tokens, "
+                         f"this plan says {plan.image_tokens}")
+    model = Qwen3VLForConditionalGeneration.from_pretrained(plan.start_from)
+    return model, AutoProcessor.from_pretrained(plan.start_from), started_from
 
 
 def _batches(formats: Sequence[AnswerFormat], plan: TrainingPlan, rng: random.Random):
@@ -190,29 +231,10 @@ def _plan_record(plan: TrainingPlan) -> dict[str, Any]:
     record = asdict(plan)
     record["data"] = plan.data.name
     record["leave_out"] = [subset.value for subset in plan.leave_out]
+    record["start_from"] = plan.start_from.name if plan.start_from else None
     record["format_shares"] = {answer_format.value: share for answer_format, share in plan.format_shares}
     return record
 
 
 def _count_subsets(samples: Sequence[Sample]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for sample in samples:
-        key = sample.subset.value if sample.subset else "none"
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {}
-    for name in ("torch", "transformers"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return dict(sorted(Counter(sample.subset.value if sample.subset else "none" for sample in samples).items()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, astuple
 from datetime import UTC, datetime
 from importlib import metadata
@@ -59,9 +59,10 @@ def _model_note(scripted: bool, run: RunConfig) -> str | None:
     return DEMO_NOTE if run.demo_model else None
 
 
-def package_versions() -> dict[str, str | None]:
+def package_versions(names: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str | None]:
+    """Python's version and each named package's (None: not installed)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -24,6 +24,7 @@ from ray_eval.demo.synth import synthesize
 from ray_eval.runs.finish import RunOutcome
 from ray_eval.runs.run import run_evaluation
 from tests.engine.conftest import MODEL_ID, REPO, cpu_serve_config, free_port
+from tests.makefile import makefile_variables, recipe_lines
 
 pytestmark = pytest.mark.engine
 
@@ -33,16 +34,8 @@ KITCHEN_CHECK = "shopbench: subset Kitchen: no regression against baseline"
 def demo_commands() -> list[list[str]]:
     """The `demo` target's ray-eval commands as words (continuation lines joined, $(BIN)/ and the exit-code guard
     dropped, $(DEMO_RUNS) resolved)."""
-    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    variables = dict(line.split(" := ", 1) for line in makefile.splitlines() if " := " in line)
-    lines = makefile.splitlines()
-    start = lines.index(next(line for line in lines if line.startswith("demo:")))
-    recipe = []
-    for line in lines[start + 1:]:
-        if not line.startswith("\t"):
-            break
-        recipe.append(line.strip())
-    joined = " ".join(recipe).replace("\\ ", "").replace("$(DEMO_RUNS)", variables["DEMO_RUNS"])
+    runs_folder = makefile_variables()["DEMO_RUNS"]
+    joined = " ".join(recipe_lines("demo")).replace("\\ ", "").replace("$(DEMO_RUNS)", runs_folder)
     commands = []
     for command in joined.split("$(BIN)/")[1:]:
         words = shlex.split(command.split("||")[0])

@@ -40,6 +40,7 @@ import pytest
 
 from ray_eval.ci import unpack_bundle
 from ray_eval.cli import cli, main
+from tests.makefile import recipe_lines
 from tests.markdown import DOC_PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -356,13 +357,7 @@ def test_make_demo_scripted_runs_the_scripted_config() -> None:
 
 def makefile_recipe(target: str) -> list[str]:
     """The one ray-eval command of a Makefile target's recipe, as words, without $(BIN)/."""
-    lines = (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
-    start = next(index for index, line in enumerate(lines) if line.startswith(f"{target}:"))
-    recipe = []
-    for line in lines[start + 1:]:
-        if not line.startswith("\t"):
-            break
-        recipe.append(line.strip())
+    recipe = recipe_lines(target)
     commands = [shlex.split(line.replace("$(BIN)/", "")) for line in recipe if line.startswith("$(BIN)/ray-eval ")]
     assert len(commands) == 1 and len(recipe) == 1, f"make {target}: expected one ray-eval command, got {recipe}"
     return commands[0]

@@ -85,15 +85,17 @@ def write_results(run_dir: Path, rows: list[dict[str, Any]], name: str = "result
 
 
 def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict[str, Any]] | None = None,
-             baseline: Path | None = None) -> dict[str, Any]:
-    """A finished run directory of these result rows, its summary made as a run makes it (finish.conclude_run)."""
+             baseline: Path | None = None, engine: dict[str, Any] | None = None,
+             run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A finished run directory of these result rows, its summary made as a run makes it (finish.conclude_run);
+    `engine` and `run` are config sections (default: the scripted engine, no run settings)."""
     results = with_clusters(write_results(run_dir, rows).sort_values("sample_id", ignore_index=True), STATISTICS)
     gate: dict[str, Any] = {"min_pass_rate": 0.5}
     if baseline is not None:
         gate["baseline"] = {"run_dir": str(baseline), "min_paired_samples": 1}
-    config = validate_config({"dataset": {"path": "manifest.jsonl"}, "engine": {"kind": "scripted"},
+    config = validate_config({"dataset": {"path": "manifest.jsonl"}, "engine": engine or {"kind": "scripted"},
                               "statistics": STATISTICS.model_dump(), "gate": gate,
-                              "run": {"model_label": run_dir.name}})
+                              "run": {"model_label": run_dir.name, **(run or {})}})
     scores = summarize(results, STATISTICS)
     comparison = None
     if baseline is not None:
@@ -111,7 +113,7 @@ def make_run(run_dir: Path, rows: list[dict[str, Any]], *, blind_rows: list[dict
     diagnostics = None
     if blind_rows is not None:
         blind = write_results(run_dir, blind_rows, "blind_results.parquet")
-        diagnostics = diagnostics_of_runs(results, blind, NO_SUBSET)
+        diagnostics = diagnostics_of_runs(results, blind, NO_SUBSET, STATISTICS)
     suite = suite_result("manifest", scan, scores, statistics=statistics_note(results, STATISTICS),
                          diagnostics=diagnostics, comparison=comparison)
     summary = build_summary(config, [suite], decision, run_dir=run_dir, started_at=datetime.now(UTC),
@@ -622,4 +624,49 @@ def test_the_demo_scripted_run_draws_every_chart_at_its_values(local_ray, tmp_pa
     problems = drawn_problems(browser, session, summary, shots)
     browser.screenshot(session, shots / "page.png")
     assert problems == []
+    assert browser.problems(session) == []
+
+
+MODEL_NOTE = """(() => {
+  const banner = document.querySelector(".banner.model-note");
+  const facts = document.querySelector("dl.facts");
+  const box = element => { const r = element.getBoundingClientRect(); return {top: r.top, bottom: r.bottom,
+    height: r.height, width: r.width, left: r.left}; };
+  const overall = [...document.querySelectorAll("tr")].find(row => row.cells.length === 8
+    && row.cells[0].querySelector("b") && row.cells[5].innerText.includes("pts"));
+  return {banner: banner && {text: banner.innerText, box: box(banner),
+                             visible: getComputedStyle(banner).visibility === "visible"
+                                      && getComputedStyle(banner).display !== "none"},
+          stand_in: document.querySelectorAll(".banner.stand-in").length, facts_top: box(facts).top,
+          mg_cell: overall && overall.cells[5].innerText};
+})()"""
+
+
+def test_a_demo_models_report_says_what_its_scores_mean_and_shows_mg_with_its_interval(
+        tmp_path: Path, browser: DevTools, artifacts_dir: Path) -> None:
+    """run.demo_model: the "About this model" note is drawn at the top of the first screen, above the run's facts,
+    with the summary's note, and no stand-in banner; the diagnostics table's MG cell shows MG and its interval."""
+    rows = result_rows(MIXED)
+    run_dir = tmp_path / "demo-model"
+    summary = make_run(run_dir, rows, blind_rows=blind_of(rows, {"ShopFront"}),
+                       engine={"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "tiny-shop-vl"},
+                       run={"demo_model": True})
+    assert summary["model"]["note"].startswith("small demo model") and not summary["model"]["stand_in"]
+    session = browser.open((run_dir / "report.html").resolve().as_uri())
+    browser.set_viewport(session, 1280, 900)
+    drawn = browser.evaluate(session, MODEL_NOTE)
+    browser.screenshot(session, artifacts_dir / "report-charts" / "demo-model" / "page.png")
+    banner = drawn["banner"]
+    assert banner is not None and banner["visible"], drawn
+    box = banner["box"]
+    assert box["height"] > 20 and box["width"] > 300
+    assert 0 <= box["top"] and box["bottom"] <= min(900, drawn["facts_top"])  # first screen, above the facts
+    assert banner["text"].splitlines()[0].strip() == "About this model"
+    assert " ".join(banner["text"].split()[3:]) == " ".join(summary["model"]["note"].split())
+    assert drawn["stand_in"] == 0
+    overall = summary["suites"][0]["diagnostics"]["overall"]
+    low, high = overall["MG_ci"]
+    sign = lambda share: f"{100 * share:+.1f}".replace("-0.0", "+0.0")  # noqa: E731
+    assert drawn["mg_cell"].split() == [sign(overall["MG"]), "pts", f"[{sign(low)},", f"{sign(high)}]"]
+    assert low < overall["MG"] < high
     assert browser.problems(session) == []

@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 
 from click.testing import CliRunner  # noqa: E402
 
-from ray_eval.cli import cli  # noqa: E402
+from ray_eval.cli import cli, main  # noqa: E402
 from ray_eval.config import PromptConfig  # noqa: E402
 from ray_eval.data.taxonomy import AnswerFormat, Subset  # noqa: E402
 from ray_eval.demo.synth import synthesize  # noqa: E402
@@ -99,6 +99,41 @@ def test_the_command_trains_and_writes_a_model_transformers_loads(manifest: Path
     model = Qwen3VLForConditionalGeneration.from_pretrained(out)
     assert AutoProcessor.from_pretrained(out).image_processor.size["longest_edge"] == 64 * 32 * 32  # 64 tokens
     assert sum(parameter.numel() for parameter in model.parameters()) < 2_000_000
+
+
+def test_a_second_stage_goes_on_from_a_checkpoint_and_keeps_its_record(manifest: Path, tmp_path: Path) -> None:
+    first_plan = TrainingPlan(data=manifest, steps=2, batch_size=2)
+    train_tiny_model(first_plan, tmp_path / "first", progress=lambda line: None)
+    result = CliRunner().invoke(cli, ["model", "train-tiny", "--data", str(manifest), "--out", str(tmp_path / "second"),
+                                      "--start-from", str(tmp_path / "first"), "--steps", "2", "--learning-rate",
+                                      "1e-3", "--share", "mcq=1", "--share", "open=0"])
+    assert result.exit_code == 0, result.output
+    first = json.loads((tmp_path / "first" / PROVENANCE_FILE).read_text())
+    second = json.loads((tmp_path / "second" / PROVENANCE_FILE).read_text())
+    assert second["started_from"] == first and first["started_from"] is None
+    assert second["plan"]["start_from"] == "first" and second["plan"]["learning_rate"] == 1e-3
+    assert second["plan"]["format_shares"] == {"mcq": 1.0, "open": 0.0}
+    # It went on from the first stage's weights (a fresh start from the same seed would give the first's loss).
+    assert second["first_loss"] != first["first_loss"]
+    weights = [(tmp_path / name / "model.safetensors").read_bytes() for name in ("first", "second")]
+    assert weights[0] != weights[1]
+
+
+@pytest.mark.parametrize(("arguments", "named"), [
+    (["--share", "mcq"], "--share 'mcq': expected FORMAT=SHARE"),
+    (["--share", "essay=0.5"], "--share 'essay=0.5': expected FORMAT=SHARE"),
+    (["--share", "mcq=-1"], "a share cannot be negative"),
+    (["--share", "mcq=0"], "at least one format needs a share above 0"),
+    (["--start-from", "."], "not a trained checkpoint (no training.json)"),
+])
+def test_a_bad_training_argument_is_one_line_naming_it(manifest: Path, tmp_path: Path, arguments: list[str],
+                                                       named: str, capsys) -> None:
+    code = main(["model", "train-tiny", "--data", str(manifest), "--out", str(tmp_path / "m"), "--steps", "1",
+                 *arguments])
+    said = capsys.readouterr()
+    assert code == 2, said
+    assert named in said.err and "Traceback" not in said.err + said.out
+    assert len(said.err.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
 # ---- the committed demo checkpoints ---------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class TrainingPlan:
 
     data: Path  # a manifest.jsonl of synthetic samples (ray-eval dataset synth), never the held-back set's seed
     seed: int = 0
-    steps: int = 4000  # the committed checkpoints': about 32 minutes on 2 cores
+    steps: int = 4000  # the committed checkpoints' first stage: about 32 minutes on 2 cores
     batch_size: int = 8
     learning_rate: float = 2e-3
     threads: int = 2  # torch's intra-op threads: another count may round differently, so it is part of the recipe

@@ -4,7 +4,9 @@ only, the same seed gives the same weights, and a left-out subset is never seen.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,7 @@ from ray_eval.demo.train_tiny import (  # noqa: E402
     training_samples,
 )
 from ray_eval.pipeline.prompts import render_prompt  # noqa: E402
+from tests.makefile import recipe_lines  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -141,20 +144,55 @@ def test_a_bad_training_argument_is_one_line_naming_it(manifest: Path, tmp_path:
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
-@pytest.mark.parametrize(("name", "left_out"), [("tiny-shop-vl", []), ("tiny-shop-vl-no-kitchen", ["Kitchen"])])
-def test_a_committed_checkpoint_loads_in_transformers_as_its_record_says(name: str, left_out: list[str]) -> None:
+def makefile_stages(name: str, leave_out: str) -> list[dict[str, Any]]:
+    """The plan of each train-tiny command of `make demo-checkpoint NAME=name LEAVE_OUT=leave_out`, in order, as
+    training.json records it (what a command leaves out takes TrainingPlan's default)."""
+    recipe = " ".join(line.rstrip("\\") for line in recipe_lines("demo-checkpoint"))
+    recipe = recipe.replace("$(NAME)", name).replace("$(LEAVE_OUT)", leave_out).replace("$(TRAIN_DATA)", "data/train")
+    plans = []
+    for command in recipe.split("$(BIN)/ray-eval model train-tiny")[1:]:
+        options: dict[str, list[str]] = {}
+        words = shlex.split(command)
+        for option, value in zip(words[::2], words[1::2], strict=True):
+            options.setdefault(option, []).append(value)
+        default = TrainingPlan(data=Path("manifest.jsonl"))
+        shares = [each.partition("=") for each in options.get("--share", [])]
+        plans.append({
+            "steps": int(options.get("--steps", [default.steps])[0]),
+            "learning_rate": float(options.get("--learning-rate", [default.learning_rate])[0]),
+            "format_shares": {key: float(value) for key, _, value in shares}
+            or {each.value: share for each, share in default.format_shares},
+            "leave_out": options.get("--leave-out", []),
+            "start_from": Path(options["--start-from"][0]).name if "--start-from" in options else None,
+            "out": options["--out"][0]})
+    return plans
+
+
+@pytest.mark.parametrize(("name", "leave_out"),
+                         [("tiny-shop-vl", ""), ("tiny-shop-vl-no-kitchen", "--leave-out Kitchen")])
+def test_a_committed_checkpoint_loads_in_transformers_and_was_made_by_the_makefiles_stages(name: str,
+                                                                                           leave_out: str) -> None:
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
     folder = CHECKPOINTS / name
     record = json.loads((folder / PROVENANCE_FILE).read_text())
-    # checkpoints/README.md's commands: seed 0, the default recipe, only the left-out subset differs.
-    assert record["plan"] == {**record["plan"], "seed": 0, "steps": 4000, "leave_out": left_out}
-    assert record["plan"]["data"] == "manifest.jsonl" and ("Kitchen" in record["examples_by_subset"]) != bool(left_out)
+    stages = []
+    while record is not None:  # the last stage's record holds the one it started from, and so on
+        stages.insert(0, record)
+        record = record["started_from"] if "started_from" in record else None
+    expected = makefile_stages(name, leave_out)
+    assert expected[-1]["out"] == f"checkpoints/{name}" and len(stages) == len(expected)
+    for stage, plan in zip(stages, expected, strict=True):
+        assert {key: stage["plan"].get(key) for key in plan if key != "out"} == {
+            key: value for key, value in plan.items() if key != "out"}
+        assert stage["plan"]["seed"] == 0 and stage["plan"]["data"] == "manifest.jsonl"
+        assert ("Kitchen" in stage["examples_by_subset"]) != bool(leave_out)
+        assert stage["data_sha256"] == stages[0]["data_sha256"]  # every stage read the same synthetic set
     assert (folder / "model.safetensors").stat().st_size < 5 * 2**20
     model = Qwen3VLForConditionalGeneration.from_pretrained(folder)
     processor = AutoProcessor.from_pretrained(folder)
     assert sum(parameter.numel() for parameter in model.parameters()) < 2_000_000
-    assert processor.image_processor.size["longest_edge"] == record["plan"]["image_tokens"] * 32 * 32
+    assert processor.image_processor.size["longest_edge"] == stages[-1]["plan"]["image_tokens"] * 32 * 32
 
 
 def test_the_demo_model_answers_held_back_questions_as_it_was_trained_to(tmp_path: Path) -> None:

@@ -152,6 +152,7 @@ class Need(enum.Enum):
     VLLM = "vLLM serving the tiny model (minutes of start-up on CPU)"
     ENDPOINT = "a production endpoint; it serves until stopped"
     SUITE = "the test suite itself"
+    HOURS = "hours of training on this machine's 2 cores"
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,9 @@ ELSEWHERE: dict[str, Elsewhere] = {
     "make demo": Elsewhere((Need.VLLM,), "tests/engine/test_demo_story.py: both of its runs, with the Makefile's own "
                                          "config and --set lines, the committed checkpoints served by vLLM under Ray "
                                          "Serve"),
+    "make demo-checkpoints": Elsewhere((Need.HOURS,), "tests/unit/test_train_tiny.py checks the committed "
+                                       "checkpoints' training records against the Makefile's stages and trains a "
+                                       "first and a second stage with the same command"),
     "make test": Elsewhere((Need.SUITE,), "it is the whole suite"),
     "make test-fast": Elsewhere((Need.SUITE,), "it is the suite without the Ray, job, engine and GPU tests"),
     "ray-eval run -c configs/demo.yaml": Elsewhere((Need.VLLM,), "tests/engine (see make demo)"),

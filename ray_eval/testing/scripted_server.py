@@ -149,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if reply.kind != "hang":
                     break
                 reply = reply.then or owner._ask_default(info)
+            owner._stamp_reply()  # before the bytes go out: a client holding its reply sees it counted
             self._send_reply(reply, info)
         finally:
             owner._leave()
@@ -328,7 +329,8 @@ class ScriptedOpenAIServer:
 
     @property
     def last_reply_at(self) -> float | None:
-        """`time.monotonic()` when the latest chat request was done with (answered or dropped; None before any)."""
+        """`time.monotonic()` when the latest chat reply was sent (None before any; a request dropped unanswered is
+        none). Stamped before the reply's bytes go out: a client holding its reply always finds it counted."""
         with self._lock:
             return self._last_reply_at
 
@@ -389,10 +391,13 @@ class ScriptedOpenAIServer:
                 return False
         return True
 
+    def _stamp_reply(self) -> None:
+        with self._lock:
+            self._last_reply_at = time.monotonic()
+
     def _leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
-            self._last_reply_at = time.monotonic()
         self._release_slot()
 
     def _release_slot(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
@@ -23,3 +24,12 @@ def recipe_lines(target: str) -> list[str]:
             break
         recipe.append(line.strip())
     return recipe
+
+
+def recipe_commands(target: str, values: dict[str, str]) -> list[list[str]]:
+    """A target's commands run from $(BIN)/, as words: continuation lines joined, each `$(NAME)` of `values` replaced,
+    $(BIN)/ and a trailing exit-code guard (`|| ...`) dropped."""
+    joined = " ".join(line.removesuffix("\\") for line in recipe_lines(target))
+    for name, value in values.items():
+        joined = joined.replace(f"$({name})", value)
+    return [shlex.split(command.split("||")[0]) for command in joined.split("$(BIN)/")[1:]]

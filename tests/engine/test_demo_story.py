@@ -9,7 +9,6 @@ free port."""
 
 from __future__ import annotations
 
-import shlex
 import shutil
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ray_eval.demo.synth import synthesize
 from ray_eval.runs.finish import RunOutcome
 from ray_eval.runs.run import run_evaluation
 from tests.engine.conftest import MODEL_ID, REPO, cpu_serve_config, free_port
-from tests.makefile import makefile_variables, recipe_lines
+from tests.makefile import makefile_variables, recipe_commands
 
 pytestmark = pytest.mark.engine
 
@@ -34,14 +33,9 @@ KITCHEN_CHECK = "shopbench: subset Kitchen: no regression against baseline"
 def demo_commands() -> list[list[str]]:
     """The `demo` target's ray-eval commands as words (continuation lines joined, $(BIN)/ and the exit-code guard
     dropped, $(DEMO_RUNS) resolved)."""
-    runs_folder = makefile_variables()["DEMO_RUNS"]
-    joined = " ".join(recipe_lines("demo")).replace("\\ ", "").replace("$(DEMO_RUNS)", runs_folder)
-    commands = []
-    for command in joined.split("$(BIN)/")[1:]:
-        words = shlex.split(command.split("||")[0])
-        assert words[:2] == ["ray-eval", "run"], words
-        commands.append(words[2:])
-    return commands
+    commands = recipe_commands("demo", {"DEMO_RUNS": makefile_variables()["DEMO_RUNS"]})
+    assert all(words[:2] == ["ray-eval", "run"] for words in commands), commands
+    return [words[2:] for words in commands]
 
 
 def config_args(words: list[str]) -> tuple[Path, list[str]]:

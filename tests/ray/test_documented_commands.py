@@ -40,7 +40,7 @@ import pytest
 
 from ray_eval.ci import unpack_bundle
 from ray_eval.cli import cli, main
-from tests.makefile import recipe_lines
+from tests.makefile import recipe_commands, recipe_lines
 from tests.markdown import DOC_PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -361,9 +361,9 @@ def test_make_demo_scripted_runs_the_scripted_config() -> None:
 
 def makefile_recipe(target: str) -> list[str]:
     """The one ray-eval command of a Makefile target's recipe, as words, without $(BIN)/."""
-    recipe = recipe_lines(target)
-    commands = [shlex.split(line.replace("$(BIN)/", "")) for line in recipe if line.startswith("$(BIN)/ray-eval ")]
-    assert len(commands) == 1 and len(recipe) == 1, f"make {target}: expected one ray-eval command, got {recipe}"
+    recipe, commands = recipe_lines(target), recipe_commands(target, {})
+    assert len(recipe) == len(commands) == 1 and commands[0][0] == "ray-eval", (
+        f"make {target}: expected one ray-eval command, got {recipe}")
     return commands[0]
 
 

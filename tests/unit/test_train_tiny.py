@@ -4,7 +4,6 @@ only, the same seed gives the same weights, and a left-out subset is never seen.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from ray_eval.demo.train_tiny import (  # noqa: E402
     training_samples,
 )
 from ray_eval.pipeline.prompts import render_prompt  # noqa: E402
-from tests.makefile import recipe_lines  # noqa: E402
+from tests.makefile import makefile_variables, recipe_commands  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -144,16 +143,16 @@ def test_a_bad_training_argument_is_one_line_naming_it(manifest: Path, tmp_path:
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
-def makefile_stages(name: str, leave_out: str) -> list[dict[str, Any]]:
+def makefile_stages(name: str, leave_out: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The plan of each train-tiny command of `make demo-checkpoint NAME=name LEAVE_OUT=leave_out`, in order, as
-    training.json records it (what a command leaves out takes TrainingPlan's default)."""
-    recipe = " ".join(line.rstrip("\\") for line in recipe_lines("demo-checkpoint"))
-    recipe = recipe.replace("$(NAME)", name).replace("$(LEAVE_OUT)", leave_out).replace("$(TRAIN_DATA)", "data/train")
-    plans = []
-    for command in recipe.split("$(BIN)/ray-eval model train-tiny")[1:]:
+    training.json records it (what a command leaves out takes TrainingPlan's default), and each command's --out."""
+    commands = recipe_commands("demo-checkpoint", {"NAME": name, "LEAVE_OUT": leave_out,
+                                                   "TRAIN_DATA": makefile_variables()["TRAIN_DATA"]})
+    plans, outs = [], []
+    for words in commands:
+        assert words[:3] == ["ray-eval", "model", "train-tiny"], words
         options: dict[str, list[str]] = {}
-        words = shlex.split(command)
-        for option, value in zip(words[::2], words[1::2], strict=True):
+        for option, value in zip(words[3::2], words[4::2], strict=True):
             options.setdefault(option, []).append(value)
         default = TrainingPlan(data=Path("manifest.jsonl"))
         shares = [each.partition("=") for each in options.get("--share", [])]
@@ -163,9 +162,9 @@ def makefile_stages(name: str, leave_out: str) -> list[dict[str, Any]]:
             "format_shares": {key: float(value) for key, _, value in shares}
             or {each.value: share for each, share in default.format_shares},
             "leave_out": options.get("--leave-out", []),
-            "start_from": Path(options["--start-from"][0]).name if "--start-from" in options else None,
-            "out": options["--out"][0]})
-    return plans
+            "start_from": Path(options["--start-from"][0]).name if "--start-from" in options else None})
+        outs.append(options["--out"][0])
+    return plans, outs
 
 
 @pytest.mark.parametrize(("name", "leave_out"),
@@ -179,12 +178,11 @@ def test_a_committed_checkpoint_loads_in_transformers_and_was_made_by_the_makefi
     stages = []
     while record is not None:  # the last stage's record holds the one it started from, and so on
         stages.insert(0, record)
-        record = record["started_from"] if "started_from" in record else None
-    expected = makefile_stages(name, leave_out)
-    assert expected[-1]["out"] == f"checkpoints/{name}" and len(stages) == len(expected)
+        record = record.get("started_from")
+    expected, outs = makefile_stages(name, leave_out)
+    assert outs[-1] == f"checkpoints/{name}" and len(stages) == len(expected)
     for stage, plan in zip(stages, expected, strict=True):
-        assert {key: stage["plan"].get(key) for key in plan if key != "out"} == {
-            key: value for key, value in plan.items() if key != "out"}
+        assert {key: stage["plan"].get(key) for key in plan} == plan
         assert stage["plan"]["seed"] == 0 and stage["plan"]["data"] == "manifest.jsonl"
         assert ("Kitchen" in stage["examples_by_subset"]) != bool(leave_out)
         assert stage["data_sha256"] == stages[0]["data_sha256"]  # every stage read the same synthetic set

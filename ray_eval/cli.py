@@ -261,8 +261,9 @@ def tiny(arch: TinyArch, out_dir: Path, seed: int) -> None:
               help="Peak learning rate (default: the first stage's).")
 @click.option("--share", "shares", multiple=True, metavar="FORMAT=SHARE",
               help="How often an answer format is drawn, e.g. mcq=0.8 (repeatable; default: the first stage's).")
+@click.option("--video", is_flag=True, help="Train on video questions too (default: still images only).")
 def train_tiny(data: Path, out_dir: Path, seed: int, steps: int | None, leave_out: tuple[str, ...],
-               start_from: Path | None, learning_rate: float | None, shares: tuple[str, ...]) -> None:
+               start_from: Path | None, learning_rate: float | None, shares: tuple[str, ...], video: bool) -> None:
     """Train the tiny Qwen3-VL on synthetic ShopBench samples on this CPU, so the demo serves a model that answers."""
     from ray_eval.demo.train_tiny import TrainingPlan, parse_shares, train_tiny_model
 
@@ -270,7 +271,7 @@ def train_tiny(data: Path, out_dir: Path, seed: int, steps: int | None, leave_ou
         data=data, seed=seed, steps=steps or TrainingPlan.steps,
         learning_rate=learning_rate or TrainingPlan.learning_rate,
         format_shares=parse_shares(shares) if shares else TrainingPlan.format_shares,
-        leave_out=tuple(Subset(name) for name in leave_out), start_from=start_from)
+        leave_out=tuple(Subset(name) for name in leave_out), start_from=start_from, video=video)
     result = train_tiny_model(plan, out_dir, progress=click.echo)
     click.echo(f"wrote {out_dir}: {result.examples} examples, loss {result.first_loss} -> {result.final_loss}, "
                f"{result.seconds:.0f} s")

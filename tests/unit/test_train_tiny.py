@@ -1,5 +1,6 @@
-"""`ray-eval model train-tiny`: the training examples are the evaluation's own questions, the loss is on the answer
-only, the same seed gives the same weights, and a left-out subset is never seen."""
+"""`ray-eval model train-tiny`: the training examples are the evaluation's own questions (a video's frames sampled
+as the demo run samples them), the loss is on the answer only, the same seed gives the same weights, and a left-out
+subset is never seen."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ pytest.importorskip("transformers")
 from click.testing import CliRunner  # noqa: E402
 
 from ray_eval.cli import cli, main  # noqa: E402
-from ray_eval.config import PromptConfig  # noqa: E402
+from ray_eval.config import PromptConfig, load_config  # noqa: E402
 from ray_eval.data.taxonomy import AnswerFormat, Subset  # noqa: E402
 from ray_eval.demo.synth import synthesize  # noqa: E402
 from ray_eval.demo.tiny_model import tiny_model_parts  # noqa: E402
 from ray_eval.demo.train_tiny import (  # noqa: E402
     PROVENANCE_FILE,
+    TRAINED_PREPROCESS,
     TrainingExample,
     TrainingPlan,
     _batch_inputs,
     answer_target,
+    model_inputs,
     train_tiny_model,
     training_samples,
 )
@@ -69,13 +72,38 @@ def test_examples_are_the_evaluations_prompts_and_the_loss_falls_on_the_answer_o
         assert tokenizer.decode(learnt) == each.target + "<|im_end|>\n"
 
 
-def test_no_video_and_no_left_out_subset_is_trained_on(manifest: Path) -> None:
+def test_video_only_when_asked_and_no_left_out_subset_is_trained_on(manifest: Path) -> None:
     every = training_samples(TrainingPlan(data=manifest))
     assert {sample.input_type.value for sample in every} == {"single", "multi"}
+    with_video = training_samples(TrainingPlan(data=manifest, video=True))
+    assert {sample.input_type.value for sample in with_video} == {"single", "multi", "video"}
+    assert [sample for sample in with_video if sample.input_type.value != "video"] == every
     without = training_samples(TrainingPlan(data=manifest, leave_out=(Subset.KITCHEN,)))
     assert Subset.KITCHEN in {sample.subset for sample in every}
     assert Subset.KITCHEN not in {sample.subset for sample in without}
     assert len(without) == len(every) - sum(sample.subset is Subset.KITCHEN for sample in every)
+
+
+def test_a_video_question_is_trained_on_the_frames_the_demo_run_sends(manifest: Path, processor) -> None:
+    samples = training_samples(TrainingPlan(data=manifest, video=True))
+    video, still = (next(each for each in samples if each.input_type.value == kind) for kind in ("video", "single"))
+    examples = [TrainingExample.of(sample, processor, PromptConfig()) for sample in (video, still)]
+    assert examples[0].video == Path(str(video.media[0].path)) and examples[0].images == ()
+    assert examples[0].prompt.count("<|video_pad|>") == 1 and "<|image_pad|>" not in examples[0].prompt
+    inputs = _batch_inputs(examples, processor)
+    # The clip (2.5 to 3 s) sampled at the demo's 2 frames a second: 5 or 6 frames, merged in pairs into 3 steps,
+    # each led by its time as the processor writes it for the frame rate vLLM is told.
+    steps = int(inputs["video_grid_thw"][0][0])
+    assert steps == 3 and inputs["image_grid_thw"].shape[0] == 1
+    assert processor.tokenizer.decode(inputs["input_ids"][0]).count(" seconds>") == steps
+    for row, each in enumerate(examples):
+        learnt = inputs["input_ids"][row][inputs["labels"][row] != -100]
+        assert processor.tokenizer.decode(learnt) == each.target + "<|im_end|>\n"
+
+
+def test_video_frames_are_sampled_as_the_demo_config_samples_them() -> None:
+    demo = load_config(CHECKPOINTS.parent / "configs" / "demo.yaml").preprocess
+    assert demo.video == TRAINED_PREPROCESS.video and demo.jpeg_quality == TRAINED_PREPROCESS.jpeg_quality
 
 
 def test_the_same_seed_trains_the_same_weights_and_records_how(manifest: Path, tmp_path: Path) -> None:
@@ -151,8 +179,9 @@ def makefile_stages(name: str, leave_out: str) -> tuple[list[dict[str, Any]], li
     plans, outs = [], []
     for words in commands:
         assert words[:3] == ["ray-eval", "model", "train-tiny"], words
+        valued = [word for word in words[3:] if word != "--video"]  # the one flag; every other option has a value
         options: dict[str, list[str]] = {}
-        for option, value in zip(words[3::2], words[4::2], strict=True):
+        for option, value in zip(valued[::2], valued[1::2], strict=True):
             options.setdefault(option, []).append(value)
         default = TrainingPlan(data=Path("manifest.jsonl"))
         shares = [each.partition("=") for each in options.get("--share", [])]
@@ -162,6 +191,7 @@ def makefile_stages(name: str, leave_out: str) -> tuple[list[dict[str, Any]], li
             "format_shares": {key: float(value) for key, _, value in shares}
             or {each.value: share for each, share in default.format_shares},
             "leave_out": options.get("--leave-out", []),
+            "video": "--video" in words,
             "start_from": Path(options["--start-from"][0]).name if "--start-from" in options else None})
         outs.append(options["--out"][0])
     return plans, outs
@@ -182,7 +212,8 @@ def test_a_committed_checkpoint_loads_in_transformers_and_was_made_by_the_makefi
     expected, outs = makefile_stages(name, leave_out)
     assert outs[-1] == f"checkpoints/{name}" and len(stages) == len(expected)
     for stage, plan in zip(stages, expected, strict=True):
-        assert {key: stage["plan"].get(key) for key in plan} == plan
+        recorded = {"video": False, **stage["plan"]}  # a stage recorded before --video was trained on stills only
+        assert {key: recorded.get(key) for key in plan} == plan
         assert stage["plan"]["seed"] == 0 and stage["plan"]["data"] == "manifest.jsonl"
         assert ("Kitchen" in stage["examples_by_subset"]) != bool(leave_out)
         assert stage["data_sha256"] == stages[0]["data_sha256"]  # every stage read the same synthetic set
@@ -195,9 +226,9 @@ def test_a_committed_checkpoint_loads_in_transformers_and_was_made_by_the_makefi
 
 def test_the_demo_model_answers_held_back_questions_as_it_was_trained_to(tmp_path: Path) -> None:
     """Greedy answers of the committed demo model (transformers, not vLLM) to held-back questions of the seed
-    `make demo` evaluates: every format answer is a JSON object; multiple-choice answers are option texts, which the
-    choice scorer reads as options (where the model names one of the four: not always, see checkpoints/README.md)."""
-    from PIL import Image
+    `make demo` evaluates, video ones included: every format answer is a JSON object; multiple-choice answers are
+    option texts, which the choice scorer reads as options (where the model names one of the four: not always, see
+    checkpoints/README.md)."""
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
 
     from ray_eval.scoring.choice import extract_choice
@@ -206,13 +237,13 @@ def test_the_demo_model_answers_held_back_questions_as_it_was_trained_to(tmp_pat
     model = Qwen3VLForConditionalGeneration.from_pretrained(folder).eval()
     processor = AutoProcessor.from_pretrained(folder)
     synthesize(tmp_path, 30, seed=0)
-    samples = [sample for sample in training_samples(TrainingPlan(data=tmp_path / "manifest.jsonl"))
+    samples = [sample for sample in training_samples(TrainingPlan(data=tmp_path / "manifest.jsonl", video=True))
                if sample.format is not AnswerFormat.OPEN]
+    assert any(sample.input_type.value == "video" for sample in samples)
     chosen = []
     for sample in samples:
         example = TrainingExample.of(sample, processor, PromptConfig())
-        images = [Image.open(path).convert("RGB") for path in example.images]
-        inputs = processor(text=[example.prompt], images=images, return_tensors="pt")
+        inputs = model_inputs([example.prompt], [example], processor)
         with torch.no_grad():
             output = model.generate(**inputs, max_new_tokens=128, do_sample=False)
         answer = processor.tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)

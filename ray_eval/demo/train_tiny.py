@@ -255,27 +255,22 @@ def model_inputs(texts: Sequence[str], examples: Sequence[TrainingExample], proc
 def _video_frames(path: Path) -> tuple[Any, Any]:
     """A clip's frames as the demo run sends them (sampled, JPEG-encoded) and the metadata vLLM gives the processor
     for such frames (vllm.multimodal.media.video: the told frame rate, each frame its own index)."""
+    import io
+
     import numpy as np
+    from PIL import Image
     from transformers.video_utils import VideoMetadata
 
-    from ray_eval.pipeline.media import effective_fps, sample_video
+    from ray_eval.pipeline.media import effective_fps, rgb, sample_video
 
     settings = TRAINED_PREPROCESS.video
     video = sample_video(path.read_bytes(), str(path), fps=settings.fps, max_frames=settings.max_frames,
                          max_pixels=settings.max_pixels_per_frame, quality=TRAINED_PREPROCESS.jpeg_quality,
                          min_frames=settings.min_frames)
-    frames = np.stack([np.asarray(_jpeg_picture(frame.data)) for frame in video.frames])
+    frames = np.stack([np.asarray(rgb(Image.open(io.BytesIO(frame.data)))) for frame in video.frames])
     fps = effective_fps(video.timestamps, settings.fps)
     return frames, VideoMetadata(total_num_frames=len(frames), fps=fps, duration=len(frames) / fps,
                                  frames_indices=list(range(len(frames))), video_backend="jpeg_sequence")
-
-
-def _jpeg_picture(data: bytes) -> Any:
-    import io
-
-    from PIL import Image
-
-    return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def _plan_record(plan: TrainingPlan) -> dict[str, Any]:
